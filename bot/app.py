@@ -1,0 +1,94 @@
+"""Assembly: builds every piece of the service from settings, opens and closes them in one place."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.channel import ChannelRegistry
+from bot.classify.cascade import Cascade
+from bot.classify.local import LocalClassifier, load_or_train
+from bot.db.engine import check_migrated, make_engine, session_factory
+from bot.db.store import Store
+from bot.inbox import Inbox
+from bot.knowledge import KnowledgeBase
+from bot.orchestrator import Orchestrator
+from bot.outbox import Outbox
+from bot.respond import Responder
+from bot.settings import Settings
+from bot.worker import Worker
+
+
+def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalClassifier:
+    cfg = settings.classifier
+    chosen = model_dir or cfg.model_dir
+    if chosen:
+        clf = LocalClassifier.load(settings.path(chosen) if not model_dir else chosen)
+        clf.oos_threshold, clf.max_chars = cfg.oos_threshold, cfg.max_chars
+        return clf
+    texts = [t for intent in settings.intents.values() for t in intent.examples]
+    labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
+    return load_or_train(texts, labels, cache_dir=settings.path(cfg.cache_dir),
+                         oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    channels: ChannelRegistry
+    inbox: Inbox
+    outbox: Outbox
+    store: Store
+    orchestrator: Orchestrator
+    worker: Worker
+    router: object | None = None
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, *, model_dir: str | None = None) -> AsyncIterator["App"]:
+        engine = make_engine(settings.database.url, settings.database.echo)
+        http = httpx.AsyncClient(timeout=httpx.Timeout(settings.llm.timeout_s, connect=settings.llm.connect_timeout_s))
+        try:
+            await check_migrated(engine)
+            sessions = session_factory(engine)
+            classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
+            kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
+            router = _build_router(settings, http, sessions)
+            remote = _build_llm_classifier(settings, router)
+            cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
+            store = Store(sessions)
+            orchestrator = Orchestrator(settings, store, cascade, kb, Responder(settings, kb, router))
+            channels = ChannelRegistry()
+            inbox = Inbox(sessions)
+            yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
+                      inbox=inbox, outbox=Outbox(sessions, channels), store=store, orchestrator=orchestrator,
+                      worker=Worker(inbox, orchestrator), router=router)
+        finally:
+            await http.aclose()
+            await engine.dispose()
+
+
+def _build_router(settings: Settings, http: httpx.AsyncClient, sessions):  # noqa: ANN001, ANN202
+    try:
+        from bot.llm.router import LLMRouter
+    except ImportError:  # the LLM layer is not installed in this build
+        return None
+    return LLMRouter(settings, http, sessions)
+
+
+def _build_llm_classifier(settings: Settings, router):  # noqa: ANN001, ANN202
+    if router is None or not router.available(settings.llm.classify_tier):
+        return None
+    from bot.llm.router import LLMRouter  # noqa: F401 - only for the type
+    from bot.classify.llm import LLMClassifier
+
+    intents = {name: i.description or name for name, i in settings.intents.items()}
+    return LLMClassifier(router, intents, tier=settings.llm.classify_tier)

@@ -1,0 +1,107 @@
+"""The `supportbot` command line: chat, migrate, train."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from bot.db.engine import NotMigrated
+from bot.settings import ConfigError, Settings, load_settings
+
+app = typer.Typer(help="supportbot: a customer-support bot that orchestrates models and people.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: $SUPPORTBOT_CONFIG, "
+                         "./supportbot.yaml, examples/supportbot.yaml).")
+
+
+def _settings(config: Optional[Path]) -> Settings:
+    try:
+        return load_settings(config)
+    except ConfigError as e:
+        err.print(f"[red]config error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _run(coro) -> None:  # noqa: ANN001
+    try:
+        asyncio.run(coro)
+    except ConfigError as e:
+        err.print(f"[red]config error:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    except NotMigrated as e:
+        err.print(f"[red]database not ready:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def chat(
+    config: Optional[Path] = ConfigOpt,
+    customer: str = typer.Option("demo-customer", "--customer", help="The customer's identity."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per message (intent, route, reason...)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="A classifier trained by `supportbot train`."),
+) -> None:
+    """Chat with the bot in the terminal. Without a TTY: one message per line in, one reply per line out."""
+    from channels.console import run_chat  # channels depend on the core, never the other way round
+
+    settings = _settings(config)
+    _run(run_chat(settings, customer=customer, as_json=as_json, model_dir=str(model) if model else None,
+                  interactive=sys.stdin.isatty() and not as_json))
+
+
+@app.command()
+def migrate(
+    config: Optional[Path] = ConfigOpt,
+    url: Optional[str] = typer.Option(None, "--url", help="Database URL (default: $SUPPORTBOT_DATABASE_URL "
+                                      "or the config's database.url)."),
+) -> None:
+    """Apply the database migrations (SQLite or PostgreSQL)."""
+    from sqlalchemy.engine import make_url
+
+    from bot.db.migrate import upgrade
+
+    target = url or _settings(config).database.url
+    try:
+        upgrade(target)
+    except Exception as e:  # noqa: BLE001 - report any driver error readably
+        err.print(f"[red]migration failed:[/red] {type(e).__name__}: {e}", highlight=False)
+        raise typer.Exit(1) from None
+    err.print(f"database {make_url(target).render_as_string(hide_password=True)} is up to date")
+
+
+@app.command()
+def train(
+    data: Path = typer.Argument(..., help="CSV with columns text,intent."),
+    out: Path = typer.Option(..., "--out", help="Folder to write the model to."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Train the local intent classifier from a CSV; use it with --model DIR or classifier.model_dir."""
+    from bot.classify.local import LocalClassifier, read_training_csv
+
+    settings = _settings(config)
+    try:
+        texts, labels = read_training_csv(data)
+    except (ValueError, OSError) as e:
+        err.print(f"[red]bad training data:[/red] {data}: {e}", highlight=False)
+        raise typer.Exit(2) from None
+    clf = LocalClassifier.train(texts, labels, oos_threshold=settings.classifier.oos_threshold,
+                                max_chars=settings.classifier.max_chars)
+    clf.save(out)
+    err.print(f"trained on {len(texts)} examples, {len(set(labels))} intents -> {out} (version {clf.model_version})")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

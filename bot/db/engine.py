@@ -1,0 +1,69 @@
+"""Engine and sessions: one async engine per process, opened and closed in one place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+REQUIRED_TABLES = ("inbox_events", "messages", "route_decisions", "outbox_messages")
+
+
+class NotMigrated(Exception):
+    """The database exists but has not been migrated (or is behind)."""
+
+    def __init__(self, url: str, detail: str = ""):
+        safe = make_url(url).render_as_string(hide_password=True)
+        super().__init__(f"the database {safe} is not migrated{': ' + detail if detail else ''}; run `supportbot migrate`")
+
+
+def make_engine(url: str, echo: bool = False) -> AsyncEngine:
+    """An engine for SQLite (aiosqlite) or PostgreSQL (asyncpg) with sane defaults."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if db and db != ":memory:":
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def check_migrated(engine: AsyncEngine) -> None:
+    """Raise NotMigrated unless the schema is at the newest Alembic revision."""
+    from bot.db.migrate import head_revision  # local: keeps alembic off the import path of hot code
+
+    def _inspect(sync_conn) -> tuple[set[str], str | None]:  # noqa: ANN001
+        names = set(inspect(sync_conn).get_table_names())
+        version = None
+        if "alembic_version" in names:
+            version = sync_conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        return names, version
+
+    try:
+        async with engine.connect() as conn:
+            names, version = await conn.run_sync(_inspect)
+    except (OperationalError, ProgrammingError, OSError) as e:
+        raise NotMigrated(str(engine.url), f"cannot read it ({type(e).__name__})") from e
+    missing = [t for t in REQUIRED_TABLES if t not in names]
+    if missing:
+        raise NotMigrated(str(engine.url), f"missing tables {', '.join(missing)}")
+    head = head_revision()
+    if version != head:
+        raise NotMigrated(str(engine.url), f"schema revision {version} is not the newest ({head})")

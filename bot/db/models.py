@@ -1,0 +1,230 @@
+"""SQLAlchemy 2 models: every step of handling a message writes a row here.
+
+The same models serve SQLite (embedded default) and PostgreSQL; Alembic revisions in
+migrations/ create them, and a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bot.messages import utcnow
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def ts(nullable: bool = False) -> Mapped:
+    if nullable:
+        return mapped_column(DateTime(timezone=True), nullable=True)
+    return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_customers_channel_external"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str | None] = mapped_column(String(255))
+    unreachable: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. the bot was blocked
+    created_at: Mapped[datetime] = ts()
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    slack_user_id: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = ts()
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_lookup", "channel", "thread_key", "status"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    thread_key: Mapped[str] = mapped_column(String(255))  # chat / thread on the channel
+    reply_to: Mapped[dict | None] = mapped_column(JSON)  # where replies go on the channel
+    # bot: the bot answers | waiting: escalated, no agent yet | human: an agent holds it | closed
+    status: Mapped[str] = mapped_column(String(16), default="bot")
+    resolved_by: Mapped[str | None] = mapped_column(String(16))  # bot | agent
+    started_at: Mapped[datetime] = ts()
+    last_message_at: Mapped[datetime] = ts()
+    ended_at: Mapped[datetime | None] = ts(nullable=True)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(3))  # in | out
+    author: Mapped[str] = mapped_column(String(16))  # customer | bot | agent | system
+    text: Mapped[str] = mapped_column(Text)
+    inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"), unique=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = ts()
+
+
+class Classification(Base):
+    __tablename__ = "classifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    stage: Mapped[str] = mapped_column(String(16))  # local | llm
+    model_version: Mapped[str] = mapped_column(String(64))
+    intent: Mapped[str] = mapped_column(String(100), index=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    top: Mapped[list | None] = mapped_column(JSON)  # [[intent, probability], ...]
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = ts()
+
+
+class RouteDecision(Base):
+    __tablename__ = "route_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    route: Mapped[str] = mapped_column(String(16), index=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    degraded_from: Mapped[str | None] = mapped_column(String(16))
+    signals: Mapped[list | None] = mapped_column(JSON)
+    intent: Mapped[str | None] = mapped_column(String(100))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    stage: Mapped[str | None] = mapped_column(String(16))  # which classifier stage decided
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)  # all model calls for this message
+    counterfactual_usd: Mapped[float] = mapped_column(Float, default=0.0)  # same tokens on strong
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)  # end to end in the worker
+    created_at: Mapped[datetime] = ts()
+
+
+class ModelCall(Base):
+    __tablename__ = "model_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    purpose: Mapped[str] = mapped_column(String(16))  # classify | answer | summary
+    provider: Mapped[str] = mapped_column(String(16))
+    model: Mapped[str] = mapped_column(String(100), index=True)
+    tier: Mapped[str] = mapped_column(String(32))
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # ok | retried | failed | circuit_open | budget_blocked
+    outcome: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = ts()
+
+
+class Escalation(Base):
+    __tablename__ = "escalations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # signal | confidence | critical | asked | out_of_scope | degraded | review | policy
+    reason_kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    draft: Mapped[str | None] = mapped_column(Text)  # a generated answer held for review
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | claimed | resolved | returned
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = ts()
+    claimed_at: Mapped[datetime | None] = ts(nullable=True)
+    first_response_at: Mapped[datetime | None] = ts(nullable=True)
+    resolved_at: Mapped[datetime | None] = ts(nullable=True)
+
+
+class InboxEvent(Base):
+    """A platform event, stored before it is acknowledged; handled from here."""
+
+    __tablename__ = "inbox_events"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_inbox_events_channel_external"),
+        Index("ix_inbox_events_pending", "status", "id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(255))
+    thread_key: Mapped[str] = mapped_column(String(300), index=True)  # one conversation at a time
+    payload: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | processing | done | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[datetime | None] = ts(nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = ts()
+    processed_at: Mapped[datetime | None] = ts(nullable=True)
+
+
+class OutboxMessage(Base):
+    """A reply waiting for (or done with) delivery by its channel adapter."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_pending", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), unique=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    recipient: Mapped[dict] = mapped_column(JSON)  # customer id, thread key, reply_to
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = ts()
+    error: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(String(255))  # the platform's message id
+    created_at: Mapped[datetime] = ts()
+    sent_at: Mapped[datetime | None] = ts(nullable=True)
+
+
+class GuardrailEvent(Base):
+    __tablename__ = "guardrail_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # pii_redacted | injection_flagged | truncated | budget_blocked | outbound_blocked | degraded
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = ts()
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    rating: Mapped[int] = mapped_column(Integer)  # 1..5
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = ts()

@@ -1,0 +1,156 @@
+"""The shared vocabulary of the pipeline: what flows between the steps.
+
+Plain frozen dataclasses, no I/O. Channels build an InboundMessage; the orchestrator
+returns a HandleResult; everything in between speaks these types.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Route(str, enum.Enum):
+    """Who answers a message."""
+
+    TEMPLATE = "template"
+    KNOWLEDGE = "knowledge"
+    CHEAP_LLM = "cheap_llm"
+    STRONG_LLM = "strong_llm"
+    HUMAN = "human"
+
+    @property
+    def is_llm(self) -> bool:
+        return self in (Route.CHEAP_LLM, Route.STRONG_LLM)
+
+
+OUT_OF_SCOPE = "out_of_scope"
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One customer message as a channel adapter hands it to the core."""
+
+    channel: str  # "console", "telegram", "slack", "web"
+    customer_id: str  # the customer's id on that channel
+    text: str
+    conversation_key: str = ""  # chat / thread identity on the channel; default: customer
+    customer_name: str | None = None
+    external_id: str | None = None  # platform event / message id
+    received_at: datetime = field(default_factory=utcnow)
+    reply_to: dict | None = None  # channel-specific delivery address (chat id, thread ts)
+
+    @property
+    def thread(self) -> str:
+        return self.conversation_key or self.customer_id
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: str  # an intent name, or OUT_OF_SCOPE
+    confidence: float  # probability of the top intent, 0..1
+    top: tuple[tuple[str, float], ...] = ()  # best intents with probabilities
+    stage: str = "local"  # which stage of the cascade decided: local | llm
+    model_version: str = ""
+    latency_ms: float = 0.0
+    truncated: bool = False  # the text was cut for classification
+    complexity: float | None = None  # only an LLM stage reports it
+    needs_human: bool | None = None  # only an LLM stage reports it
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.intent == OUT_OF_SCOPE
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the message says about the customer's state, beyond its intent."""
+
+    emotion: float = 0.0  # 0..1 intensity of anger / frustration
+    emotion_label: str = "neutral"  # neutral | frustration | anger | distress
+    wants_human: bool = False
+    repeat_contact: bool = False
+    critical: bool = False  # the intent is flagged critical in config
+    urgent: bool = False
+    complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
+    injection: bool = False  # the message tries to instruct the model
+
+    def names(self) -> list[str]:
+        """The active signals as short names, for logs and --json."""
+        out = []
+        if self.emotion_label != "neutral":
+            out.append(self.emotion_label)
+        for name in ("wants_human", "repeat_contact", "critical", "urgent", "injection"):
+            if getattr(self, name):
+                out.append(name)
+        if self.complexity >= 0.5:
+            out.append("complex")
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    rule: str  # the name of the policy rule that matched
+    reason: str  # human-readable: "confidence 0.62 < 0.90"
+    degraded_from: Route | None = None  # set when the chosen route could not be served
+
+    def degrade(self, to: Route, why: str) -> "Decision":
+        return Decision(
+            route=to,
+            rule=self.rule,
+            reason=f"{self.reason}; degraded {self.route.value} -> {to.value}: {why}",
+            degraded_from=self.degraded_from or self.route,
+        )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One message to the customer, as the channel adapter delivers it."""
+
+    text: str
+    channel: str
+    customer_id: str
+    conversation_key: str
+    reply_to: dict | None = None
+    buttons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class HandleResult:
+    """What handling one inbound message produced, for the caller and for --json."""
+
+    conversation_id: int
+    message_id: int
+    text: str
+    classification: Classification | None
+    signals: Signals
+    decision: Decision
+    reply: Reply | None
+    escalation_id: int | None = None
+    cost_usd: float = 0.0
+    counterfactual_usd: float = 0.0
+
+    def as_dict(self) -> dict:
+        c = self.classification
+        return {
+            "text": self.text,
+            "intent": c.intent if c else None,
+            "confidence": round(c.confidence, 4) if c else None,
+            "stage": c.stage if c else None,
+            "signals": self.signals.names(),
+            "route": self.decision.route.value,
+            "rule": self.decision.rule,
+            "reason": self.decision.reason,
+            "degraded_from": self.decision.degraded_from.value if self.decision.degraded_from else None,
+            "reply": self.reply.text if self.reply else None,
+            "conversation_id": self.conversation_id,
+            "escalation_id": self.escalation_id,
+            "cost_usd": round(self.cost_usd, 6),
+            "counterfactual_usd": round(self.counterfactual_usd, 6),
+        }

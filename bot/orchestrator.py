@@ -1,0 +1,111 @@
+"""The orchestrator: the one place that knows the order of steps for a customer message.
+
+    conversation  -> is a person already on it? then the message waits for them
+    guardrails    -> redact PII for external models, flag injection attempts
+    classify      -> local model first, a cheap LLM only when unsure
+    signals       -> emotion, wants a human, repeat contact, critical, complexity
+    policy        -> Route + reason
+    respond       -> canned / knowledge / LLM / human, degrading when a route can't be served
+    finish        -> every row, the queued reply and the inbox "done" mark in one transaction
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from bot import guardrails, policy, signals
+from bot.classify.cascade import Cascade
+from bot.db.store import ConversationRef, Outcome, Store
+from bot.knowledge import KnowledgeBase
+from bot.messages import Decision, HandleResult, InboundMessage, Reply, Route, Signals
+from bot.respond import Context, Responder, Response
+from bot.settings import Settings
+
+log = logging.getLogger("supportbot.orchestrator")
+EMPTY_PROMPT = "It looks like your message was empty. What can I help you with?"
+
+
+class Orchestrator:
+    def __init__(self, settings: Settings, store: Store, cascade: Cascade, kb: KnowledgeBase, responder: Responder):
+        self.settings = settings
+        self.store = store
+        self.cascade = cascade
+        self.kb = kb
+        self.responder = responder
+
+    async def handle(self, msg: InboundMessage, event_id: int | None = None) -> HandleResult:
+        started = time.perf_counter()
+        conv = await self.store.open_conversation(msg)
+        message_id = await self.store.record_inbound(conv, msg, event_id)
+
+        if conv.status in ("waiting", "human"):
+            out = self._with_human(conv, msg)
+        elif not msg.text.strip():
+            out = Outcome(Decision(Route.TEMPLATE, "empty_message", "the message is empty"), Signals(),
+                          reply=self._reply(msg, EMPTY_PROMPT))
+        else:
+            out = await self._answer(conv, msg, message_id)
+
+        out.latency_ms = (time.perf_counter() - started) * 1000
+        reply_id, escalation_id = await self.store.finish(conv, message_id, event_id, out)
+        log.info("handled", extra={"conversation_id": conv.id, "route": out.decision.route.value,
+                                   "rule": out.decision.rule, "latency_ms": round(out.latency_ms, 2)})
+        return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text,
+                            classification=out.classification, signals=out.signals, decision=out.decision,
+                            reply=out.reply, escalation_id=escalation_id, cost_usd=out.cost_usd,
+                            counterfactual_usd=out.counterfactual_usd)
+
+    async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int) -> Outcome:
+        events: list[tuple[str, dict]] = []
+        small_talk = {n for n, i in self.settings.intents.items() if i.small_talk}
+        history, transcript = await self.store.history(
+            conv, message_id, self.settings.signals.repeat_window_hours, small_talk)
+
+        # guardrails.inbound: external models only ever see the redacted text
+        redaction = guardrails.redact(msg.text)
+        safe_transcript = [(a, guardrails.redact(t, redaction).text) for a, t in transcript]
+        if redaction.mapping:
+            events.append(("pii_redacted", {"kinds": redaction.kinds}))
+        injection = guardrails.injection_phrases(msg.text)
+        if injection:
+            events.append(("injection_flagged", {"phrases": injection[:5]}))
+
+        # classify, signals
+        classification = await self.cascade.classify(
+            msg.text, redaction.text, safe_transcript, conversation_id=conv.id, message_id=message_id)
+        if classification.truncated:
+            events.append(("truncated", {"chars": len(msg.text), "classified": self.settings.classifier.max_chars}))
+        found = signals.detect(msg.text, classification, self.settings, history, injection=bool(injection))
+
+        # policy.decide
+        hits = self.kb.search(msg.text[: self.settings.classifier.max_chars], classification.intent,
+                              self.settings.knowledge.top_k)
+        facts = policy.Facts(classification, found, msg.channel,
+                             has_answer=classification.intent in self.settings.answers,
+                             article_score=hits[0].score if hits else 0.0)
+        decision = policy.decide(facts, self.settings)
+
+        # respond / escalate (with degradation and outbound checks inside)
+        ctx = Context(text=msg.text, redaction=redaction, classification=classification, signals=found,
+                      hits=hits, transcript=safe_transcript, customer_name=msg.customer_name,
+                      conversation_id=conv.id, message_id=message_id)
+        response: Response = await self.responder.respond(decision, ctx)
+        return Outcome(decision=response.decision, signals=found, classification=classification,
+                       reply=self._reply(msg, response.text), guardrail_events=events + response.events,
+                       escalate=response.escalate, escalation_summary=response.summary, draft=response.draft,
+                       cost_usd=response.cost_usd, counterfactual_usd=response.counterfactual_usd)
+
+    def _with_human(self, conv: ConversationRef, msg: InboundMessage) -> Outcome:
+        """A person holds (or is about to take) the conversation: the bot stays out of it."""
+        if conv.status == "human":  # an agent is on it; the message reaches them, the bot says nothing
+            return Outcome(Decision(Route.HUMAN, "with_human", "an agent holds the conversation"), Signals())
+        wait = self.settings.handoff.expected_wait_minutes
+        text = f"Thanks, I've added this to your request. A person will reply here, usually within {wait} minutes."
+        return Outcome(Decision(Route.HUMAN, "with_human", "waiting for an agent to take the conversation"),
+                       Signals(), reply=self._reply(msg, text))
+
+    @staticmethod
+    def _reply(msg: InboundMessage, text: str) -> Reply:
+        return Reply(text=text, channel=msg.channel, customer_id=msg.customer_id,
+                     conversation_key=msg.thread, reply_to=msg.reply_to)

@@ -1,0 +1,178 @@
+"""The respond step: turn a routing decision into a reply, degrading when a route can't be served.
+
+template   -> the intent's canned answer with placeholders filled
+knowledge  -> the best article's gist and link
+cheap_llm / strong_llm -> a grounded answer from that tier; a low-confidence or
+              rule-breaking draft goes to human review, not to the customer
+human      -> an escalation; the customer is told a person is coming and how long it takes
+
+An LLM route that cannot be served (no key configured, every model down, budget reached)
+walks the policy's degrade_to list and records why.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+
+from bot.guardrails import Redaction, check_outbound
+from bot.knowledge import Hit, KnowledgeBase, answer_from
+from bot.messages import Classification, Decision, Route, Signals
+from bot.settings import Settings
+
+
+@dataclass
+class Context:
+    """What the respond step knows about the message being handled."""
+
+    text: str
+    redaction: Redaction  # the message (and transcript) as external models may see it
+    classification: Classification
+    signals: Signals
+    hits: list[Hit]
+    transcript: list[tuple[str, str]]  # (author, text), already redacted, oldest first
+    customer_name: str | None = None
+    conversation_id: int | None = None
+    message_id: int | None = None
+
+
+@dataclass
+class Response:
+    decision: Decision
+    text: str
+    escalate: tuple[str, str] | None = None  # (reason_kind, reason)
+    summary: str | None = None
+    draft: str | None = None
+    cost_usd: float = 0.0
+    counterfactual_usd: float = 0.0
+    events: list[tuple[str, dict]] = field(default_factory=list)
+
+
+class _Placeholders(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill {placeholders}; unknown ones stay visible rather than crashing."""
+    return string.Formatter().vformat(template, (), _Placeholders(values))
+
+
+def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold: float) -> str:
+    if decision.degraded_from is not None:
+        return "degraded"
+    if s.critical:
+        return "critical"
+    if s.wants_human:
+        return "asked"
+    if s.emotion_label != "neutral" or s.repeat_contact:
+        return "signal"
+    if c.out_of_scope:
+        return "out_of_scope"
+    if c.confidence < threshold:
+        return "confidence"
+    return "policy"
+
+
+def agent_summary(ctx: Context) -> str:
+    """What the agent sees first: the classifier's view and the last messages."""
+    c = ctx.classification
+    top = ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3]) or "-"
+    lines = [f"Intent: {c.intent} ({c.confidence:.2f}; candidates: {top})",
+             f"Signals: {', '.join(ctx.signals.names()) or 'none'}", "Last messages:"]
+    for author, text in ctx.transcript[-4:]:
+        lines.append(f"  {author}: {text[:300]}")
+    lines.append(f"  customer: {ctx.redaction.text[:300]}")
+    return "\n".join(lines)
+
+
+class Responder:
+    def __init__(self, settings: Settings, kb: KnowledgeBase, router=None):  # noqa: ANN001 - LLMRouter
+        self.settings = settings
+        self.kb = kb
+        self.router = router
+
+    def _values(self, ctx: Context) -> dict[str, str]:
+        return {**self.settings.company_vars(), "customer_name": ctx.customer_name or "there"}
+
+    async def respond(self, decision: Decision, ctx: Context) -> Response:
+        route = decision.route
+        if route is Route.TEMPLATE:
+            answer = self.settings.answers.get(ctx.classification.intent)
+            if answer:
+                return Response(decision, render(answer, self._values(ctx)))
+            return await self._degrade(decision, ctx, "no canned answer for this intent")
+        if route is Route.KNOWLEDGE:
+            if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
+                return Response(decision, render(answer_from(ctx.hits[0]), self._values(ctx)))
+            return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
+        if route.is_llm:
+            return await self._llm(decision, ctx)
+        return self._escalate(decision, ctx)
+
+    def _tier(self, route: Route) -> str:
+        return "strong" if route is Route.STRONG_LLM else "cheap"
+
+    async def _llm(self, decision: Decision, ctx: Context) -> Response:
+        tier = self._tier(decision.route)
+        if self.router is None or not self.router.available(tier):
+            return await self._degrade(decision, ctx, f"no LLM provider configured for tier {tier} (no API key set)")
+        from bot.llm.answer import generate_answer
+        from bot.llm.types import ChatTurn, TierUnavailable
+
+        history = [ChatTurn(role="user" if a == "customer" else "assistant", content=t) for a, t in ctx.transcript]
+        articles = [(h.article.title, h.article.url, h.article.body) for h in ctx.hits]
+        try:
+            draft = await generate_answer(self.router, tier, system_prompt=self.settings.company.system_prompt,
+                                          articles=articles, history=history, text=ctx.redaction.text,
+                                          conversation_id=ctx.conversation_id, message_id=ctx.message_id)
+        except TierUnavailable as e:
+            return await self._degrade(decision, ctx, f"tier {tier} unavailable: {'; '.join(e.reasons)[:300]}")
+        text = ctx.redaction.restore(draft.text)
+        check = check_outbound(text, self.settings.guardrails, ctx.text)
+        review = self.settings.policy.review_threshold
+        response = Response(decision, text, cost_usd=draft.cost_usd, counterfactual_usd=draft.counterfactual_usd)
+        why = None
+        if not check.ok:
+            response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))
+            why = f"outbound check {check.rule}: {check.detail}"
+        elif draft.confidence < review:
+            why = f"draft confidence {draft.confidence:.2f} < {review:.2f}"
+        elif ctx.signals.critical:
+            why = "critical intent"
+        if why:
+            held = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; held for review: {why}",
+                            degraded_from=decision.degraded_from)
+            response.decision = held
+            response.draft, response.escalate = text, ("review", why)
+            response.summary = agent_summary(ctx)
+            response.text = self._waiting_text(review=True)
+        return response
+
+    async def _degrade(self, decision: Decision, ctx: Context, why: str) -> Response:
+        for option in self.settings.policy.degrade_to:
+            target = Route(option)
+            if target is decision.route:
+                continue
+            if target.is_llm and (self.router is None or not self.router.available(self._tier(target))):
+                continue
+            if target is Route.KNOWLEDGE and not (ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score):
+                continue
+            degraded = decision.degrade(target, why)
+            response = await (self._llm(degraded, ctx) if target.is_llm else self.respond(degraded, ctx))
+            response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.value, "why": why}))
+            return response
+        degraded = decision.degrade(Route.HUMAN, why)
+        response = self._escalate(degraded, ctx)
+        response.events.insert(0, ("degraded", {"from": decision.route.value, "to": "human", "why": why}))
+        return response
+
+    def _waiting_text(self, review: bool = False) -> str:
+        wait = self.settings.handoff.expected_wait_minutes
+        first = ("Thanks - a colleague will check the answer and reply here"
+                 if review else "I'm passing you to a person from our support team; they'll reply here")
+        return f"{first}, usually within {wait} minutes ({self.settings.company.support_hours or 'during support hours'})."
+
+    def _escalate(self, decision: Decision, ctx: Context) -> Response:
+        kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)
+        return Response(decision, self._waiting_text(), escalate=(kind, decision.reason), summary=agent_summary(ctx))

@@ -1,0 +1,322 @@
+"""Configuration: supportbot.yaml (+ the intents and answers files it names) and the environment.
+
+Behaviour is data: intents, answers, routing rules, thresholds, the model catalog and
+budgets live in YAML validated here. Secrets never do: a model entry names the
+environment variable that holds its key. Every error names the file, the key and why.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.messages import OUT_OF_SCOPE, Route
+
+REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
+SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "repeat_contact", "critical", "urgent", "injection", "complex")
+
+
+class ConfigError(Exception):
+    """A configuration problem a person can fix: which file, which key, why."""
+
+    def __init__(self, file: Path | str, key: str, reason: str):
+        self.file, self.key, self.reason = str(file), key, reason
+        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+
+
+class Env(BaseSettings):
+    """What comes from the environment (never from a file)."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPPORTBOT_", extra="ignore")
+    config: str | None = None
+    database_url: str | None = None
+    log_format: Literal["text", "json"] = "text"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Company(Strict):
+    name: str
+    website: str = ""
+    support_email: str = ""
+    support_hours: str = ""
+    system_prompt: str = "You are a helpful, concise customer-support assistant."
+    variables: dict[str, str] = {}  # extra placeholders for canned answers
+
+
+class Database(Strict):
+    url: str = "sqlite+aiosqlite:///./supportbot.db"
+    echo: bool = False
+
+
+class Intent(Strict):
+    description: str = ""
+    examples: list[str] = Field(min_length=1)
+    critical: bool = False  # always a human: legal threats, fraud, account takeover, data deletion
+    complex: bool = False  # usually needs reasoning: goes to the strong tier when no answer fits
+    small_talk: bool = False  # greetings, thanks: asking again is not a repeat contact
+
+
+class Knowledge(Strict):
+    path: str = "kb"
+    top_k: int = Field(3, ge=1)
+    min_score: float = Field(0.15, ge=0, le=1)
+
+
+class Classifier(Strict):
+    kind: Literal["tfidf"] = "tfidf"
+    oos_threshold: float = Field(0.25, ge=0, le=1)  # top probability under this -> out_of_scope
+    max_chars: int = Field(4000, ge=100)  # longer messages are truncated for classification
+    model_dir: str | None = None  # a model trained by `supportbot train`; else trained from intents
+    cache_dir: str = ".supportbot/models"
+
+
+class SignalsCfg(Strict):
+    emotion_threshold: float = Field(0.6, ge=0, le=1)  # intensity that counts as a signal
+    unresolved_turns: int = Field(3, ge=1)  # this many bot turns without resolution -> repeat
+    repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
+    wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones
+    extra_negative_words: dict[str, float] = {}  # word -> intensity 0..1
+
+
+class When(Strict):
+    """Conditions of one rule; all given ones must hold."""
+
+    intent_in: list[str] | None = None
+    intent_not_in: list[str] | None = None
+    out_of_scope: bool | None = None
+    confidence_below: float | None = Field(None, ge=0, le=1)
+    confidence_at_least: float | None = Field(None, ge=0, le=1)
+    signal_any: list[str] | None = None
+    emotion_at_least: float | None = Field(None, ge=0, le=1)
+    critical: bool | None = None
+    complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
+    complexity_at_least: float | None = Field(None, ge=0, le=1)
+    has_answer: bool | None = None  # a canned answer exists for the intent
+    has_article: bool | None = None  # a KB article scores above knowledge.min_score
+    channel_in: list[str] | None = None
+
+    @field_validator("signal_any")
+    @classmethod
+    def _known_signals(cls, v: list[str] | None) -> list[str] | None:
+        for s in v or []:
+            if s not in SIGNAL_NAMES:
+                raise ValueError(f"unknown signal {s!r}; known: {', '.join(SIGNAL_NAMES)}")
+        return v
+
+
+class Rule(Strict):
+    name: str
+    when: When = When()
+    route: Route
+
+
+class Policy(Strict):
+    confidence_threshold: float = Field(0.90, ge=0, le=1)  # under it: not sure enough to answer
+    review_threshold: float = Field(0.90, ge=0, le=1)  # generated answers under it go to review
+    rules: list[Rule] = Field(min_length=1)
+    # when an LLM route cannot be served (no provider, all down, budget): try these in order
+    degrade_to: list[Literal["strong_llm", "cheap_llm", "knowledge", "human"]] = ["knowledge", "human"]
+
+
+class ModelEntry(Strict):
+    provider: Literal["openai", "anthropic", "gemini"]
+    model: str | None = None  # the provider's model id; default: the catalog key
+    base_url: str | None = None  # default: the provider's env var, then its public URL
+    api_key_env: str  # the environment variable that holds the key
+    input_per_mtok: float = Field(ge=0)  # USD per million input tokens
+    output_per_mtok: float = Field(ge=0)  # USD per million output tokens
+    cached_input_per_mtok: float | None = Field(None, ge=0)
+    context_tokens: int = Field(128_000, gt=0)
+    max_output_tokens: int = Field(1024, gt=0)
+
+
+class Cap(Strict):
+    daily_usd: float | None = Field(None, ge=0)
+    monthly_usd: float | None = Field(None, ge=0)
+
+
+class Budgets(Cap):
+    """Spend caps, overall (daily_usd, monthly_usd) and per tier; read from model_calls."""
+
+    tiers: dict[str, Cap] = {}
+
+
+class LLMCfg(Strict):
+    connect_timeout_s: float = Field(3.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0)  # total per attempt
+    max_retries: int = Field(2, ge=0)  # per model, on 429 / 5xx / timeouts
+    backoff_base_s: float = Field(0.5, ge=0)
+    backoff_max_s: float = Field(8.0, ge=0)
+    breaker_failures: int = Field(3, ge=1)  # consecutive failures that open a model's circuit
+    breaker_cooldown_s: float = Field(60.0, ge=0)
+    classify_tier: str = "cheap"  # the cascade asks this tier when the local model is unsure
+
+
+class GuardrailsCfg(Strict):
+    max_reply_chars: int = Field(3000, gt=0)  # generated replies longer than this go to review
+    refund_limit: float = Field(200.0, ge=0)  # a generated reply may not promise more than this
+    blocked_phrases: list[str] = []  # generated replies containing these go to review
+    allowed_emails: list[str] = []  # addresses a reply may mention (the company's own)
+
+    @field_validator("allowed_emails")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [e.lower() for e in v]
+
+
+class Handoff(Strict):
+    expected_wait_minutes: int = Field(10, ge=0)
+    slack_channel: str | None = None
+    sla_seconds: int = Field(300, gt=0)
+
+
+class Settings(Strict):
+    company: Company
+    database: Database = Database()
+    intents_file: str = "intents.yaml"
+    answers_file: str = "answers.yaml"
+    knowledge: Knowledge = Knowledge()
+    classifier: Classifier = Classifier()
+    signals: SignalsCfg = SignalsCfg()
+    policy: Policy
+    models: dict[str, ModelEntry] = {}
+    tiers: dict[str, list[str]] = {}
+    budgets: Budgets = Budgets()
+    llm: LLMCfg = LLMCfg()
+    guardrails: GuardrailsCfg = GuardrailsCfg()
+    handoff: Handoff = Handoff()
+
+    # filled by load_settings from the files named above
+    source: Path = Path(".")
+    intents: dict[str, Intent] = {}
+    answers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _tiers_name_catalog_models(self) -> "Settings":
+        for tier, names in self.tiers.items():
+            for i, name in enumerate(names):
+                if name not in self.models:
+                    raise ValueError(f"tiers.{tier}.{i}: model {name!r} is not in the models catalog")
+        for tier in self.budgets.tiers:
+            if tier not in self.tiers:
+                raise ValueError(f"tiers.{tier}: budgets name tier {tier!r}, which tiers does not define")
+        return self
+
+    def path(self, relative: str) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else self.source.parent / p
+
+    def company_vars(self) -> dict[str, str]:
+        c = self.company
+        return {"company": c.name, "website": c.website, "support_email": c.support_email,
+                "support_hours": c.support_hours, **c.variables}
+
+
+def find_config(explicit: str | Path | None = None) -> Path:
+    """--config, else $SUPPORTBOT_CONFIG, else ./supportbot.yaml, else the shipped demo."""
+    for candidate in (explicit, Env().config):
+        if candidate:
+            p = Path(candidate).expanduser()
+            if not p.is_file():
+                raise ConfigError(p, "", "file not found")
+            return p
+    local = Path("supportbot.yaml")
+    if local.is_file():
+        return local
+    for demo in (Path("examples/supportbot.yaml"), REPO_EXAMPLE):
+        if demo.is_file():
+            return demo
+    raise ConfigError("supportbot.yaml", "", "no config found: pass --config or set SUPPORTBOT_CONFIG")
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(path, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(path, "", f"invalid YAML: {where}{getattr(e, 'problem', e)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "", f"expected a mapping at the top, got {type(data).__name__}")
+    return data
+
+
+def _first_error(path: Path, err: ValidationError, prefix: str = "") -> ConfigError:
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+    msg = e["msg"].removeprefix("Value error, ")
+    if msg.startswith("tiers."):  # raised from a model validator: the message holds the key
+        key, _, msg = msg.partition(": ")
+    if e["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return ConfigError(path, key, msg)
+
+
+def load_settings(explicit: str | Path | None = None) -> Settings:
+    path = find_config(explicit)
+    raw = _read_yaml(path)
+    try:
+        settings = Settings.model_validate({**raw, "source": path.resolve()})
+    except ValidationError as e:
+        raise _first_error(path, e) from None
+    env_url = Env().database_url
+    if env_url:
+        settings.database.url = env_url
+
+    intents_path = settings.path(settings.intents_file)
+    raw_intents = _read_yaml(intents_path).get("intents")
+    if not isinstance(raw_intents, dict) or not raw_intents:
+        raise ConfigError(intents_path, "intents", "expected a mapping of intent name -> definition")
+    intents: dict[str, Intent] = {}
+    for name, body in raw_intents.items():
+        if name == OUT_OF_SCOPE:
+            raise ConfigError(intents_path, f"intents.{name}", "reserved name: out_of_scope is what the classifier says when unsure")
+        try:
+            intents[str(name)] = Intent.model_validate(body)
+        except ValidationError as e:
+            raise _first_error(intents_path, e, f"intents.{name}") from None
+    settings.intents = intents
+
+    answers_path = settings.path(settings.answers_file)
+    raw_answers = _read_yaml(answers_path).get("answers") or {}
+    if not isinstance(raw_answers, dict):
+        raise ConfigError(answers_path, "answers", "expected a mapping of intent name -> answer text")
+    for name, text in raw_answers.items():
+        if name not in intents:
+            raise ConfigError(answers_path, f"answers.{name}", f"no intent named {name!r} in {intents_path.name}")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(answers_path, f"answers.{name}", "expected non-empty text")
+    settings.answers = {str(k): v.strip() for k, v in raw_answers.items()}
+
+    _check_rule_intents(path, settings)
+    return settings
+
+
+def _check_rule_intents(path: Path, settings: Settings) -> None:
+    known = set(settings.intents) | {OUT_OF_SCOPE}
+    for i, rule in enumerate(settings.policy.rules):
+        for field in ("intent_in", "intent_not_in"):
+            for name in getattr(rule.when, field) or []:
+                if name not in known:
+                    raise ConfigError(path, f"policy.rules.{i}.when.{field}", f"unknown intent {name!r}")
+
+
+def secret(name: str) -> str | None:
+    """Read a secret from the environment; the only way keys enter the process."""
+    value = os.environ.get(name, "").strip()
+    return value or None

@@ -1,0 +1,134 @@
+"""Signals beyond the intent: emotion, wants-a-human, repeat contact, urgency, complexity.
+
+A small lexicon with intensities, negation ("not happy"), shouting (CAPS) and "!!!"
+boosts. Deterministic and offline, so the policy can rely on it for every message.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.messages import Classification, Signals
+from bot.settings import Settings
+
+# word -> (intensity 0..1, label). Stems match by prefix ("furious" matches "furiously").
+LEXICON: dict[str, tuple[float, str]] = {
+    "furious": (0.95, "anger"), "livid": (0.95, "anger"), "outraged": (0.9, "anger"),
+    "outrageous": (0.85, "anger"), "disgusting": (0.85, "anger"), "disgrace": (0.85, "anger"),
+    "unacceptable": (0.8, "anger"), "ridiculous": (0.75, "anger"), "pathetic": (0.8, "anger"),
+    "useless": (0.7, "anger"), "incompetent": (0.85, "anger"), "scam": (0.85, "anger"),
+    "scammer": (0.9, "anger"), "rip off": (0.8, "anger"), "ripoff": (0.8, "anger"),
+    "joke": (0.5, "anger"), "angry": (0.8, "anger"), "mad": (0.6, "anger"), "hate": (0.8, "anger"),
+    "worst": (0.8, "anger"), "terrible": (0.7, "anger"), "horrible": (0.75, "anger"),
+    "awful": (0.7, "anger"), "shameful": (0.8, "anger"), "wtf": (0.8, "anger"),
+    "damn": (0.6, "anger"), "crap": (0.65, "anger"), "shit": (0.8, "anger"), "fuck": (0.95, "anger"),
+    "never again": (0.75, "anger"), "sick of": (0.75, "frustration"), "fed up": (0.75, "frustration"),
+    "frustrated": (0.7, "frustration"), "frustrating": (0.7, "frustration"),
+    "annoyed": (0.6, "frustration"), "annoying": (0.55, "frustration"),
+    "disappointed": (0.6, "frustration"), "disappointing": (0.6, "frustration"),
+    "still waiting": (0.6, "frustration"), "again": (0.25, "frustration"),
+    "how many times": (0.75, "frustration"), "third time": (0.7, "frustration"),
+    "nobody": (0.45, "frustration"), "no one": (0.45, "frustration"), "ignored": (0.6, "frustration"),
+    "unhappy": (0.6, "frustration"), "upset": (0.65, "frustration"), "not happy": (0.6, "frustration"),
+    "desperate": (0.8, "distress"), "panic": (0.75, "distress"), "scared": (0.7, "distress"),
+    "worried": (0.5, "distress"), "help me please": (0.6, "distress"), "crying": (0.8, "distress"),
+    "emergency": (0.7, "distress"), "can't afford": (0.7, "distress"), "cannot afford": (0.7, "distress"),
+}
+NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "n't", "hardly", "without"}
+URGENT = ("urgent", "asap", "immediately", "right now", "emergency", "today!", "as soon as possible")
+WANTS_HUMAN = (
+    "talk to a human", "talk to a person", "speak to a human", "speak to a person", "real person",
+    "real human", "human being", "speak to someone", "talk to someone", "live agent", "an agent",
+    "customer service rep", "representative", "operator", "your manager", "a manager", "supervisor",
+    "not a bot", "not a robot", "stop the bot", "call me", "phone me",
+)
+QUESTION_SPLIT = re.compile(r"\?+|\b(?:and also|also|plus|additionally|as well as)\b", re.I)
+COMPLEX_MARKERS = [re.compile(p) for p in (
+    r"\bcompar(e|ed|ing|ison)\b", r"\bdifference between\b", r"\bwhich\b[^.?!]{0,40}\b(better|best)\b",
+    r"\b(versus|vs\.?)\b", r"\brecommend", r"\bshould i\b", r"\bwhat if\b", r"\bexplain why\b",
+    r"\bpros and cons\b", r"\bdepends on\b",
+)]
+WORD = re.compile(r"[a-z']+")
+
+
+@dataclass(frozen=True)
+class History:
+    """What the repeat-contact signal needs to know about earlier turns."""
+
+    recent_intents: tuple[str, ...] = ()  # intents of this customer's earlier messages in the window
+    unresolved_bot_turns: int = 0  # bot answers since the last sign of resolution
+
+
+def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, str]:
+    """Intensity 0..1 and label of the strongest negative emotion in text."""
+    lowered = text.lower()
+    tokens = WORD.findall(lowered)
+    lex = dict(LEXICON)
+    for word, intensity in (extra or {}).items():
+        lex[word.lower()] = (intensity, "anger")
+    best, label = 0.0, "neutral"
+    for phrase, (intensity, lab) in lex.items():
+        for m in re.finditer(r"\b" + re.escape(phrase), lowered):
+            before = WORD.findall(lowered[max(0, m.start() - 25):m.start()])[-3:]
+            if phrase != "not happy" and any(t in NEGATIONS or t.endswith("n't") for t in before):
+                continue  # "not angry", "never a problem"
+            if intensity > best:
+                best, label = intensity, lab
+    if best == 0.0:
+        return 0.0, "neutral"
+    letters = [c for c in text if c.isalpha()]
+    caps_words = [t for t in re.findall(r"[A-Za-z]{3,}", text) if t.isupper()]
+    if letters and len(caps_words) >= 2 and sum(c.isupper() for c in letters) / len(letters) > 0.5:
+        best += 0.15  # shouting
+    if "!!" in text or text.count("!") >= 3:
+        best += 0.1
+    if len(tokens) <= 2 and best < 0.6:
+        best -= 0.1  # a lone "again" is not a mood
+    return max(0.0, min(1.0, best)), label
+
+
+def complexity(text: str, classification: Classification | None) -> float:
+    """0..1: how much reasoning an answer needs (several questions, comparisons, length)."""
+    lowered = f" {text.lower()} "
+    words = len(WORD.findall(lowered))
+    questions = len([p for p in QUESTION_SPLIT.split(text) if len(WORD.findall(p.lower())) >= 3])
+    score = 0.0
+    score += min(0.4, max(0, words - 25) / 100)
+    score += 0.25 * max(0, min(questions, 3) - 1)
+    score += min(0.7, 0.35 * sum(1 for m in COMPLEX_MARKERS if m.search(lowered)))
+    if classification and classification.top and len(classification.top) > 1:
+        second = classification.top[1][1]
+        if second > 0.25:  # two intents compete: a mixed question
+            score += 0.15
+    if classification and classification.complexity is not None:  # an LLM stage judged it
+        score = max(score, classification.complexity)
+    return round(min(1.0, score), 3)
+
+
+def detect(text: str, classification: Classification | None, settings: Settings,
+           history: History = History(), injection: bool = False) -> Signals:
+    cfg = settings.signals
+    lowered = text.lower()
+    level, label = emotion(text, cfg.extra_negative_words)
+    if level < cfg.emotion_threshold:
+        label = "neutral"
+    intent = classification.intent if classification else None
+    intent_cfg = settings.intents.get(intent or "")
+    phrases = WANTS_HUMAN + tuple(p.lower() for p in cfg.wants_human_phrases)
+    wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human"
+    if classification and classification.needs_human:
+        wants_human = True
+    repeat = history.unresolved_bot_turns >= cfg.unresolved_turns or (
+        intent_cfg is not None and not intent_cfg.small_talk and intent in history.recent_intents
+    )
+    return Signals(
+        emotion=round(level, 3),
+        emotion_label=label,
+        wants_human=wants_human,
+        repeat_contact=repeat,
+        critical=bool(intent_cfg and intent_cfg.critical),
+        urgent=any(u in lowered for u in URGENT),
+        complexity=complexity(text, classification),
+        injection=injection,
+    )

@@ -1,0 +1,113 @@
+"""Terminal chat: the embedded default channel, no setup needed.
+
+Each line the customer types becomes an inbox event, handled by the same
+inbox -> worker -> outbox path that Telegram and Slack use; replies come back through
+`deliver`, which the outbox calls.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from bot.channel import DeliveryError
+from bot.messages import InboundMessage, Reply
+
+
+class ConsoleChannel:
+    name = "console"
+
+    def __init__(self, customer: str):
+        self.customer = customer
+        self.run_id = uuid.uuid4().hex[:8]
+        self.conversation_no = 1
+        self.sequence = 0
+        self._delivered: list[Reply] = []
+
+    @property
+    def conversation_key(self) -> str:
+        return f"{self.run_id}-{self.conversation_no}"
+
+    def new_conversation(self) -> None:
+        self.conversation_no += 1
+
+    def message(self, text: str) -> tuple[InboundMessage, str]:
+        """The customer's line as an inbound message and its unique event id."""
+        self.sequence += 1
+        external_id = f"{self.run_id}:{self.sequence}"
+        msg = InboundMessage(channel=self.name, customer_id=self.customer, customer_name=self.customer,
+                             text=text, conversation_key=self.conversation_key, external_id=external_id)
+        return msg, external_id
+
+    async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
+        if reply.customer_id != self.customer:
+            # a reply queued for another terminal session that has ended: nobody can read it now
+            raise DeliveryError(f"no terminal session for {reply.customer_id!r}", permanent=True)
+        self._delivered.append(reply)
+        return idempotency_key
+
+    def take(self) -> list[Reply]:
+        out, self._delivered = self._delivered, []
+        return out
+
+
+HELP = "Type your message. /new starts a new conversation, /quit (or Ctrl-D) leaves."
+
+
+def _read(prompt: str | None) -> str | None:
+    import sys
+
+    try:
+        if prompt is not None:
+            return input(prompt)
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n") if line else None
+    except EOFError:
+        return None
+
+
+async def run_chat(settings, *, customer: str, as_json: bool, model_dir: str | None,  # noqa: ANN001
+                   interactive: bool) -> None:
+    """The terminal chat loop: read a line, put it through the inbox, print what the outbox delivers."""
+    import asyncio
+    import json
+
+    from rich.console import Console
+
+    from bot.app import App
+
+    out = Console(highlight=False, soft_wrap=True)
+    console = ConsoleChannel(customer)
+    async with App.open(settings, model_dir=model_dir) as app:
+        app.channels.register(console)
+        if interactive:
+            out.print(f"[bold]{settings.company.name}[/bold] support - {HELP}")
+        while True:
+            line = await asyncio.to_thread(_read, "you> " if interactive else None)
+            if line is None or (interactive and line.strip() in ("/quit", "/exit")):
+                break
+            if line.strip() == "/new":
+                console.new_conversation()
+                if interactive:
+                    out.print("[dim]-- new conversation --[/dim]")
+                continue
+            msg, external_id = console.message(line)
+            event_id = await app.inbox.accept(msg, external_id)
+            results = await app.worker.drain()
+            await app.outbox.flush()
+            replies = [r.text for r in console.take()]
+            result = results.get(event_id) if event_id is not None else None
+            if as_json:
+                data = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
+                data["reply"] = "\n".join(replies) if replies else None
+                print(json.dumps(data, ensure_ascii=False), flush=True)
+            elif interactive:
+                for text in replies:
+                    out.print(f"[bold cyan]bot>[/bold cyan] {text}")
+                if result:
+                    c = result.classification
+                    meta = f"route {result.decision.route.value} ({result.decision.reason})"
+                    if c:
+                        meta = f"intent {c.intent} {c.confidence:.2f} - {meta}"
+                    out.print(f"[dim]     {meta}[/dim]")
+            else:
+                print(" ".join(" ".join(replies).split()), flush=True)

@@ -1,0 +1,101 @@
+"""Config errors name the file, the key and the reason."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.settings import ConfigError, find_config, load_settings
+from tests.helpers import MINI
+
+
+@pytest.fixture
+def cfg_dir(tmp_path: Path) -> Path:
+    shutil.copytree(MINI.parent, tmp_path / "cfg")
+    return tmp_path / "cfg"
+
+
+def edit(path: Path, fn) -> None:  # noqa: ANN001
+    data = yaml.safe_load(path.read_text())
+    fn(data)
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_mini_config_loads():
+    s = load_settings(MINI)
+    assert set(s.intents) == {"order_status", "return_item", "fraud_report", "greeting"}
+    assert s.intents["fraud_report"].critical
+    assert s.answers["order_status"].startswith("Hi {customer_name}")
+
+
+def test_unknown_key_names_file_and_key(cfg_dir):
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["policy"].update(confidence_treshold=0.5))
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.file.endswith("supportbot.yaml")
+    assert e.value.key == "policy.confidence_treshold"
+    assert "unknown key" in e.value.reason
+
+
+def test_bad_route_names_rule(cfg_dir):
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["policy"]["rules"][1].update(route="robot"))
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.key == "policy.rules.1.route"
+
+
+def test_threshold_out_of_range(cfg_dir):
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["policy"].update(confidence_threshold=1.5))
+    with pytest.raises(ConfigError, match="policy.confidence_threshold"):
+        load_settings(cfg_dir / "supportbot.yaml")
+
+
+def test_tier_names_unknown_model(cfg_dir):
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["tiers"]["cheap"].append("gpt-9"))
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.key == "tiers.cheap.1" and "gpt-9" in e.value.reason
+
+
+def test_rule_with_unknown_intent(cfg_dir):
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["policy"]["rules"][0]["when"].update(intent_in=["nope"]))
+    with pytest.raises(ConfigError, match=r"policy\.rules\.0\.when\.intent_in: unknown intent 'nope'"):
+        load_settings(cfg_dir / "supportbot.yaml")
+
+
+def test_answer_for_unknown_intent_names_answers_file(cfg_dir):
+    edit(cfg_dir / "answers.yaml", lambda d: d["answers"].update(ghost="boo"))
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.file.endswith("answers.yaml") and e.value.key == "answers.ghost"
+
+
+def test_intent_without_examples_names_intents_file(cfg_dir):
+    edit(cfg_dir / "intents.yaml", lambda d: d["intents"]["greeting"].update(examples=[]))
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.file.endswith("intents.yaml") and e.value.key == "intents.greeting.examples"
+
+
+def test_invalid_yaml_says_where(cfg_dir):
+    (cfg_dir / "supportbot.yaml").write_text("company: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML: line"):
+        load_settings(cfg_dir / "supportbot.yaml")
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="file not found"):
+        find_config("/nonexistent/supportbot.yaml")
+
+
+def test_env_database_url_overrides(monkeypatch):
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", "sqlite+aiosqlite:///elsewhere.db")
+    assert load_settings(MINI).database.url == "sqlite+aiosqlite:///elsewhere.db"
+
+
+def test_config_from_env(monkeypatch):
+    monkeypatch.setenv("SUPPORTBOT_CONFIG", str(MINI))
+    assert find_config() == MINI

@@ -1,0 +1,57 @@
+"""Signals: emotion with negation, caps and !!!, wanting a human, repeat contact, complexity."""
+
+from __future__ import annotations
+
+from bot.signals import History, complexity, detect, emotion
+from tests.helpers import cls, mini_settings
+
+S = mini_settings()
+
+
+def test_neutral_text():
+    assert emotion("where is my parcel?") == (0.0, "neutral")
+
+
+def test_anger_and_boosts():
+    base, label = emotion("this is unacceptable")
+    shouted, _ = emotion("THIS IS UNACCEPTABLE!!!")
+    assert label == "anger" and shouted > base
+
+
+def test_negation():
+    assert emotion("I'm not angry, just asking")[1] == "neutral"
+    assert emotion("never a problem, thanks")[1] == "neutral"
+
+
+def test_not_happy_is_frustration():
+    assert emotion("I am not happy with this")[1] == "frustration"
+
+
+def test_wants_human_phrase():
+    s = detect("can I talk to a real person please", cls("order_status", 0.5), S)
+    assert s.wants_human and "wants_human" in s.names()
+
+
+def test_critical_from_config():
+    assert detect("someone used my card", cls("fraud_report", 0.95), S).critical
+
+
+def test_repeat_contact_same_intent():
+    h = History(recent_intents=("order_status",))
+    assert detect("where is my order", cls("order_status", 0.95), S, h).repeat_contact
+    assert not detect("hello", cls("greeting", 0.95), S, History(recent_intents=("greeting",))).repeat_contact
+
+
+def test_repeat_contact_unresolved_turns():
+    h = History(unresolved_bot_turns=3)
+    assert detect("and now?", cls("return_item", 0.95), S, h).repeat_contact
+
+
+def test_complexity_markers():
+    assert complexity("what is the difference between the two tents and which is better for winter?", None) >= 0.5
+    assert complexity("where is my order", None) < 0.5
+
+
+def test_emotion_below_threshold_is_neutral_label():
+    s = detect("that's a bit annoying", cls("order_status", 0.95), S)
+    assert s.emotion_label == "neutral" and s.emotion > 0
