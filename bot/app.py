@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AsyncIterator
 
 import httpx
@@ -12,11 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
+from bot.classify.llm import LLMClassifier
 from bot.classify.local import LocalClassifier, load_or_train
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
 from bot.inbox import Inbox
 from bot.knowledge import KnowledgeBase
+from bot.llm.pricing import check_catalog
+from bot.llm.router import LLMRouter
 from bot.orchestrator import Orchestrator
 from bot.outbox import Outbox
 from bot.respond import Responder
@@ -33,7 +37,7 @@ def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalC
         return clf
     texts = [t for intent in settings.intents.values() for t in intent.examples]
     labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
-    return load_or_train(texts, labels, cache_dir=settings.path(cfg.cache_dir),
+    return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
                          oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
 
 
@@ -49,19 +53,22 @@ class App:
     store: Store
     orchestrator: Orchestrator
     worker: Worker
-    router: object | None = None
+    router: LLMRouter | None = None
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, *, model_dir: str | None = None) -> AsyncIterator["App"]:
+    async def open(cls, settings: Settings, *, model_dir: str | None = None,
+                   classifier: LocalClassifier | None = None) -> AsyncIterator["App"]:
         engine = make_engine(settings.database.url, settings.database.echo)
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.llm.timeout_s, connect=settings.llm.connect_timeout_s))
         try:
+            check_catalog(settings)
             await check_migrated(engine)
             sessions = session_factory(engine)
-            classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
+            if classifier is None:
+                classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
             kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
-            router = _build_router(settings, http, sessions)
+            router = LLMRouter(settings, http, sessions)  # one per process: breaker state lives here
             remote = _build_llm_classifier(settings, router)
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
             store = Store(sessions)
@@ -76,19 +83,9 @@ class App:
             await engine.dispose()
 
 
-def _build_router(settings: Settings, http: httpx.AsyncClient, sessions):  # noqa: ANN001, ANN202
-    try:
-        from bot.llm.router import LLMRouter
-    except ImportError:  # the LLM layer is not installed in this build
+def _build_llm_classifier(settings: Settings, router: LLMRouter) -> LLMClassifier | None:
+    """The cascade's second stage, when the classify tier has a model with a key."""
+    if not router.available(settings.llm.classify_tier):
         return None
-    return LLMRouter(settings, http, sessions)
-
-
-def _build_llm_classifier(settings: Settings, router):  # noqa: ANN001, ANN202
-    if router is None or not router.available(settings.llm.classify_tier):
-        return None
-    from bot.llm.router import LLMRouter  # noqa: F401 - only for the type
-    from bot.classify.llm import LLMClassifier
-
     intents = {name: i.description or name for name, i in settings.intents.items()}
     return LLMClassifier(router, intents, tier=settings.llm.classify_tier)

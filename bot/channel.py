@@ -7,7 +7,9 @@ platform SDK; it only knows this protocol.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Mapping, Protocol, runtime_checkable
 
 from bot.messages import Reply
 
@@ -36,6 +38,38 @@ class Channel(Protocol):
         ...
 
 
+@dataclass
+class ChannelContext:
+    """What the core gives a channel plugin when the service starts."""
+
+    settings: Any  # bot.settings.Settings
+    inbox: Any  # bot.inbox.Inbox: store events here *before* acknowledging the platform
+    sessions: Any  # async_sessionmaker, for channel-specific lookups
+    env: Mapping[str, str]  # where tokens come from (os.environ in production)
+    outbox_wake: Any = None  # asyncio.Event: set it to make the outbox look for work now
+
+
+@runtime_checkable
+class ChannelRuntime(Channel, Protocol):
+    """A long-lived channel inside `supportbot serve`.
+
+    A plugin module exposes `create(ctx: ChannelContext) -> ChannelRuntime | None`
+    (None when its settings are absent). The service calls mount() before the web server
+    starts, start() after, and stop() on shutdown: stop taking updates, keep nothing
+    un-stored.
+    """
+
+    def mount(self, web: Any) -> None:  # aiohttp.web.Application: add webhook routes
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def state(self) -> dict:  # for /healthz: {"state": "polling" | "webhook" | "error", ...}
+        ...
+
+
 class ChannelRegistry:
     def __init__(self) -> None:
         self._channels: dict[str, Channel] = {}
@@ -48,3 +82,22 @@ class ChannelRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._channels)
+
+
+PLUGIN_GROUP = "supportbot.channels"
+
+
+def load_plugin(name: str) -> Any:
+    """A channel module registered under the `supportbot.channels` entry-point group.
+
+    This is how the core finds channels without importing them: each channel package
+    declares itself in its pyproject (see [project.entry-points."supportbot.channels"]).
+    """
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name == name:
+            return ep.load()
+    raise LookupError(f"no channel {name!r} is installed (entry-point group {PLUGIN_GROUP})")
+
+
+def plugin_names() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=PLUGIN_GROUP))

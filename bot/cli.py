@@ -51,10 +51,11 @@ def chat(
     model: Optional[Path] = typer.Option(None, "--model", help="A classifier trained by `supportbot train`."),
 ) -> None:
     """Chat with the bot in the terminal. Without a TTY: one message per line in, one reply per line out."""
-    from channels.console import run_chat  # channels depend on the core, never the other way round
+    from bot.channel import load_plugin  # channels depend on the core, never the other way round
 
     settings = _settings(config)
-    _run(run_chat(settings, customer=customer, as_json=as_json, model_dir=str(model) if model else None,
+    console = load_plugin("console")
+    _run(console.run_chat(settings, customer=customer, as_json=as_json, model_dir=str(model) if model else None,
                   interactive=sys.stdin.isatty() and not as_json))
 
 

@@ -44,6 +44,10 @@ class InboundMessage:
     external_id: str | None = None  # platform event / message id
     received_at: datetime = field(default_factory=utcnow)
     reply_to: dict | None = None  # channel-specific delivery address (chat id, thread ts)
+    # text: a customer message | start: /start or first contact | help: /help
+    # edited: an edit of an earlier message (logged, not re-answered)
+    # unsupported: photo, sticker, voice... (a polite "text only" reply, logged)
+    kind: str = "text"
 
     @property
     def thread(self) -> str:

@@ -18,8 +18,11 @@ from bot import guardrails, policy, signals
 from bot.classify.cascade import Cascade
 from bot.db.store import ConversationRef, Outcome, Store
 from bot.knowledge import KnowledgeBase
+from bot.llm.answer import build_system
+from bot.llm.pricing import estimate_counterfactual_usd
+from bot.llm.types import Spend
 from bot.messages import Decision, HandleResult, InboundMessage, Reply, Route, Signals
-from bot.respond import Context, Responder, Response
+from bot.respond import Context, Responder, Response, render
 from bot.settings import Settings
 
 log = logging.getLogger("supportbot.orchestrator")
@@ -39,7 +42,9 @@ class Orchestrator:
         conv = await self.store.open_conversation(msg)
         message_id = await self.store.record_inbound(conv, msg, event_id)
 
-        if conv.status in ("waiting", "human"):
+        if msg.kind != "text":
+            out = self._non_text(msg)
+        elif conv.status in ("waiting", "human"):
             out = self._with_human(conv, msg)
         elif not msg.text.strip():
             out = Outcome(Decision(Route.TEMPLATE, "empty_message", "the message is empty"), Signals(),
@@ -72,8 +77,10 @@ class Orchestrator:
             events.append(("injection_flagged", {"phrases": injection[:5]}))
 
         # classify, signals
+        spend = Spend()
+        history_turns = Responder.history_of(safe_transcript)
         classification = await self.cascade.classify(
-            msg.text, redaction.text, safe_transcript, conversation_id=conv.id, message_id=message_id)
+            msg.text, redaction.text, history_turns, conversation_id=conv.id, message_id=message_id, spend=spend)
         if classification.truncated:
             events.append(("truncated", {"chars": len(msg.text), "classified": self.settings.classifier.max_chars}))
         found = signals.detect(msg.text, classification, self.settings, history, injection=bool(injection))
@@ -88,13 +95,33 @@ class Orchestrator:
 
         # respond / escalate (with degradation and outbound checks inside)
         ctx = Context(text=msg.text, redaction=redaction, classification=classification, signals=found,
-                      hits=hits, transcript=safe_transcript, customer_name=msg.customer_name,
+                      hits=hits, transcript=safe_transcript, spend=spend, customer_name=msg.customer_name,
                       conversation_id=conv.id, message_id=message_id)
         response: Response = await self.responder.respond(decision, ctx)
         return Outcome(decision=response.decision, signals=found, classification=classification,
                        reply=self._reply(msg, response.text), guardrail_events=events + response.events,
                        escalate=response.escalate, escalation_summary=response.summary, draft=response.draft,
-                       cost_usd=response.cost_usd, counterfactual_usd=response.counterfactual_usd)
+                       cost_usd=spend.cost_usd, counterfactual_usd=self._counterfactual(ctx, response))
+
+    def _counterfactual(self, ctx: Context, response: Response) -> float:
+        """What this message would have cost if the strong tier answered every message."""
+        if response.counterfactual_usd is not None:  # an LLM answered: its tokens, priced on strong
+            return response.counterfactual_usd
+        articles = [(h.article.title, h.article.url, h.article.body) for h in ctx.hits]
+        prompt = len(build_system(self.settings.company.system_prompt, articles))
+        prompt += sum(len(t) for _, t in ctx.transcript[-10:]) + len(ctx.redaction.text)
+        return estimate_counterfactual_usd(self.settings, prompt, len(response.text))
+
+    def _non_text(self, msg: InboundMessage) -> Outcome:
+        """Commands, edits and attachments: logged, answered from config or not at all."""
+        company = self.settings.company
+        if msg.kind == "edited":
+            return Outcome(Decision(Route.TEMPLATE, "edited_message", "an edit: logged, not answered again"),
+                           Signals(), record_decision=False)
+        text, rule = {"start": (company.welcome, "welcome"), "help": (company.help, "help")}.get(
+            msg.kind, (company.text_only, "unsupported_content"))
+        text = render(text, {**self.settings.company_vars(), "customer_name": msg.customer_name or "there"})
+        return Outcome(Decision(Route.TEMPLATE, rule, f"{msg.kind} message"), Signals(), reply=self._reply(msg, text))
 
     def _with_human(self, conv: ConversationRef, msg: InboundMessage) -> Outcome:
         """A person holds (or is about to take) the conversation: the bot stays out of it."""

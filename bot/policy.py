@@ -54,6 +54,10 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
         when.intent_not_in is None or c.intent not in when.intent_not_in,
         when.out_of_scope is None or need(c.out_of_scope == when.out_of_scope,
                                           f"out of scope (top {c.confidence:.2f})" if when.out_of_scope else "in scope"),
+        when.low_confidence is None or need(
+            (c.confidence < settings.policy.confidence_threshold) == when.low_confidence,
+            f"confidence {c.confidence:.2f} < {settings.policy.confidence_threshold:.2f}" if when.low_confidence
+            else "confident"),
         when.confidence_below is None or need(c.confidence < when.confidence_below,
                                               f"confidence {c.confidence:.2f} < {when.confidence_below:.2f}"),
         when.confidence_at_least is None or need(c.confidence >= when.confidence_at_least,
@@ -78,6 +82,9 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
     if when.signal_any is not None:
         hits = _signal_hits(when.signal_any, s)
         checks.append(need(bool(hits), "signal: " + ", ".join(hits)))
+    if when.signal_all is not None:
+        hits = _signal_hits(when.signal_all, s)
+        checks.append(need(len(hits) == len(when.signal_all), "signals: " + ", ".join(hits)))
     return why if all(checks) else None
 
 

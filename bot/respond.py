@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.guardrails import Redaction, check_outbound
 from bot.knowledge import Hit, KnowledgeBase, answer_from
+from bot.llm.answer import generate_answer
+from bot.llm.types import ChatTurn, Spend, TierUnavailable
 from bot.messages import Classification, Decision, Route, Signals
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.llm.router import LLMRouter
 
 
 @dataclass
@@ -31,6 +37,7 @@ class Context:
     signals: Signals
     hits: list[Hit]
     transcript: list[tuple[str, str]]  # (author, text), already redacted, oldest first
+    spend: Spend = field(default_factory=Spend)  # what this message's model calls cost so far
     customer_name: str | None = None
     conversation_id: int | None = None
     message_id: int | None = None
@@ -43,8 +50,7 @@ class Response:
     escalate: tuple[str, str] | None = None  # (reason_kind, reason)
     summary: str | None = None
     draft: str | None = None
-    cost_usd: float = 0.0
-    counterfactual_usd: float = 0.0
+    counterfactual_usd: float | None = None  # the answer call priced on the strong tier, when one was made
     events: list[tuple[str, dict]] = field(default_factory=list)
 
 
@@ -87,7 +93,7 @@ def agent_summary(ctx: Context) -> str:
 
 
 class Responder:
-    def __init__(self, settings: Settings, kb: KnowledgeBase, router=None):  # noqa: ANN001 - LLMRouter
+    def __init__(self, settings: Settings, kb: KnowledgeBase, router: "LLMRouter | None" = None):
         self.settings = settings
         self.kb = kb
         self.router = router
@@ -113,25 +119,32 @@ class Responder:
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"
 
+    @staticmethod
+    def history_of(transcript: list[tuple[str, str]]) -> list[ChatTurn]:
+        return [ChatTurn(role="user" if a == "customer" else "assistant", content=t) for a, t in transcript]
+
+    def history(self, ctx: Context) -> list[ChatTurn]:
+        return self.history_of(ctx.transcript)
+
     async def _llm(self, decision: Decision, ctx: Context) -> Response:
         tier = self._tier(decision.route)
         if self.router is None or not self.router.available(tier):
             return await self._degrade(decision, ctx, f"no LLM provider configured for tier {tier} (no API key set)")
-        from bot.llm.answer import generate_answer
-        from bot.llm.types import ChatTurn, TierUnavailable
-
-        history = [ChatTurn(role="user" if a == "customer" else "assistant", content=t) for a, t in ctx.transcript]
         articles = [(h.article.title, h.article.url, h.article.body) for h in ctx.hits]
         try:
             draft = await generate_answer(self.router, tier, system_prompt=self.settings.company.system_prompt,
-                                          articles=articles, history=history, text=ctx.redaction.text,
-                                          conversation_id=ctx.conversation_id, message_id=ctx.message_id)
+                                          articles=articles, history=self.history(ctx), text=ctx.redaction.text,
+                                          conversation_id=ctx.conversation_id, message_id=ctx.message_id,
+                                          spend=ctx.spend)
         except TierUnavailable as e:
-            return await self._degrade(decision, ctx, f"tier {tier} unavailable: {'; '.join(e.reasons)[:300]}")
+            why = "budget cap reached" if e.budget_blocked else "every model failed or is unavailable"
+            return await self._degrade(decision, ctx, f"tier {tier}: {why} ({'; '.join(e.reasons)[:300]})")
+        if not draft.text:
+            return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")
         text = ctx.redaction.restore(draft.text)
         check = check_outbound(text, self.settings.guardrails, ctx.text)
         review = self.settings.policy.review_threshold
-        response = Response(decision, text, cost_usd=draft.cost_usd, counterfactual_usd=draft.counterfactual_usd)
+        response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd)
         why = None
         if not check.ok:
             response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))

@@ -8,6 +8,7 @@ environment variable that holds its key. Every error names the file, the key and
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,6 +49,11 @@ class Company(Strict):
     support_email: str = ""
     support_hours: str = ""
     system_prompt: str = "You are a helpful, concise customer-support assistant."
+    welcome: str = ("Hi! I'm the {company} support assistant. Ask me anything about your orders, "
+                    "deliveries, returns or account - or ask for a person at any time.")
+    help: str = ("Just type your question in your own words. I answer common questions right away "
+                 "and pass anything tricky to our support team ({support_hours}).")
+    text_only: str = "Sorry, I can only read text messages. Could you type your question?"
     variables: dict[str, str] = {}  # extra placeholders for canned answers
 
 
@@ -75,7 +81,7 @@ class Classifier(Strict):
     oos_threshold: float = Field(0.25, ge=0, le=1)  # top probability under this -> out_of_scope
     max_chars: int = Field(4000, ge=100)  # longer messages are truncated for classification
     model_dir: str | None = None  # a model trained by `supportbot train`; else trained from intents
-    cache_dir: str = ".supportbot/models"
+    cache_dir: str = ".supportbot/models"  # relative to the working directory, like ./supportbot.db
 
 
 class SignalsCfg(Strict):
@@ -92,9 +98,11 @@ class When(Strict):
     intent_in: list[str] | None = None
     intent_not_in: list[str] | None = None
     out_of_scope: bool | None = None
+    low_confidence: bool | None = None  # confidence under policy.confidence_threshold
     confidence_below: float | None = Field(None, ge=0, le=1)
     confidence_at_least: float | None = Field(None, ge=0, le=1)
-    signal_any: list[str] | None = None
+    signal_any: list[str] | None = None  # at least one of these signals
+    signal_all: list[str] | None = None  # every one of these signals
     emotion_at_least: float | None = Field(None, ge=0, le=1)
     critical: bool | None = None
     complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
@@ -103,7 +111,7 @@ class When(Strict):
     has_article: bool | None = None  # a KB article scores above knowledge.min_score
     channel_in: list[str] | None = None
 
-    @field_validator("signal_any")
+    @field_validator("signal_any", "signal_all")
     @classmethod
     def _known_signals(cls, v: list[str] | None) -> list[str] | None:
         for s in v or []:
@@ -304,7 +312,23 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     settings.answers = {str(k): v.strip() for k, v in raw_answers.items()}
 
     _check_rule_intents(path, settings)
+    _check_placeholders(answers_path, settings)
     return settings
+
+
+def _check_placeholders(answers_path: Path, settings: Settings) -> None:
+    """A mistyped {placeholder} is a start-up error, not a crash when the answer is sent."""
+    known = set(settings.company_vars()) | {"customer_name"}
+    texts = [(answers_path, f"answers.{k}", v) for k, v in settings.answers.items()]
+    texts += [(settings.source, f"company.{k}", getattr(settings.company, k)) for k in ("welcome", "help", "text_only")]
+    for file, key, text in texts:
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as e:
+            raise ConfigError(file, key, f"bad braces: {e} (write {{{{ and }}}} for literal braces)") from None
+        for f in fields:
+            if f not in known:
+                raise ConfigError(file, key, f"unknown placeholder {{{f}}}; known: {', '.join(sorted(known))}")
 
 
 def _check_rule_intents(path: Path, settings: Settings) -> None:

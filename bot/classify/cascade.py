@@ -14,7 +14,7 @@ class LocalModel(Protocol):
 
 class RemoteModel(Protocol):
     async def classify(self, text: str, history: list, *, conversation_id: int | None = None,
-                       message_id: int | None = None) -> Classification | None: ...
+                       message_id: int | None = None, spend=None) -> Classification | None: ...  # noqa: ANN001
 
 
 class Cascade:
@@ -24,13 +24,14 @@ class Cascade:
         self.threshold = threshold
 
     async def classify(self, text: str, redacted: str, history: list | None = None, *,
-                       conversation_id: int | None = None, message_id: int | None = None) -> Classification:
+                       conversation_id: int | None = None, message_id: int | None = None,
+                       spend=None) -> Classification:  # noqa: ANN001 - bot.llm.types.Spend
         """`text` feeds the local model; only `redacted` (PII removed) may leave the process."""
         first = self.local.classify(text)
         if self.remote is None or first.confidence >= self.threshold:
             return first
         second = await self.remote.classify(redacted, history or [], conversation_id=conversation_id,
-                                            message_id=message_id)
+                                            message_id=message_id, spend=spend)
         if second is None:  # the LLM was unsure, invalid or unavailable: keep the local view
             return first
         return replace(second, truncated=first.truncated, latency_ms=first.latency_ms + second.latency_ms)

@@ -128,6 +128,7 @@ class RouteDecision(Base):
 
 class ModelCall(Base):
     __tablename__ = "model_calls"
+    __table_args__ = (Index("ix_model_calls_created_tier", "created_at", "tier"),)  # budget checks
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))

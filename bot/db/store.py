@@ -35,6 +35,7 @@ class Outcome:
     cost_usd: float = 0.0
     counterfactual_usd: float = 0.0
     latency_ms: float = 0.0
+    record_decision: bool = True  # False for events that were only logged (edits)
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,13 @@ class Store:
             if out.reply is not None:
                 reply_id = await self._queue_reply(s, conv, out.reply, out.reply_author, event_id or message_id)
             d = out.decision
-            s.add(m.RouteDecision(
-                message_id=message_id, conversation_id=conv.id, route=d.route.value, rule=d.rule,
-                reason=d.reason, degraded_from=d.degraded_from.value if d.degraded_from else None,
-                signals=out.signals.names(), intent=c.intent if c else None,
-                confidence=c.confidence if c else None, stage=c.stage if c else None,
-                cost_usd=out.cost_usd, counterfactual_usd=out.counterfactual_usd, latency_ms=out.latency_ms))
+            if out.record_decision:
+                s.add(m.RouteDecision(
+                    message_id=message_id, conversation_id=conv.id, route=d.route.value, rule=d.rule,
+                    reason=d.reason, degraded_from=d.degraded_from.value if d.degraded_from else None,
+                    signals=out.signals.names(), intent=c.intent if c else None,
+                    confidence=c.confidence if c else None, stage=c.stage if c else None,
+                    cost_usd=out.cost_usd, counterfactual_usd=out.counterfactual_usd, latency_ms=out.latency_ms))
             await s.execute(update(m.Conversation).where(m.Conversation.id == conv.id)
                             .values(last_message_at=utcnow()))
             if event_id is not None:

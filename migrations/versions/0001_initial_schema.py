@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 21:53:14.644953
+Create Date: 2026-11-28 22:00:14.757738
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('agents',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=100), nullable=False),
@@ -173,6 +173,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('model_calls', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_model_calls_conversation_id'), ['conversation_id'], unique=False)
+        batch_op.create_index('ix_model_calls_created_tier', ['created_at', 'tier'], unique=False)
         batch_op.create_index(batch_op.f('ix_model_calls_model'), ['model'], unique=False)
         batch_op.create_index(batch_op.f('ix_model_calls_outcome'), ['outcome'], unique=False)
 
@@ -240,11 +241,11 @@ def upgrade() -> None:
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_feedback_conversation_id'), ['conversation_id'], unique=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('feedback', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_feedback_conversation_id'))
 
@@ -263,6 +264,7 @@ def downgrade() -> None:
     with op.batch_alter_table('model_calls', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_model_calls_outcome'))
         batch_op.drop_index(batch_op.f('ix_model_calls_model'))
+        batch_op.drop_index('ix_model_calls_created_tier')
         batch_op.drop_index(batch_op.f('ix_model_calls_conversation_id'))
 
     op.drop_table('model_calls')
@@ -297,4 +299,4 @@ def downgrade() -> None:
     op.drop_table('inbox_events')
     op.drop_table('customers')
     op.drop_table('agents')
-    
+

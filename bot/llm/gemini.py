@@ -1,0 +1,99 @@
+"""Google Gemini generateContent: POST {base}/v1beta/models/{model}:generateContent.
+
+The key goes in the ``x-goog-api-key`` header, never in the URL (URLs end up in logs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import httpx
+
+from bot.llm.types import (
+    LLMRequest, LLMResponse, ProviderError, Usage, alternating_turns, as_int, malformed, post_json,
+)
+from bot.settings import ModelEntry
+
+_DELAY = re.compile(r"^\s*([0-9.]+)s\s*$")
+
+
+class GeminiProvider:
+    provider = "gemini"
+    default_base_url = "https://generativelanguage.googleapis.com"
+    base_url_env = "GEMINI_BASE_URL"
+
+    def __init__(self, name: str, entry: ModelEntry, client: httpx.AsyncClient, api_key: str, base_url: str):
+        self.name, self.entry, self.client = name, entry, client
+        self.model = entry.model or name
+        self.base_url = base_url.rstrip("/")
+        self._key = api_key
+        self.label = f"gemini {self.model}"
+
+    def __repr__(self) -> str:  # never the key
+        return f"GeminiProvider({self.name!r}, base_url={self.base_url!r})"
+
+    def build_body(self, req: LLMRequest) -> dict[str, Any]:
+        gen: dict[str, Any] = {"maxOutputTokens": req.max_tokens, "temperature": req.temperature}
+        if req.json_output:
+            gen["responseMimeType"] = "application/json"
+        body: dict[str, Any] = {
+            "contents": [{"role": "model" if t.role == "assistant" else "user", "parts": [{"text": t.content}]}
+                         for t in alternating_turns(req.messages)],
+            "generationConfig": gen,
+        }
+        if req.system:
+            body["systemInstruction"] = {"parts": [{"text": req.system}]}
+        return body
+
+    def _error_hook(self, status: int, data: dict[str, Any] | None) -> ProviderError | None:
+        err = (data or {}).get("error") or {}
+        if not isinstance(err, dict):
+            return None
+        reasons = {d.get("reason") for d in err.get("details") or [] if isinstance(d, dict)}
+        if status == 400 and "API_KEY_INVALID" in reasons:  # Gemini answers a bad key with 400
+            return ProviderError(f"{self.label}: HTTP 400: authentication failed", kind="auth", status=status)
+        if status == 429:
+            for d in err.get("details") or []:
+                m = _DELAY.match(str(d.get("retryDelay", ""))) if isinstance(d, dict) else None
+                if m:
+                    wait = float(m.group(1))
+                    return ProviderError(f"{self.label}: HTTP 429: rate limited (retry after {wait:g}s)",
+                                         kind="rate_limited", status=429, retry_after=wait)
+        return None
+
+    async def complete(self, req: LLMRequest, timeout: httpx.Timeout) -> LLMResponse:
+        started = time.perf_counter()
+        data = await post_json(
+            self.client, self.label, f"{self.base_url}/v1beta/models/{self.model}:generateContent",
+            headers={"x-goog-api-key": self._key}, body=self.build_body(req), timeout=timeout,
+            secret=self._key, error_hook=self._error_hook,
+        )
+        latency_ms = (time.perf_counter() - started) * 1000
+        candidates = data.get("candidates")
+        if not candidates:
+            blocked = (data.get("promptFeedback") or {}).get("blockReason")
+            if blocked:
+                raise ProviderError(f"{self.label}: prompt blocked ({blocked})", kind="bad_request", status=200)
+            raise malformed(self.label, "no candidates")
+        first = candidates[0] if isinstance(candidates, list) and isinstance(candidates[0], dict) else None
+        if first is None:
+            raise malformed(self.label, "candidates is not a list of objects")
+        parts = (first.get("content") or {}).get("parts") or []
+        text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+        return LLMResponse(text=text, usage=self.parse_usage(data.get("usageMetadata") or {}),
+                           model=str(data.get("modelVersion") or self.model), provider=self.provider,
+                           latency_ms=latency_ms)
+
+    @staticmethod
+    def parse_usage(u: dict[str, Any]) -> Usage:
+        """promptTokenCount includes the cached ones; thoughts come apart from candidates
+        and are billed as output, so output_tokens adds them up."""
+        thoughts = as_int(u.get("thoughtsTokenCount"))
+        return Usage(
+            input_tokens=as_int(u.get("promptTokenCount")),
+            output_tokens=as_int(u.get("candidatesTokenCount")) + thoughts,
+            cached_tokens=as_int(u.get("cachedContentTokenCount")),
+            reasoning_tokens=thoughts,
+        )

@@ -1,0 +1,96 @@
+"""The pipeline with LLM routes served by the fake provider APIs (real httpx provider code)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App
+from bot.db import models as m
+from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
+from tests.helpers import mini_settings
+from tests.test_pipeline import Collect, Scripted, rows, say
+
+
+def answer(text: str, confidence: float) -> str:
+    return json.dumps({"answer": text, "confidence": confidence})
+
+
+@pytest.fixture
+async def app(db_url, llm_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("TEST_KEY_SMALL", KEYS["openai"])
+    monkeypatch.setenv("TEST_KEY_BIG", KEYS["anthropic"])
+    settings = mini_settings()
+    settings.database.url = db_url
+    settings.models["small"].base_url = llm_server.url + "/v1"
+    settings.models["big"].base_url = llm_server.url
+    settings.llm.max_retries = 0
+    async with App.open(settings, classifier=Scripted()) as a:
+        a.out = Collect()
+        a.channels.register(a.out)
+        a.llm = llm_server
+        yield a
+
+
+async def test_out_of_scope_answered_by_cheap_llm_with_cost(app):
+    app.llm.script("small", ok(answer("We don't forecast weather, sorry! Reply to [EMAIL_1] if needed.", 0.95)))
+    r = await say(app, "what's the weather? I'm jo@example.com", "e1")
+    assert r.decision.route.value == "cheap_llm" and r.decision.degraded_from is None
+    assert app.out.sent[-1].text == "We don't forecast weather, sorry! Reply to jo@example.com if needed."
+    # the provider never saw the address
+    [req] = app.llm.requests_for("small")
+    assert "jo@example.com" not in json.dumps(req.body) and "[EMAIL_1]" in json.dumps(req.body)
+    [call] = await rows(app, m.ModelCall)
+    assert (call.model, call.tier, call.outcome, call.purpose) == ("small", "cheap", "ok", "answer")
+    [d] = await rows(app, m.RouteDecision)
+    assert d.cost_usd == pytest.approx(call.cost_usd) and d.cost_usd > 0
+    assert d.counterfactual_usd > d.cost_usd  # the same tokens on the strong model cost more
+
+
+async def test_low_confidence_draft_goes_to_review(app):
+    app.llm.script("small", ok(answer("Maybe it rains.", 0.4)))
+    r = await say(app, "what's the weather", "e1")
+    assert r.decision.route.value == "human" and "held for review: draft confidence 0.40 < 0.90" in r.decision.reason
+    [esc] = await rows(app, m.Escalation)
+    assert (esc.reason_kind, esc.draft) == ("review", "Maybe it rains.")
+    assert "Maybe it rains" not in app.out.sent[-1].text and "colleague will check" in app.out.sent[-1].text
+
+
+async def test_outbound_rule_blocks_a_big_refund_promise(app):
+    app.llm.script("small", ok(answer("We will refund you €900 right away.", 0.99)))
+    r = await say(app, "what's the weather", "e1")
+    assert r.decision.route.value == "human"
+    kinds = {g.kind: g.detail for g in await rows(app, m.GuardrailEvent)}
+    assert kinds["outbound_blocked"]["rule"] == "refund_limit"
+    assert "900" not in app.out.sent[-1].text
+
+
+async def test_every_model_failing_degrades_with_reason(app):
+    app.llm.script("small", "500")
+    r = await say(app, "what's the weather", "e1")
+    assert r.decision.degraded_from.value == "cheap_llm" and r.decision.route.value in ("strong_llm", "knowledge", "human")
+    assert "every model failed" in r.decision.reason
+    calls = await rows(app, m.ModelCall)
+    assert [c.outcome for c in calls][:1] == ["failed"]
+    assert app.out.sent  # the customer always hears back
+
+
+async def test_complex_question_goes_to_strong_model(app):
+    app.llm.script("big", ok(answer("The Trail 4 is roomier; the Summit 2 is lighter.", 0.93)))
+    r = await say(app, "how do I return this, and what is the difference between a return and an exchange, "
+                       "which is better for me?", "e1")
+    assert r.decision.route.value == "strong_llm"
+    assert app.out.sent[-1].text.startswith("The Trail 4")
+    [call] = await rows(app, m.ModelCall)
+    assert call.model == "big" and call.tier == "strong"
+    [d] = await rows(app, m.RouteDecision)
+    assert d.counterfactual_usd == pytest.approx(d.cost_usd)  # it *was* the strong model: no saving
+
+
+async def test_template_answer_has_estimated_counterfactual(app):
+    await say(app, "where is my order", "e1")
+    [d] = await rows(app, m.RouteDecision)
+    assert d.cost_usd == 0 and d.counterfactual_usd > 0
+    assert await rows(app, m.ModelCall) == []
