@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,13 +16,17 @@ from bot.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(help="supportbot: a customer-support bot that orchestrates models and people.",
                   no_args_is_help=True, add_completion=False)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: $SUPPORTBOT_CONFIG, "
                          "./supportbot.yaml, examples/supportbot.yaml).")
 
 
-def _settings(config: Optional[Path]) -> Settings:
+def _settings(config: Optional[Path], level: int = logging.WARNING) -> Settings:
+    from bot.logs import setup
+    from bot.settings import Env
+
+    setup(Env().log_format, level)
     try:
         return load_settings(config)
     except ConfigError as e:
@@ -57,6 +61,24 @@ def chat(
     console = load_plugin("console")
     _run(console.run_chat(settings, customer=customer, as_json=as_json, model_dir=str(model) if model else None,
                   interactive=sys.stdin.isatty() and not as_json))
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = ConfigOpt,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Inbox workers (more than 1 needs PostgreSQL)."),
+) -> None:
+    """Run the service: web server (browser chat at /, webhooks, /healthz), workers, outbox, channels."""
+    from bot.service import ServeError, serve as run_service
+
+    settings = _settings(config, logging.INFO)
+    try:
+        _run(run_service(settings, host, port, workers))
+    except ServeError as e:
+        err.print(f"[red]cannot serve:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()

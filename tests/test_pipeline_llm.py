@@ -18,6 +18,13 @@ def answer(text: str, confidence: float) -> str:
     return json.dumps({"answer": text, "confidence": confidence})
 
 
+def verdict(intent: str = "out_of_scope", confidence: float = 0.9, needs_human: bool = False,
+            complexity: float = 0.1):  # noqa: ANN201
+    """The cheap model's classification (the cascade asks it when the local model is unsure)."""
+    return ok(json.dumps({"intent": intent, "confidence": confidence, "needs_human": needs_human,
+                          "complexity": complexity}))
+
+
 @pytest.fixture
 async def app(db_url, llm_server, monkeypatch):  # noqa: F811
     monkeypatch.setenv("TEST_KEY_SMALL", KEYS["openai"])
@@ -35,22 +42,26 @@ async def app(db_url, llm_server, monkeypatch):  # noqa: F811
 
 
 async def test_out_of_scope_answered_by_cheap_llm_with_cost(app):
-    app.llm.script("small", ok(answer("We don't forecast weather, sorry! Reply to [EMAIL_1] if needed.", 0.95)))
+    app.llm.script("small", verdict(), ok(answer("We don't forecast weather, sorry! Reply to [EMAIL_1] if needed.", 0.95)))
     r = await say(app, "what's the weather? I'm jo@example.com", "e1")
     assert r.decision.route.value == "cheap_llm" and r.decision.degraded_from is None
     assert app.out.sent[-1].text == "We don't forecast weather, sorry! Reply to jo@example.com if needed."
     # the provider never saw the address
-    [req] = app.llm.requests_for("small")
-    assert "jo@example.com" not in json.dumps(req.body) and "[EMAIL_1]" in json.dumps(req.body)
-    [call] = await rows(app, m.ModelCall)
-    assert (call.model, call.tier, call.outcome, call.purpose) == ("small", "cheap", "ok", "answer")
+    classify_req, answer_req = app.llm.requests_for("small")
+    for req in (classify_req, answer_req):  # the provider never saw the address
+        assert "jo@example.com" not in json.dumps(req.body) and "[EMAIL_1]" in json.dumps(req.body)
+    assert r.classification.stage == "llm"  # the local model was unsure; the cascade asked the cheap LLM
+    calls = await rows(app, m.ModelCall)
+    assert [(c.model, c.tier, c.outcome, c.purpose) for c in calls] == [
+        ("small", "cheap", "ok", "classify"), ("small", "cheap", "ok", "answer")]
     [d] = await rows(app, m.RouteDecision)
-    assert d.cost_usd == pytest.approx(call.cost_usd) and d.cost_usd > 0
-    assert d.counterfactual_usd > d.cost_usd  # the same tokens on the strong model cost more
+    assert d.stage == "llm"
+    assert d.cost_usd == pytest.approx(sum(c.cost_usd for c in calls)) and d.cost_usd > 0
+    assert d.counterfactual_usd > calls[1].cost_usd  # the answer's tokens on the strong model cost more
 
 
 async def test_low_confidence_draft_goes_to_review(app):
-    app.llm.script("small", ok(answer("Maybe it rains.", 0.4)))
+    app.llm.script("small", verdict(), ok(answer("Maybe it rains.", 0.4)))
     r = await say(app, "what's the weather", "e1")
     assert r.decision.route.value == "human" and "held for review: draft confidence 0.40 < 0.90" in r.decision.reason
     [esc] = await rows(app, m.Escalation)
@@ -59,7 +70,7 @@ async def test_low_confidence_draft_goes_to_review(app):
 
 
 async def test_outbound_rule_blocks_a_big_refund_promise(app):
-    app.llm.script("small", ok(answer("We will refund you €900 right away.", 0.99)))
+    app.llm.script("small", verdict(), ok(answer("We will refund you €900 right away.", 0.99)))
     r = await say(app, "what's the weather", "e1")
     assert r.decision.route.value == "human"
     kinds = {g.kind: g.detail for g in await rows(app, m.GuardrailEvent)}
@@ -68,12 +79,12 @@ async def test_outbound_rule_blocks_a_big_refund_promise(app):
 
 
 async def test_every_model_failing_degrades_with_reason(app):
-    app.llm.script("small", "500")
+    app.llm.script("small", verdict(), "500")
     r = await say(app, "what's the weather", "e1")
-    assert r.decision.degraded_from.value == "cheap_llm" and r.decision.route.value in ("strong_llm", "knowledge", "human")
+    assert r.decision.degraded_from.value == "cheap_llm" and r.decision.route.value in ("knowledge", "human")
     assert "every model failed" in r.decision.reason
     calls = await rows(app, m.ModelCall)
-    assert [c.outcome for c in calls][:1] == ["failed"]
+    assert [(c.purpose, c.outcome) for c in calls] == [("classify", "ok"), ("answer", "failed")]
     assert app.out.sent  # the customer always hears back
 
 
@@ -87,6 +98,20 @@ async def test_complex_question_goes_to_strong_model(app):
     assert call.model == "big" and call.tier == "strong"
     [d] = await rows(app, m.RouteDecision)
     assert d.counterfactual_usd == pytest.approx(d.cost_usd)  # it *was* the strong model: no saving
+
+
+async def test_unsure_local_model_is_overruled_by_the_cheap_llm(app):
+    app.llm.script("small", verdict("return_item", 0.95))
+    r = await say(app, "unsure about something", "e1")  # the scripted local model says order_status 0.55
+    assert (r.classification.intent, r.classification.stage) == ("return_item", "llm")
+    assert r.decision.route.value == "knowledge"
+
+
+async def test_invalid_llm_verdict_keeps_the_local_view(app):
+    app.llm.script("small", ok("not json"), ok("still not json"))
+    r = await say(app, "unsure about something", "e1")
+    assert (r.classification.intent, r.classification.stage) == ("order_status", "local")
+    assert r.decision.rule == "low_confidence"
 
 
 async def test_template_answer_has_estimated_counterfactual(app):

@@ -1,0 +1,1 @@
+"""The aiohttp web server of `supportbot serve`: health, webhooks, browser chat."""

@@ -1,0 +1,48 @@
+"""The aiohttp application: core routes here, channel routes mounted by each channel."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import text
+
+log = logging.getLogger("supportbot.web")
+MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
+
+
+@web.middleware
+async def errors(request: web.Request, handler):  # noqa: ANN001, ANN201
+    """A bad request gets a clear 4xx; a bug gets a 500 with no stack trace on the wire."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return web.json_response({"error": "internal error"}, status=500)
+
+
+def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Service
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
+    app["service"] = service
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    service = request.app["service"]
+    body: dict = {"status": "ok", "channels": {}}
+    try:
+        async with service.app.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        body["database"] = "ok"
+    except Exception as e:  # noqa: BLE001 - report, don't crash
+        body["status"], body["database"] = "degraded", f"unreachable: {type(e).__name__}"
+    for ch in service.runtimes:
+        try:
+            body["channels"][ch.name] = ch.state()
+        except Exception as e:  # noqa: BLE001
+            body["channels"][ch.name] = {"state": "error", "error": str(e)}
+    body["inbox_backlog"] = await service.app.inbox.backlog() if body["database"] == "ok" else None
+    return web.json_response(body, status=200 if body["status"] == "ok" else 503)

@@ -1,0 +1,139 @@
+"""Browser chat: a page at / where a visitor chats with the bot; no build step, no CDN.
+
+POST /chat/messages stores the message in the inbox (deduplicated on the page's message
+id) and answers 202; replies come back over server-sent events at /chat/events. The
+page keeps a random visitor id in localStorage; /chat/history replays the conversation
+after a reload, so nothing delivered while the page was closed is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections import defaultdict
+from importlib.resources import files
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.channel import ChannelContext
+from bot.db.models import Conversation, Customer, Message
+from bot.messages import InboundMessage, Reply
+
+NAME = "web"
+VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+MAX_TEXT = 10_000
+PAGE = files("channels").joinpath("static/chat.html")
+
+
+class WebChat:
+    name = NAME
+
+    def __init__(self, ctx: ChannelContext):
+        self.ctx = ctx
+        self.listeners: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self.accepting = True
+
+    # --- ChannelRuntime -------------------------------------------------------------
+    def mount(self, app: web.Application) -> None:
+        app.router.add_get("/", self.page)
+        app.router.add_post("/chat/messages", self.post_message)
+        app.router.add_get("/chat/events", self.events)
+        app.router.add_get("/chat/history", self.history)
+
+    async def start(self) -> None:
+        self.accepting = True
+
+    async def stop(self) -> None:
+        self.accepting = False
+        for queues in self.listeners.values():
+            for q in queues:
+                q.put_nowait(None)  # ends the event streams
+
+    async def close(self) -> None:
+        return None
+
+    def state(self) -> dict:
+        return {"state": "ready" if self.accepting else "stopped",
+                "listeners": sum(len(q) for q in self.listeners.values())}
+
+    async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
+        """Push to every open page of this visitor; stored already, so a closed page sees it on reload."""
+        for q in list(self.listeners.get(reply.customer_id, ())):
+            q.put_nowait({"id": idempotency_key, "text": reply.text})
+        return idempotency_key
+
+    # --- HTTP -----------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.Response:
+        html = PAGE.read_text(encoding="utf-8").replace("{{company}}", _escape(self.ctx.settings.company.name))
+        return web.Response(text=html, content_type="text/html")
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        if not self.accepting:
+            return web.json_response({"error": "shutting down, try again shortly"}, status=503)
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "expected a JSON body"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        visitor, text, msg_id = body.get("visitor"), body.get("text"), body.get("id")
+        if not isinstance(visitor, str) or not VISITOR.match(visitor):
+            return web.json_response({"error": "visitor: 8-64 letters, digits, - or _"}, status=400)
+        if not isinstance(msg_id, str) or not VISITOR.match(msg_id):
+            return web.json_response({"error": "id: 8-64 letters, digits, - or _"}, status=400)
+        if not isinstance(text, str) or len(text) > MAX_TEXT:
+            return web.json_response({"error": f"text: a string of at most {MAX_TEXT} characters"}, status=400)
+        msg = InboundMessage(channel=NAME, customer_id=visitor, text=text, conversation_key=visitor,
+                             customer_name=None, external_id=msg_id)
+        event_id = await self.ctx.inbox.accept(msg, f"{visitor}:{msg_id}")
+        return web.json_response({"accepted": True, "duplicate": event_id is None}, status=202)
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        visitor = request.query.get("visitor", "")
+        if not VISITOR.match(visitor):
+            return web.json_response({"error": "visitor required"}, status=400)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+        await resp.prepare(request)
+        queue: asyncio.Queue = asyncio.Queue()
+        self.listeners[visitor].add(queue)
+        try:
+            await resp.write(b": connected\n\n")
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=15)
+                except asyncio.TimeoutError:
+                    await resp.write(b": keep-alive\n\n")
+                    continue
+                if item is None:
+                    break
+                await resp.write(f"event: reply\ndata: {json.dumps(item)}\n\n".encode())
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.listeners[visitor].discard(queue)
+        return resp
+
+    async def history(self, request: web.Request) -> web.Response:
+        visitor = request.query.get("visitor", "")
+        if not VISITOR.match(visitor):
+            return web.json_response({"error": "visitor required"}, status=400)
+        async with self.ctx.sessions() as s:
+            rows = (await s.execute(
+                select(Message.author, Message.text, Message.created_at)
+                .join(Conversation, Conversation.id == Message.conversation_id)
+                .join(Customer, Customer.id == Conversation.customer_id)
+                .where(Customer.channel == NAME, Customer.external_id == visitor)
+                .order_by(Message.id.desc()).limit(100))).all()
+        return web.json_response([{"author": a, "text": t} for a, t, _ in reversed(rows)])
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def create(ctx: ChannelContext) -> WebChat:
+    """The browser chat needs no settings: it is always on."""
+    return WebChat(ctx)
