@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run chat test bench clean
+.PHONY: run test browser bench clean
 
 # Start the demo: a terminal chat with the demo company (no API keys needed).
 run: $(VENV)/.installed
@@ -23,9 +23,17 @@ $(VENV)/.dev-installed: pyproject.toml
 	touch $(VENV)/.installed $@
 
 # Run the whole test suite. pytest exits 5 when it collects no test: that fails too.
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed browser
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; exit $$status
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+# Installed when we can (root with apt); without it those tests are skipped locally.
+browser:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian chromium for the browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/classifier.py

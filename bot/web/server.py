@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 log = logging.getLogger("supportbot.web")
 MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
+SERVICE: web.AppKey = web.AppKey("service", object)  # the running bot.service.Service
 
 
 @web.middleware
@@ -25,13 +26,13 @@ async def errors(request: web.Request, handler):  # noqa: ANN001, ANN201
 
 def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Service
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
-    app["service"] = service
+    app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
     return app
 
 
 async def healthz(request: web.Request) -> web.Response:
-    service = request.app["service"]
+    service = request.app[SERVICE]
     body: dict = {"status": "ok", "channels": {}}
     try:
         async with service.app.engine.connect() as conn:

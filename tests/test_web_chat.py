@@ -1,0 +1,127 @@
+"""`supportbot serve` with the browser chat: HTTP API, server-sent events, health, and a real browser."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import uuid
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bot.db.models import InboxEvent
+from tests.helpers import mini_settings
+from tests.service_harness import running_service, wait_until
+from tests.test_pipeline import Scripted
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def service(sqlite_db):
+    settings = mini_settings()
+    settings.database.url = sqlite_db
+    async with running_service(settings, {}, classifier=Scripted()) as svc:
+        async with aiohttp.ClientSession() as http:
+            svc.http = http
+            yield svc
+
+
+def ident() -> str:
+    return uuid.uuid4().hex
+
+
+async def read_reply(resp: aiohttp.ClientResponse) -> dict:
+    """The next `reply` event from an SSE stream."""
+    event = None
+    async for raw in resp.content:
+        line = raw.decode().rstrip("\n")
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "reply":
+            return json.loads(line[6:])
+    raise AssertionError("stream ended without a reply")
+
+
+async def test_message_in_reply_out_over_sse(service):
+    visitor = ident()
+    async with service.http.get(f"{service.url}/chat/events", params={"visitor": visitor}) as events:
+        assert events.status == 200 and events.headers["Content-Type"].startswith("text/event-stream")
+        await events.content.readline()  # ": connected" - the listener is registered
+        async with service.http.post(f"{service.url}/chat/messages",
+                                     json={"visitor": visitor, "id": ident(), "text": "where is my order?"}) as r:
+            assert r.status == 202 and (await r.json()) == {"accepted": True, "duplicate": False}
+        reply = await asyncio.wait_for(read_reply(events), 10)
+    assert reply["text"] == "Hi there, track your order at https://shop.test/orders."
+    async with service.http.get(f"{service.url}/chat/history", params={"visitor": visitor}) as r:
+        history = await r.json()
+    assert [h["author"] for h in history] == ["customer", "bot"]
+
+
+async def test_duplicate_message_id_is_stored_once(service):
+    visitor, msg_id = ident(), ident()
+    for expected in (False, True):
+        async with service.http.post(f"{service.url}/chat/messages",
+                                     json={"visitor": visitor, "id": msg_id, "text": "hello"}) as r:
+            assert (await r.json())["duplicate"] is expected
+    async with service.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(InboxEvent)) == 1
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"not json", 400),
+    (b"[1, 2]", 400),
+    (json.dumps({"visitor": "short", "id": "x" * 10, "text": "hi"}).encode(), 400),
+    (json.dumps({"visitor": "v" * 10, "id": "x" * 10, "text": 5}).encode(), 400),
+    (json.dumps({"visitor": "v" * 10, "id": "x" * 10, "text": "a" * 10_001}).encode(), 400),
+    (b"\xff\xfe\x00garbage", 400),
+    (b"x" * (2 * 1024 * 1024), 413),
+])
+async def test_bad_input_gets_a_clear_4xx(service, body, status):
+    async with service.http.post(f"{service.url}/chat/messages", data=body,
+                                 headers={"Content-Type": "application/json"}) as r:
+        assert r.status == status
+    async with service.app.sessions() as s:
+        assert await s.scalar(select(func.count()).select_from(InboxEvent)) == 0
+
+
+async def test_healthz_reports_database_and_channels(service):
+    async with service.http.get(f"{service.url}/healthz") as r:
+        body = await r.json()
+    assert r.status == 200 and body["database"] == "ok" and body["channels"]["web"]["state"] == "ready"
+    assert body["inbox_backlog"] == 0
+
+
+async def test_page_is_served_with_the_company_name(service):
+    async with service.http.get(service.url + "/") as r:
+        html = await r.text()
+    assert r.status == 200 and "Test Shop support" in html and "EventSource" in html
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("SUPPORTBOT_REQUIRE_BROWSER"),
+                    reason="Debian chromium is not installed (CI installs it and requires this test)")
+async def test_browser_sends_a_message_and_sees_the_reply(service, tmp_path):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        try:
+            page = await browser.new_page()
+            await page.goto(service.url + "/")
+            await page.fill("#text", "where is my order?")
+            await page.click("button[type=submit]")
+            reply = page.locator(".msg.bot").first
+            await reply.wait_for(timeout=15_000)
+            assert "track your order at https://shop.test/orders" in await reply.inner_text()
+            await page.fill("#text", "<img src=x onerror=alert(1)>hello")
+            await page.click("button[type=submit]")
+            await page.locator(".msg.bot").nth(1).wait_for(timeout=15_000)
+            assert await page.locator(".msg.customer img").count() == 0  # shown as text, never as HTML
+            await page.screenshot(path=str(tmp_path / "web-chat.png"))
+        finally:
+            await browser.close()
