@@ -45,8 +45,7 @@ TOP_K = 3
 
 def build_pipeline(c: float = 20.0) -> Pipeline:
     """The feature recipe (see bench/classifier.py for what was tried and measured)."""
-    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True,
-                            strip_accents="unicode")
+    words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True, strip_accents="unicode")
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
                             lowercase=True, strip_accents="unicode", min_df=2)
     return Pipeline([
@@ -189,8 +188,7 @@ class LocalClassifier:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.pipeline, d / MODEL_FILE)
-        (d / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n",
-                                   encoding="utf-8")
+        (d / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return d
 
     @classmethod
@@ -293,7 +291,9 @@ def read_training_csv(path: str | Path) -> tuple[list[str], list[str]]:
     except csv.Error as e:
         raise ValueError(f"{p}: row {row + 1}: invalid CSV: {e}") from None
     intents = sorted(set(labels))
+    if not intents:
+        raise ValueError(f"{p}: row 2: no examples after the header; need at least 2 intents")
     if len(intents) < 2:
-        found = f"only {intents[0]!r}" if intents else "none"
-        raise ValueError(f"{p}: need at least 2 intents to train, found {found} in {len(texts)} rows")
+        raise ValueError(f"{p}: rows 2-{row}: need at least 2 intents to train, "
+                         f"found only {intents[0]!r} in {len(texts)} examples")
     return texts, labels
