@@ -1,0 +1,315 @@
+"""Slack: direct messages and @mentions, over the Events API (HTTP) or Socket Mode, with slack-bolt.
+
+The bolt listeners have one job: turn a Slack event into an InboundMessage and store it in
+the inbox. The app runs with process_before_response=True, so bolt acknowledges an event
+(HTTP 200, or the Socket Mode ack) only after its listener returned, i.e. after the event
+is stored; a listener that fails (database down) answers 500 / sends no ack, and Slack
+delivers again. Redeliveries are deduplicated by the inbox on (team_id, event_id).
+
+Settings (environment only): SLACK_BOT_TOKEN (xoxb-), and SLACK_SIGNING_SECRET for the HTTP
+Events API at POST /slack/events, or SLACK_APP_TOKEN (xapp-) for Socket Mode;
+SLACK_API_URL points the Web API elsewhere (tests).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channel import ChannelContext, DeliveryError
+from bot.messages import InboundMessage, Reply
+from bot.settings import ConfigError
+
+NAME = "slack"
+PATH = "/slack/events"
+LIMIT = 3900  # characters per message; Slack advises at most 4,000
+TIMEOUT = 10  # seconds per Web API call
+CONNECT_WAIT = 5.0  # how long start() waits for the first Socket Mode connection
+SENT_MEMORY = 2048  # idempotency keys whose delivered chunks we remember
+CUSTOMER_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote (or shared) something
+UNREACHABLE = {"channel_not_found", "is_archived", "not_in_channel", "cannot_dm_bot", "user_not_found",
+               "user_disabled", "channel_is_archived"}
+AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired", "missing_scope",
+        "team_access_revoked", "not_allowed_token_type", "no_permission", "ekm_access_denied"}
+PERMANENT = AUTH | {"msg_too_long", "no_text", "invalid_arguments", "invalid_blocks", "restricted_action",
+                    "too_many_attachments", "invalid_thread_ts", "message_limit_exceeded"}
+LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+log = logging.getLogger("supportbot.slack")
+
+
+class SlackUnavailable(RuntimeError):
+    """auth.test failed. Deliberately not a SlackApiError: bolt answers those with a 200 (the
+    event would be acknowledged unstored); any other exception makes it answer 500, so Slack retries."""
+
+
+def build_app(channel: SlackChannel, signing_secret: str) -> AsyncApp:
+    """The bolt app: who we are (authorize) and three short listeners."""
+
+    async def authorize(enterprise_id, team_id):  # noqa: ANN001, ANN202 - bolt injects by name
+        me = await channel.whoami()
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or me["team_id"], bot_id=me["bot_id"],
+                               bot_user_id=me["user_id"], bot_token=channel.client.token)
+
+    # The per-request clients bolt derives from this one get the token from authorize().
+    app = AsyncApp(name="supportbot.slack", signing_secret=signing_secret, authorize=authorize,
+                   client=AsyncWebClient(base_url=channel.client.base_url, timeout=TIMEOUT),
+                   process_before_response=True)
+
+    @app.event("message")
+    async def direct_message(body: dict, event: dict) -> None:
+        if event.get("channel_type") == "im" and channel.from_customer(event):
+            await channel.accept(body, event, mention=False)
+
+    @app.event("app_mention")
+    async def app_mention(body: dict, event: dict) -> None:
+        if channel.from_customer(event):
+            await channel.accept(body, event, mention=True)
+
+    @app.event(re.compile(".*"))
+    async def anything_else(event: dict) -> None:
+        """Acknowledged and ignored, so Slack does not retry events we do not handle."""
+        log.debug("slack: ignored a %s event", event.get("type"))
+
+    return app
+
+
+class SlackChannel:
+    name = NAME
+
+    def __init__(self, ctx: ChannelContext, *, bot_token: str, signing_secret: str = "", app_token: str = "",
+                 api_url: str | None = None):
+        self.ctx = ctx
+        self.mode = "socket" if app_token else "http"
+        self.app_token = app_token
+        kw = {"base_url": api_url} if api_url else {}
+        self.client = AsyncWebClient(token=bot_token, timeout=TIMEOUT, **kw)
+        self.verifier = SignatureVerifier(signing_secret) if self.mode == "http" else None
+        self.app = build_app(self, signing_secret)
+        self.socket: AsyncSocketModeHandler | None = None
+        self.identity: dict | None = None  # auth.test: team, our bot user
+        self.error: str | None = None
+        self.accepting = False
+        self._connecting: asyncio.Task | None = None
+        self._auth_lock = asyncio.Lock()
+        self._sent: OrderedDict[str, dict[int, str]] = OrderedDict()  # idempotency key -> chunk -> ts
+
+    # --- ChannelRuntime -------------------------------------------------------------
+    def mount(self, app: web.Application) -> None:
+        if self.mode == "http":
+            app.router.add_post(PATH, self.events)
+
+    async def start(self) -> None:
+        try:
+            await self.whoami()
+        except SlackUnavailable as e:  # keep serving the other channels; authorize() asks again per event
+            log.error("slack: %s (events are refused with 500 until it succeeds)", e)
+        if self.mode == "socket":
+            self.socket = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
+            self._connecting = asyncio.create_task(self.socket.connect_async(), name="slack-socket-connect")
+            await asyncio.wait({self._connecting}, timeout=CONNECT_WAIT)
+            if not self._connecting.done():
+                log.warning("slack: Socket Mode not connected after %ss; still trying", CONNECT_WAIT)
+        self.accepting = True
+        log.warning("slack: %s mode, team %s, bot user %s", self.mode, *self._who())
+
+    async def stop(self) -> None:
+        self.accepting = False
+        if self._connecting is not None and not self._connecting.done():
+            self._connecting.cancel()
+        if self.socket is not None:
+            await self.socket.close_async()
+
+    async def close(self) -> None:
+        return None  # the Web API client opens a session per call: nothing held
+
+    def state(self) -> dict:
+        team, bot_user = self._who()
+        body: dict[str, Any] = {"state": self.mode, "team": team, "bot_user": bot_user}
+        if not self.accepting:
+            body["state"] = "stopped"
+        elif self.error:
+            body.update(state="error", error=self.error)
+        if self.socket is not None and self.accepting:
+            session = self.socket.client.current_session
+            body["connected"] = session is not None and not session.closed
+        return body
+
+    def _who(self) -> tuple[str | None, str | None]:
+        return (self.identity or {}).get("team"), (self.identity or {}).get("user_id")
+
+    async def whoami(self) -> dict:
+        """Our team and bot user (auth.test, once); raises SlackUnavailable."""
+        async with self._auth_lock:
+            if self.identity is None:
+                try:
+                    r = await self.client.auth_test()
+                except SlackApiError as e:
+                    self.error = f"auth.test: {e.response.get('error')}"
+                    raise SlackUnavailable(self.error) from None
+                except (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                    self.error = f"auth.test: {type(e).__name__}"
+                    raise SlackUnavailable(self.error) from None
+                self.identity = {"team_id": r["team_id"], "team": r.get("team"), "user_id": r["user_id"],
+                                 "bot_id": r.get("bot_id")}
+                self.error = None
+            return self.identity
+
+    # --- inbound ----------------------------------------------------------------------
+    async def events(self, request: web.Request) -> web.Response:
+        """POST /slack/events: check the signature, let bolt dispatch, ack what it stored."""
+        if not self.accepting:
+            return web.json_response({"error": "not accepting events right now"}, status=503)
+        raw = await request.read()  # over the server's client_max_size: 413
+        if not self._signed(raw, request.headers):
+            return web.json_response({"error": "invalid signature"}, status=401)
+        try:
+            bolt_request = await to_bolt_request(request)
+        except Exception as e:  # noqa: BLE001 - bolt parses while constructing: bad JSON, a list...
+            log.info("slack: unreadable event body (%s)", type(e).__name__)
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        response = await self.app.async_dispatch(bolt_request)
+        if response.status == 404:  # no listener for this payload type: ack it, or Slack retries
+            response = BoltResponse(status=200, body="")
+        return await to_aiohttp_response(response)
+
+    def _signed(self, body: bytes, headers: Any) -> bool:
+        """Slack's v0 signature, at most 5 minutes old (bolt checks again; this one never raises)."""
+        try:
+            return self.verifier.is_valid(body, headers.get("X-Slack-Request-Timestamp"),
+                                          headers.get("X-Slack-Signature"))
+        except (ValueError, TypeError):  # a timestamp that is not a number, a body that is not UTF-8
+            return False
+
+    def from_customer(self, event: dict) -> bool:
+        """A person wrote it: not a bot (us or another), not an edit, join or deletion."""
+        own = (self.identity or {}).get("user_id")
+        return (bool(event.get("user")) and event.get("user") != own and not event.get("bot_id")
+                and event.get("subtype") in CUSTOMER_SUBTYPES)
+
+    async def accept(self, body: dict, event: dict, *, mention: bool) -> None:
+        team = body.get("team_id") or event.get("team", "")
+        user, chan, ts, thread_ts = event["user"], event["channel"], event["ts"], event.get("thread_ts")
+        if mention:  # in a channel every mention starts (or continues) its own thread
+            key, reply_thread = f"{team}:{chan}:{thread_ts or ts}", thread_ts or ts
+        else:  # a DM is one conversation; a thread inside it is its own
+            key, reply_thread = f"{team}:{chan}" + (f":{thread_ts}" if thread_ts else ""), thread_ts
+        text = plain_text(event.get("text") or "", (self.identity or {}).get("user_id"))
+        kind = "unsupported" if not text.strip() and event.get("files") else "text"
+        msg = InboundMessage(channel=NAME, customer_id=f"{team}:{user}", text=text, conversation_key=key,
+                             external_id=f"{chan}:{ts}", reply_to={"channel": chan, "thread_ts": reply_thread},
+                             kind=kind)
+        event_id = body.get("event_id") or f"{chan}:{ts}"
+        if await self.ctx.inbox.accept(msg, f"{team}:{event_id}") is None:
+            log.info("slack: event %s:%s seen before: a redelivery, acknowledged again", team, event_id)
+
+    # --- outbound ---------------------------------------------------------------------
+    async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
+        """Post the reply (in chunks if long) in its thread; chunks already sent are not sent again."""
+        to, parts = reply.reply_to or {}, reply.conversation_key.split(":")
+        channel = to.get("channel") or (parts[1] if len(parts) > 1 else None)
+        thread_ts = to.get("thread_ts") or (parts[2] if len(parts) > 2 else None)
+        if not channel:
+            raise DeliveryError(f"no Slack channel to reply to ({reply.conversation_key!r})", permanent=True)
+        sent = self._sent.setdefault(idempotency_key, {})
+        self._sent.move_to_end(idempotency_key)
+        while len(self._sent) > SENT_MEMORY:
+            self._sent.popitem(last=False)
+        last = None
+        for i, chunk in enumerate(split_text(escape(reply.text))):
+            if i in sent:
+                last = sent[i]
+                continue
+            try:
+                r = await self.client.chat_postMessage(channel=channel, text=chunk, thread_ts=thread_ts)
+            except SlackApiError as e:
+                raise self._delivery_error(e) from None
+            except (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+                raise DeliveryError(f"Slack unreachable: {type(e).__name__}: {e}") from None
+            sent[i] = last = r["ts"]
+        return last
+
+    def _delivery_error(self, e: SlackApiError) -> DeliveryError:
+        resp = e.response
+        status = getattr(resp, "status_code", None) or getattr(resp, "status", None)
+        error = resp.get("error") if isinstance(getattr(resp, "data", None), dict) else None
+        if status == 429 or error == "ratelimited":
+            headers = getattr(resp, "headers", None) or {}
+            retry_after = headers.get("Retry-After") or headers.get("retry-after") or "1"
+            return DeliveryError("Slack rate limit", retry_after=float(retry_after) if retry_after.isdigit() else 1.0)
+        if error in UNREACHABLE:
+            return DeliveryError(f"chat.postMessage: {error}", unreachable=True)
+        if error in AUTH:
+            self.error = f"chat.postMessage: {error}"
+            log.error("slack: %s: check SLACK_BOT_TOKEN and the app's scopes", self.error)
+        if error in PERMANENT:
+            return DeliveryError(f"chat.postMessage: {error}", permanent=True)
+        return DeliveryError(f"chat.postMessage: {error or f'HTTP {status}'}")  # 5xx, internal_error: retry
+
+
+def plain_text(text: str, bot_user: str | None) -> str:
+    """Slack's markup to plain text: our leading @mention dropped, <url|label> -> label, entities decoded."""
+    lead = re.escape(bot_user) if bot_user else r"[UW][A-Z0-9]+"
+    text = re.sub(rf"^\s*<@{lead}(?:\|[^>]*)?>[\s,:]*", "", text)
+    text = LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def escape(text: str) -> str:
+    """What Slack asks of message text: &, < and > escaped (so a reply cannot ping <!channel>)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def split_text(text: str, limit: int = LIMIT) -> list[str]:
+    """Chunks of at most `limit` characters: cut at a paragraph break, else a line break, else a
+    space (each only in the chunk's second half), else hard, never inside an &entity;."""
+    chunks, rest = [], text
+    while len(rest) > limit:
+        for sep in ("\n\n", "\n", " "):
+            cut = rest.rfind(sep, limit // 2, limit + len(sep))
+            if cut > 0:
+                chunk, rest = rest[:cut], rest[cut + len(sep):].lstrip("\n" if sep != " " else " ")
+                break
+        else:
+            cut = limit
+            amp = rest.rfind("&", limit - 5, limit)
+            if amp > 0 and ";" not in rest[amp:limit]:
+                cut = amp
+            chunk, rest = rest[:cut], rest[cut:]
+        if chunk.strip():
+            chunks.append(chunk.rstrip())
+    if rest.strip():
+        chunks.append(rest)
+    return chunks
+
+
+def create(ctx: ChannelContext) -> SlackChannel | None:
+    """None without SLACK_BOT_TOKEN; Socket Mode with SLACK_APP_TOKEN, else the HTTP Events API."""
+    env = ctx.env
+    bot_token, secret, app_token = (env.get(k, "").strip() for k in
+                                    ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"))
+    if not bot_token:
+        return None
+    if not bot_token.startswith("xoxb-"):
+        raise ConfigError("environment", "SLACK_BOT_TOKEN", "expected a bot token (xoxb-...)")
+    if app_token and not app_token.startswith("xapp-"):
+        raise ConfigError("environment", "SLACK_APP_TOKEN", "expected an app-level token (xapp-...)")
+    if not secret and not app_token:
+        raise ConfigError("environment", "SLACK_SIGNING_SECRET",
+                          "set it (HTTP Events API) or SLACK_APP_TOKEN (Socket Mode)")
+    return SlackChannel(ctx, bot_token=bot_token, signing_secret=secret, app_token=app_token,
+                        api_url=env.get("SLACK_API_URL") or None)
