@@ -3,10 +3,16 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test browser bench clean
+.PHONY: run chat test browser bench clean
 
-# Start the demo: a terminal chat with the demo company (no API keys needed).
+# Start the demo service (no API keys needed): browser chat at http://127.0.0.1:8080
 run: $(VENV)/.installed
+	$(BIN)/supportbot migrate
+	@echo "open http://127.0.0.1:8080 in a browser (Ctrl-C stops the service)"
+	$(BIN)/supportbot serve
+
+# The same demo company in the terminal.
+chat: $(VENV)/.installed
 	$(BIN)/supportbot migrate
 	$(BIN)/supportbot chat
 

@@ -78,20 +78,20 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        for rt in runtimes:
-            await rt.start()
         pool = [app.worker] + [Worker(app.inbox, app.orchestrator, name=f"{app.worker.name}/{i}",
                                       replies_queued=app.worker.replies_queued) for i in range(1, workers)]
         work_stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(work_stop), name=f"worker-{i}") for i, w in enumerate(pool)]
         tasks.append(asyncio.create_task(app.outbox.run(work_stop, app.worker.replies_queued), name="outbox"))
         bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
-        log.warning("supportbot serving on http://%s:%s (channels: %s; workers: %s)", bound[0], bound[1],
-                    ", ".join(rt.name for rt in runtimes) or "none", workers)
         service.address = (bound[0], bound[1])
-        if started is not None and not started.done():
-            started.set_result(service)
         try:
+            for rt in runtimes:
+                await rt.start()
+            log.warning("supportbot serving on http://%s:%s (channels: %s; workers: %s)", bound[0], bound[1],
+                        ", ".join(rt.name for rt in runtimes) or "none", workers)
+            if started is not None and not started.done():
+                started.set_result(service)
             await stop.wait()
         finally:
             log.warning("supportbot shutting down")

@@ -63,8 +63,11 @@ class Store:
                 except IntegrityError:  # another worker created it a moment ago
                     customer = await s.scalar(select(m.Customer).where(
                         m.Customer.channel == msg.channel, m.Customer.external_id == msg.customer_id))
-            elif msg.customer_name and customer.display_name != msg.customer_name:
-                customer.display_name = msg.customer_name
+            else:
+                if msg.customer_name and customer.display_name != msg.customer_name:
+                    customer.display_name = msg.customer_name
+                if customer.unreachable:  # they wrote again (e.g. unblocked the bot): reachable once more
+                    customer.unreachable = False
             conv = await s.scalar(
                 select(m.Conversation)
                 .where(m.Conversation.channel == msg.channel, m.Conversation.thread_key == msg.thread,
