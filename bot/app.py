@@ -17,6 +17,7 @@ from bot.classify.llm import LLMClassifier
 from bot.classify.local import LocalClassifier, load_or_train
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
+from bot.handoff import Handoff
 from bot.inbox import Inbox
 from bot.knowledge import KnowledgeBase
 from bot.llm.pricing import check_catalog
@@ -53,6 +54,7 @@ class App:
     store: Store
     orchestrator: Orchestrator
     worker: Worker
+    handoff: Handoff
     router: LLMRouter | None = None
 
     @classmethod
@@ -75,9 +77,12 @@ class App:
             orchestrator = Orchestrator(settings, store, cascade, kb, Responder(settings, kb, router))
             channels = ChannelRegistry()
             inbox = Inbox(sessions)
+            replies_queued = asyncio.Event()
+            handoff = Handoff(settings, sessions, outbox_wake=replies_queued)
             yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
                       inbox=inbox, outbox=Outbox(sessions, channels), store=store, orchestrator=orchestrator,
-                      worker=Worker(inbox, orchestrator), router=router)
+                      worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff),
+                      handoff=handoff, router=router)
         finally:
             await http.aclose()
             await engine.dispose()

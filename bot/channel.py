@@ -47,6 +47,7 @@ class ChannelContext:
     sessions: Any  # async_sessionmaker, for channel-specific lookups
     env: Mapping[str, str]  # where tokens come from (os.environ in production)
     outbox_wake: Any = None  # asyncio.Event: set it to make the outbox look for work now
+    handoff: Any = None  # bot.handoff.Handoff: a channel that hosts agents adds its AgentDesk here
 
 
 @runtime_checkable

@@ -122,6 +122,81 @@ def train(
     err.print(f"trained on {len(texts)} examples, {len(set(labels))} intents -> {out} (version {clf.model_version})")
 
 
+agent_app = typer.Typer(help="Agent accounts for the web console and dashboard.", no_args_is_help=True)
+app.add_typer(agent_app, name="agent")
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+async def _with_db(settings: Settings, fn):  # noqa: ANN001, ANN202
+    from bot.db.engine import check_migrated, make_engine, session_factory
+
+    engine = make_engine(settings.database.url)
+    try:
+        await check_migrated(engine)
+        return await fn(session_factory(engine))
+    finally:
+        await engine.dispose()
+
+
+@agent_app.command("add")
+def agent_add(
+    name: str = typer.Argument(..., help="The agent's login name."),
+    config: Optional[Path] = ConfigOpt,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Create an agent account (the password is asked for, or read from stdin)."""
+    from bot.agents import AgentExists, add_agent
+
+    settings = _settings(config)
+    password = _password(password_stdin)
+    try:
+        _run(_with_db(settings, lambda s: add_agent(s, name, password)))
+    except (ValueError, AgentExists) as e:
+        err.print(f"[red]cannot add agent:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"agent {name!r} added")
+
+
+@agent_app.command("passwd")
+def agent_passwd(
+    name: str = typer.Argument(...),
+    config: Optional[Path] = ConfigOpt,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
+) -> None:
+    """Set an agent's password."""
+    from bot.agents import set_password
+
+    settings = _settings(config)
+    password = _password(password_stdin)
+    try:
+        _run(_with_db(settings, lambda s: set_password(s, name, password)))
+    except (ValueError, LookupError) as e:
+        err.print(f"[red]cannot set the password:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"password of {name!r} changed")
+
+
+@agent_app.command("list")
+def agent_list(config: Optional[Path] = ConfigOpt) -> None:
+    """List agent accounts."""
+    from bot.agents import list_agents
+
+    settings = _settings(config)
+    holder: list = []
+
+    async def collect(sessions):  # noqa: ANN001, ANN202
+        holder.extend(await list_agents(sessions))
+
+    _run(_with_db(settings, collect))
+    for a in holder:
+        print(f"{a.name}\t{'active' if a.active else 'disabled'}\t{a.slack_user_id or '-'}")
+
+
 def main() -> None:
     app()
 

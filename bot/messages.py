@@ -137,6 +137,8 @@ class HandleResult:
     decision: Decision
     reply: Reply | None
     escalation_id: int | None = None
+    new_escalation: bool = False  # agents must be told
+    relayed: bool = False  # the message is for the agent who holds the conversation
     cost_usd: float = 0.0
     counterfactual_usd: float = 0.0
 

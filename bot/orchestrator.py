@@ -42,15 +42,20 @@ class Orchestrator:
         conv = await self.store.open_conversation(msg)
         message_id = await self.store.record_inbound(conv, msg, event_id)
 
+        rating = self._rating(msg.text) if conv.status == "rating" else None
         if msg.kind != "text":
             out = self._non_text(msg)
         elif conv.status in ("waiting", "human"):
             out = self._with_human(conv, msg)
+        elif rating is not None:
+            out = self._feedback(msg, rating)
         elif not msg.text.strip():
             out = Outcome(Decision(Route.TEMPLATE, "empty_message", "the message is empty"), Signals(),
                           reply=self._reply(msg, EMPTY_PROMPT))
         else:
             out = await self._answer(conv, msg, message_id)
+            if conv.status == "rating":  # no rating, a new question: the bot carries on
+                out.conversation_status = out.conversation_status or "bot"
 
         out.latency_ms = (time.perf_counter() - started) * 1000
         reply_id, escalation_id = await self.store.finish(conv, message_id, event_id, out)
@@ -58,7 +63,8 @@ class Orchestrator:
                                    "rule": out.decision.rule, "latency_ms": round(out.latency_ms, 2)})
         return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text,
                             classification=out.classification, signals=out.signals, decision=out.decision,
-                            reply=out.reply, escalation_id=escalation_id, cost_usd=out.cost_usd,
+                            reply=out.reply, escalation_id=escalation_id, relayed=out.relayed,
+                            new_escalation=bool(out.escalate and escalation_id), cost_usd=out.cost_usd,
                             counterfactual_usd=out.counterfactual_usd)
 
     async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int) -> Outcome:
@@ -124,13 +130,30 @@ class Orchestrator:
         return Outcome(Decision(Route.TEMPLATE, rule, f"{msg.kind} message"), Signals(), reply=self._reply(msg, text))
 
     def _with_human(self, conv: ConversationRef, msg: InboundMessage) -> Outcome:
-        """A person holds (or is about to take) the conversation: the bot stays out of it."""
+        """A person holds (or is about to take) the conversation: the bot stays out, the agent is told."""
         if conv.status == "human":  # an agent is on it; the message reaches them, the bot says nothing
-            return Outcome(Decision(Route.HUMAN, "with_human", "an agent holds the conversation"), Signals())
+            return Outcome(Decision(Route.HUMAN, "with_human", "an agent holds the conversation"), Signals(),
+                           relayed=True)
         wait = self.settings.handoff.expected_wait_minutes
         text = f"Thanks, I've added this to your request. A person will reply here, usually within {wait} minutes."
         return Outcome(Decision(Route.HUMAN, "with_human", "waiting for an agent to take the conversation"),
-                       Signals(), reply=self._reply(msg, text))
+                       Signals(), reply=self._reply(msg, text), relayed=True)
+
+    @staticmethod
+    def _rating(text: str) -> int | None:
+        """A 1-5 answer to the rating question: "4", "4/5", "****", "⭐⭐⭐"."""
+        t = text.strip()
+        if len(t) <= 5 and t[:1] in "12345" and (len(t) == 1 or t[1:] in ("/5", " /5", ".")):
+            return int(t[0])
+        stars = t.replace(" ", "")
+        if stars and set(stars) <= {"*", "⭐"} and len(stars) <= 5:
+            return len(stars)
+        return None
+
+    def _feedback(self, msg: InboundMessage, rating: int) -> Outcome:
+        return Outcome(Decision(Route.TEMPLATE, "feedback", f"rating {rating}/5"), Signals(),
+                       reply=self._reply(msg, self.settings.handoff.rating_thanks), feedback=rating,
+                       conversation_status="closed", record_decision=False)
 
     @staticmethod
     def _reply(msg: InboundMessage, text: str) -> Reply:

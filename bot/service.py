@@ -37,7 +37,7 @@ class Service:
 def create_channels(app: App, env: Mapping[str, str]) -> list[ChannelRuntime]:
     """Every installed channel plugin whose settings are present (the browser chat always is)."""
     ctx = ChannelContext(settings=app.settings, inbox=app.inbox, sessions=app.sessions, env=env,
-                         outbox_wake=app.worker.replies_queued)
+                         outbox_wake=app.worker.replies_queued, handoff=app.handoff)
     runtimes = []
     for name in plugin_names():
         plugin = load_plugin(name)
@@ -79,10 +79,12 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         site = web.TCPSite(runner, host, port)
         await site.start()
         pool = [app.worker] + [Worker(app.inbox, app.orchestrator, name=f"{app.worker.name}/{i}",
-                                      replies_queued=app.worker.replies_queued) for i in range(1, workers)]
+                                      replies_queued=app.worker.replies_queued, handoff=app.handoff)
+                               for i in range(1, workers)]
         work_stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(work_stop), name=f"worker-{i}") for i, w in enumerate(pool)]
         tasks.append(asyncio.create_task(app.outbox.run(work_stop, app.worker.replies_queued), name="outbox"))
+        tasks.append(asyncio.create_task(app.handoff.run_sla(work_stop), name="handoff-sla"))
         bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
         service.address = (bound[0], bound[1])
         try:

@@ -182,8 +182,12 @@ class GuardrailsCfg(Strict):
 
 class Handoff(Strict):
     expected_wait_minutes: int = Field(10, ge=0)
-    slack_channel: str | None = None
-    sla_seconds: int = Field(300, gt=0)
+    slack_channel: str | None = None  # the agents' Slack channel id (cards with Take / Resolve / Return)
+    sla_seconds: int = Field(300, gt=0)  # an escalation not taken within this is announced again
+    canned_replies: dict[str, str] = {}  # title -> text, offered to agents in the console
+    rating_prompt: str = "Thanks for your patience! How did we do? Reply with a number from 1 (poor) to 5 (great)."
+    rating_thanks: str = "Thank you for your feedback!"
+    returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
 
 
 class Settings(Strict):

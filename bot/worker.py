@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 
+from bot.handoff import Handoff
 from bot.inbox import Inbox, from_payload
 from bot.messages import HandleResult
 from bot.orchestrator import Orchestrator
@@ -16,9 +17,11 @@ log = logging.getLogger("supportbot.worker")
 
 class Worker:
     def __init__(self, inbox: Inbox, orchestrator: Orchestrator, *, name: str | None = None,
-                 lease_seconds: float = 120.0, replies_queued: asyncio.Event | None = None):
+                 lease_seconds: float = 120.0, replies_queued: asyncio.Event | None = None,
+                 handoff: Handoff | None = None):
         self.inbox = inbox
         self.orchestrator = orchestrator
+        self.handoff = handoff
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.replies_queued = replies_queued or asyncio.Event()
@@ -36,7 +39,24 @@ class Worker:
             return event.id, None
         if result.reply is not None:
             self.replies_queued.set()
+        await self._tell_agents(result)
         return event.id, result
+
+    async def _tell_agents(self, result: HandleResult) -> None:
+        """After the outcome is stored: agents hear of new escalations and of customer messages.
+
+        Best effort: the SLA loop announces any escalation this misses (e.g. after a crash).
+        """
+        if self.handoff is None:
+            return
+        try:
+            if result.new_escalation and result.escalation_id:
+                await self.handoff.announce(result.escalation_id)
+            elif result.relayed:
+                await self.handoff.relay_customer(result.conversation_id, result.text)
+        except Exception:
+            log.exception("worker %s: could not tell the agents about conversation %s", self.name,
+                          result.conversation_id)
 
     async def drain(self) -> dict[int, HandleResult | None]:
         """Handle everything that is ready now."""

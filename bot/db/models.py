@@ -164,6 +164,25 @@ class Escalation(Base):
     claimed_at: Mapped[datetime | None] = ts(nullable=True)
     first_response_at: Mapped[datetime | None] = ts(nullable=True)
     resolved_at: Mapped[datetime | None] = ts(nullable=True)
+    announced_at: Mapped[datetime | None] = ts(nullable=True)  # last time agents were told (SLA re-announces)
+    announce_count: Mapped[int] = mapped_column(Integer, default=0)
+    desk_refs: Mapped[dict | None] = mapped_column(JSON)  # where each agent desk shows it (slack card ts...)
+    review_outcome: Mapped[str | None] = mapped_column(String(16))  # approved | edited | rejected
+    final_text: Mapped[str | None] = mapped_column(Text)  # what the customer got after review
+    agent_intent: Mapped[str | None] = mapped_column(String(100))  # the intent the agent chose
+
+
+class LabelledExample(Base):
+    """A text with the intent a person chose: learning material for `supportbot train`."""
+
+    __tablename__ = "labelled_examples"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    intent: Mapped[str] = mapped_column(String(100), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # review | label | agent
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    created_at: Mapped[datetime] = ts()
 
 
 class InboxEvent(Base):

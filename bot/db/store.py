@@ -36,6 +36,9 @@ class Outcome:
     counterfactual_usd: float = 0.0
     latency_ms: float = 0.0
     record_decision: bool = True  # False for events that were only logged (edits)
+    relayed: bool = False  # the message is for the agent holding the conversation
+    feedback: int | None = None  # a 1-5 rating after an agent resolved the conversation
+    conversation_status: str | None = None  # set the conversation to this status
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,22 @@ class ConversationRef:
     id: int
     customer_id: int
     status: str
+
+
+async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, author: str, key: str,
+                      agent_id: int | None = None) -> int:
+    """Store an outgoing message and its outbox row (delivered later by the channel)."""
+    msg = m.Message(conversation_id=conversation_id, direction="out", author=author, text=reply.text,
+                    agent_id=agent_id)
+    s.add(msg)
+    await s.flush()
+    s.add(m.OutboxMessage(
+        idempotency_key=f"{reply.channel}:{key}", channel=reply.channel, conversation_id=conversation_id,
+        message_id=msg.id, text=reply.text,
+        recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
+                   "reply_to": reply.reply_to},
+        buttons=list(reply.buttons) or None, status="pending"))
+    return msg.id
 
 
 class Store:
@@ -139,7 +158,8 @@ class Store:
                 escalation_id = await self._escalate(s, conv, message_id, out)
             reply_id = None
             if out.reply is not None:
-                reply_id = await self._queue_reply(s, conv, out.reply, out.reply_author, event_id or message_id)
+                reply_id = await queue_reply(s, conv.id, out.reply, out.reply_author,
+                                             f"{event_id or message_id}:reply")
             d = out.decision
             if out.record_decision:
                 s.add(m.RouteDecision(
@@ -148,8 +168,16 @@ class Store:
                     signals=out.signals.names(), intent=c.intent if c else None,
                     confidence=c.confidence if c else None, stage=c.stage if c else None,
                     cost_usd=out.cost_usd, counterfactual_usd=out.counterfactual_usd, latency_ms=out.latency_ms))
-            await s.execute(update(m.Conversation).where(m.Conversation.id == conv.id)
-                            .values(last_message_at=utcnow()))
+            if out.feedback is not None:
+                escalation = await s.scalar(select(m.Escalation.id).where(m.Escalation.conversation_id == conv.id)
+                                            .order_by(m.Escalation.id.desc()).limit(1))
+                s.add(m.Feedback(conversation_id=conv.id, escalation_id=escalation, rating=out.feedback))
+            values: dict = {"last_message_at": utcnow()}
+            if out.conversation_status:
+                values["status"] = out.conversation_status
+                if out.conversation_status == "closed":
+                    values["ended_at"] = utcnow()
+            await s.execute(update(m.Conversation).where(m.Conversation.id == conv.id).values(**values))
             if event_id is not None:
                 await s.execute(update(m.InboxEvent).where(m.InboxEvent.id == event_id)
                                 .values(status="done", processed_at=utcnow(), locked_until=None, error=None))
@@ -167,19 +195,6 @@ class Store:
         await s.execute(update(m.Conversation).where(m.Conversation.id == conv.id).values(status="waiting"))
         await s.flush()
         return row.id
-
-    async def _queue_reply(self, s: AsyncSession, conv: ConversationRef, reply: Reply, author: str,
-                           key_base: int) -> int:
-        msg = m.Message(conversation_id=conv.id, direction="out", author=author, text=reply.text)
-        s.add(msg)
-        await s.flush()
-        s.add(m.OutboxMessage(
-            idempotency_key=f"{reply.channel}:{key_base}:reply", channel=reply.channel,
-            conversation_id=conv.id, message_id=msg.id, text=reply.text,
-            recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
-                       "reply_to": reply.reply_to},
-            buttons=list(reply.buttons) or None, status="pending"))
-        return msg.id
 
     async def close_conversation(self, conversation_id: int, resolved_by: str | None) -> None:
         async with self.sessions.begin() as s:

@@ -7,6 +7,8 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.web import auth
+
 log = logging.getLogger("supportbot.web")
 MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
 SERVICE: web.AppKey = web.AppKey("service", object)  # the running bot.service.Service
@@ -28,6 +30,7 @@ def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Ser
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
     app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
+    auth.mount(app, service.app.sessions)
     return app
 
 

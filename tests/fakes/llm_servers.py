@@ -10,6 +10,10 @@ Each model has a queue of behaviours; when it is empty the answer is "ok" with a
 deterministic usage (input ~ prompt characters / 4). Behaviours: ok, 429 (Retry-After),
 500, 503, hang (until the client gives up; shutdown releases it), malformed (200 with a
 non-JSON body), 401, 400 (request refused). Bodies, headers and usage fields follow each API's real shapes.
+
+Two optional knobs for callers that play a whole model rather than a script (bench/routing.py):
+``responder(provider, model, body)`` is asked when a model's queue is empty and may return a
+Behaviour (None: the default "ok"); ``latency_ms`` delays every answer, like a real API.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import json
 import socket
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest_asyncio
 from aiohttp import web
@@ -73,6 +77,9 @@ class FakeLLMServer:
     keys: dict[str, str] = field(default_factory=lambda: dict(KEYS))
     requests: list[Recorded] = field(default_factory=list)
     url: str = ""
+    # asked when a model's scripted queue is empty: (provider, model, body) -> Behaviour, or None for "ok"
+    responder: Callable[[str, str, Any], Behaviour | None] | None = None
+    latency_ms: float = 0.0  # added before every answer (not before 401s)
 
     def __post_init__(self) -> None:
         self._queues: dict[str, list[Behaviour]] = {}
@@ -124,7 +131,13 @@ class FakeLLMServer:
         if not key_ok:
             return None, Behaviour("401"), model, body
         q = self._queues.get(model)
-        behaviour = q.pop(0) if q else Behaviour("ok")
+        behaviour = q.pop(0) if q else None
+        if behaviour is None and self.responder is not None:
+            behaviour = self.responder(provider, model, body)
+        if behaviour is None:
+            behaviour = Behaviour("ok")
+        if self.latency_ms > 0:
+            await asyncio.sleep(self.latency_ms / 1000)
         if behaviour.kind == "hang":
             self.hanging += 1
             self.hang_started.set()
