@@ -31,6 +31,7 @@ INJECTION = [re.compile(p, re.I) for p in (
 )]
 MONEY = re.compile(r"(?:€|EUR|\$|USD|£|GBP)\s?(\d[\d,.]*)|(\d[\d,.]*)\s?(?:€|EUR|euros?|\$|USD|dollars?|£|GBP)", re.I)
 REFUND_PROMISE = re.compile(r"\b(refund|reimburs|credit|compensat)\w*\b", re.I)
+SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 PROMISE_WORDS = re.compile(r"\b(will|we'll|i'll|going to|have issued|has been issued|approved)\b", re.I)
 
 
@@ -105,8 +106,10 @@ def check_outbound(reply: str, cfg: GuardrailsCfg, customer_text: str = "") -> O
         return OutboundCheck(False, "empty", "the reply is empty")
     if len(reply) > cfg.max_reply_chars:
         return OutboundCheck(False, "length", f"{len(reply)} characters > {cfg.max_reply_chars}")
-    if REFUND_PROMISE.search(reply) and PROMISE_WORDS.search(reply):
-        for m in MONEY.finditer(reply):
+    for sentence in SENTENCE.split(reply):  # a promise and its amount stand in one sentence
+        if not (REFUND_PROMISE.search(sentence) and PROMISE_WORDS.search(sentence)):
+            continue
+        for m in MONEY.finditer(sentence):
             raw = (m.group(1) or m.group(2) or "").replace(",", "")
             try:
                 amount = float(raw.rstrip("."))

@@ -83,13 +83,14 @@ class Signals:
     urgent: bool = False
     complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
     injection: bool = False  # the message tries to instruct the model
+    needs_human: bool = False  # the LLM classifier judged that a person should handle it
 
     def names(self) -> list[str]:
         """The active signals as short names, for logs and --json."""
         out = []
         if self.emotion_label != "neutral":
             out.append(self.emotion_label)
-        for name in ("wants_human", "repeat_contact", "critical", "urgent", "injection"):
+        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "urgent", "injection"):
             if getattr(self, name):
                 out.append(name)
         if self.complexity >= 0.5:

@@ -71,7 +71,7 @@ def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold
         return "critical"
     if s.wants_human:
         return "asked"
-    if s.emotion_label != "neutral" or s.repeat_contact:
+    if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human:
         return "signal"
     if c.out_of_scope:
         return "out_of_scope"

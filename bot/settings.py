@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.messages import OUT_OF_SCOPE, Route
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
-SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "repeat_contact", "critical", "urgent", "injection", "complex")
+SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "critical",
+                "urgent", "injection", "complex")
 
 
 class ConfigError(Exception):
@@ -90,6 +91,7 @@ class SignalsCfg(Strict):
     repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
     wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones
     extra_negative_words: dict[str, float] = {}  # word -> intensity 0..1
+    critical_phrases: list[str] = []  # extra phrases that make any message critical (built-ins: legal, fraud...)
 
 
 class When(Strict):
@@ -286,6 +288,9 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
         settings = Settings.model_validate({**raw, "source": path.resolve()})
     except ValidationError as e:
         raise _first_error(path, e) from None
+    email = settings.company.support_email.lower()
+    if email and email not in settings.guardrails.allowed_emails:  # replies may always name our own address
+        settings.guardrails.allowed_emails.append(email)
     env_url = Env().database_url
     if env_url:
         settings.database.url = env_url

@@ -34,7 +34,20 @@ LEXICON: dict[str, tuple[float, str]] = {
     "desperate": (0.8, "distress"), "panic": (0.75, "distress"), "scared": (0.7, "distress"),
     "worried": (0.5, "distress"), "help me please": (0.6, "distress"), "crying": (0.8, "distress"),
     "emergency": (0.7, "distress"), "can't afford": (0.7, "distress"), "cannot afford": (0.7, "distress"),
+    "in tears": (0.8, "distress"), "tears": (0.6, "distress"), "stressed": (0.6, "distress"),
+    "need help now": (0.7, "distress"), "nowhere to sleep": (0.8, "distress"), "unbelievable": (0.7, "anger"),
+    "disgusted": (0.85, "anger"), "wits' end": (0.8, "frustration"), "wits end": (0.8, "frustration"),
+    "fuming": (0.85, "anger"), "appalling": (0.8, "anger"), "appalled": (0.8, "anger"),
 }
+# Words that make a message critical whatever intent the classifier picked (a safety net).
+CRITICAL_PHRASES = (
+    "solicitor", "lawyer", "attorney", "sue you", "suing", "legal action", "take you to court", "small claims",
+    "trading standards", "consumer protection", "ombudsman", "fraud", "unauthorised", "unauthorized",
+    "did not make", "didn't make", "never made", "never placed", "didn't place", "did not place", "hacked",
+    "someone logged in", "someone else logged", "changed my password", "gdpr", "delete my data",
+    "erase my data", "right to be forgotten", "delete all my data",
+)
+CRITICAL_RUNNER_UP = 0.2  # a critical intent this likely among the top three counts too
 NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "n't", "hardly", "without"}
 URGENT = ("urgent", "asap", "immediately", "right now", "emergency", "today!", "as soon as possible")
 WANTS_HUMAN = (
@@ -106,6 +119,16 @@ def complexity(text: str, classification: Classification | None) -> float:
     return round(min(1.0, score), 3)
 
 
+def _critical_runner_up(c: Classification | None, settings: Settings) -> bool:
+    if c is None:
+        return False
+    for name, p in c.top[:3]:
+        cfg = settings.intents.get(name)
+        if cfg and cfg.critical and p >= CRITICAL_RUNNER_UP:
+            return True
+    return False
+
+
 def detect(text: str, classification: Classification | None, settings: Settings,
            history: History = History(), injection: bool = False) -> Signals:
     cfg = settings.signals
@@ -117,8 +140,8 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     intent_cfg = settings.intents.get(intent or "")
     phrases = WANTS_HUMAN + tuple(p.lower() for p in cfg.wants_human_phrases)
     wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human"
-    if classification and classification.needs_human:
-        wants_human = True
+    critical = bool(intent_cfg and intent_cfg.critical) or _critical_runner_up(classification, settings) or any(
+        p in lowered for p in CRITICAL_PHRASES + tuple(x.lower() for x in cfg.critical_phrases))
     repeat = history.unresolved_bot_turns >= cfg.unresolved_turns or (
         intent_cfg is not None and not intent_cfg.small_talk and intent in history.recent_intents
     )
@@ -127,7 +150,8 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         emotion_label=label,
         wants_human=wants_human,
         repeat_contact=repeat,
-        critical=bool(intent_cfg and intent_cfg.critical),
+        critical=critical,
+        needs_human=bool(classification and classification.needs_human),
         urgent=any(u in lowered for u in URGENT),
         complexity=complexity(text, classification),
         injection=injection,

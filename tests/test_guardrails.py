@@ -40,3 +40,16 @@ def test_outbound_refund_limit_and_foreign_email():
     assert check_outbound("Your order went to anna@other.com", cfg).rule == "other_customer_data"
     assert check_outbound("Your address jo@x.com is on file", cfg, "I am jo@x.com").ok
     assert check_outbound("x" * 5000, cfg).rule == "length"
+
+
+def test_refund_limit_only_counts_amounts_in_the_promise_sentence():
+    cfg = GuardrailsCfg(refund_limit=200)
+    assert check_outbound("The Trail 4 tent costs €599. We will refund your €30 delivery fee.", cfg).ok
+    assert not check_outbound("We will refund the €599 tent today.", cfg).ok
+
+
+def test_company_address_is_always_allowed():
+    from tests.helpers import mini_settings
+
+    s = mini_settings()
+    assert check_outbound("Write to help@shop.test any time.", s.guardrails).ok

@@ -55,3 +55,23 @@ def test_complexity_markers():
 def test_emotion_below_threshold_is_neutral_label():
     s = detect("that's a bit annoying", cls("order_status", 0.95), S)
     assert s.emotion_label == "neutral" and s.emotion > 0
+
+
+def test_critical_phrase_safety_net_whatever_the_intent():
+    s = detect("I'm handing this over to my solicitor", cls("order_status", 0.95), S)
+    assert s.critical
+
+
+def test_critical_runner_up_counts():
+    c = cls("order_status", 0.6, ("fraud_report", 0.25))
+    assert detect("a payment I don't recognise", c, S).critical
+    assert not detect("a payment I don't recognise", cls("order_status", 0.9, ("fraud_report", 0.05)), S).critical
+
+
+def test_model_flag_is_its_own_signal_not_asked():
+    from bot.messages import Classification
+
+    c = Classification("order_status", 0.92, (("order_status", 0.92),), stage="llm", needs_human=True)
+    s = detect("my parcel is late and my daughter is in tears", c, S)
+    assert s.needs_human and not s.wants_human and "needs_human" in s.names()
+    assert s.emotion_label == "distress"
