@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from bot.guardrails import Redaction, check_outbound
 from bot.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
+from bot.llm.summary import summarise
 from bot.llm.types import ChatTurn, Spend, TierUnavailable
 from bot.messages import Classification, Decision, Route, Signals
 from bot.settings import Settings
@@ -114,7 +115,7 @@ class Responder:
             return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
         if route.is_llm:
             return await self._llm(decision, ctx)
-        return self._escalate(decision, ctx)
+        return await self._escalate(decision, ctx)
 
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"
@@ -176,7 +177,7 @@ class Responder:
             response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.value, "why": why}))
             return response
         degraded = decision.degrade(Route.HUMAN, why)
-        response = self._escalate(degraded, ctx)
+        response = await self._escalate(degraded, ctx)
         response.events.insert(0, ("degraded", {"from": decision.route.value, "to": "human", "why": why}))
         return response
 
@@ -186,6 +187,17 @@ class Responder:
                  if review else "I'm passing you to a person from our support team; they'll reply here")
         return f"{first}, usually within {wait} minutes ({self.settings.company.support_hours or 'during support hours'})."
 
-    def _escalate(self, decision: Decision, ctx: Context) -> Response:
+    async def _escalate(self, decision: Decision, ctx: Context) -> Response:
         kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)
-        return Response(decision, self._waiting_text(), escalate=(kind, decision.reason), summary=agent_summary(ctx))
+        return Response(decision, self._waiting_text(), escalate=(kind, decision.reason),
+                        summary=await self._summary(ctx))
+
+    async def _summary(self, ctx: Context) -> str:
+        """The cheap model's summary when one is configured, always followed by the classifier's view."""
+        view = agent_summary(ctx)
+        tier = self.settings.llm.classify_tier
+        if self.router is None or not self.router.available(tier):
+            return view
+        told = await summarise(self.router, tier, ctx.transcript, ctx.redaction.text, spend=ctx.spend,
+                               conversation_id=ctx.conversation_id, message_id=ctx.message_id)
+        return f"{ctx.redaction.restore(told)}\n\n{view}" if told else view
