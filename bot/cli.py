@@ -1,4 +1,4 @@
-"""The `supportbot` command line: chat, migrate, train."""
+"""The `supportbot` command line: chat, serve, migrate, train, eval, replay, label, models, report, agent."""
 
 from __future__ import annotations
 
@@ -101,25 +101,261 @@ def migrate(
     err.print(f"database {make_url(target).render_as_string(hide_password=True)} is up to date")
 
 
+def _load_model(settings: Settings, model: Optional[str]):  # noqa: ANN202
+    """The classifier the bot would serve, or --model (a folder, or a version of `supportbot train`)."""
+    from bot.app import build_classifier
+    from bot.classify.embeddings import ExtraMissing
+    from bot.models_store import ModelStore
+
+    try:
+        path = str(ModelStore.for_settings(settings).resolve(model)) if model else None
+        return build_classifier(settings, path), path
+    except (ValueError, ExtraMissing) as e:
+        err.print(f"[red]cannot load the classifier:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def train(
-    data: Path = typer.Argument(..., help="CSV with columns text,intent."),
-    out: Path = typer.Option(..., "--out", help="Folder to write the model to."),
+    data: Optional[Path] = typer.Argument(None, help="CSV with columns text,intent (default: the intents file's examples)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write the model to (default: a new version "
+                                       "in classifier.models_dir)."),
     config: Optional[Path] = ConfigOpt,
+    include_feedback: bool = typer.Option(False, "--include-feedback", help="Add the examples agents and "
+                                          "`supportbot label` gave (from the database); a fifth of them is held "
+                                          "out to compare the old and the new model."),
+    activate: bool = typer.Option(False, "--activate", help="Make the new version the one the bot serves."),
+    kind: Optional[str] = typer.Option(None, "--kind", help="tfidf or embeddings (default: classifier.kind)."),
 ) -> None:
-    """Train the local intent classifier from a CSV; use it with --model DIR or classifier.model_dir."""
-    from bot.classify.local import LocalClassifier, read_training_csv
+    """Train the intent classifier; a new version in the model store (or --out DIR), activated only with --activate."""
+    from bot.training import TrainError, train_command
 
     settings = _settings(config)
     try:
-        texts, labels = read_training_csv(data)
-    except (ValueError, OSError) as e:
-        err.print(f"[red]bad training data:[/red] {data}: {e}", highlight=False)
+        lines = train_command(settings, data, out, include_feedback=include_feedback, activate=activate, kind=kind,
+                              run=_run)
+    except TrainError as e:
+        err.print(f"[red]{e.title}:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
-    clf = LocalClassifier.train(texts, labels, oos_threshold=settings.classifier.oos_threshold,
-                                max_chars=settings.classifier.max_chars)
-    clf.save(out)
-    err.print(f"trained on {len(texts)} examples, {len(set(labels))} intents -> {out} (version {clf.model_version})")
+    for line in lines:
+        err.print(line, highlight=False)
+
+
+@app.command("eval")
+def eval_cmd(
+    data: Path = typer.Argument(..., help="CSV: text, and optionally intent (or oos), route (or auto), channel."),
+    config: Optional[Path] = ConfigOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="A model folder, or a version of `supportbot train`."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object with the figures."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                              help="Override policy.confidence_threshold."),
+    with_llm: bool = typer.Option(False, "--with-llm", help="Let the cascade ask the LLM tier when unsure "
+                                  "(paid calls, logged in the database)."),
+    calibrate: bool = typer.Option(False, "--calibrate", help="Fit a calibration map on this file's intents and "
+                                   "save it next to the model (calibration.json)."),
+    method: str = typer.Option("temperature", "--method", help="Calibration: temperature or isotonic."),
+) -> None:
+    """Evaluate the classify -> signals -> policy path on labelled messages; nothing is sent."""
+    import json
+
+    from bot import evaluate as ev
+    from bot.calibration import METHODS
+    from bot.classify.cascade import Cascade
+    from bot.knowledge import KnowledgeBase
+    from bot.models_store import serving_folder
+
+    if method not in METHODS:
+        err.print(f"[red]bad --method:[/red] {method!r}; use one of {', '.join(METHODS)}", highlight=False)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    if threshold is not None:
+        settings.policy.confidence_threshold = threshold
+    try:
+        rows = ev.read_eval_csv(data)
+    except ev.EvalDataError as e:
+        err.print(f"[red]bad evaluation data:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    clf, path = _load_model(settings, model)
+    calibrated = None
+    if calibrate:
+        try:
+            cal, calibrated = ev.calibrate(clf, rows, method)
+            folder = serving_folder(settings, clf, path)
+            calibrated["path"] = str(cal.save(folder))
+        except (ev.EvalDataError, ValueError, OSError) as e:
+            err.print(f"[red]cannot calibrate:[/red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+        clf.calibrator = cal
+    holder: dict = {}
+
+    async def go() -> None:
+        kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
+        if not with_llm:
+            holder["r"] = await ev.evaluate(rows, settings, clf, Cascade(clf, None, settings.policy.confidence_threshold), kb)
+            return
+        from bot.app import App
+
+        async with App.open(settings, classifier=clf) as a:
+            holder["r"] = await ev.evaluate(rows, settings, clf, a.orchestrator.cascade, kb)
+
+    _run(go())
+    result = holder["r"]
+    result.calibrated = calibrated
+    if as_json:
+        sys.stdout.write(json.dumps(result.as_json()) + "\n")
+    else:
+        sys.stdout.write(ev.render(result) + "\n")
+
+
+@app.command()
+def replay(
+    policy_file: Optional[Path] = typer.Option(None, "--policy", help="Candidate: a complete config, or a YAML with "
+                                               "some of policy, models, tiers, classifier, signals, knowledge."),
+    since: str = typer.Option("7d", "--since", help="First UTC day: YYYY-MM-DD, 'today' or Nd (e.g. 7d)."),
+    config: Optional[Path] = ConfigOpt,
+    model: Optional[str] = typer.Option(None, "--model", help="Candidate classifier: a folder or a version."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                              help="Candidate policy.confidence_threshold."),
+    csv_out: Optional[Path] = typer.Option(None, "--csv", help="Write every message whose route would change here."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object (summary + the first changes)."),
+    url: Optional[str] = typer.Option(None, "--url", help="Database URL (default: $SUPPORTBOT_DATABASE_URL "
+                                      "or the config's database.url)."),
+) -> None:
+    """Re-decide logged messages with a candidate policy/threshold/model/catalog, beside what happened. Sends nothing."""
+    import json
+
+    from bot import replay as rp
+    from bot.analytics import parse_day
+    from bot.db.engine import check_migrated, make_engine, session_factory
+    from bot.knowledge import KnowledgeBase
+
+    settings = _settings(config)
+    try:
+        day = parse_day(since)
+    except ValueError as e:
+        err.print(f"[red]bad --since:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    candidate = settings
+    if policy_file is not None:
+        try:
+            candidate = rp.load_candidate(settings, policy_file)
+        except ConfigError as e:
+            err.print(f"[red]config error:[/red] {e}", highlight=False)
+            raise typer.Exit(2) from None
+    if threshold is not None:
+        candidate.policy.confidence_threshold = threshold
+    clf, _ = _load_model(candidate, model)
+    holder: dict = {}
+
+    async def go() -> None:
+        engine = make_engine(url or settings.database.url)
+        try:
+            await check_migrated(engine)
+            items, earlier, skipped = await rp.load_logged(session_factory(engine), rp.since_datetime(day),
+                                                           candidate.signals.repeat_window_hours)
+        finally:
+            await engine.dispose()
+        kb = KnowledgeBase.load(candidate.path(candidate.knowledge.path), set(candidate.intents))
+        holder["results"] = await rp.replay(items, earlier, candidate, clf, kb)
+        holder["skipped"] = skipped
+
+    _run(go())
+    results = holder["results"]
+    summary = rp.summary(results, holder["skipped"])
+    changes = rp.changed_rows(results)
+    if csv_out is not None:
+        try:
+            csv_out.write_text(rp.to_csv(changes), encoding="utf-8")
+        except OSError as e:
+            err.print(f"[red]cannot write {csv_out}:[/red] {e}", highlight=False)
+            raise typer.Exit(1) from None
+    label = str(policy_file or "the current config") + (f", threshold {threshold:.2f}" if threshold is not None else "") \
+        + (f", model {clf.model_version}" if model else "")
+    if as_json:
+        sys.stdout.write(json.dumps({**summary, "since": day.isoformat(), "candidate": label,
+                                     "changes": changes[:rp.SHOWN_CHANGES]}) + "\n")
+    else:
+        sys.stdout.write(rp.render(summary, changes, day, label) + "\n")
+        if csv_out is not None:
+            sys.stdout.write(f"{len(changes)} changed messages written to {csv_out}\n")
+
+
+@app.command()
+def label(
+    config: Optional[Path] = ConfigOpt,
+    limit: int = typer.Option(20, "--limit", min=1, help="At most this many messages."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                              help="Show messages under this confidence (default: "
+                                              "policy.confidence_threshold)."),
+) -> None:
+    """Label low-confidence logged messages with the right intent (stored for `train --include-feedback`)."""
+    from bot.labelling import label_loop
+
+    settings = _settings(config)
+    limit_threshold = settings.policy.confidence_threshold if threshold is None else threshold
+    holder: dict = {}
+
+    def read() -> str | None:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n") if line else None
+
+    def write(text: str) -> None:
+        end = "" if text.endswith("? ") else "\n"
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+
+    async def go(sessions):  # noqa: ANN001, ANN202
+        holder.update(await label_loop(sessions, sorted(settings.intents), limit_threshold, limit, read, write))
+
+    _run(_with_db(settings, go))
+    err.print(f"labelled {holder.get('labelled', 0)}, skipped {holder.get('skipped', 0)}; "
+              f"`supportbot train --include-feedback` learns from them", highlight=False)
+
+
+@app.command()
+def report(
+    config: Optional[Path] = ConfigOpt,
+    since: Optional[str] = typer.Option(None, "--since", help="First UTC day: YYYY-MM-DD, 'today' or Nd "
+                                        "(N days ago, e.g. 7d). Default: the beginning."),
+    until: Optional[str] = typer.Option(None, "--until", help="Last UTC day (inclusive), same forms. Default: no end."),
+    channel: Optional[str] = typer.Option(None, "--channel", help="Only this channel (telegram, slack, web, ...)."),
+    fmt: str = typer.Option("table", "--format", help="table (for people), csv (long form) or json."),
+    url: Optional[str] = typer.Option(None, "--url", help="Database URL (default: $SUPPORTBOT_DATABASE_URL "
+                                      "or the config's database.url)."),
+    top: int = typer.Option(10, "--top", min=0, help="How many unhandled messages to list."),
+) -> None:
+    """Containment, escalations, route mix, cost and savings, latency, CSAT - from the analyst views."""
+    from bot import analytics
+    from bot import report as out
+    from bot.db.engine import check_migrated, make_engine
+
+    if fmt not in out.FORMATS:
+        err.print(f"[red]bad --format:[/red] {fmt!r}; use one of {', '.join(out.FORMATS)}", highlight=False)
+        raise typer.Exit(2)
+    settings = _settings(config)
+    try:
+        f = analytics.Filters(since=analytics.parse_day(since) if since else None,
+                              until=analytics.parse_day(until) if until else None, channel=channel)
+    except ValueError as e:
+        err.print(f"[red]bad date:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    holder: dict = {}
+
+    async def collect() -> None:
+        engine = make_engine(url or settings.database.url)
+        try:
+            await check_migrated(engine)
+            holder.update(await analytics.report(engine, f, sla_seconds=settings.handoff.sla_seconds, top=top))
+        finally:
+            await engine.dispose()
+
+    _run(collect())
+    if fmt == "json":
+        sys.stdout.write(out.to_json(holder) + "\n")
+    elif fmt == "csv":
+        sys.stdout.write(out.to_csv(holder))
+    else:
+        out.render_table(holder, Console(highlight=False))
 
 
 agent_app = typer.Typer(help="Agent accounts for the web console and dashboard.", no_args_is_help=True)
@@ -195,6 +431,40 @@ def agent_list(config: Optional[Path] = ConfigOpt) -> None:
     _run(_with_db(settings, collect))
     for a in holder:
         print(f"{a.name}\t{'active' if a.active else 'disabled'}\t{a.slack_user_id or '-'}")
+
+
+models_app = typer.Typer(help="Versions of the classifier made by `supportbot train`.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(config: Optional[Path] = ConfigOpt) -> None:
+    """List stored versions; * marks the active one."""
+    from bot.models_store import ModelStore
+
+    store = ModelStore.for_settings(_settings(config))
+    versions = store.versions()
+    if not versions:
+        err.print(f"no trained versions in {store.root}", highlight=False)
+    for v in versions:
+        t = v.get("training") or {}
+        print(f"{'*' if v['active'] else ' '} {v['name']}\t{v.get('kind', 'tfidf')}\t{v.get('created_at', '')}\t"
+              f"{v.get('n_examples', '?')} examples\t{t.get('feedback_examples', 0)} feedback")
+
+
+@models_app.command("activate")
+def models_activate(version: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
+    """Serve this version from now on (checked to load first); restart `serve` to pick it up."""
+    from bot.classify.embeddings import ExtraMissing
+    from bot.models_store import ModelStore
+
+    store = ModelStore.for_settings(_settings(config))
+    try:
+        store.activate(version)
+    except (ValueError, ExtraMissing) as e:
+        err.print(f"[red]cannot activate:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"active model: {version}", highlight=False)
 
 
 def main() -> None:

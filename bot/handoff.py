@@ -209,6 +209,8 @@ class Handoff:
             esc = await self._held_by(s, escalation_id, agent_id)
             if not esc.draft:
                 raise HandoffError(f"escalation #{escalation_id} has no draft to review")
+            if esc.review_outcome:
+                raise HandoffError(f"the draft of escalation #{escalation_id} was {esc.review_outcome} already")
             final = {"approved": esc.draft, "edited": (text or "").strip(), "rejected": None}[outcome]
             if outcome == "edited" and not final:
                 raise HandoffError("the edited text is empty")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 
-from bot import guardrails, policy, signals
+from bot import guardrails, metrics, policy, signals
 from bot.classify.cascade import Cascade
 from bot.db.store import ConversationRef, Outcome, Store
 from bot.knowledge import KnowledgeBase
@@ -41,6 +41,8 @@ class Orchestrator:
         started = time.perf_counter()
         conv = await self.store.open_conversation(msg)
         message_id = await self.store.record_inbound(conv, msg, event_id)
+        log.info("received", extra={"conversation_id": conv.id, "message_id": message_id, "channel": msg.channel,
+                                    "kind": msg.kind, "conversation_status": conv.status})
 
         rating = self._rating(msg.text) if conv.status == "rating" else None
         if msg.kind != "text":
@@ -61,6 +63,12 @@ class Orchestrator:
         reply_id, escalation_id = await self.store.finish(conv, message_id, event_id, out)
         log.info("handled", extra={"conversation_id": conv.id, "route": out.decision.route.value,
                                    "rule": out.decision.rule, "latency_ms": round(out.latency_ms, 2)})
+        c = out.classification
+        if out.record_decision:
+            metrics.observe_message(msg.channel, out.decision.route.value, c.confidence if c else None, out.latency_ms,
+                                    stage=c.stage if c else None, classify_latency_ms=c.latency_ms if c else None,
+                                    guardrails=[k for k, _ in out.guardrail_events],
+                                    escalation=out.escalate[0] if out.escalate and escalation_id else None)
         return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text,
                             classification=out.classification, signals=out.signals, decision=out.decision,
                             reply=out.reply, escalation_id=escalation_id, relayed=out.relayed,
@@ -90,6 +98,12 @@ class Orchestrator:
         if classification.truncated:
             events.append(("truncated", {"chars": len(msg.text), "classified": self.settings.classifier.max_chars}))
         found = signals.detect(msg.text, classification, self.settings, history, injection=bool(injection))
+        log.info("classified", extra={"conversation_id": conv.id, "message_id": message_id,
+                                      "intent": classification.intent,
+                                      "confidence": round(classification.confidence, 4),
+                                      "stage": classification.stage, "signals": found.names(),
+                                      "guardrails": [k for k, _ in events],
+                                      "classify_ms": round(classification.latency_ms, 2)})
 
         # policy.decide
         hits = self.kb.search(msg.text[: self.settings.classifier.max_chars], classification.intent,
@@ -98,12 +112,20 @@ class Orchestrator:
                              has_answer=classification.intent in self.settings.answers,
                              article_score=hits[0].score if hits else 0.0)
         decision = policy.decide(facts, self.settings)
+        log.info("decided", extra={"conversation_id": conv.id, "message_id": message_id, "route": decision.route.value,
+                                   "rule": decision.rule, "reason": decision.reason})
 
         # respond / escalate (with degradation and outbound checks inside)
         ctx = Context(text=msg.text, redaction=redaction, classification=classification, signals=found,
                       hits=hits, transcript=safe_transcript, spend=spend, customer_name=msg.customer_name,
                       conversation_id=conv.id, message_id=message_id)
         response: Response = await self.responder.respond(decision, ctx)
+        log.info("responded", extra={"conversation_id": conv.id, "message_id": message_id,
+                                     "route": response.decision.route.value,
+                                     "degraded_from": response.decision.degraded_from.value
+                                     if response.decision.degraded_from else None,
+                                     "escalate": response.escalate[0] if response.escalate else None,
+                                     "cost_usd": spend.cost_usd})
         return Outcome(decision=response.decision, signals=found, classification=classification,
                        reply=self._reply(msg, response.text), guardrail_events=events + response.events,
                        escalate=response.escalate, escalation_summary=response.summary, draft=response.draft,

@@ -15,6 +15,7 @@ from datetime import timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.channel import ChannelRegistry, DeliveryError
 from bot.db.models import Conversation, Customer, OutboxMessage
 from bot.messages import Reply, utcnow
@@ -76,13 +77,18 @@ class Outbox:
         async with self.sessions.begin() as s:
             await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
                 status="sent", sent_at=utcnow(), external_id=external_id, error=None))
+        metrics.observe_delivery(row.channel, "sent")
+        log.info("delivered", extra={"conversation_id": row.conversation_id, "outbox_id": row.id,
+                                     "channel": row.channel, "attempts": row.attempts})
         return 1
 
     async def _failed(self, row: OutboxMessage, e: DeliveryError) -> None:
         give_up = e.permanent or row.attempts >= MAX_ATTEMPTS
+        metrics.observe_delivery(row.channel, "failed" if give_up else "retry")
         delay = e.retry_after if e.retry_after is not None else backoff(row.attempts)
         log.warning("outbox: delivery of #%s on %s failed (attempt %s%s): %s", row.id, row.channel,
-                    row.attempts, ", giving up" if give_up else f", retry in {delay:.1f}s", e)
+                    row.attempts, ", giving up" if give_up else f", retry in {delay:.1f}s", e,
+                    extra={"conversation_id": row.conversation_id, "outbox_id": row.id})
         async with self.sessions.begin() as s:
             await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
                 status="failed" if give_up else "pending", error=str(e)[:2000],

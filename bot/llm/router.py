@@ -23,6 +23,7 @@ from typing import Awaitable, Callable, Mapping
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import metrics
 from bot.budget import BudgetGuard
 from bot.db.models import GuardrailEvent, ModelCall
 from bot.llm.anthropic import AnthropicProvider
@@ -180,6 +181,11 @@ class LLMRouter:
         )
         async with self.session_factory() as s, s.begin():
             s.add(row)
+        metrics.observe_llm_call(name, ctx["tier"], outcome, usage.input_tokens, usage.output_tokens, cost, latency_ms)
+        log.info("llm_call", extra={"conversation_id": ctx["conversation_id"], "message_id": ctx["message_id"],
+                                    "model": name, "tier": ctx["tier"], "purpose": ctx["purpose"], "outcome": outcome,
+                                    "tokens_in": usage.input_tokens, "tokens_out": usage.output_tokens,
+                                    "cost_usd": cost, "latency_ms": round(latency_ms, 2)})
 
     async def _guardrail(self, ctx: dict, detail: dict) -> None:
         async with self.session_factory() as s, s.begin():

@@ -64,6 +64,7 @@ class Signer:
 
 
 SIGNER: web.AppKey = web.AppKey("signer", Signer)
+AGENT: web.RequestKey = web.RequestKey("agent", dict)  # the logged-in agent: {"id", "name", "csrf"}
 SESSIONS: web.AppKey = web.AppKey("sessions", object)  # async_sessionmaker
 
 
@@ -97,7 +98,7 @@ def require_agent(handler: Handler) -> Handler:
                 sent = form.get("csrf")
             if not isinstance(sent, str) or not hmac.compare_digest(sent, agent["csrf"]):
                 raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page and try again")
-        request["agent"] = agent
+        request[AGENT] = agent
         return await handler(request)
 
     return wrapper

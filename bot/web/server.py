@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import text
 
-from bot.web import auth
+from bot.web import auth, console, dashboard, metrics_route
 
 log = logging.getLogger("supportbot.web")
 MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
@@ -31,6 +31,9 @@ def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Ser
     app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
     auth.mount(app, service.app.sessions)
+    console.mount(app)  # the agent console: queue, conversations, review
+    metrics_route.mount(app)  # GET /metrics (Prometheus)
+    dashboard.mount(app)  # GET /dashboard, /dashboard/data (agent login)
     return app
 
 

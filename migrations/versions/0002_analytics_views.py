@@ -46,7 +46,8 @@ def view_sql(dialect: str) -> dict[str, str]:
 
     def percentile(p: float, col: str, where: str) -> str:
         if pg:
-            return f"CAST(percentile_cont({p}) WITHIN GROUP (ORDER BY {col}) FILTER (WHERE {where}) AS DOUBLE PRECISION)"
+            return (f"CAST(percentile_cont({p}) WITHIN GROUP (ORDER BY {col}) FILTER (WHERE {where}) "
+                    "AS DOUBLE PRECISION)")
         return "CAST(NULL AS DOUBLE PRECISION)"
 
     # distinct intents of a conversation, sorted, comma-separated

@@ -1,0 +1,187 @@
+"""/dashboard: the report's figures over time, for agents and operators (server-side SVG charts).
+
+GET /dashboard?since=YYYY-MM-DD&until=YYYY-MM-DD&channel=NAME   the page (default: the last 30 days)
+GET /dashboard/data?...                                          the same figures as JSON
+Both need an agent login (bot.web.auth.require_agent). The page loads nothing from elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from html import escape
+
+from aiohttp import web
+
+from bot import analytics
+from bot.messages import utcnow
+from bot.web import charts
+from bot.web.auth import require_agent
+
+DEFAULT_DAYS = 30
+
+
+def _filters(request: web.Request) -> analytics.Filters:
+    q = request.query
+    today = utcnow().date()
+    try:
+        since = analytics.parse_day(q["since"], today) if q.get("since") else today - timedelta(days=DEFAULT_DAYS - 1)
+        until = analytics.parse_day(q["until"], today) if q.get("until") else today
+    except ValueError as e:
+        raise web.HTTPBadRequest(text=str(e)) from None
+    if since > until:
+        raise web.HTTPBadRequest(text="since is after until")
+    return analytics.Filters(since=since, until=until, channel=q.get("channel") or None)
+
+
+async def _figures(request: web.Request, f: analytics.Filters) -> tuple[dict, dict]:
+    from bot.web.server import SERVICE
+
+    app = request.app[SERVICE].app
+    sla = app.settings.handoff.sla_seconds
+    return (await analytics.report(app.engine, f, sla_seconds=sla),
+            await analytics.daily(app.engine, f, sla_seconds=sla))
+
+
+def _usd(v: float) -> str:
+    return f"${v:,.4f}" if v < 100 else f"${v:,.0f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def render_charts(series: dict) -> dict[str, str]:
+    days = series["days"]
+    return {
+        "routes": charts.bar_chart("routes", "Conversations per day by final route", days,
+                                   series["conversations_by_route"], y_label="conversations"),
+        "cost": charts.line_chart("cost", "Cost vs always-strong counterfactual per day (USD)", days,
+                                  {"actual": series["cost_usd"], "always strong": series["counterfactual_usd"]},
+                                  y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
+        "escalations": charts.bar_chart("escalations", "Escalations per day and SLA", days,
+                                        {"within SLA": series["escalations_within_sla"],
+                                         "SLA breached": series["escalations_breached_sla"]},
+                                        y_label="escalations"),
+        "confidence": charts.bar_chart("confidence", "Classifier confidence (messages)", series["confidence_bins"],
+                                       {"messages": series["confidence_counts"]}, y_label="messages"),
+        "csat": charts.line_chart("csat", "CSAT: average rating per day (1-5)", days,
+                                  {"CSAT": series["csat_average"]}, y_label="rating", y_max=5.0, ticks=5),
+    }
+
+
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>supportbot dashboard</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{{font-family:system-ui,sans-serif;margin:0;background:#f4f6f9;color:#222}}
+header{{background:#1f4e79;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}}
+header form{{margin:0}}
+header button{{background:none;border:1px solid #fff;color:#fff;border-radius:4px;padding:4px 10px}}
+main{{padding:16px 24px}} .filters{{display:flex;gap:12px;align-items:end;flex-wrap:wrap;margin-bottom:16px}}
+.filters label{{display:flex;flex-direction:column;font-size:12px;gap:2px}}
+.cards{{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin-bottom:16px}}
+.card{{background:#fff;border-radius:8px;padding:10px 14px}} .card b{{display:block;font-size:22px}}
+.card span{{font-size:12px;color:#555}}
+.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr));gap:14px}}
+.charts figure{{background:#fff;border-radius:8px;margin:0;padding:8px}} svg.chart{{max-width:100%;height:auto}}
+table{{border-collapse:collapse;background:#fff;margin:12px 0;font-size:13px}}
+th,td{{padding:4px 10px;border-bottom:1px solid #e3e3e3;text-align:right}}
+th:first-child,td:first-child{{text-align:left}}
+.tables{{display:flex;gap:20px;flex-wrap:wrap;align-items:flex-start}} h2{{font-size:15px;margin:16px 0 4px}}
+</style></head><body>
+<header><strong>supportbot dashboard</strong><span>{agent}</span></header>
+<main>
+<form class="filters" method="get" action="/dashboard">
+<label>From <input type="date" name="since" value="{since}"></label>
+<label>To <input type="date" name="until" value="{until}"></label>
+<label>Channel <select name="channel">{channel_options}</select></label>
+<button type="submit">Apply</button> <a href="/dashboard/data?{query}">JSON</a>
+</form>
+<section class="cards">{cards}</section>
+<section class="charts">{charts}</section>
+<section class="tables">{tables}</section>
+</main></body></html>"""
+
+
+def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
+    th = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<div><h2>{escape(title)}</h2><table><tr>{th}</tr>{body or '<tr><td>none</td></tr>'}</table></div>"
+
+
+def render_page(report: dict, series: dict, f: analytics.Filters, channels: list[str], agent: dict | None,
+                query: str) -> str:
+    conv, esc, s = report["conversations"], report["escalations"], report["savings"]
+    cards = [
+        ("conversations", str(conv["total"])),
+        ("containment (no human)", _pct(conv["containment_rate"])),
+        ("escalations / SLA breached", f"{esc['total']} / {esc['sla_breached']}"),
+        ("cost", _usd(s["actual_usd"])),
+        ("if always strong", _usd(s["counterfactual_usd"])),
+        ("saved", "-" if s["saved_pct"] is None else f"{s['saved_pct']:.1f}%"),
+        ("CSAT", "-" if report["csat"]["average"] is None
+         else f"{report['csat']['average']:.2f} ({report['csat']['count']})"),
+    ]
+    options = [("", "all channels")] + [(c, c) for c in channels]
+    if f.channel and f.channel not in channels:
+        options.append((f.channel, f.channel))
+    channel_options = "".join(f'<option value="{escape(v)}"{" selected" if v == (f.channel or "") else ""}>'
+                              f"{escape(label)}</option>" for v, label in options)
+    figures = "".join(f'<figure id="chart-{name}">{svg}</figure>' for name, svg in render_charts(series).items())
+    lat = report["latency_ms"]
+    tables = [
+        _table("Cost by model", ["tier / model", "calls", "failures", "tokens in", "tokens out", "cost"],
+               [[f"{m['tier']} / {m['model']}", m["calls"], m["failures"], m["tokens_in"], m["tokens_out"],
+                 _usd(m["cost_usd"])] for m in report["cost"]["by_model"]]),
+        _table("Escalations by reason", ["reason", "count", "share"],
+               [[k, d["count"], _pct(d["share"])] for k, d in esc["by_reason"].items()]),
+        _table("Latency (ms)", ["stage", "count", "p50", "p95", "p99"],
+               [[k, d["count"], d["p50"] if d["p50"] is not None else "-", d["p95"] if d["p95"] is not None else "-",
+                 d["p99"] if d["p99"] is not None else "-"] for k, d in lat.items()]),
+        _table("Route mix (messages)", ["route", "messages", "share"],
+               [[k, d["messages"], _pct(d["share"])] for k, d in report["route_mix"].items()]),
+        _table("Top unhandled messages", ["message", "count", "intent"],
+               [[u["text"][:80], u["count"], u["intent"] or "-"] for u in report["unhandled"]]),
+    ]
+    agent_html = ""
+    if agent:
+        csrf = escape(agent.get("csrf", ""))
+        agent_html = (f'{escape(agent.get("name", ""))} <form method="post" action="/agent/logout" '
+                      f'style="display:inline"><input type="hidden" name="csrf" value="{csrf}">'
+                      f'<button type="submit">Log out</button></form>')
+    return PAGE.format(
+        agent=agent_html, since=f.since.isoformat() if f.since else "", until=f.until.isoformat() if f.until else "",
+        channel_options=channel_options, query=escape(query),
+        cards="".join(f'<div class="card"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in cards),
+        charts=figures, tables="".join(tables))
+
+
+@require_agent
+async def dashboard(request: web.Request) -> web.Response:
+    from bot.web.server import SERVICE
+
+    f = _filters(request)
+    report, series = await _figures(request, f)
+    channels = await analytics.channels(request.app[SERVICE].app.engine)
+    page = render_page(report, series, f, channels, request.get("agent"), request.query_string)
+    return web.Response(text=page, content_type="text/html",
+                        headers={"Cache-Control": "no-store", "Content-Security-Policy":
+                                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                                 "form-action 'self'; frame-ancestors 'none'"})
+
+
+@require_agent
+async def dashboard_data(request: web.Request) -> web.Response:
+    f = _filters(request)
+    report, series = await _figures(request, f)
+    return web.json_response({"report": report, "daily": series}, dumps=_dumps)
+
+
+def _dumps(obj: object) -> str:
+    import json
+
+    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, date) else str(o))
+
+
+def mount(app: web.Application) -> None:
+    app.router.add_get("/dashboard", dashboard)
+    app.router.add_get("/dashboard/data", dashboard_data)
