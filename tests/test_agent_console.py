@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import shutil
 import uuid
 
 import aiohttp
@@ -23,8 +21,8 @@ from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.test_pipeline import Scripted
+from tests.browser import launch, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
 CANNED = {"Card blocked": "We have blocked your card; a new one is on its way."}
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>"
@@ -182,8 +180,7 @@ async def test_login_and_csrf_are_enforced(service):
             assert await r.json() == []
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("SUPPORTBOT_REQUIRE_BROWSER"),
-                    reason="Debian chromium is not installed (CI installs it and requires this test)")
+@needs_chromium
 async def test_browser_take_reply_live_message_resolve(service, tmp_path):
     from playwright.async_api import async_playwright, expect
 
@@ -192,9 +189,7 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
         await customer.hears("passing you to a person")
         esc = await escalation_of(service, customer.visitor)
         async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
+            browser = await launch(pw)
             try:
                 page = await browser.new_page()
                 dialogs: list[str] = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import aiohttp
 import pytest
@@ -15,8 +13,8 @@ from bot.web import charts
 from tests.analytics_data import build
 from tests.helpers import mini_settings
 from tests.web_harness import serving
+from tests.browser import launch, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHARTS = ("routes", "cost", "escalations", "confidence", "csat")
 PERIOD = "since=2024-03-01&until=2024-03-03"
 AGENT, PASSWORD = "olga", "correct horse battery"
@@ -85,15 +83,12 @@ def test_charts_escape_text_and_handle_no_data():
     assert [charts.nice_step(n, 4) for n in (0, 2, 5, 37, 120)] == [1, 1, 2, 10, 50]  # whole-number ticks
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("SUPPORTBOT_REQUIRE_BROWSER"),
-                    reason="Debian chromium is not installed (CI installs it and requires this test)")
+@needs_chromium
 async def test_browser_renders_every_chart(service, tmp_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = await launch(pw)
         try:
             page = await browser.new_page(viewport={"width": 1400, "height": 1000})
             outside: list[str] = []

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
 import uuid
 
 import aiohttp
@@ -14,10 +12,10 @@ from sqlalchemy import func, select
 
 from bot.db.models import InboxEvent
 from tests.helpers import mini_settings
-from tests.service_harness import running_service, wait_until
+from tests.service_harness import running_service
 from tests.test_pipeline import Scripted
+from tests.browser import launch, needs_chromium
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -101,15 +99,12 @@ async def test_page_is_served_with_the_company_name(service):
     assert r.status == 200 and "Test Shop support" in html and "EventSource" in html
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("SUPPORTBOT_REQUIRE_BROWSER"),
-                    reason="Debian chromium is not installed (CI installs it and requires this test)")
+@needs_chromium
 async def test_browser_sends_a_message_and_sees_the_reply(service, tmp_path):
     from playwright.async_api import async_playwright
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
+        browser = await launch(pw)
         try:
             page = await browser.new_page()
             await page.goto(service.url + "/")
