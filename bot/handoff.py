@@ -122,7 +122,19 @@ class Handoff:
             except Exception:  # a desk that is down must not stop the others (the SLA loop re-announces)
                 log.exception("handoff: desk %s failed on %s", desk.name, what)
 
+    async def _reserve(self, escalation_id: int, again: bool) -> bool:
+        """Claim the right to announce (in SQL): one card per escalation, however many processes try."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.handoff.sla_seconds)
+        due = m.Escalation.announced_at < cutoff if again else m.Escalation.announced_at.is_(None)
+        async with self.sessions.begin() as s:
+            won = await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id, due,
+                                                             m.Escalation.status == "open")
+                                  .values(announced_at=utcnow(), announce_count=m.Escalation.announce_count + 1))
+        return won.rowcount == 1
+
     async def announce(self, escalation_id: int, again: bool = False) -> None:
+        if not await self._reserve(escalation_id, again):
+            return  # another worker or process announced it a moment ago (or it was taken)
         esc = await self.view(escalation_id)
         refs = dict(esc.desk_refs)
         for desk in self.desks:
@@ -133,9 +145,9 @@ class Handoff:
                 continue
             if ref:
                 refs[desk.name] = ref
-        async with self.sessions.begin() as s:
-            await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id).values(
-                announced_at=utcnow(), announce_count=m.Escalation.announce_count + 1, desk_refs=refs))
+        if refs != esc.desk_refs:
+            async with self.sessions.begin() as s:
+                await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id).values(desk_refs=refs))
 
     async def relay_customer(self, conversation_id: int, text: str) -> None:
         """A customer wrote while a person holds (or is about to take) the conversation."""
@@ -183,15 +195,24 @@ class Handoff:
                       conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons)
         return await queue_reply(s, conversation_id, reply, author, key, agent_id=agent_id)
 
-    async def agent_reply(self, escalation_id: int, agent_id: int, text: str) -> int:
+    async def agent_reply(self, escalation_id: int, agent_id: int, text: str, key: str | None = None) -> int:
+        """Send the agent's words to the customer. `key` (e.g. the platform's message id) makes a
+        redelivered agent message a no-op instead of a second reply."""
         text = text.strip()
         if not text:
             raise HandoffError("the reply is empty")
         async with self.sessions.begin() as s:
             esc = await self._held_by(s, escalation_id, agent_id)
-            n = await s.scalar(select(m.Message.id).where(m.Message.conversation_id == esc.conversation_id)
-                               .order_by(m.Message.id.desc()).limit(1))
-            msg_id = await self._send(s, esc.conversation_id, text, "agent", f"agent:{escalation_id}:{n}", agent_id)
+            if key is None:
+                key = str(await s.scalar(select(m.Message.id).where(m.Message.conversation_id == esc.conversation_id)
+                                         .order_by(m.Message.id.desc()).limit(1)))
+            outbox_key = f"{esc.conversation_id}:agent:{escalation_id}:{key}"
+            channel = await s.scalar(select(m.Conversation.channel).where(m.Conversation.id == esc.conversation_id))
+            done = await s.scalar(select(m.OutboxMessage.message_id)
+                                  .where(m.OutboxMessage.idempotency_key == f"{channel}:{outbox_key}"))
+            if done is not None:
+                return done  # this agent message was sent already
+            msg_id = await self._send(s, esc.conversation_id, text, "agent", outbox_key, agent_id)
             if esc.first_response_at is None:
                 esc.first_response_at = utcnow()
         self.outbox_wake.set()
@@ -259,7 +280,8 @@ class Handoff:
                 .order_by(m.Escalation.id))).all()
         return [(i, at is not None) for i, at in rows]
 
-    async def run_sla(self, stop: asyncio.Event, every: float = 5.0) -> None:
+    async def run_sla(self, stop: asyncio.Event, every: float | None = None) -> None:
+        every = every if every is not None else max(0.5, min(5.0, self.settings.handoff.sla_seconds / 2))
         while not stop.is_set():
             for escalation_id, again in await self.due():
                 await self.announce(escalation_id, again=again)

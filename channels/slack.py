@@ -9,6 +9,17 @@ delivers again. Redeliveries are deduplicated by the inbox on (team_id, event_id
 Settings (environment only): SLACK_BOT_TOKEN (xoxb-), and SLACK_SIGNING_SECRET for the HTTP
 Events API at POST /slack/events, or SLACK_APP_TOKEN (xapp-) for Socket Mode;
 SLACK_API_URL points the Web API elsewhere (tests).
+
+Agents in Slack (when supportbot.yaml sets handoff.slack_channel): escalation cards in that
+channel (channels/slack_desk.py), their buttons, replies in their threads and `/supportbot queue`.
+Over HTTP, Interactivity's Request URL and the slash command's URL are the same
+POST /slack/events (bolt tells a JSON event, a `payload=` form and a `command=` form apart);
+in Socket Mode they arrive on the socket. The Slack app needs the scopes chat:write,
+commands, users:read and channels:history (groups:history for a private channel), the event
+message.channels (message.groups), and the bot invited to the agents' channel. Button clicks
+are acknowledged at once and carried out right after (Slack wants an answer within 3 s); a
+customer's click on a reply button (the 1-5 rating) is stored in the inbox before the ack,
+like any customer message.
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
@@ -49,6 +60,14 @@ PERMANENT = AUTH | {"msg_too_long", "no_text", "invalid_arguments", "invalid_blo
                     "too_many_attachments", "invalid_thread_ts", "message_limit_exceeded"}
 LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
+BUTTONS = "sb_rate"  # action ids of reply buttons: sb_rate_0, sb_rate_1... (unique within a block, as Slack asks)
+BUTTONS_PER_BLOCK = 25
+SECTION_LIMIT = 3000  # characters of a section block: a reply with buttons is cut to fit
+HELP = "Usage: `/supportbot queue` lists the open escalations (in the agents' channel)."
+
+if TYPE_CHECKING:
+    from channels.slack_desk import SlackDesk
+
 log = logging.getLogger("supportbot.slack")
 
 
@@ -58,7 +77,8 @@ class SlackUnavailable(RuntimeError):
 
 
 def build_app(channel: SlackChannel, signing_secret: str) -> AsyncApp:
-    """The bolt app: who we are (authorize) and three short listeners."""
+    """The bolt app: who we are (authorize) and short listeners: customers' messages and button
+    presses go to the inbox; agents' buttons, thread replies and /supportbot go to the desk."""
 
     async def authorize(enterprise_id, team_id):  # noqa: ANN001, ANN202 - bolt injects by name
         me = await channel.whoami()
@@ -72,13 +92,34 @@ def build_app(channel: SlackChannel, signing_secret: str) -> AsyncApp:
 
     @app.event("message")
     async def direct_message(body: dict, event: dict) -> None:
-        if event.get("channel_type") == "im" and channel.from_customer(event):
+        if not channel.from_customer(event):
+            return
+        if event.get("channel_type") == "im":
             await channel.accept(body, event, mention=False)
+        elif channel.in_agents_channel(event) and event.get("thread_ts") not in (None, event.get("ts")):
+            await channel.agent_wrote(body, event)
 
     @app.event("app_mention")
     async def app_mention(body: dict, event: dict) -> None:
-        if channel.from_customer(event):
+        if channel.from_customer(event) and not channel.in_agents_channel(event):  # agents are no customers
             await channel.accept(body, event, mention=True)
+
+    @app.action(re.compile(r"^sb_(take|resolve|return)$"))
+    async def card_button(ack, body: dict, action: dict) -> None:  # noqa: ANN001 - bolt's AsyncAck
+        await ack()  # at once: claiming and updating the card happen right after
+        if channel.in_agents_channel({"channel": (body.get("channel") or {}).get("id")}):  # nowhere else
+            user = body.get("user") or {}
+            channel.spawn(channel.desk.press(action["action_id"], action.get("value"), user["id"],
+                                             user.get("name") or user.get("username")))
+
+    @app.action(re.compile(rf"^{BUTTONS}_\d+$"))
+    async def reply_button(ack, body: dict, action: dict) -> None:  # noqa: ANN001
+        await channel.accept_button(body, action)  # stored, then acknowledged
+        await ack()
+
+    @app.command("/supportbot")
+    async def supportbot_command(ack, command: dict) -> None:  # noqa: ANN001
+        await ack(response_type="ephemeral", text=await channel.command(command))
 
     @app.event(re.compile(".*"))
     async def anything_else(event: dict) -> None:
@@ -107,6 +148,8 @@ class SlackChannel:
         self._connecting: asyncio.Task | None = None
         self._auth_lock = asyncio.Lock()
         self._sent: OrderedDict[str, dict[int, str]] = OrderedDict()  # idempotency key -> chunk -> ts
+        self.desk: SlackDesk | None = None  # agents' channel: set by create() when handoff.slack_channel is
+        self._tasks: set[asyncio.Task] = set()  # button clicks being carried out after their ack
 
     # --- ChannelRuntime -------------------------------------------------------------
     def mount(self, app: web.Application) -> None:
@@ -133,6 +176,27 @@ class SlackChannel:
             self._connecting.cancel()
         if self.socket is not None:
             await self.socket.close_async()
+        if self._tasks:  # clicks already acknowledged: finish them
+            await asyncio.wait(set(self._tasks), timeout=TIMEOUT * 2)
+
+    async def drained(self) -> None:
+        """Wait until the clicks acknowledged so far are carried out."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def spawn(self, work: Any) -> asyncio.Task:
+        """Carry out an acknowledged click; stop() waits for it."""
+        task = asyncio.create_task(self._logged(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    @staticmethod
+    async def _logged(work: Any) -> None:
+        try:
+            await work
+        except Exception:  # noqa: BLE001 - nobody awaits it: say so in the log
+            log.exception("slack: a button click failed")
 
     async def close(self) -> None:
         return None  # the Web API client opens a session per call: nothing held
@@ -217,6 +281,57 @@ class SlackChannel:
         if await self.ctx.inbox.accept(msg, f"{team}:{event_id}") is None:
             log.info("slack: event %s:%s seen before: a redelivery, acknowledged again", team, event_id)
 
+    # --- agents and buttons --------------------------------------------------------------
+    def in_agents_channel(self, event: dict) -> bool:
+        return self.desk is not None and event.get("channel") == self.desk.channel_id
+
+    async def agent_wrote(self, body: dict, event: dict) -> None:
+        """A message in a thread of the agents' channel: a reply to the customer if it is a card's thread.
+        Relayed before the ack (a failure answers 500 and Slack delivers again; a redelivery is recognised)."""
+        team = body.get("team_id") or event.get("team", "")
+        text = plain_text(event.get("text") or "", (self.identity or {}).get("user_id"))
+        key = f"{team}:{body.get('event_id') or event['ts']}"
+        await self.desk.thread_reply(event["user"], event["thread_ts"], text, key)
+
+    async def accept_button(self, body: dict, action: dict) -> None:
+        """A customer pressed a reply button (e.g. the rating): it reaches the bot as that text, in the
+        conversation named in the button's block. One answer per message: another click is a duplicate."""
+        user = body.get("user") or {}
+        team = (body.get("team") or {}).get("id") or user.get("team_id", "")
+        container, message = body.get("container") or {}, body.get("message") or {}
+        chan = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        message_ts = container.get("message_ts") or message.get("ts", "")
+        thread_ts = message.get("thread_ts") or container.get("thread_ts")
+        _, customer, key = (action.get("block_id", "").split("|", 2) + ["", ""])[:3]
+        customer_id = f"{team}:{user.get('id')}"
+        if customer and customer != customer_id:
+            self.spawn(self.client.chat_postEphemeral(channel=chan, user=user.get("id"), thread_ts=thread_ts,
+                                                      text="These buttons are for the customer who asked."))
+            return
+        key = key or f"{team}:{chan}" + (f":{thread_ts}" if thread_ts else "")
+        value = action.get("value") or (action.get("text") or {}).get("text", "")
+        msg = InboundMessage(channel=NAME, customer_id=customer_id, text=value, conversation_key=key,
+                             external_id=f"{chan}:{action.get('action_ts') or message_ts}",
+                             reply_to={"channel": chan, "thread_ts": thread_ts})
+        if await self.ctx.inbox.accept(msg, f"{team}:button:{chan}:{message_ts}") is None:
+            log.info("slack: a second answer to message %s:%s: ignored", chan, message_ts)
+            return
+        chosen = [b for b in message.get("blocks") or [] if b.get("type") != "actions"]
+        chosen.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"You chose: *{escape(value)}*"}]})
+        self.spawn(self.client.chat_update(channel=chan, ts=message_ts, text=message.get("text") or value,
+                                           blocks=chosen))
+
+    async def command(self, command: dict) -> str:
+        """`/supportbot ...`: the answer, shown only to whoever typed it."""
+        words = (command.get("text") or "").split()
+        if self.desk is None:
+            return "Agent handoff in Slack is off: set handoff.slack_channel in supportbot.yaml."
+        if command.get("channel_id") != self.desk.channel_id:
+            return f"Use `/supportbot` in <#{self.desk.channel_id}>, the agents' channel."
+        if words[:1] == ["queue"]:
+            return await self.desk.queue_text()
+        return HELP
+
     # --- outbound ---------------------------------------------------------------------
     async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
         """Post the reply (in chunks if long) in its thread; chunks already sent are not sent again."""
@@ -230,12 +345,14 @@ class SlackChannel:
         while len(self._sent) > SENT_MEMORY:
             self._sent.popitem(last=False)
         last = None
-        for i, chunk in enumerate(split_text(escape(reply.text))):
+        chunks = split_text(escape(reply.text), SECTION_LIMIT if reply.buttons else LIMIT)
+        for i, chunk in enumerate(chunks):
             if i in sent:
                 last = sent[i]
                 continue
+            extra = {"blocks": button_blocks(chunk, reply)} if reply.buttons and i == len(chunks) - 1 else {}
             try:
-                r = await self.client.chat_postMessage(channel=channel, text=chunk, thread_ts=thread_ts)
+                r = await self.client.chat_postMessage(channel=channel, text=chunk, thread_ts=thread_ts, **extra)
             except SlackApiError as e:
                 raise self._delivery_error(e) from None
             except (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
@@ -259,6 +376,19 @@ class SlackChannel:
         if error in PERMANENT:
             return DeliveryError(f"chat.postMessage: {error}", permanent=True)
         return DeliveryError(f"chat.postMessage: {error or f'HTTP {status}'}")  # 5xx, internal_error: retry
+
+
+def button_blocks(text: str, reply: Reply) -> list[dict]:
+    """The text and the reply's buttons; each press comes back as the button's text, in this conversation
+    (named in the block id, with the customer it is for)."""
+    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    for n in range(0, len(reply.buttons), BUTTONS_PER_BLOCK):
+        block_id = f"{BUTTONS}{n}|{reply.customer_id}|{reply.conversation_key}"
+        blocks.append({"type": "actions", "block_id": block_id if len(block_id) <= 255 else f"{BUTTONS}{n}",
+                       "elements": [{"type": "button", "action_id": f"{BUTTONS}_{n + i}", "value": b[:2000],
+                                     "text": {"type": "plain_text", "text": b[:75]}}
+                                    for i, b in enumerate(reply.buttons[n:n + BUTTONS_PER_BLOCK])]})
+    return blocks
 
 
 def plain_text(text: str, bot_user: str | None) -> str:
@@ -311,5 +441,12 @@ def create(ctx: ChannelContext) -> SlackChannel | None:
     if not secret and not app_token:
         raise ConfigError("environment", "SLACK_SIGNING_SECRET",
                           "set it (HTTP Events API) or SLACK_APP_TOKEN (Socket Mode)")
-    return SlackChannel(ctx, bot_token=bot_token, signing_secret=secret, app_token=app_token,
-                        api_url=env.get("SLACK_API_URL") or None)
+    channel = SlackChannel(ctx, bot_token=bot_token, signing_secret=secret, app_token=app_token,
+                           api_url=env.get("SLACK_API_URL") or None)
+    agents_channel = getattr(getattr(ctx.settings, "handoff", None), "slack_channel", None)
+    if agents_channel and ctx.handoff is not None:
+        from channels.slack_desk import SlackDesk  # here: slack_desk imports this module
+
+        channel.desk = SlackDesk(channel.client, ctx.handoff, agents_channel)
+        ctx.handoff.add_desk(channel.desk)
+    return channel

@@ -174,3 +174,19 @@ async def test_unannounced_escalation_is_due(app):  # noqa: F811
     async with app.sessions.begin() as s:
         await s.execute(update(m.Escalation).values(announced_at=None))
     assert await app.handoff.due() == [(esc_id, False)]
+
+
+async def test_redelivered_agent_message_is_sent_once(app, desk):  # noqa: F811
+    esc_id = await escalate(app)
+    ann = await add_agent(app.sessions, "ann", "password1")
+    await app.handoff.claim(esc_id, ann)
+    first = await app.handoff.agent_reply(esc_id, ann, "On it.", key="slack:T1:C1:1700.1")
+    again = await app.handoff.agent_reply(esc_id, ann, "On it.", key="slack:T1:C1:1700.1")
+    assert first == again
+    assert len(await rows(app, m.Message, m.Message.author == "agent")) == 1
+
+
+async def test_announce_is_reserved_once(app, desk):  # noqa: F811
+    esc_id = await escalate(app)  # the worker announced it
+    await asyncio.gather(app.handoff.announce(esc_id), app.handoff.announce(esc_id))
+    assert [e for e in desk.events if e[0] == "announce"] == [("announce", esc_id, False)]
