@@ -30,14 +30,28 @@ from bot.worker import Worker
 
 
 def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalClassifier:
+    """--model DIR, else classifier.model_dir, else the active version of `supportbot train`
+    (bot.models_store), else a model of classifier.kind trained (and cached) from the intents."""
+    from bot.classify.embeddings import ExtraMissing
+    from bot.models_store import ModelStore, load_classifier
+    from bot.settings import ConfigError
+
     cfg = settings.classifier
     chosen = model_dir or cfg.model_dir
-    if chosen:
-        clf = LocalClassifier.load(settings.path(chosen) if not model_dir else chosen)
-        clf.oos_threshold, clf.max_chars = cfg.oos_threshold, cfg.max_chars
-        return clf
-    texts = [t for intent in settings.intents.values() for t in intent.examples]
-    labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
+    path = (settings.path(chosen) if not model_dir else Path(chosen)) if chosen else \
+        ModelStore.for_settings(settings).active_path()
+    try:
+        if path is not None:
+            return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+        texts = [t for intent in settings.intents.values() for t in intent.examples]
+        labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
+        if cfg.kind == "embeddings":
+            from bot.classify.embeddings import EmbeddingsClassifier
+
+            return EmbeddingsClassifier.load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
+                                                      oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+    except ExtraMissing as e:
+        raise ConfigError(settings.source, "classifier.kind", str(e)) from None
     return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
                          oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
 

@@ -110,7 +110,7 @@ def _load_model(settings: Settings, model: Optional[str]):  # noqa: ANN202
     try:
         path = str(ModelStore.for_settings(settings).resolve(model)) if model else None
         return build_classifier(settings, path), path
-    except (ValueError, ExtraMissing) as e:
+    except (ValueError, ExtraMissing, ConfigError) as e:
         err.print(f"[red]cannot load the classifier:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
 

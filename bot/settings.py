@@ -78,11 +78,12 @@ class Knowledge(Strict):
 
 
 class Classifier(Strict):
-    kind: Literal["tfidf"] = "tfidf"
+    kind: Literal["tfidf", "embeddings"] = "tfidf"  # embeddings: needs the `embeddings` extra
     oos_threshold: float = Field(0.25, ge=0, le=1)  # top probability under this -> out_of_scope
     max_chars: int = Field(4000, ge=100)  # longer messages are truncated for classification
     model_dir: str | None = None  # a model trained by `supportbot train`; else trained from intents
     cache_dir: str = ".supportbot/models"  # relative to the working directory, like ./supportbot.db
+    models_dir: str = ".supportbot/trained"  # versioned models of `supportbot train` (+ the `active` pointer)
 
 
 class SignalsCfg(Strict):

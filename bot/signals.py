@@ -44,6 +44,7 @@ CRITICAL_PHRASES = (
     "solicitor", "lawyer", "attorney", "sue you", "suing", "legal action", "take you to court", "small claims",
     "trading standards", "consumer protection", "ombudsman", "fraud", "unauthorised", "unauthorized",
     "did not make", "didn't make", "never made", "never placed", "didn't place", "did not place", "hacked",
+    "never bought", "never ordered", "didn't order", "did not order",
     "someone logged in", "someone else logged", "changed my password", "gdpr", "delete my data",
     "erase my data", "right to be forgotten", "delete all my data",
 )
@@ -88,11 +89,14 @@ def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, st
                 continue  # "not angry", "never a problem"
             if intensity > best:
                 best, label = intensity, lab
-    if best == 0.0:
-        return 0.0, "neutral"
     letters = [c for c in text if c.isalpha()]
     caps_words = [t for t in re.findall(r"[A-Za-z]{3,}", text) if t.isupper()]
-    if letters and len(caps_words) >= 2 and sum(c.isupper() for c in letters) / len(letters) > 0.5:
+    shouting = bool(letters) and len(caps_words) >= 3 and sum(c.isupper() for c in letters) / len(letters) > 0.6
+    if best == 0.0:
+        if shouting and ("??" in text or "!!" in text):  # a whole message shouted is a mood, words or not
+            return 0.6, "frustration"
+        return 0.0, "neutral"
+    if shouting or (letters and len(caps_words) >= 2 and sum(c.isupper() for c in letters) / len(letters) > 0.5):
         best += 0.15  # shouting
     if "!!" in text or text.count("!") >= 3:
         best += 0.1

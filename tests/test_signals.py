@@ -75,3 +75,13 @@ def test_model_flag_is_its_own_signal_not_asked():
     s = detect("my parcel is late and my daughter is in tears", c, S)
     assert s.needs_human and not s.wants_human and "needs_human" in s.names()
     assert s.emotion_label == "distress"
+
+
+def test_shouting_without_bad_words_is_frustration():
+    level, label = emotion("WHY HAS NOBODY REPLIED TO MY EMAILS?? I HAVE WRITTEN FOUR TIMES NOW")
+    assert label == "frustration" and level >= 0.6
+    assert emotion("WHERE IS MY ORDER")[1] == "neutral"
+
+
+def test_goods_never_ordered_is_critical():
+    assert detect("there are orders on my account for phones I never bought", cls("order_status", 0.5), S).critical

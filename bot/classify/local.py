@@ -128,6 +128,7 @@ class LocalClassifier:
         self.oos_threshold, self.max_chars = oos_threshold, max_chars
         self._classes: list[str] = [str(c) for c in pipeline.classes_]
         self._fast = _fast_path(pipeline)
+        self.calibrator = None  # bot.calibration.Calibrator (calibration.json in the model folder)
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
@@ -163,6 +164,8 @@ class LocalClassifier:
     def predict_proba(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
         """Class labels and an (n_texts, n_labels) probability matrix, for batch evaluation."""
         probs = self.pipeline.predict_proba([str(t)[: self.max_chars] for t in texts])
+        if self.calibrator is not None:
+            probs = self.calibrator.apply(probs)
         return list(self._classes), probs
 
     def classify(self, text: str) -> Classification:
@@ -173,6 +176,8 @@ class LocalClassifier:
             probs = self._fast(text[: self.max_chars])
         else:
             probs = self.pipeline.predict_proba([text[: self.max_chars]])[0]
+        if self.calibrator is not None:
+            probs = self.calibrator.apply(probs)
         k = min(TOP_K, len(probs))
         best = np.argpartition(-probs, k - 1)[:k]
         best = best[np.argsort(-probs[best], kind="stable")]
@@ -189,6 +194,8 @@ class LocalClassifier:
         d.mkdir(parents=True, exist_ok=True)
         joblib.dump(self.pipeline, d / MODEL_FILE)
         (d / META_FILE).write_text(json.dumps(self.meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if self.calibrator is not None:
+            self.calibrator.save(d)
         return d
 
     @classmethod
@@ -211,7 +218,11 @@ class LocalClassifier:
         classes = sorted(str(c) for c in pipeline.classes_)
         if meta.get("intents") is not None and classes != sorted(meta["intents"]):
             raise ValueError(f"{d}: the model's intents do not match {META_FILE}")
-        return cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
+        clf = cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
+        from bot.calibration import load_calibrator  # optional calibration.json next to the model
+
+        clf.calibrator = load_calibrator(d)
+        return clf
 
     @classmethod
     def load_or_train(cls, texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,
