@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -11,40 +10,14 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from bot.db.engine import NotMigrated
-from bot.settings import ConfigError, Settings, load_settings
+from bot.cli_admin import agent_app, models_app
+from bot.cli_common import ConfigOpt, err, with_db
+from bot.cli_common import run as _run
+from bot.cli_common import settings_or_exit as _settings
+from bot.settings import ConfigError, Settings
 
 app = typer.Typer(help="supportbot: a customer-support bot that orchestrates models and people.",
                   no_args_is_help=True, add_completion=False)
-err = Console(stderr=True, soft_wrap=True)
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: $SUPPORTBOT_CONFIG, "
-                         "./supportbot.yaml, examples/supportbot.yaml).")
-
-
-def _settings(config: Optional[Path], level: int = logging.WARNING) -> Settings:
-    from bot.logs import setup
-    from bot.settings import Env
-
-    setup(Env().log_format, level)
-    try:
-        return load_settings(config)
-    except ConfigError as e:
-        err.print(f"[red]config error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-
-
-def _run(coro) -> None:  # noqa: ANN001
-    try:
-        asyncio.run(coro)
-    except ConfigError as e:
-        err.print(f"[red]config error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    except NotMigrated as e:
-        err.print(f"[red]database not ready:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
 
 
 @app.command()
@@ -307,7 +280,7 @@ def label(
     async def go(sessions):  # noqa: ANN001, ANN202
         holder.update(await label_loop(sessions, sorted(settings.intents), limit_threshold, limit, read, write))
 
-    _run(_with_db(settings, go))
+    _run(with_db(settings, go))
     err.print(f"labelled {holder.get('labelled', 0)}, skipped {holder.get('skipped', 0)}; "
               f"`supportbot train --include-feedback` learns from them", highlight=False)
 
@@ -358,113 +331,8 @@ def report(
         out.render_table(holder, Console(highlight=False))
 
 
-agent_app = typer.Typer(help="Agent accounts for the web console and dashboard.", no_args_is_help=True)
 app.add_typer(agent_app, name="agent")
-
-
-def _password(password_stdin: bool) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-
-
-async def _with_db(settings: Settings, fn):  # noqa: ANN001, ANN202
-    from bot.db.engine import check_migrated, make_engine, session_factory
-
-    engine = make_engine(settings.database.url)
-    try:
-        await check_migrated(engine)
-        return await fn(session_factory(engine))
-    finally:
-        await engine.dispose()
-
-
-@agent_app.command("add")
-def agent_add(
-    name: str = typer.Argument(..., help="The agent's login name."),
-    config: Optional[Path] = ConfigOpt,
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
-) -> None:
-    """Create an agent account (the password is asked for, or read from stdin)."""
-    from bot.agents import AgentExists, add_agent
-
-    settings = _settings(config)
-    password = _password(password_stdin)
-    try:
-        _run(_with_db(settings, lambda s: add_agent(s, name, password)))
-    except (ValueError, AgentExists) as e:
-        err.print(f"[red]cannot add agent:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    err.print(f"agent {name!r} added")
-
-
-@agent_app.command("passwd")
-def agent_passwd(
-    name: str = typer.Argument(...),
-    config: Optional[Path] = ConfigOpt,
-    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
-) -> None:
-    """Set an agent's password."""
-    from bot.agents import set_password
-
-    settings = _settings(config)
-    password = _password(password_stdin)
-    try:
-        _run(_with_db(settings, lambda s: set_password(s, name, password)))
-    except (ValueError, LookupError) as e:
-        err.print(f"[red]cannot set the password:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    err.print(f"password of {name!r} changed")
-
-
-@agent_app.command("list")
-def agent_list(config: Optional[Path] = ConfigOpt) -> None:
-    """List agent accounts."""
-    from bot.agents import list_agents
-
-    settings = _settings(config)
-    holder: list = []
-
-    async def collect(sessions):  # noqa: ANN001, ANN202
-        holder.extend(await list_agents(sessions))
-
-    _run(_with_db(settings, collect))
-    for a in holder:
-        print(f"{a.name}\t{'active' if a.active else 'disabled'}\t{a.slack_user_id or '-'}")
-
-
-models_app = typer.Typer(help="Versions of the classifier made by `supportbot train`.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-
-
-@models_app.command("list")
-def models_list(config: Optional[Path] = ConfigOpt) -> None:
-    """List stored versions; * marks the active one."""
-    from bot.models_store import ModelStore
-
-    store = ModelStore.for_settings(_settings(config))
-    versions = store.versions()
-    if not versions:
-        err.print(f"no trained versions in {store.root}", highlight=False)
-    for v in versions:
-        t = v.get("training") or {}
-        print(f"{'*' if v['active'] else ' '} {v['name']}\t{v.get('kind', 'tfidf')}\t{v.get('created_at', '')}\t"
-              f"{v.get('n_examples', '?')} examples\t{t.get('feedback_examples', 0)} feedback")
-
-
-@models_app.command("activate")
-def models_activate(version: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
-    """Serve this version from now on (checked to load first); restart `serve` to pick it up."""
-    from bot.classify.embeddings import ExtraMissing
-    from bot.models_store import ModelStore
-
-    store = ModelStore.for_settings(_settings(config))
-    try:
-        store.activate(version)
-    except (ValueError, ExtraMissing) as e:
-        err.print(f"[red]cannot activate:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
-    err.print(f"active model: {version}", highlight=False)
 
 
 def main() -> None:
