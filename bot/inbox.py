@@ -9,6 +9,7 @@ event whose worker died becomes claimable again when its lease expires.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -22,10 +23,23 @@ from bot.db.models import InboxEvent
 from bot.messages import InboundMessage, utcnow
 
 MAX_ATTEMPTS = 5
+# lone UTF-16 surrogates (a JSON body may carry "\ud800") cannot be encoded as UTF-8, and PostgreSQL
+# text cannot hold NUL: both would make storing fail forever, so they become U+FFFD on the way in
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value):  # noqa: ANN001, ANN201 - str, or any JSON-like value holding strings
+    if isinstance(value, str):
+        return UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {storable(k): storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [storable(v) for v in value]
+    return value
 
 
 def to_payload(msg: InboundMessage) -> dict:
-    data = asdict(msg)
+    data = storable(asdict(msg))
     data["received_at"] = msg.received_at.isoformat()
     return data
 
@@ -43,8 +57,9 @@ class Inbox:
 
     async def accept(self, msg: InboundMessage, external_id: str) -> int | None:
         """Store the event; its id, or None when (channel, external_id) was seen before."""
-        values = dict(channel=msg.channel, external_id=external_id, thread_key=f"{msg.channel}:{msg.thread}",
-                      payload=to_payload(msg), status="pending", attempts=0, received_at=utcnow())
+        values = dict(channel=msg.channel, external_id=storable(external_id),
+                      thread_key=storable(f"{msg.channel}:{msg.thread}"), payload=to_payload(msg),
+                      status="pending", attempts=0, received_at=utcnow())
         async with self.sessions.begin() as s:
             dialect = s.bind.dialect.name
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -74,6 +89,13 @@ class Inbox:
                 if won.rowcount == 1:
                     return await s.get(InboxEvent, candidate)
         return None
+
+    async def release_all(self) -> int:
+        """Hand back every leased event (only safe when no other process can hold one: SQLite)."""
+        async with self.sessions.begin() as s:
+            done = await s.execute(update(InboxEvent).where(InboxEvent.status == "processing")
+                                   .values(status="pending", locked_until=None, locked_by=None))
+        return done.rowcount
 
     async def fail(self, event_id: int, error: str, attempts: int) -> None:
         """Give the event back for a retry, or park it as failed after MAX_ATTEMPTS."""

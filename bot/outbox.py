@@ -50,6 +50,13 @@ class Outbox:
                     claimed.append(await s.get(OutboxMessage, row_id))
         return claimed
 
+    async def release_all(self) -> int:
+        """Make rows left "sending" by a dead process due now (only safe with one process: SQLite)."""
+        async with self.sessions.begin() as s:
+            done = await s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
+                                   .values(status="pending", next_attempt_at=utcnow()))
+        return done.rowcount
+
     async def flush(self, limit: int = 100) -> int:
         """Deliver what is due now; returns how many were sent."""
         sent = 0
@@ -113,8 +120,12 @@ class Outbox:
     async def run(self, stop: asyncio.Event, wake: asyncio.Event, idle: float = 1.0) -> None:
         """Deliver until stop is set; wake is set whenever a reply is queued."""
         while not stop.is_set():
-            await self.flush()
-            due = await self.next_due_in()
+            try:
+                await self.flush()
+                due = await self.next_due_in()
+            except Exception:  # the database went away: keep the sender alive, retry after idle
+                log.exception("outbox: could not reach the database; retrying")
+                due = None
             wake.clear()
             timeout = idle if due is None else min(idle, due)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]

@@ -67,6 +67,12 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
             loop.add_signal_handler(sig, stop.set)
 
     async with App.open(settings, classifier=classifier) as app:
+        if make_url(settings.database.url).get_backend_name() == "sqlite":
+            # one process owns a SQLite database: leases still held belong to a crashed run, so the
+            # events and replies it had in hand are taken up now instead of after the lease expires
+            taken = await app.inbox.release_all(), await app.outbox.release_all()
+            if any(taken):
+                log.warning("picked up %s inbox events and %s replies left by a stopped process", *taken)
         runtimes = create_channels(app, os.environ if env is None else env)
         for rt in runtimes:
             app.channels.register(rt)

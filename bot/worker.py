@@ -72,7 +72,11 @@ class Worker:
         """Drain until stop is set, waking when an event arrives (or every `idle` seconds)."""
         while not stop.is_set():
             self.inbox.arrived.clear()
-            await self.drain()
+            try:
+                await self.drain()
+            except Exception:  # the database went away mid-claim: keep the worker alive, retry after idle
+                log.exception("worker %s: could not reach the inbox; retrying", self.name)
+                self.inbox.arrived.clear()
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.inbox.arrived.wait())]
             await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:

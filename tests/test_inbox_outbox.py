@@ -165,3 +165,20 @@ async def test_outbox_adapter_crash_is_retried(sessions):
     assert await outbox.flush() == 0
     row = await _row(sessions, row_id)
     assert row.status == "pending" and "adapter bug" in row.error
+
+
+async def test_release_all_hands_back_what_a_dead_process_held(sessions):
+    inbox = Inbox(sessions)
+    ev = await inbox.accept(msg("x"), "1")
+    await inbox.claim("dead", lease_seconds=3600)
+    assert await inbox.claim("w2") is None
+    assert await inbox.release_all() == 1
+    assert (await inbox.claim("w2")).id == ev
+    rec = Recorder()
+    outbox = Outbox(sessions, _registry(rec))
+    row_id = await _queue(sessions)
+    async with sessions.begin() as s:  # as a crashed flush leaves it
+        await s.execute(update(OutboxMessage).values(status="sending", next_attempt_at=utcnow() + timedelta(hours=1)))
+    assert await outbox.flush() == 0
+    assert await outbox.release_all() == 1
+    assert await outbox.flush() == 1 and (await _row(sessions, row_id)).status == "sent"

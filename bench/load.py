@@ -1,0 +1,333 @@
+"""Load benchmark: concurrent simulated customers through the real HTTP endpoints (loopback only).
+
+    .venv/bin/python bench/load.py [--customers 20] [--messages 5] [--latency-ms 200]
+                                   [--db sqlite|postgresql] [--workers 1] [--duration-cap 120]
+                                   [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+
+What runs: the real `serve` in-process (tests/service_harness.running_service: web server,
+inbox workers, outbox, channels) with the demo config (examples/supportbot.yaml), its local
+classifier, and every catalog model pointed at the fake provider APIs answering after
+--latency-ms. Half the customers are Telegram users posting webhook updates (with the secret
+header) to /telegram/webhook, half are Slack users posting signed Events API callbacks to
+/slack/events; replies land on FakeTelegram (sendMessage) and FakeSlack (chat.postMessage).
+Each customer sends its messages one after the other, waiting for the reply to each (a
+customer does not type while the bot answers), so the offered load is closed-loop: N customers
+keep at most N messages in flight. Messages cycle through the routine, complex and
+out-of-scope rows of bench/data/routing_eval.csv, so some are answered by templates or the
+knowledge base and some by the (fake) LLMs.
+
+Printed: messages/s over the run; end-to-end latency (POST sent -> reply seen by the fake
+platform) p50/p95/p99; orchestration overhead = end-to-end minus the time spent waiting on
+model calls for that message (model_calls.latency_ms), p50/p95/p99; inbox backlog (max sampled
+every 0.2 s); HTTP errors; and the exactly-once check: every message got exactly one reply.
+Target (DESIGN/issue): >= 500 messages/s with overhead p99 <= 13 ms, zero lost, zero doubled.
+Bounded: --duration-cap ends the run (what did not finish counts as lost).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import csv  # noqa: E402
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from collections import Counter, defaultdict  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import aiohttp  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+
+from bot.db import models as m  # noqa: E402
+from bot.db.migrate import upgrade  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok  # noqa: E402
+from tests.fakes.slack_api import FakeSlack  # noqa: E402
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.service_harness import running_service  # noqa: E402
+
+DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
+DATA = REPO / "bench" / "data" / "routing_eval.csv"
+SLACK_SECRET = "bench-signing-secret"
+TG_SECRET = "bench-webhook-secret"
+
+
+def texts() -> list[str]:
+    with DATA.open(newline="", encoding="utf-8") as f:
+        return [r["text"] for r in csv.DictReader(f) if r["category"] in ("routine", "complex", "out_of_scope")]
+
+
+def _strings(body: Any, key: str = ""):  # noqa: ANN201
+    if isinstance(body, dict):
+        for k, v in body.items():
+            yield from _strings(v, k)
+    elif isinstance(body, list):
+        for v in body:
+            yield from _strings(v, key)
+    elif isinstance(body, str) and key in ("content", "system", "text"):
+        yield body
+
+
+def model(provider: str, name: str, body: Any) -> Behaviour:
+    """A well-behaved model: a verdict for classify requests, a grounded-looking answer otherwise."""
+    prompt = list(_strings(body))
+    tokens = sum(len(t) for t in prompt) // 4 + 4
+    if any("Classify" in t and "intent" in t for t in prompt):
+        verdict = json.dumps({"intent": "out_of_scope", "confidence": 0.92, "needs_human": False,
+                              "complexity": 0.15})
+        return ok(verdict, usage=U(tokens, 30))
+    answer = json.dumps({"answer": "Thanks for asking! Here is what you need to know: our team ships within two "
+                                   "working days and you can follow every step in your account.",
+                         "confidence": 0.93})
+    return ok(answer, usage=U(tokens, 60))
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+
+class Replies:
+    """Reply arrivals on both fake platforms, keyed by the customer's chat / channel."""
+
+    def __init__(self, tg: FakeTelegram, slack: FakeSlack):
+        self.count: Counter = Counter()
+        self.events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self.at: dict[str, list[float]] = defaultdict(list)
+        real_tg, real_slack = tg._m_sendMessage, slack._m_chat_postMessage
+
+        def tg_send(p: dict):  # noqa: ANN202
+            out = real_tg(p)
+            self._seen(f"tg:{p['chat_id']}")
+            return out
+
+        def slack_post(p: dict):  # noqa: ANN202
+            out = real_slack(p)
+            self._seen(f"slack:{p['channel']}")
+            return out
+
+        tg._m_sendMessage, slack._m_chat_postMessage = tg_send, slack_post
+
+    def _seen(self, key: str) -> None:
+        self.count[key] += 1
+        self.at[key].append(time.perf_counter())
+        self.events[key].set()
+
+
+async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.ClientSession, url: str,
+                   tg: FakeTelegram, slack: FakeSlack, replies: Replies, sent: dict, errors: Counter,
+                   deadline: float) -> None:
+    on_tg = i % 2 == 0
+    key = f"tg:{100000 + i}" if on_tg else f"slack:D{i:05d}"
+    for k in range(n_messages):
+        text = corpus[(i * 7 + k) % len(corpus)]
+        if on_tg:
+            update = tg.text_update(100000 + i, text, user_id=100000 + i, first_name=f"C{i}")
+            body = json.dumps(update).encode()
+            ext = f"{tg.bot_id}:{update['update_id']}"
+            headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
+            target = url + "/telegram/webhook"
+        else:
+            payload = slack.message_event(f"U{i:05d}", text, channel=f"D{i:05d}")
+            body = json.dumps(payload).encode()
+            ext = f"T1:{payload['event_id']}"
+            ts = str(int(time.time()))
+            sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
+            headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
+            target = url + "/slack/events"
+        expected = replies.count[key] + 1
+        replies.events[key].clear()
+        t0 = time.perf_counter()
+        try:
+            async with http.post(target, data=body, headers=headers) as r:
+                await r.read()
+                if r.status != 200:
+                    errors[f"HTTP {r.status}"] += 1
+                    continue
+        except aiohttp.ClientError as e:
+            errors[type(e).__name__] += 1
+            continue
+        sent[ext] = (key, t0)
+        while replies.count[key] < expected:  # bounded by the run's deadline
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            try:
+                await asyncio.wait_for(replies.events[key].wait(), left)
+            except TimeoutError:
+                return
+            replies.events[key].clear()
+        sent[ext] = (key, t0, replies.at[key][expected - 1])
+
+
+async def run(args: argparse.Namespace) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="sb-load-"))
+    if args.db == "sqlite":
+        db_url, drop = f"sqlite+aiosqlite:///{tmp / 'load.db'}", None
+    else:
+        from sqlalchemy.engine import make_url
+
+        from tests.conftest import _pg_admin
+
+        name = f"supportbot_load_{uuid.uuid4().hex[:10]}"
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+        db_url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
+        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    try:
+        await asyncio.to_thread(upgrade, db_url)
+        return await _run(args, db_url, tmp)
+    finally:
+        if drop:
+            from tests.conftest import _pg_admin
+
+            await _pg_admin(drop)
+
+
+async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
+    settings = load_settings(DEMO_CONFIG)
+    settings.database.url = db_url
+    settings.classifier.cache_dir = str(REPO / ".supportbot" / "models")
+    corpus = texts()
+    async with FakeLLMServer(responder=model, latency_ms=args.latency_ms) as llm, FakeTelegram() as tg, \
+            FakeSlack() as slack:
+        for entry in settings.models.values():
+            entry.base_url = llm.url + "/v1" if entry.provider == "openai" else llm.url
+            os.environ[entry.api_key_env] = KEYS.get(entry.provider, KEYS["openai"])
+        env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_MODE": "webhook",
+               "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook", "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
+               "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SLACK_SECRET,
+               "SLACK_API_URL": slack.api_url}
+        replies = Replies(tg, slack)
+        async with running_service(settings, env, workers=args.workers) as svc:
+            await tg.wait_for("setWebhook", timeout=30)
+            sent: dict[str, tuple] = {}
+            errors: Counter = Counter()
+            backlog: list[int] = []
+            stop = asyncio.Event()
+
+            async def sample() -> None:
+                while not stop.is_set():
+                    backlog.append(await svc.app.inbox.backlog())
+                    try:
+                        await asyncio.wait_for(stop.wait(), 0.2)
+                    except TimeoutError:
+                        pass
+
+            sampler = asyncio.create_task(sample())
+            conn = aiohttp.TCPConnector(limit=args.customers + 4)
+            profiler = None
+            if args.profile:  # the steady state only: not imports, training or start-up
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
+            start = time.perf_counter()
+            deadline = start + args.duration_cap
+            async with aiohttp.ClientSession(connector=conn, trust_env=False,
+                                             timeout=aiohttp.ClientTimeout(total=30)) as http:
+                await asyncio.gather(*(customer(i, args.messages, corpus, http, svc.url, tg, slack, replies, sent,
+                                                errors, deadline) for i in range(args.customers)))
+            elapsed = time.perf_counter() - start
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            # let late duplicates show up: the outbox has nothing left to send when this returns
+            quiet_deadline = time.perf_counter() + 5
+            while time.perf_counter() < quiet_deadline and await svc.app.outbox.next_due_in() is not None:
+                await svc.app.outbox.flush()
+            stop.set()
+            await sampler
+            llm_ms = await model_time(svc.app.sessions)
+            routes = await route_mix(svc.app.sessions)
+    done = {ext: v for ext, v in sent.items() if len(v) == 3}
+    e2e = {ext: (v[2] - v[1]) * 1000 for ext, v in done.items()}
+    overhead = [e2e[ext] - llm_ms.get(ext, 0.0) for ext in e2e]
+    per_customer = Counter(v[0] for v in sent.values())
+    doubled = sum(max(0, replies.count[k] - n) for k, n in per_customer.items())
+    total = args.customers * args.messages
+    return dict(db=args.db, workers=args.workers, customers=args.customers, messages=total,
+                latency_ms=args.latency_ms, accepted=len(sent), answered=len(done), elapsed_s=elapsed,
+                msgs_per_s=len(done) / elapsed if elapsed else 0.0,
+                e2e_ms=[pct(list(e2e.values()), p) for p in (50, 95, 99)],
+                overhead_ms=[pct(overhead, p) for p in (50, 95, 99)],
+                llm_share=statistics.fmean(llm_ms.get(e, 0.0) > 0 for e in e2e) if e2e else 0.0,
+                backlog_max=max(backlog, default=0), errors=dict(errors),
+                lost=total - len(done), doubled=doubled, routes=routes)
+
+
+async def model_time(sessions) -> dict[str, float]:  # noqa: ANN001
+    """Inbox external id -> milliseconds spent in model calls for that message."""
+    async with sessions() as s:
+        rows = (await s.execute(
+            select(m.InboxEvent.external_id, func.coalesce(func.sum(m.ModelCall.latency_ms), 0.0))
+            .join(m.Message, m.Message.inbox_event_id == m.InboxEvent.id)
+            .outerjoin(m.ModelCall, m.ModelCall.message_id == m.Message.id)
+            .group_by(m.InboxEvent.external_id))).all()
+    return {ext: float(ms) for ext, ms in rows}
+
+
+async def route_mix(sessions) -> dict[str, int]:  # noqa: ANN001
+    async with sessions() as s:
+        return {f"{route}/{rule}": n for route, rule, n in (await s.execute(
+            select(m.RouteDecision.route, m.RouteDecision.rule, func.count())
+            .group_by(m.RouteDecision.route, m.RouteDecision.rule))).all()}
+
+
+def report(r: dict) -> str:
+    f = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    verdict = "MET" if r["msgs_per_s"] >= 500 and r["overhead_ms"][2] <= 13 and not r["lost"] and not r["doubled"] \
+        else "NOT MET"
+    return "\n".join([
+        f"db {r['db']}, workers {r['workers']}, {r['customers']} customers x {r['messages'] // r['customers']} "
+        f"messages, LLM latency {r['latency_ms']:.0f} ms",
+        f"  throughput        {r['msgs_per_s']:.1f} messages/s ({r['answered']} answered in {r['elapsed_s']:.1f} s)",
+        f"  end-to-end        p50/p95/p99 {f(r['e2e_ms'])} ms",
+        f"  orchestration     p50/p95/p99 {f(r['overhead_ms'])} ms (end-to-end minus model-call time)",
+        f"  messages with an LLM call: {r['llm_share']:.0%}; routes {r['routes']}",
+        f"  inbox backlog max {r['backlog_max']}; errors {r['errors'] or 'none'}",
+        f"  exactly once: accepted {r['accepted']}/{r['messages']}, lost {r['lost']}, doubled {r['doubled']}",
+        f"  target (>= 500 msg/s, overhead p99 <= 13 ms, none lost or doubled): {verdict}",
+    ])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--customers", type=int, default=20)
+    p.add_argument("--messages", type=int, default=5, help="messages per customer")
+    p.add_argument("--latency-ms", type=float, default=200.0)
+    p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--duration-cap", type=float, default=120.0, help="seconds; the run stops there")
+    p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
+                                                      "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--profile", metavar="FILE", help="cProfile the load phase (event-loop thread) into FILE")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("supportbot").setLevel(logging.ERROR)
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+        os.environ.pop(var, None)
+    result = asyncio.run(run(args))
+    print(json.dumps(result) if args.json else report(result))
+
+
+if __name__ == "__main__":
+    main()

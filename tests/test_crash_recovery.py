@@ -1,0 +1,194 @@
+"""kill -9 of the real `serve` process at several points of handling; restart; nothing lost.
+
+The harness runs `python -m bot.cli serve` (SQLite, Telegram in polling mode against the
+FakeTelegram of this test process, one chat per update so every reply is attributable), pushes
+a batch of updates, SIGKILLs the server at points chosen by *observed progress* (the number of
+replies the fake has seen, the offset a getUpdates call confirmed), restarts it, and finally
+checks, per update: at least one reply (nothing lost) and exactly one, except in the one window
+that remains.
+
+The remaining at-least-once window: a crash after Telegram accepted a sendMessage but before
+the outbox row was marked "sent" in our database. On restart the row is still "sending"; once
+its lease expires it is delivered again, and Telegram has no idempotency key for sendMessage, so
+the customer sees that reply twice. (The channel remembers sent chunks per idempotency key, but
+only in memory, which dies with the process.) Everything before that point is idempotent: the
+inbox dedupes redelivered updates on (bot id, update_id), handling writes outcome + outbox row +
+inbox "done" in one transaction, and a claimed-but-unsent row is simply sent after the lease.
+The test therefore allows a second reply only for an outbox row that was "sending" at a kill and
+whose chat had already been answered at that moment, at most one per kill (the outbox delivers
+one row at a time), and counts it.
+
+The server runs with a 3 s outbox lease (instead of 60 s) and a 4 s inbox lease (instead of
+120 s), set in the launcher below (the rest is the unmodified CLI), so that work claimed by the
+killed process is taken over quickly. With the defaults, a kill -9 delays the event in hand by
+up to 120 s and every outbox row of the batch being flushed by up to 60 s: nothing is lost, but
+the customer waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.fakes.telegram_api import FakeTelegram
+from tests.service_harness import wait_until
+
+N = 12
+FIRST_CHAT = 7000
+LAUNCH = ("import sys; from datetime import timedelta; import bot.outbox as o; o.LEASE = timedelta(seconds=3); "
+          "import bot.worker as w; w.Worker.__init__.__kwdefaults__['lease_seconds'] = 4.0; "
+          "from bot.cli import main; sys.argv = ['supportbot', *sys.argv[1:]]; sys.exit(main())")
+TEXTS = ("where is my order?", "how do I return an item?", "hello", "my package never arrived",
+         "do you ship to Canada?", "I want to talk to a person")
+
+
+@pytest.fixture
+def env(tmp_path):
+    e = {**os.environ, "PYTHONPATH": str(ROOT), "SUPPORTBOT_CONFIG": str(EXAMPLE_CONFIG),
+         "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'sb.db'}"}
+    for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                "GEMINI_API_KEY", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
+        e.pop(key, None)
+    subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=e, cwd=tmp_path, check=True,
+                   capture_output=True)
+    return e
+
+
+class Server:
+    """One `serve` process; its stderr is read continuously (a full pipe would stall it)."""
+
+    def __init__(self, env: dict, cwd):  # noqa: ANN001
+        self.env, self.cwd = env, cwd
+        self.proc: asyncio.subprocess.Process | None = None
+        self.lines: list[str] = []
+        self.ready = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self.ready.clear()
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", LAUNCH, "serve", "--port", "0", env=self.env, cwd=self.cwd,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        self._reader = asyncio.create_task(self._read(self.proc))
+        waiter = asyncio.create_task(self.ready.wait())
+        await asyncio.wait({waiter, self._reader}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        if not self.ready.is_set():
+            raise AssertionError("serve did not start:\n" + "".join(self.lines[-30:]))
+
+    async def _read(self, proc: asyncio.subprocess.Process) -> None:
+        while line := await proc.stderr.readline():
+            text = line.decode(errors="replace")
+            self.lines.append(text)
+            if "serving on" in text:
+                self.ready.set()
+
+    async def kill9(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        assert await asyncio.wait_for(self.proc.wait(), 30) == -signal.SIGKILL
+        await asyncio.wait_for(self._reader, 30)
+
+    async def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(self.proc.wait(), 60)
+        await asyncio.wait_for(self._reader, 30)
+        return code
+
+    def ensure_dead(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
+
+def replies_per_chat(tg: FakeTelegram) -> Counter:
+    return Counter(int(p["chat_id"]) for p in tg.sent_messages())
+
+
+def sending_rows(db: str) -> list[int]:
+    """Chats whose outbox row was 'sending' when the server died (read while it is down)."""
+    with sqlite3.connect(db) as c:
+        rows = c.execute("SELECT recipient FROM outbox_messages WHERE status = 'sending'").fetchall()
+    return [int(json.loads(r)["reply_to"]["chat_id"]) for (r,) in rows]
+
+
+def confirmed_offset(tg: FakeTelegram) -> int:
+    return max((int(p.get("offset") or 0) for p in tg.calls_of("getUpdates")), default=0)
+
+
+async def test_kill9_at_several_points_every_update_answered_once(env, tmp_path):
+    db = str(tmp_path / "sb.db")
+    async with FakeTelegram() as tg:
+        env = {**env, "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_MODE": "polling"}
+        server = Server(env, tmp_path)
+        window: Counter = Counter()  # chat -> replies that may legitimately be doubled (the window)
+
+        async def kill_and_note() -> None:
+            answered = replies_per_chat(tg)
+            await server.kill9()
+            for chat in sending_rows(db):
+                if answered[chat]:
+                    window[chat] += 1
+
+        try:
+            await server.start()
+            # batch 1: kill mid-batch, once a third of it has been answered
+            updates = [tg.push_update(tg.text_update(FIRST_CHAT + i, TEXTS[i % len(TEXTS)])) for i in range(N // 2)]
+            await wait_until(lambda: sum(replies_per_chat(tg).values()) >= N // 6, timeout=60)
+            await kill_and_note()
+
+            # restart; kill right after batch 2 is stored (its offset confirmed), before most are answered
+            await server.start()
+            more = [tg.push_update(tg.text_update(FIRST_CHAT + i, TEXTS[i % len(TEXTS)])) for i in range(N // 2, N)]
+            updates += more
+            await wait_until(lambda: confirmed_offset(tg) > more[-1]["update_id"], timeout=60)
+            await kill_and_note()
+
+            # final run: everything stored is finished; then a clean stop flushes the outbox
+            await server.start()
+            try:
+                await wait_until(lambda: len(replies_per_chat(tg)) == N, timeout=60)
+            except TimeoutError:
+                raise AssertionError(_diagnose(db, tg, server)) from None
+            await wait_until(lambda: _all_sent(db, N), timeout=30)  # every row marked sent
+            assert await server.stop() == 0
+        finally:
+            server.ensure_dead()
+
+        counts = replies_per_chat(tg)
+        assert set(counts) == {FIRST_CHAT + i for i in range(N)}, "a reply was lost"
+        doubled = {chat: n for chat, n in counts.items() if n > 1}
+        for chat, n in doubled.items():  # only the documented window may double a reply
+            assert n - 1 <= window[chat], (chat, n, dict(window))
+        print(f"replies doubled in the at-least-once window: {doubled}")
+        assert sum(n - 1 for n in doubled.values()) <= 2  # at most one in-flight send per kill
+        with sqlite3.connect(db) as c:
+            events = c.execute("SELECT status, count(*) FROM inbox_events GROUP BY status").fetchall()
+            inbound = c.execute("SELECT count(*), count(DISTINCT inbox_event_id) FROM messages "
+                                "WHERE direction = 'in'").fetchone()
+            outbox = c.execute("SELECT count(*), count(DISTINCT idempotency_key) FROM outbox_messages").fetchone()
+        assert events == [("done", N)]  # every update stored once (redeliveries deduped) and handled
+        assert inbound == (N, N)  # one customer message per update, never two
+        assert outbox == (N, N)  # one reply queued per update
+
+
+def _all_sent(db: str, n: int) -> bool:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT count(*) FROM outbox_messages WHERE status = 'sent'").fetchone()[0] == n
+
+
+def _diagnose(db: str, tg: FakeTelegram, server: Server) -> str:
+    with sqlite3.connect(db) as c:
+        inbox = c.execute("SELECT status, attempts, error FROM inbox_events WHERE status != 'done'").fetchall()
+        outbox = c.execute("SELECT status, attempts, next_attempt_at, error FROM outbox_messages "
+                           "WHERE status != 'sent'").fetchall()
+        stored = c.execute("SELECT count(*) FROM inbox_events").fetchone()[0]
+    return (f"replies {dict(replies_per_chat(tg))}\nstored {stored}; inbox not done {inbox}\n"
+            f"outbox not sent {outbox}\nlast log lines:\n" + "".join(server.lines[-40:]))
