@@ -57,7 +57,7 @@ from sqlalchemy import func, select  # noqa: E402
 from bot.db import models as m  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok  # noqa: E402
+from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.service_harness import running_service  # noqa: E402
@@ -73,20 +73,11 @@ def texts() -> list[str]:
         return [r["text"] for r in csv.DictReader(f) if r["category"] in ("routine", "complex", "out_of_scope")]
 
 
-def _strings(body: Any, key: str = ""):  # noqa: ANN201
-    if isinstance(body, dict):
-        for k, v in body.items():
-            yield from _strings(v, k)
-    elif isinstance(body, list):
-        for v in body:
-            yield from _strings(v, key)
-    elif isinstance(body, str) and key in ("content", "system", "text"):
-        yield body
 
 
 def model(provider: str, name: str, body: Any) -> Behaviour:
     """A well-behaved model: a verdict for classify requests, a grounded-looking answer otherwise."""
-    prompt = list(_strings(body))
+    prompt = list(prompt_strings(body))
     tokens = sum(len(t) for t in prompt) // 4 + 4
     if any("Classify" in t and "intent" in t for t in prompt):
         verdict = json.dumps({"intent": "out_of_scope", "confidence": 0.92, "needs_human": False,

@@ -68,7 +68,7 @@ from bot.db import models as m  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.messages import OUT_OF_SCOPE, InboundMessage, Reply, Route  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
-from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok  # noqa: E402
+from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 
 DEFAULT_DATA = REPO / "bench" / "data" / "routing_eval.csv"
 DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
@@ -117,7 +117,7 @@ class Player:
         row = self.row
         if row is None:
             return None
-        texts = list(_strings(body))
+        texts = list(prompt_strings(body))
         prompt_tokens = sum(len(t) for t in texts) // 4 + 4 * max(1, len(texts))
         if any(CLASSIFY_MARK in t for t in texts):
             verdict = json.dumps({
@@ -127,19 +127,16 @@ class Player:
             return ok(verdict, usage=U(prompt_tokens, max(1, len(verdict) // 4)))
         answer = json.dumps({"answer": reply_for(row, "\n".join(texts)), "confidence": 0.93})
         out = 150 + int(hashlib.sha1(row.text.encode()).hexdigest(), 16) % 101  # 150..250, stable per row
-        return ok(answer, usage=U(prompt_tokens, out))
+        return ok(answer, usage=U(prompt_tokens, min(out, max_tokens(provider, body))))
 
 
-def _strings(body: Any, key: str = ""):
-    """The prompt text of a request in any of the three wire formats (system + messages)."""
-    if isinstance(body, dict):
-        for k, v in body.items():
-            yield from _strings(v, k)
-    elif isinstance(body, list):
-        for v in body:
-            yield from _strings(v, key)
-    elif isinstance(body, str) and key in ("content", "system", "text"):
-        yield body
+def max_tokens(provider: str, body: Any) -> int:
+    """The request's output cap: a real provider never bills more output than this."""
+    if not isinstance(body, dict):
+        return 10**6
+    if provider == "gemini":
+        return int((body.get("generationConfig") or {}).get("maxOutputTokens") or 10**6)
+    return int(body.get("max_completion_tokens") or body.get("max_tokens") or 10**6)
 
 
 ARTICLE = re.compile(  # the first article build_system() put in the prompt

@@ -79,7 +79,8 @@ class Signals:
     emotion_label: str = "neutral"  # neutral | frustration | anger | distress
     wants_human: bool = False
     repeat_contact: bool = False
-    critical: bool = False  # the intent is flagged critical in config
+    critical: bool = False  # a critical intent (config), a critical runner-up, or a critical phrase
+    critical_why: str = ""  # which of those, for the decision's reason
     urgent: bool = False
     complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
     injection: bool = False  # the message tries to instruct the model

@@ -65,7 +65,8 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
         when.emotion_at_least is None or need(s.emotion >= when.emotion_at_least,
                                               f"emotion {s.emotion_label} {s.emotion:.2f}"),
         when.critical is None or need(s.critical == when.critical,
-                                      f"critical intent {c.intent}" if when.critical else "not critical"),
+                                      (s.critical_why or f"critical intent {c.intent}") if when.critical
+                                      else "not critical"),
         when.complexity_at_least is None or need(s.complexity >= when.complexity_at_least,
                                                  f"complexity {s.complexity:.2f}"),
         when.has_answer is None or need(f.has_answer == when.has_answer,

@@ -44,7 +44,7 @@ CRITICAL_PHRASES = (
     "solicitor", "lawyer", "attorney", "sue you", "suing", "legal action", "take you to court", "small claims",
     "trading standards", "consumer protection", "ombudsman", "fraud", "unauthorised", "unauthorized",
     "did not make", "didn't make", "never made", "never placed", "didn't place", "did not place", "hacked",
-    "never bought", "never ordered", "didn't order", "did not order",
+    "never bought",
     "someone logged in", "someone else logged", "changed my password", "gdpr", "delete my data",
     "erase my data", "right to be forgotten", "delete all my data",
 )
@@ -123,14 +123,15 @@ def complexity(text: str, classification: Classification | None) -> float:
     return round(min(1.0, score), 3)
 
 
-def _critical_runner_up(c: Classification | None, settings: Settings) -> bool:
+def _critical_runner_up(c: Classification | None, settings: Settings) -> str | None:
+    """A critical intent among the top three candidates with a fair probability."""
     if c is None:
-        return False
+        return None
     for name, p in c.top[:3]:
         cfg = settings.intents.get(name)
         if cfg and cfg.critical and p >= CRITICAL_RUNNER_UP:
-            return True
-    return False
+            return name
+    return None
 
 
 def detect(text: str, classification: Classification | None, settings: Settings,
@@ -144,8 +145,11 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     intent_cfg = settings.intents.get(intent or "")
     phrases = WANTS_HUMAN + tuple(p.lower() for p in cfg.wants_human_phrases)
     wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human"
-    critical = bool(intent_cfg and intent_cfg.critical) or _critical_runner_up(classification, settings) or any(
-        p in lowered for p in CRITICAL_PHRASES + tuple(x.lower() for x in cfg.critical_phrases))
+    phrase = next((p for p in CRITICAL_PHRASES + tuple(x.lower() for x in cfg.critical_phrases) if p in lowered), None)
+    runner_up = _critical_runner_up(classification, settings)
+    critical_why = (f"critical intent {intent}" if intent_cfg and intent_cfg.critical
+                    else f"critical intent {runner_up} among the candidates" if runner_up
+                    else f"critical phrase '{phrase}'" if phrase else "")
     repeat = history.unresolved_bot_turns >= cfg.unresolved_turns or (
         intent_cfg is not None and not intent_cfg.small_talk and intent in history.recent_intents
     )
@@ -154,7 +158,8 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         emotion_label=label,
         wants_human=wants_human,
         repeat_contact=repeat,
-        critical=critical,
+        critical=bool(critical_why),
+        critical_why=critical_why,
         needs_human=bool(classification and classification.needs_human),
         urgent=any(u in lowered for u in URGENT),
         complexity=complexity(text, classification),

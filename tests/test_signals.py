@@ -85,3 +85,8 @@ def test_shouting_without_bad_words_is_frustration():
 
 def test_goods_never_ordered_is_critical():
     assert detect("there are orders on my account for phones I never bought", cls("order_status", 0.5), S).critical
+
+
+def test_critical_reason_says_why():
+    assert detect("I'll call my solicitor", cls("order_status", 0.95), S).critical_why == "critical phrase 'solicitor'"
+    assert detect("someone used my card", cls("fraud_report", 0.95), S).critical_why == "critical intent fraud_report"

@@ -42,7 +42,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, TOP_K
+from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, TOP_K, sparse_features
 from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger(__name__)
@@ -208,34 +208,6 @@ def build_tfidf() -> FeatureUnion:
     return FeatureUnion([("words", words), ("chars", chars)], n_jobs=1)
 
 
-def _sparse_scorer(union: FeatureUnion) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
-    """One text -> (column indices, values) of the union's output, without sklearn's per-call overhead."""
-    blocks, offset = [], 0
-    for _, vec in union.transformer_list:
-        blocks.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
-        offset += len(vec.vocabulary_)
-
-    def features(text: str) -> tuple[np.ndarray, np.ndarray]:
-        cols, vals = [], []
-        for analyze, vocab, idf, off in blocks:
-            counts: dict[int, int] = {}
-            for tok in analyze(text):
-                j = vocab.get(tok)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            if counts:
-                idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-                w = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))) * idf[idx]
-                norm = np.sqrt(w @ w)
-                cols.append(idx + off)
-                vals.append(w / norm if norm > 0 else w)
-        if not cols:
-            return np.zeros(0, dtype=np.intp), np.zeros(0)
-        return np.concatenate(cols), np.concatenate(vals)
-
-    return features
-
-
 def combine(tfidf: sparse.spmatrix | None, emb: np.ndarray, weight: float = EMB_WEIGHT) -> sparse.csr_matrix:
     """The head's input: [TF-IDF blocks | weight * embedding] (the embedding alone without TF-IDF)."""
     dense = sparse.csr_matrix(np.asarray(emb, dtype=np.float64) * weight)
@@ -264,7 +236,7 @@ class EmbeddingsClassifier:
         self.calibrator = None  # bot.calibration.Calibrator, applied to every probability vector
         self._encoder = encoder
         self._classes = [str(c) for c in head.classes_]
-        self._features = _sparse_scorer(union) if union is not None else None
+        self._features = sparse_features(union) if union is not None else None
         self.weight = float(meta.get("emb_weight", EMB_WEIGHT))
         n_tfidf = sum(len(v.vocabulary_) for _, v in union.transformer_list) if union is not None else 0
         coef = np.asarray(head.coef_, dtype=np.float64)

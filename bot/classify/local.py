@@ -20,7 +20,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import joblib
 import numpy as np
@@ -54,30 +54,15 @@ def build_pipeline(c: float = 20.0) -> Pipeline:
     ])
 
 
-def _fast_path(pipeline: Pipeline):
-    """Single-message scoring without sklearn's per-call validation (about 5x faster).
+def sparse_features(union: FeatureUnion) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+    """One text -> (column indices, values) of the fitted union's output, without sklearn's
+    per-call overhead: per vectorizer the sublinear tf * idf, L2-normed, stacked."""
+    blocks, offset = [], 0
+    for _, vec in union.transformer_list:
+        blocks.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
+        offset += len(vec.vocabulary_)
 
-    Computes what the pipeline computes: per vectorizer the sublinear tf * idf, L2-normed,
-    stacked; then the logistic regression's softmax (or sigmoid for 2 classes). Returns
-    None for a pipeline of another shape; tests check it against pipeline.predict_proba.
-    """
-    try:
-        union, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
-        blocks, offset = [], 0
-        for _, vec in union.transformer_list:
-            if not (isinstance(vec, TfidfVectorizer) and vec.sublinear_tf and vec.norm == "l2"
-                    and vec.use_idf and not vec.binary):
-                return None
-            blocks.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
-            offset += len(vec.vocabulary_)
-        if not isinstance(model, LogisticRegression) or model.coef_.shape[1] != offset:
-            return None
-    except (AttributeError, KeyError, TypeError):
-        return None
-    coef_t = np.ascontiguousarray(model.coef_.T)  # (n_features, n_rows), float32
-    intercept = np.asarray(model.intercept_, dtype=np.float64)
-
-    def score(text: str) -> np.ndarray:
+    def features(text: str) -> tuple[np.ndarray, np.ndarray]:
         cols, vals = [], []
         for analyze, vocab, idf, off in blocks:
             counts: dict[int, int] = {}
@@ -91,10 +76,41 @@ def _fast_path(pipeline: Pipeline):
                 norm = np.sqrt(w @ w)
                 cols.append(idx + off)
                 vals.append(w / norm if norm > 0 else w)
+        if not cols:
+            return np.zeros(0, dtype=np.intp), np.zeros(0)
+        return np.concatenate(cols), np.concatenate(vals)
+
+    return features
+
+
+def _fast_path(pipeline: Pipeline):
+    """Single-message scoring without sklearn's per-call validation (about 5x faster).
+
+    Computes what the pipeline computes: the sparse features above, then the logistic
+    regression's softmax (or sigmoid for 2 classes). Returns None for a pipeline of another
+    shape; tests check it against pipeline.predict_proba.
+    """
+    try:
+        union, model = pipeline.named_steps["features"], pipeline.named_steps["model"]
+        width = 0
+        for _, vec in union.transformer_list:
+            if not (isinstance(vec, TfidfVectorizer) and vec.sublinear_tf and vec.norm == "l2"
+                    and vec.use_idf and not vec.binary):
+                return None
+            width += len(vec.vocabulary_)
+        if not isinstance(model, LogisticRegression) or model.coef_.shape[1] != width:
+            return None
+    except (AttributeError, KeyError, TypeError):
+        return None
+    features = sparse_features(union)
+    coef_t = np.ascontiguousarray(model.coef_.T)  # (n_features, n_rows), float32
+    intercept = np.asarray(model.intercept_, dtype=np.float64)
+
+    def score(text: str) -> np.ndarray:
+        cols, vals = features(text)
         z = intercept.copy()
-        if cols:
-            c = np.concatenate(cols)
-            z += np.concatenate(vals) @ coef_t[c]
+        if cols.size:
+            z += vals @ coef_t[cols]
         if z.shape[0] == 1:  # binary: sigmoid of the one decision value
             p1 = 1.0 / (1.0 + np.exp(-z[0]))
             return np.array([1.0 - p1, p1])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.llm.types import ChatTurn, LLMRequest, Spend, TierUnavailable
 
-SYSTEM = ("You hand a customer-support conversation over to a human agent. Summarise it in 2-4 short "
-          "bullet points: what the customer wants, what the bot already answered, anything urgent or "
+SYSTEM = ("You hand a customer-support conversation over to a human agent. Summarise it in at most 60 "
+          "words, as 2-4 short bullet points: what the customer wants, what the bot already answered, anything urgent or "
           "emotional. Facts from the conversation only; never invent order numbers, amounts or promises.")
 
 
@@ -14,7 +14,7 @@ async def summarise(router, tier: str, transcript: list[tuple[str, str]], text: 
                     spend: Spend | None = None) -> str | None:
     """The cheap model's summary, or None when it can't be had (the caller falls back)."""
     lines = [f"{author}: {body}" for author, body in transcript[-12:]] + [f"customer: {text}"]
-    req = LLMRequest(system=SYSTEM, messages=[ChatTurn("user", "\n".join(lines))], max_tokens=200, temperature=0.0)
+    req = LLMRequest(system=SYSTEM, messages=[ChatTurn("user", "\n".join(lines))], max_tokens=120, temperature=0.0)
     try:
         routed = await router.complete(tier, req, purpose="summary", conversation_id=conversation_id,
                                        message_id=message_id, spend=spend)

@@ -337,3 +337,15 @@ async def http_client() -> AsyncIterator[Any]:
 
     async with httpx.AsyncClient(trust_env=False) as client:  # no proxies: 127.0.0.1 only
         yield client
+
+
+def prompt_strings(body: Any, key: str = ""):  # noqa: ANN201 - yields str
+    """The prompt text of a request in any of the three wire formats (system + messages)."""
+    if isinstance(body, dict):
+        for k, v in body.items():
+            yield from prompt_strings(v, k)
+    elif isinstance(body, list):
+        for v in body:
+            yield from prompt_strings(v, key)
+    elif isinstance(body, str) and key in ("content", "system", "text"):
+        yield body
