@@ -45,6 +45,14 @@ def pg_problem() -> str | None:
     return _PG_PROBLEM[0]
 
 
+@pytest.fixture(autouse=True)
+def no_proxies(monkeypatch):
+    """Tests talk to 127.0.0.1 only: no proxy variable may route them elsewhere (slack_sdk and
+    httpx read them from the environment)."""
+    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+
+
 @pytest.fixture
 def pg_url():
     """A fresh, empty PostgreSQL database for one test; dropped afterwards."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import importlib
 import json
 import time
 
@@ -63,18 +62,6 @@ def clean(text: str) -> str:
     """What storage keeps of a text: lone surrogates and NUL become U+FFFD."""
     return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF or c == "\x00" else c for c in text)
 
-
-@pytest.fixture(autouse=True)
-def offline_with_slack_plugin(monkeypatch):
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    import bot.service as service
-
-    names, load = service.plugin_names(), service.load_plugin
-    if "slack" not in names:
-        monkeypatch.setattr(service, "plugin_names", lambda: sorted([*names, "slack"]))
-        monkeypatch.setattr(service, "load_plugin",
-                            lambda name: importlib.import_module("channels.slack") if name == "slack" else load(name))
 
 
 @pytest.fixture

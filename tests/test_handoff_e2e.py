@@ -24,7 +24,7 @@ from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 -
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.test_pipeline import Scripted
-from tests.test_slack import SECRET, offline_with_slack_plugin, rows  # noqa: F401 - autouse: no proxies
+from tests.test_slack import SECRET, rows
 
 AGENTS = "CAGENTS"
 CHAT = 4242  # the customer's private chat with the bot on Telegram

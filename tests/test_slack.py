@@ -7,7 +7,6 @@ the `Scripted` double, so "where is my order" is always the canned order-status 
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import time
@@ -29,20 +28,6 @@ from tests.test_pipeline import Scripted
 SECRET = "s3cret"
 ORDER_REPLY = "Hi there, track your order at https://shop.test/orders."
 
-
-@pytest.fixture(autouse=True)
-def offline_with_slack_plugin(monkeypatch):
-    """No proxy may route 127.0.0.1 elsewhere; and the `slack` entry point is found even when the
-    installed package metadata predates it (pyproject declares it; `pip install -e .` refreshes it)."""
-    for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-        monkeypatch.delenv(var, raising=False)
-    import bot.service as service
-
-    names, load = service.plugin_names(), service.load_plugin
-    if "slack" not in names:
-        monkeypatch.setattr(service, "plugin_names", lambda: sorted([*names, "slack"]))
-        monkeypatch.setattr(service, "load_plugin",
-                            lambda name: importlib.import_module("channels.slack") if name == "slack" else load(name))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from tests.fakes.slack_api import FakeSlack, deliver_event, deliver_interaction,
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.test_pipeline import Scripted
-from tests.test_slack import SECRET, count, http_env, offline_with_slack_plugin, rows  # noqa: F401 - autouse
+from tests.test_slack import SECRET, count, http_env, rows
 
 AGENTS = "CAGENTS"
 

@@ -42,8 +42,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, TOP_K, sparse_features
-from bot.messages import OUT_OF_SCOPE, Classification
+from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, sparse_features, to_classification
+from bot.messages import Classification
 
 log = logging.getLogger(__name__)
 
@@ -351,17 +351,7 @@ class EmbeddingsClassifier:
                 z = z + vals @ self._coef_tfidf_t[idx]
             probs = self._softmax(z)
             self.encoded += 1
-        if self.calibrator is not None:
-            probs = self.calibrator.apply(probs)
-        k = min(TOP_K, len(probs))
-        best = np.argsort(-probs, kind="stable")[:k]
-        top = tuple((self._classes[i], float(probs[i])) for i in best)
-        intent, confidence = top[0]
-        if confidence < self.oos_threshold:
-            intent = OUT_OF_SCOPE
-        return Classification(intent=intent, confidence=confidence, top=top, stage="local",
-                              model_version=self.model_version, truncated=truncated,
-                              latency_ms=(time.perf_counter() - start) * 1000.0)
+        return to_classification(probs, self._classes, self, truncated, start)
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)

@@ -120,6 +120,24 @@ def _fast_path(pipeline: Pipeline):
     return score
 
 
+def to_classification(probs: np.ndarray, classes: Sequence[str], model, truncated: bool,  # noqa: ANN001
+                      started: float) -> Classification:
+    """Probabilities -> Classification: calibrated when the model has a calibrator, the best
+    TOP_K candidates, out_of_scope under the model's threshold. Shared by every local kind."""
+    if model.calibrator is not None:
+        probs = model.calibrator.apply(probs)
+    k = min(TOP_K, len(probs))
+    best = np.argpartition(-probs, k - 1)[:k]
+    best = best[np.argsort(-probs[best], kind="stable")]
+    top = tuple((classes[i], float(probs[i])) for i in best)
+    intent, confidence = top[0]
+    if confidence < model.oos_threshold:
+        intent = OUT_OF_SCOPE
+    return Classification(intent=intent, confidence=confidence, top=top, stage="local",
+                          model_version=model.model_version, truncated=truncated,
+                          latency_ms=(time.perf_counter() - started) * 1000.0)
+
+
 def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
     """A stable sha256 of the sorted (text, label) pairs and the feature recipe."""
     if len(texts) != len(labels):
@@ -192,18 +210,7 @@ class LocalClassifier:
             probs = self._fast(text[: self.max_chars])
         else:
             probs = self.pipeline.predict_proba([text[: self.max_chars]])[0]
-        if self.calibrator is not None:
-            probs = self.calibrator.apply(probs)
-        k = min(TOP_K, len(probs))
-        best = np.argpartition(-probs, k - 1)[:k]
-        best = best[np.argsort(-probs[best], kind="stable")]
-        top = tuple((self._classes[i], float(probs[i])) for i in best)
-        intent, confidence = top[0]
-        if confidence < self.oos_threshold:
-            intent = OUT_OF_SCOPE
-        return Classification(intent=intent, confidence=confidence, top=top, stage="local",
-                              model_version=self.model_version, truncated=truncated,
-                              latency_ms=(time.perf_counter() - start) * 1000.0)
+        return to_classification(probs, self._classes, self, truncated, start)
 
     def save(self, directory: str | Path) -> Path:
         d = Path(directory)
