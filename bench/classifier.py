@@ -61,7 +61,7 @@ was 0.36 ms there, against 0.22 ms quiet), so latencies read about 1.6x high:
   Training: embeddings 373 s on Banking77 (284 s of it encoding 10,003 texts), 476 s on CLINC150.
   Size: 24 MB (two heads + TF-IDF vocabularies) + the 92 MB encoder in site-packages. Peak RSS:
   tfidf 1.0 GB (Banking77) / 2.4 GB (CLINC150), embeddings 1.2 / 2.7 GB, embeddings-only 0.3 / 0.5 GB
-  (the TF-IDF logistic regression's fit dominates). With embeddings use oos_threshold 0.6.
+  (the TF-IDF logistic regression's fit dominates). Hence the embeddings kind's default oos_threshold 0.6.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ sys.path.insert(0, str(REPO))
 from sklearn.metrics import accuracy_score, f1_score  # noqa: E402
 
 from bot import calibration  # noqa: E402
-from bot.classify.local import DEFAULT_OOS_THRESHOLD, LocalClassifier  # noqa: E402
+from bot.classify import OOS_THRESHOLD_BY_KIND  # noqa: E402
+from bot.classify.local import LocalClassifier  # noqa: E402
 from bot.messages import OUT_OF_SCOPE  # noqa: E402
 
 SWEEP = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7)
@@ -303,7 +304,8 @@ def main() -> None:
     ap.add_argument("--kind", choices=KINDS, default="tfidf")
     ap.add_argument("--data-dir", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     ap.add_argument("--max-train", type=int, default=None, help="sample this many training rows per data set")
-    ap.add_argument("--threshold", type=float, default=DEFAULT_OOS_THRESHOLD, help="out-of-scope threshold")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="out-of-scope threshold (default: the kind's, as in the product: tfidf 0.25, embeddings 0.6)")
     ap.add_argument("--latency-messages", type=int, default=1000)
     ap.add_argument("--oos-class", action="store_true", help="CLINC150: also train on oos_train as out_of_scope")
     ap.add_argument("--skip-clinc", action="store_true")
@@ -313,6 +315,8 @@ def main() -> None:
                                                             "this top probability (0: encode every message)")
     args = ap.parse_args()
     kind = Kind(args.kind, args.emb_cache, args.gate)
+    if args.threshold is None:
+        args.threshold = OOS_THRESHOLD_BY_KIND["tfidf" if args.kind == "tfidf" else "embeddings"]
     print(f"kind: {args.kind}   data: {args.data_dir}   threads: 1   oos threshold: {args.threshold}")
     if not args.skip_banking:
         bench_banking(kind, args.data_dir, args.max_train, args.threshold, args.latency_messages)

@@ -42,18 +42,19 @@ def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalC
         ModelStore.for_settings(settings).active_path()
     try:
         if path is not None:
-            return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+            return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)  # None: by kind
         texts = [t for intent in settings.intents.values() for t in intent.examples]
         labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
         if cfg.kind == "embeddings":
             from bot.classify.embeddings import EmbeddingsClassifier
 
             return EmbeddingsClassifier.load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
-                                                      oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+                                                      oos_threshold=cfg.threshold("embeddings"),
+                                                      max_chars=cfg.max_chars)
     except ExtraMissing as e:
         raise ConfigError(settings.source, "classifier.kind", str(e)) from None
     return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
-                         oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+                         oos_threshold=cfg.threshold("tfidf"), max_chars=cfg.max_chars)
 
 
 @dataclass

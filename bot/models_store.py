@@ -23,7 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, LocalClassifier
+from bot.classify import OOS_THRESHOLD_BY_KIND
+from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, LocalClassifier
 
 ACTIVE_FILE = "active"
 TRAINING_FILE = "training.json"
@@ -40,17 +41,19 @@ def read_meta(directory: str | Path) -> dict:
     return meta
 
 
-def load_classifier(directory: str | Path, *, oos_threshold: float = DEFAULT_OOS_THRESHOLD,
+def load_classifier(directory: str | Path, *, oos_threshold: float | None = None,
                     max_chars: int = DEFAULT_MAX_CHARS) -> Any:
-    """A saved model of either kind (meta.json says which); ValueError when unusable."""
+    """A saved model of either kind (meta.json says which); ValueError when unusable.
+    oos_threshold None: the default of the stored model's kind (OOS_THRESHOLD_BY_KIND)."""
     kind = read_meta(directory).get("kind", "tfidf")
+    if kind not in OOS_THRESHOLD_BY_KIND:
+        raise ValueError(f"{directory}: unknown model kind {kind!r}")
+    threshold = OOS_THRESHOLD_BY_KIND[kind] if oos_threshold is None else oos_threshold
     if kind == "embeddings":
         from bot.classify.embeddings import EmbeddingsClassifier
 
-        return EmbeddingsClassifier.load(directory, oos_threshold=oos_threshold, max_chars=max_chars)
-    if kind != "tfidf":
-        raise ValueError(f"{directory}: unknown model kind {kind!r}")
-    return LocalClassifier.load(directory, oos_threshold=oos_threshold, max_chars=max_chars)
+        return EmbeddingsClassifier.load(directory, oos_threshold=threshold, max_chars=max_chars)
+    return LocalClassifier.load(directory, oos_threshold=threshold, max_chars=max_chars)
 
 
 class ModelStore:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.classify import OOS_THRESHOLD_BY_KIND
 from bot.messages import OUT_OF_SCOPE, Route
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
@@ -79,11 +80,20 @@ class Knowledge(Strict):
 
 class Classifier(Strict):
     kind: Literal["tfidf", "embeddings"] = "tfidf"  # embeddings: needs the `embeddings` extra
-    oos_threshold: float = Field(0.25, ge=0, le=1)  # top probability under this -> out_of_scope
+    # top probability under this -> out_of_scope; unset: the kind's own (OOS_THRESHOLD_BY_KIND: tfidf
+    # 0.25, embeddings 0.6). Read it through threshold(), which resolves the unset case.
+    oos_threshold: float | None = Field(None, ge=0, le=1)
     max_chars: int = Field(4000, ge=100)  # longer messages are truncated for classification
     model_dir: str | None = None  # a model trained by `supportbot train`; else trained from intents
     cache_dir: str = ".supportbot/models"  # relative to the working directory, like ./supportbot.db
     models_dir: str = ".supportbot/trained"  # versioned models of `supportbot train` (+ the `active` pointer)
+
+    def threshold(self, kind: str | None = None) -> float:
+        """The out-of-scope threshold for a model of `kind` (default: classifier.kind): the one set
+        in the config, else that kind's default. A stored model of the other kind gets its own."""
+        if self.oos_threshold is not None:
+            return self.oos_threshold
+        return OOS_THRESHOLD_BY_KIND[kind or self.kind]
 
 
 class SignalsCfg(Strict):

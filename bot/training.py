@@ -47,12 +47,13 @@ def _train(kind: str, texts: list[str], labels: list[str], settings: Settings): 
         from bot.classify.embeddings import EmbeddingsClassifier, ExtraMissing
 
         try:
-            return EmbeddingsClassifier.train(texts, labels, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+            return EmbeddingsClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind),
+                                              max_chars=cfg.max_chars)
         except ExtraMissing as e:
             raise TrainError("cannot train", str(e)) from None
     from bot.classify.local import LocalClassifier
 
-    return LocalClassifier.train(texts, labels, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)
+    return LocalClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind), max_chars=cfg.max_chars)
 
 
 def score(classifier, examples: list[Example]) -> dict:  # noqa: ANN001

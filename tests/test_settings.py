@@ -99,3 +99,27 @@ def test_env_database_url_overrides(monkeypatch):
 def test_config_from_env(monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_CONFIG", str(MINI))
     assert find_config() == MINI
+
+
+def test_oos_threshold_follows_the_classifier_kind_unless_set(cfg_dir, tmp_path):
+    from bot.app import build_classifier
+
+    s = load_settings(cfg_dir / "supportbot.yaml")
+    assert s.classifier.oos_threshold is None  # the mini config leaves it unset
+    assert s.classifier.threshold() == 0.25  # kind tfidf
+    assert s.classifier.threshold("embeddings") == 0.6
+    s.classifier.kind = "embeddings"
+    assert s.classifier.threshold() == 0.6
+    s.classifier.kind = "tfidf"
+    s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
+    assert build_classifier(s).oos_threshold == 0.25
+
+    def set_it(d):  # noqa: ANN001, ANN202
+        d.setdefault("classifier", {}).update(kind="embeddings", oos_threshold=0.4)
+
+    edit(cfg_dir / "supportbot.yaml", set_it)
+    s = load_settings(cfg_dir / "supportbot.yaml")
+    assert s.classifier.threshold() == 0.4 and s.classifier.threshold("tfidf") == 0.4  # set: every kind
+    s.classifier.kind = "tfidf"
+    s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
+    assert build_classifier(s).oos_threshold == 0.4

