@@ -22,10 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml
+# The tests install the embeddings extra too, so that every test runs (its torch pin takes the
+# local CPU wheel where there is one; elsewhere install CPU torch first, or `make test EXTRAS=dev`
+# skips the extra and its tests skip).
+EXTRAS ?= dev,embeddings
+$(VENV)/.dev-installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
 	touch $(VENV)/.installed $@
 
 # Run the whole test suite. pytest exits 5 when it collects no test: that fails too.
