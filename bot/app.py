@@ -96,7 +96,9 @@ class App:
             handoff = Handoff(settings, sessions, outbox_wake=replies_queued)
             yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
                       inbox=inbox, outbox=Outbox(sessions, channels), store=store, orchestrator=orchestrator,
-                      worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff),
+                      worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,
+                                    concurrency=settings.worker.concurrency,
+                                    lease_seconds=settings.worker.lease_seconds),
                       handoff=handoff, router=router)
         finally:
             await http.aclose()

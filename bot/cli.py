@@ -42,11 +42,15 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8080, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, help="Inbox workers (more than 1 needs PostgreSQL)."),
+    concurrency: Optional[int] = typer.Option(
+        None, "--concurrency", min=1, help="Messages each worker handles at once (default: worker.concurrency, 16)."),
 ) -> None:
     """Run the service: web server (browser chat at /, webhooks, /healthz), workers, outbox, channels."""
     from bot.service import ServeError, serve as run_service
 
     settings = _settings(config, logging.INFO)
+    if concurrency is not None:
+        settings.worker.concurrency = concurrency
     try:
         _run(run_service(settings, host, port, workers))
     except ServeError as e:

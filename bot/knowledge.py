@@ -21,10 +21,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.metrics.pairwise import linear_kernel
 
+from bot.classify.local import sparse_features
 from bot.settings import ConfigError
 
 INTENT_BONUS = 0.35
@@ -83,7 +84,9 @@ class KnowledgeBase:
             self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english",
                                                strip_accents="unicode")
             docs = [f"{a.title} {a.title} {a.body}" for a in articles]
-            self._matrix = self._vectorizer.fit_transform(docs)
+            # (terms x articles), dense: a query's few terms pick rows, one small product scores all
+            self._by_term = np.ascontiguousarray(self._vectorizer.fit_transform(docs).T.toarray())
+            self._features = sparse_features(self._vectorizer)
 
     @classmethod
     def load(cls, folder: Path, known_intents: set[str] | None = None) -> "KnowledgeBase":
@@ -94,7 +97,8 @@ class KnowledgeBase:
     def search(self, text: str, intent: str | None = None, top_k: int = 3) -> list[Hit]:
         if not self._vectorizer or not text.strip():
             return []
-        sims = linear_kernel(self._vectorizer.transform([text]), self._matrix)[0]
+        cols, vals = self._features(text)
+        sims = vals @ self._by_term[cols] if len(cols) else np.zeros(len(self.articles))
         hits = []
         for article, sim in zip(self.articles, sims):
             score = float(sim) + (INTENT_BONUS if intent and intent in article.intents else 0.0)

@@ -39,8 +39,7 @@ class Orchestrator:
 
     async def handle(self, msg: InboundMessage, event_id: int | None = None) -> HandleResult:
         started = time.perf_counter()
-        conv = await self.store.open_conversation(msg)
-        message_id = await self.store.record_inbound(conv, msg, event_id)
+        conv, message_id = await self.store.start(msg, event_id)
         log.info("received", extra={"conversation_id": conv.id, "message_id": message_id, "channel": msg.channel,
                                     "kind": msg.kind, "conversation_status": conv.status})
 

@@ -9,10 +9,11 @@ row failed and the customer unreachable instead of retrying forever.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from datetime import timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Row, Update, and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import metrics
@@ -25,6 +26,40 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=60)
 
 
+ROWS = OutboxMessage.__table__
+MARK_SENT = update(ROWS).where(ROWS.c.id == bindparam("row_id")).values(
+    status="sent", sent_at=bindparam("now", type_=ROWS.c.sent_at.type), external_id=bindparam("external_id"),
+    error=None)
+
+
+@functools.cache
+def _claim_statement(dialect: str) -> Update:
+    """UPDATE ... RETURNING leasing due rows on the running channels, one per conversation.
+
+    A row waits while an earlier row of its conversation is unsent (pending or being sent), so
+    replies reach the customer in order even with several senders or processes; SKIP LOCKED on
+    PostgreSQL keeps concurrent senders apart. Built once (see bot/db/statements.py for why).
+    """
+    now = bindparam("now", type_=ROWS.c.next_attempt_at.type)
+
+    def ready(t):  # noqa: ANN001, ANN202 - the table or an alias of it
+        return and_(t.c.status.in_(("pending", "sending")), t.c.next_attempt_at <= now)
+
+    cand, earlier = ROWS.alias("cand"), ROWS.alias("earlier")
+    blocked = exists().where(earlier.c.conversation_id == cand.c.conversation_id, earlier.c.id < cand.c.id,
+                             earlier.c.status.in_(("pending", "sending")))
+    candidates = (select(cand.c.id).where(ready(cand), ~blocked, cand.c.channel.in_(bindparam("channels",
+                                                                                              expanding=True)))
+                  .order_by(cand.c.id).limit(bindparam("limit")))
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    chosen = candidates.cte("chosen").prefix_with("MATERIALIZED")
+    return (update(ROWS).where(ROWS.c.id == chosen.c.id, ready(ROWS))
+            .values(status="sending", attempts=ROWS.c.attempts + 1,
+                    next_attempt_at=bindparam("lease_until", type_=ROWS.c.next_attempt_at.type))
+            .returning(*ROWS.c))
+
+
 def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
     return min(cap, base * 2 ** max(0, attempt - 1))
 
@@ -34,21 +69,12 @@ class Outbox:
         self.sessions = sessions
         self.channels = channels
 
-    async def _claim(self, limit: int) -> list[OutboxMessage]:
+    async def _claim(self, limit: int) -> list[Row]:
+        """Lease up to `limit` due rows, at most one per conversation (the earliest unsent)."""
         now = utcnow()
-        ready = or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                    and_(OutboxMessage.status == "sending", OutboxMessage.next_attempt_at <= now))
-        claimed = []
         async with self.sessions.begin() as s:
-            ids = (await s.scalars(select(OutboxMessage.id).where(
-                ready, OutboxMessage.channel.in_(self.channels.names()))
-                .order_by(OutboxMessage.id).limit(limit))).all()
-            for row_id in ids:
-                won = await s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, ready).values(
-                    status="sending", attempts=OutboxMessage.attempts + 1, next_attempt_at=now + LEASE))
-                if won.rowcount == 1:
-                    claimed.append(await s.get(OutboxMessage, row_id))
-        return claimed
+            return (await s.execute(_claim_statement(s.bind.dialect.name), dict(
+                now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + LEASE))).all()
 
     async def release_all(self) -> int:
         """Make rows left "sending" by a dead process due now (only safe with one process: SQLite)."""
@@ -57,14 +83,21 @@ class Outbox:
                                    .values(status="pending", next_attempt_at=utcnow()))
         return done.rowcount
 
-    async def flush(self, limit: int = 100) -> int:
-        """Deliver what is due now; returns how many were sent."""
+    async def flush(self, limit: int = 64) -> int:
+        """Deliver what is due now; returns how many were sent.
+
+        Different conversations' replies go out concurrently; one conversation's replies go out
+        one after the other, in order (a claim takes only the earliest unsent row of each).
+        """
         sent = 0
-        for row in await self._claim(limit):
-            sent += await self._deliver(row)
+        while rows := await self._claim(limit):
+            delivered = sum(await asyncio.gather(*(self._deliver(row) for row in rows)))
+            sent += delivered
+            if not delivered:
+                break  # everything claimed failed: retry at its scheduled time, not in a tight loop
         return sent
 
-    async def _deliver(self, row: OutboxMessage) -> int:
+    async def _deliver(self, row: Row) -> int:
         channel = self.channels.get(row.channel)
         r = row.recipient or {}
         reply = Reply(text=row.text, channel=row.channel, customer_id=r.get("customer_id", ""),
@@ -82,14 +115,13 @@ class Outbox:
             await self._failed(row, DeliveryError(f"{type(e).__name__}: {e}"))
             return 0
         async with self.sessions.begin() as s:
-            await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                status="sent", sent_at=utcnow(), external_id=external_id, error=None))
+            await s.execute(MARK_SENT, dict(row_id=row.id, now=utcnow(), external_id=external_id))
         metrics.observe_delivery(row.channel, "sent")
         log.info("delivered", extra={"conversation_id": row.conversation_id, "outbox_id": row.id,
                                      "channel": row.channel, "attempts": row.attempts})
         return 1
 
-    async def _failed(self, row: OutboxMessage, e: DeliveryError) -> None:
+    async def _failed(self, row: Row, e: DeliveryError) -> None:
         give_up = e.permanent or row.attempts >= MAX_ATTEMPTS
         metrics.observe_delivery(row.channel, "failed" if give_up else "retry")
         delay = e.retry_after if e.retry_after is not None else backoff(row.attempts)

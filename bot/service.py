@@ -84,9 +84,10 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        pool = [app.worker] + [Worker(app.inbox, app.orchestrator, name=f"{app.worker.name}/{i}",
-                                      replies_queued=app.worker.replies_queued, handoff=app.handoff)
-                               for i in range(1, workers)]
+        w0 = app.worker
+        pool = [w0] + [Worker(app.inbox, app.orchestrator, name=f"{w0.name}/{i}", replies_queued=w0.replies_queued,
+                              handoff=app.handoff, concurrency=w0.concurrency, lease_seconds=w0.lease_seconds)
+                       for i in range(1, workers)]
         work_stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(work_stop), name=f"worker-{i}") for i, w in enumerate(pool)]
         tasks.append(asyncio.create_task(app.outbox.run(work_stop, app.worker.replies_queued), name="outbox"))
@@ -96,8 +97,8 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         try:
             for rt in runtimes:
                 await rt.start()
-            log.warning("supportbot serving on http://%s:%s (channels: %s; workers: %s)", bound[0], bound[1],
-                        ", ".join(rt.name for rt in runtimes) or "none", workers)
+            log.warning("supportbot serving on http://%s:%s (channels: %s; workers: %s x %s messages at once)",
+                        bound[0], bound[1], ", ".join(rt.name for rt in runtimes) or "none", workers, w0.concurrency)
             if started is not None and not started.done():
                 started.set_result(service)
             await stop.wait()

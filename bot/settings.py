@@ -203,6 +203,11 @@ class Handoff(Strict):
     returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
 
 
+class WorkerCfg(Strict):
+    concurrency: int = Field(16, ge=1, le=1000)  # messages one worker handles at once (other conversations)
+    lease_seconds: float = Field(120.0, ge=5)  # an event whose worker died is taken up again after this
+
+
 class Settings(Strict):
     company: Company
     database: Database = Database()
@@ -218,6 +223,7 @@ class Settings(Strict):
     llm: LLMCfg = LLMCfg()
     guardrails: GuardrailsCfg = GuardrailsCfg()
     handoff: Handoff = Handoff()
+    worker: WorkerCfg = WorkerCfg()
 
     # filled by load_settings from the files named above
     source: Path = Path(".")

@@ -1,4 +1,10 @@
-"""The worker: claims inbox events one at a time and hands them to the orchestrator."""
+"""The worker: claims inbox events and hands them to the orchestrator, several at once.
+
+A worker handles up to `concurrency` events at the same time (mostly they wait on model
+calls). They always belong to different conversations: the inbox hands out a conversation's
+next message only when the previous one is finished, so each conversation is still answered
+one message at a time, in order.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import logging
 import os
 import socket
 
+from bot.db.models import InboxEvent
 from bot.handoff import Handoff
 from bot.inbox import Inbox, from_payload
 from bot.messages import HandleResult
@@ -18,29 +25,34 @@ log = logging.getLogger("supportbot.worker")
 class Worker:
     def __init__(self, inbox: Inbox, orchestrator: Orchestrator, *, name: str | None = None,
                  lease_seconds: float = 120.0, replies_queued: asyncio.Event | None = None,
-                 handoff: Handoff | None = None):
+                 handoff: Handoff | None = None, concurrency: int = 1):
         self.inbox = inbox
         self.orchestrator = orchestrator
         self.handoff = handoff
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.replies_queued = replies_queued or asyncio.Event()
+        self.concurrency = max(1, concurrency)
 
     async def process_next(self) -> tuple[int, HandleResult | None] | None:
         """Handle the next ready event. None when nothing is ready; (id, None) when it failed."""
         event = await self.inbox.claim(self.name, self.lease_seconds)
         if event is None:
             return None
+        return event.id, await self.handle(event)
+
+    async def handle(self, event: InboxEvent) -> HandleResult | None:
+        """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost)."""
         try:
             result = await self.orchestrator.handle(from_payload(event.payload), event_id=event.id)
-        except Exception as e:  # the event goes back to the inbox; nothing is lost
+        except Exception as e:
             log.exception("worker %s: event %s failed (attempt %s)", self.name, event.id, event.attempts)
             await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts)
-            return event.id, None
+            return None
         if result.reply is not None:
             self.replies_queued.set()
         await self._tell_agents(result)
-        return event.id, result
+        return result
 
     async def _tell_agents(self, result: HandleResult) -> None:
         """After the outcome is stored: agents hear of new escalations and of customer messages.
@@ -69,15 +81,43 @@ class Worker:
         return done
 
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
-        """Drain until stop is set, waking when an event arrives (or every `idle` seconds)."""
+        """Handle events until stop is set, up to `concurrency` at once; then finish those in hand.
+
+        Wakes when an event arrives in this process, when a slot frees up (which may also make
+        that conversation's next message ready), or every `idle` seconds for other processes' events.
+        """
+        running: set[asyncio.Task] = set()
+        freed = asyncio.Event()
+
+        def finished(task: asyncio.Task) -> None:
+            running.discard(task)
+            freed.set()
+
         while not stop.is_set():
             self.inbox.arrived.clear()
-            try:
-                await self.drain()
-            except Exception:  # the database went away mid-claim: keep the worker alive, retry after idle
-                log.exception("worker %s: could not reach the inbox; retrying", self.name)
-                self.inbox.arrived.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.inbox.arrived.wait())]
+            freed.clear()
+            claimed: list[InboxEvent] = []
+            if len(running) < self.concurrency:
+                try:
+                    claimed = await self.inbox.claim_many(self.name, self.concurrency - len(running),
+                                                          self.lease_seconds)
+                except Exception:  # the database went away mid-claim: keep the worker alive, retry
+                    log.exception("worker %s: could not reach the inbox; retrying", self.name)
+            for event in claimed:
+                task = asyncio.create_task(self._safe_handle(event), name=f"event-{event.id}")
+                running.add(task)
+                task.add_done_callback(finished)
+            if claimed and len(running) < self.concurrency:
+                continue  # there may be more ready right now
+            waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self.inbox.arrived, freed)]
             await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
+        if running:  # stopping: the events in hand are finished, not abandoned to their leases
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _safe_handle(self, event: InboxEvent) -> None:
+        try:
+            await self.handle(event)
+        except Exception:  # recording the failure itself failed (database gone): the lease expires
+            log.exception("worker %s: event %s could not be handed back", self.name, event.id)

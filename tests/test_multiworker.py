@@ -209,11 +209,11 @@ async def test_connections_killed_by_the_server_are_replaced(apps, pg_db):
 
 async def test_a_database_error_mid_claim_does_not_kill_the_worker(apps, monkeypatch):
     """A connection lost in the middle of a claim (pre-ping cannot catch that one) raises out of
-    Inbox.claim; the worker logs it and carries on at its next wake-up instead of dying silently."""
+    Inbox.claim_many; the worker logs it and carries on at its next wake-up instead of dying silently."""
     from sqlalchemy.exc import OperationalError
 
     a, _ = apps
-    real, failures = a.inbox.claim, []
+    real, failures = a.inbox.claim_many, []
 
     async def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         if not failures:
@@ -221,7 +221,7 @@ async def test_a_database_error_mid_claim_does_not_kill_the_worker(apps, monkeyp
             raise OperationalError("SELECT ...", {}, ConnectionResetError("connection was closed in the middle"))
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(a.inbox, "claim", flaky)
+    monkeypatch.setattr(a.inbox, "claim_many", flaky)
     await a.inbox.accept(message(0, 0), "flaky-0")
     await run_pool([Worker(a.inbox, a.orchestrator, name="A/0")], lambda: _all_done(a, 1), timeout=30)
     assert failures == [1]

@@ -133,7 +133,8 @@ async def test_commands_media_and_edits(settings, fake_telegram):
         kinds = {e.payload["conversation_key"] + e.payload["kind"] for e in await rows(svc, m.InboxEvent)}
         assert kinds == {"1start", "2help", "3unsupported", "4text", "4edited"}
         texts = [x.text for x in await rows(svc, m.Message, m.Message.direction == "in")]
-        assert texts[-3:] == ["where is my order?", "where is my order??", "hello"]  # the edit is logged
+        chat4 = [t for t in texts if t.startswith(("where is", "hello"))]  # other chats are handled concurrently
+        assert chat4 == ["where is my order?", "where is my order??", "hello"]  # the edit is logged, in order
     assert "Test Shop support assistant" in to_chat(tg, 1)[0]["text"]
     assert to_chat(tg, 2)[0]["text"].startswith("Just type your question in your own words.")
     assert to_chat(tg, 3)[0]["text"] == "Sorry, I can only read text messages. Could you type your question?"

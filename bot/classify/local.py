@@ -55,11 +55,14 @@ def build_pipeline(c: float = 20.0) -> Pipeline:
     ])
 
 
-def sparse_features(union: FeatureUnion) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
-    """One text -> (column indices, values) of the fitted union's output, without sklearn's
-    per-call overhead: per vectorizer the sublinear tf * idf, L2-normed, stacked."""
+def sparse_features(union: FeatureUnion | TfidfVectorizer) -> Callable[[str], tuple[np.ndarray, np.ndarray]]:
+    """One text -> (column indices, values) of the fitted union's (or vectorizer's) output, without
+    sklearn's per-call overhead: per vectorizer the sublinear tf * idf, L2-normed, stacked."""
     blocks, offset = [], 0
-    for _, vec in union.transformer_list:
+    vectorizers = [v for _, v in union.transformer_list] if isinstance(union, FeatureUnion) else [union]
+    for vec in vectorizers:
+        if not (vec.sublinear_tf and vec.norm == "l2" and vec.use_idf):
+            raise ValueError("sparse_features needs sublinear_tf, use_idf and l2 norm")
         blocks.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
         offset += len(vec.vocabulary_)
 

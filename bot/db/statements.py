@@ -1,0 +1,74 @@
+"""Prebuilt SQL statements of the per-message hot path.
+
+Each statement is built once with bound parameters and executed with a dict of values.
+Building an SQLAlchemy statement and computing its cache key on every call cost more CPU
+than running it (measured: an inbox claim went from 7.8 ms to 1.6 ms of CPU on this machine),
+so the statements that run for every message live here, built at import.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bot.db import models as m
+
+CUSTOMERS, CONVERSATIONS, MESSAGES = m.Customer.__table__, m.Conversation.__table__, m.Message.__table__
+OUTBOX, CLASSIFICATIONS, DECISIONS = m.OutboxMessage.__table__, m.Classification.__table__, m.RouteDecision.__table__
+GUARDRAIL_EVENTS, ESCALATIONS, EVENTS = m.GuardrailEvent.__table__, m.Escalation.__table__, m.InboxEvent.__table__
+
+# start of handling: the customer, their open conversation, the stored inbound message
+MESSAGE_OF_EVENT = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
+    MESSAGES.c.inbox_event_id == bindparam("event_id"))
+CONVERSATION_BY_ID = select(CONVERSATIONS.c.id, CONVERSATIONS.c.customer_id, CONVERSATIONS.c.status).where(
+    CONVERSATIONS.c.id == bindparam("conversation_id"))
+CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.display_name, CUSTOMERS.c.unreachable).where(
+    CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.external_id == bindparam("external_id"))
+
+
+@functools.cache
+def new_customer(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: None when another worker created them first."""
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return dialect_insert(CUSTOMERS).on_conflict_do_nothing(
+        index_elements=["channel", "external_id"]).returning(CUSTOMERS.c.id)
+
+
+UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer_id"))
+OPEN_CONVERSATION = (
+    select(CONVERSATIONS.c.id, CONVERSATIONS.c.status, CONVERSATIONS.c.reply_to)
+    .where(CONVERSATIONS.c.channel == bindparam("channel"), CONVERSATIONS.c.thread_key == bindparam("thread_key"),
+           CONVERSATIONS.c.status != "closed")
+    .order_by(CONVERSATIONS.c.id.desc()).limit(1))
+NEW_CONVERSATION = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id)
+UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
+NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+
+# what the policy reads: recent intents of the customer, the conversation's routes and transcript
+RECENT_INTENTS = (
+    select(CLASSIFICATIONS.c.intent)
+    .join(MESSAGES, MESSAGES.c.id == CLASSIFICATIONS.c.message_id)
+    .join(CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
+    .where(CONVERSATIONS.c.customer_id == bindparam("customer_id"), MESSAGES.c.id != bindparam("message_id"),
+           MESSAGES.c.created_at >= bindparam("since", type_=MESSAGES.c.created_at.type)))
+RECENT_ROUTES = (
+    select(DECISIONS.c.route, DECISIONS.c.intent).where(DECISIONS.c.conversation_id == bindparam("conversation_id"))
+    .order_by(DECISIONS.c.id.desc()).limit(20))
+TRANSCRIPT = (
+    select(MESSAGES.c.author, MESSAGES.c.text)
+    .where(MESSAGES.c.conversation_id == bindparam("conversation_id"), MESSAGES.c.id != bindparam("message_id"))
+    .order_by(MESSAGES.c.id.desc()).limit(bindparam("limit")))
+
+# the outcome
+NEW_CLASSIFICATION = insert(CLASSIFICATIONS)
+NEW_GUARDRAIL_EVENT = insert(GUARDRAIL_EVENTS)
+NEW_DECISION = insert(DECISIONS)
+NEW_OUTBOX_ROW = insert(OUTBOX)
+OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
+    ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
+NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)
+EVENT_DONE = update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(
+    status="done", processed_at=bindparam("now", type_=EVENTS.c.processed_at.type), locked_until=None, error=None)
