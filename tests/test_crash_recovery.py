@@ -15,14 +15,13 @@ only in memory, which dies with the process.) Everything before that point is id
 inbox dedupes redelivered updates on (bot id, update_id), handling writes outcome + outbox row +
 inbox "done" in one transaction, and a claimed-but-unsent row is simply sent after the lease.
 The test therefore allows a second reply only for an outbox row that was "sending" at a kill and
-whose chat had already been answered at that moment, at most one per kill (the outbox delivers
-one row at a time), and counts it.
+whose chat had already been answered at that moment, and counts it. The outbox sends different
+conversations' replies concurrently (up to 64 at once), so one kill can catch several sends in
+that window; every doubled reply must be one of them.
 
-The server runs with a 3 s outbox lease (instead of 60 s) and a 4 s inbox lease (instead of
-120 s), set in the launcher below (the rest is the unmodified CLI), so that work claimed by the
-killed process is taken over quickly. With the defaults, a kill -9 delays the event in hand by
-up to 120 s and every outbox row of the batch being flushed by up to 60 s: nothing is lost, but
-the customer waits.
+The server runs with a 3 s outbox lease (instead of 60 s), set in the launcher below (the rest
+is the unmodified CLI). On SQLite `serve` hands back at start whatever the killed process had
+leased, so the inbox lease (worker.lease_seconds) does not delay the restart.
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ from tests.service_harness import wait_until
 N = 12
 FIRST_CHAT = 7000
 LAUNCH = ("import sys; from datetime import timedelta; import bot.outbox as o; o.LEASE = timedelta(seconds=3); "
-          "import bot.worker as w; w.Worker.__init__.__kwdefaults__['lease_seconds'] = 4.0; "
           "from bot.cli import main; sys.argv = ['supportbot', *sys.argv[1:]]; sys.exit(main())")
 TEXTS = ("where is my order?", "how do I return an item?", "hello", "my package never arrived",
          "do you ship to Canada?", "I want to talk to a person")
@@ -167,8 +165,7 @@ async def test_kill9_at_several_points_every_update_answered_once(env, tmp_path)
         doubled = {chat: n for chat, n in counts.items() if n > 1}
         for chat, n in doubled.items():  # only the documented window may double a reply
             assert n - 1 <= window[chat], (chat, n, dict(window))
-        print(f"replies doubled in the at-least-once window: {doubled}")
-        assert sum(n - 1 for n in doubled.values()) <= 2  # at most one in-flight send per kill
+        print(f"replies doubled in the at-least-once window: {doubled}")  # each one was in flight at a kill
         with sqlite3.connect(db) as c:
             events = c.execute("SELECT status, count(*) FROM inbox_events GROUP BY status").fetchall()
             inbound = c.execute("SELECT count(*), count(DISTINCT inbox_event_id) FROM messages "

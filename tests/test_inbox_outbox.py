@@ -182,3 +182,59 @@ async def test_release_all_hands_back_what_a_dead_process_held(sessions):
     assert await outbox.flush() == 0
     assert await outbox.release_all() == 1
     assert await outbox.flush() == 1 and (await _row(sessions, row_id)).status == "sent"
+
+
+async def test_claim_many_takes_at_most_limit_and_one_event_per_conversation(sessions):
+    inbox = Inbox(sessions)
+    ids = {}
+    for i, thread in enumerate(["A", "A", "B", "C", "B", "D"]):
+        ids.setdefault(thread, []).append(await inbox.accept(msg(f"m{i}", thread=thread), str(i)))
+    one = await inbox.claim_many("w1", 1)  # PostgreSQL once took 2 here (IN (subquery LIMIT 1) re-run)
+    assert [e.id for e in one] == [ids["A"][0]]
+    rest = await inbox.claim_many("w2", 10)
+    assert [e.id for e in rest] == [ids["B"][0], ids["C"][0], ids["D"][0]]  # oldest first; A2, B2 wait
+    assert all(e.locked_by == "w2" and e.attempts == 1 for e in rest)
+    assert await inbox.claim_many("w3", 10) == []
+
+
+async def _queue_many(sessions, rows: list[tuple[str, str]]) -> dict[str, int]:  # noqa: ANN001
+    """(thread, text) rows queued in this order, one conversation per thread; text -> row id."""
+    out, convs = {}, {}
+    async with sessions.begin() as s:
+        cust = Customer(channel="test", external_id="c1")
+        s.add(cust)
+        await s.flush()
+        for thread, text in rows:
+            if thread not in convs:
+                convs[thread] = Conversation(customer_id=cust.id, channel="test", thread_key=thread)
+                s.add(convs[thread])
+                await s.flush()
+            row = OutboxMessage(idempotency_key=f"k-{text}", channel="test", conversation_id=convs[thread].id,
+                                text=text, recipient={"customer_id": "c1", "conversation_key": thread})
+            s.add(row)
+            await s.flush()
+            out[text] = row.id
+    return out
+
+
+async def test_outbox_keeps_each_conversations_order_while_sending_others_alongside(sessions):
+    rec = Recorder()
+    outbox = Outbox(sessions, _registry(rec))
+    await _queue_many(sessions, [("A", "a1"), ("A", "a2"), ("B", "b1"), ("A", "a3"), ("B", "b2")])
+    assert await outbox.flush() == 5
+    sent = [r.text for r, _ in rec.sent]
+    assert [t for t in sent if t[0] == "a"] == ["a1", "a2", "a3"]
+    assert [t for t in sent if t[0] == "b"] == ["b1", "b2"]
+
+
+async def test_a_reply_waiting_for_a_retry_holds_back_its_conversation_only(sessions):
+    rec = Recorder([DeliveryError("429", retry_after=30)])  # the first delivery (a1) is rate-limited
+    outbox = Outbox(sessions, _registry(rec))
+    ids = await _queue_many(sessions, [("A", "a1"), ("A", "a2"), ("B", "b1")])
+    assert await outbox.flush() == 1
+    assert [r.text for r, _ in rec.sent] == ["b1"]  # a2 may not overtake a1
+    assert (await _row(sessions, ids["a2"])).status == "pending"
+    async with sessions.begin() as s:
+        await s.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+    assert await outbox.flush() == 2
+    assert [r.text for r, _ in rec.sent] == ["b1", "a1", "a2"]
