@@ -1,14 +1,17 @@
 """Load benchmark: concurrent simulated customers through the real HTTP endpoints (loopback only).
 
-    .venv/bin/python bench/load.py [--customers 20] [--messages 5] [--latency-ms 200]
-                                   [--db sqlite|postgresql] [--workers 1] [--duration-cap 120]
+    .venv/bin/python bench/load.py [--customers 200] [--messages 5] [--latency-ms 200]
+                                   [--db sqlite|postgresql] [--processes 1] [--workers 1]
+                                   [--concurrency 16] [--duration-cap 120]
                                    [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 
-What runs: the real `serve` in-process (tests/service_harness.running_service: web server,
-inbox workers, outbox, channels) with the demo config (examples/supportbot.yaml), its local
-classifier, and every catalog model pointed at the fake provider APIs answering after
---latency-ms. Half the customers are Telegram users posting webhook updates (with the secret
-header) to /telegram/webhook, half are Slack users posting signed Events API callbacks to
+What runs: --processes real `supportbot serve` processes (the CLI, as deployed: web server,
+inbox workers, outbox, channels; several need --db postgresql) with the demo config
+(examples/supportbot.yaml) and its local classifier, every catalog model pointed at the fake
+provider APIs of this process answering after --latency-ms. The load generator and the fake
+platforms run here, in another process, like a load balancer spreading customers over the
+servers. Half the customers are Telegram users posting webhook updates (with the secret header)
+to /telegram/webhook, half are Slack users posting signed Events API callbacks to
 /slack/events; replies land on FakeTelegram (sendMessage) and FakeSlack (chat.postMessage).
 Each customer sends its messages one after the other, waiting for the reply to each (a
 customer does not type while the bot answers), so the offered load is closed-loop: N customers
@@ -18,8 +21,9 @@ knowledge base and some by the (fake) LLMs.
 
 Printed: messages/s over the run; end-to-end latency (POST sent -> reply seen by the fake
 platform) p50/p95/p99; orchestration overhead = end-to-end minus the time spent waiting on
-model calls for that message (model_calls.latency_ms), p50/p95/p99; inbox backlog (max sampled
-every 0.2 s); HTTP errors; and the exactly-once check: every message got exactly one reply.
+model calls for that message (model_calls.latency_ms), p50/p95/p99; the servers' CPU seconds per
+message; inbox backlog (max sampled every 0.2 s); HTTP errors; and the exactly-once check:
+every message got exactly one reply.
 Target (DESIGN/issue): >= 500 messages/s with overhead p99 <= 13 ms, zero lost, zero doubled.
 Bounded: --duration-cap ends the run (what did not finish counts as lost).
 """
@@ -52,15 +56,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
+import yaml  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.db import models as m  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
-from bot.settings import load_settings  # noqa: E402
 from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
-from tests.service_harness import running_service  # noqa: E402
 
 DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
 DATA = REPO / "bench" / "data" / "routing_eval.csv"
@@ -172,6 +175,8 @@ async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.Cli
 async def run(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sb-load-"))
     if args.db == "sqlite":
+        if args.processes > 1:
+            raise SystemExit("SQLite is one process: use --db postgresql for --processes > 1")
         db_url, drop = f"sqlite+aiosqlite:///{tmp / 'load.db'}", None
     else:
         from sqlalchemy.engine import make_url
@@ -192,31 +197,121 @@ async def run(args: argparse.Namespace) -> dict:
             await _pg_admin(drop)
 
 
+def write_config(tmp: Path, db_url: str, llm_url: str) -> tuple[Path, dict[str, str]]:
+    """The demo config, with absolute paths, the bench database and every model on the fake APIs;
+    and the environment variables holding the fake keys."""
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    demo = DEMO_CONFIG.parent
+    cfg["database"] = {**cfg.get("database", {}), "url": db_url}
+    cfg["intents_file"] = str(demo / cfg.get("intents_file", "intents.yaml"))
+    cfg["answers_file"] = str(demo / cfg.get("answers_file", "answers.yaml"))
+    cfg["knowledge"] = {**cfg.get("knowledge", {}), "path": str(demo / cfg.get("knowledge", {}).get("path", "kb"))}
+    cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(REPO / ".supportbot" / "models")}
+    keys = {}
+    for entry in cfg["models"].values():
+        entry["base_url"] = llm_url + "/v1" if entry["provider"] == "openai" else llm_url
+        keys[entry["api_key_env"]] = KEYS.get(entry["provider"], KEYS["openai"])
+    path = tmp / "supportbot.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path, keys
+
+
+class Servers:
+    """`supportbot serve` subprocesses on free ports; their CPU time is read from /proc."""
+
+    def __init__(self, config: Path, env: dict, args: argparse.Namespace):
+        self.config, self.env, self.args = config, env, args
+        self.procs: list[asyncio.subprocess.Process] = []
+        self.urls: list[str] = []
+
+    async def __aenter__(self) -> "Servers":
+        for _ in range(self.args.processes):
+            port = free_port()
+            cmd = [sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
+                   "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency)]
+            self.procs.append(await asyncio.create_subprocess_exec(
+                *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
+            self.urls.append(f"http://127.0.0.1:{port}")
+        async with aiohttp.ClientSession(trust_env=False) as http:
+            for url, proc in zip(self.urls, self.procs):
+                await wait_healthy(http, url, proc)
+        return self
+
+    def cpu_seconds(self) -> float:
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for proc in self.procs:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
+    async def __aexit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process,
+                       timeout: float = 120) -> None:
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if proc.returncode is not None:
+            raise SystemExit(f"serve exited with {proc.returncode} before it was healthy")
+        try:
+            async with http.get(url + "/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)  # polling a starting process: nothing to wait on but its port
+    raise SystemExit(f"serve at {url} not healthy within {timeout:.0f} s")
+
+
 async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
-    settings = load_settings(DEMO_CONFIG)
-    settings.database.url = db_url
-    settings.classifier.cache_dir = str(REPO / ".supportbot" / "models")
+    from bot.db.engine import make_engine, session_factory
+    from bot.inbox import Inbox
+
     corpus = texts()
+    engine = make_engine(db_url)
+    sessions = session_factory(engine)
     async with FakeLLMServer(responder=model, latency_ms=args.latency_ms) as llm, FakeTelegram() as tg, \
             FakeSlack() as slack:
-        for entry in settings.models.values():
-            entry.base_url = llm.url + "/v1" if entry.provider == "openai" else llm.url
-            os.environ[entry.api_key_env] = KEYS.get(entry.provider, KEYS["openai"])
-        env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_MODE": "webhook",
-               "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook", "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
-               "SLACK_BOT_TOKEN": slack.bot_token, "SLACK_SIGNING_SECRET": SLACK_SECRET,
-               "SLACK_API_URL": slack.api_url}
+        config, keys = write_config(tmp, db_url, llm.url)
+        env = {**os.environ, "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url,
+               "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook",
+               "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "SLACK_BOT_TOKEN": slack.bot_token,
+               "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_API_URL": slack.api_url,
+               "SUPPORTBOT_LOG_LEVEL": "ERROR", **keys}
+        for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
+            env.pop(var, None)
         replies = Replies(tg, slack)
-        async with running_service(settings, env, workers=args.workers) as svc:
-            await tg.wait_for("setWebhook", timeout=30)
+        async with Servers(config, env, args) as servers:
             sent: dict[str, tuple] = {}
             errors: Counter = Counter()
             backlog: list[int] = []
             stop = asyncio.Event()
+            inbox = Inbox(sessions)
 
             async def sample() -> None:
                 while not stop.is_set():
-                    backlog.append(await svc.app.inbox.backlog())
+                    backlog.append(await inbox.backlog())
                     try:
                         await asyncio.wait_for(stop.wait(), 0.2)
                     except TimeoutError:
@@ -224,44 +319,47 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
 
             sampler = asyncio.create_task(sample())
             conn = aiohttp.TCPConnector(limit=args.customers + 4)
-            profiler = None
-            if args.profile:  # the steady state only: not imports, training or start-up
-                import cProfile
-
-                profiler = cProfile.Profile()
-                profiler.enable()
+            cpu0 = servers.cpu_seconds()
             start = time.perf_counter()
             deadline = start + args.duration_cap
             async with aiohttp.ClientSession(connector=conn, trust_env=False,
                                              timeout=aiohttp.ClientTimeout(total=30)) as http:
-                await asyncio.gather(*(customer(i, args.messages, corpus, http, svc.url, tg, slack, replies, sent,
-                                                errors, deadline) for i in range(args.customers)))
+                await asyncio.gather(*(customer(i, args.messages, corpus, http, servers.urls[i % len(servers.urls)],
+                                                tg, slack, replies, sent, errors, deadline)
+                                       for i in range(args.customers)))
             elapsed = time.perf_counter() - start
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(args.profile)
-            # let late duplicates show up: the outbox has nothing left to send when this returns
-            quiet_deadline = time.perf_counter() + 5
-            while time.perf_counter() < quiet_deadline and await svc.app.outbox.next_due_in() is not None:
-                await svc.app.outbox.flush()
+            cpu = servers.cpu_seconds() - cpu0
+            # let late duplicates show up: wait until the servers have nothing left to send
+            quiet_deadline = time.perf_counter() + 10
+            while time.perf_counter() < quiet_deadline and await unsent(sessions):
+                await asyncio.sleep(0.1)
             stop.set()
             await sampler
-            llm_ms = await model_time(svc.app.sessions)
-            routes = await route_mix(svc.app.sessions)
+        llm_ms = await model_time(sessions)
+        routes = await route_mix(sessions)
+    await engine.dispose()
     done = {ext: v for ext, v in sent.items() if len(v) == 3}
     e2e = {ext: (v[2] - v[1]) * 1000 for ext, v in done.items()}
     overhead = [e2e[ext] - llm_ms.get(ext, 0.0) for ext in e2e]
     per_customer = Counter(v[0] for v in sent.values())
     doubled = sum(max(0, replies.count[k] - n) for k, n in per_customer.items())
     total = args.customers * args.messages
-    return dict(db=args.db, workers=args.workers, customers=args.customers, messages=total,
+    return dict(db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
+                customers=args.customers, messages=total,
                 latency_ms=args.latency_ms, accepted=len(sent), answered=len(done), elapsed_s=elapsed,
                 msgs_per_s=len(done) / elapsed if elapsed else 0.0,
+                server_cpu_ms_per_msg=cpu * 1000 / len(done) if done else float("nan"),
                 e2e_ms=[pct(list(e2e.values()), p) for p in (50, 95, 99)],
                 overhead_ms=[pct(overhead, p) for p in (50, 95, 99)],
                 llm_share=statistics.fmean(llm_ms.get(e, 0.0) > 0 for e in e2e) if e2e else 0.0,
                 backlog_max=max(backlog, default=0), errors=dict(errors),
                 lost=total - len(done), doubled=doubled, routes=routes)
+
+
+async def unsent(sessions) -> int:  # noqa: ANN001
+    async with sessions() as s:
+        return int(await s.scalar(select(func.count()).select_from(m.OutboxMessage)
+                                  .where(m.OutboxMessage.status.in_(("pending", "sending")))) or 0)
 
 
 async def model_time(sessions) -> dict[str, float]:  # noqa: ANN001
@@ -287,11 +385,12 @@ def report(r: dict) -> str:
     verdict = "MET" if r["msgs_per_s"] >= 500 and r["overhead_ms"][2] <= 13 and not r["lost"] and not r["doubled"] \
         else "NOT MET"
     return "\n".join([
-        f"db {r['db']}, workers {r['workers']}, {r['customers']} customers x {r['messages'] // r['customers']} "
-        f"messages, LLM latency {r['latency_ms']:.0f} ms",
+        f"db {r['db']}, {r['processes']} serve process(es) x {r['workers']} worker(s) x {r['concurrency']} at once, "
+        f"{r['customers']} customers x {r['messages'] // r['customers']} messages, LLM latency {r['latency_ms']:.0f} ms",
         f"  throughput        {r['msgs_per_s']:.1f} messages/s ({r['answered']} answered in {r['elapsed_s']:.1f} s)",
         f"  end-to-end        p50/p95/p99 {f(r['e2e_ms'])} ms",
         f"  orchestration     p50/p95/p99 {f(r['overhead_ms'])} ms (end-to-end minus model-call time)",
+        f"  server CPU        {r['server_cpu_ms_per_msg']:.1f} ms per message (all serve processes)",
         f"  messages with an LLM call: {r['llm_share']:.0%}; routes {r['routes']}",
         f"  inbox backlog max {r['backlog_max']}; errors {r['errors'] or 'none'}",
         f"  exactly once: accepted {r['accepted']}/{r['messages']}, lost {r['lost']}, doubled {r['doubled']}",
@@ -301,16 +400,17 @@ def report(r: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--customers", type=int, default=20)
+    p.add_argument("--customers", type=int, default=100)
     p.add_argument("--messages", type=int, default=5, help="messages per customer")
     p.add_argument("--latency-ms", type=float, default=200.0)
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--processes", type=int, default=1, help="serve processes (more than 1 needs PostgreSQL)")
+    p.add_argument("--workers", type=int, default=1, help="serve --workers (per process; > 1 needs PostgreSQL)")
+    p.add_argument("--concurrency", type=int, default=16, help="serve --concurrency: messages per worker at once")
     p.add_argument("--duration-cap", type=float, default=120.0, help="seconds; the run stops there")
     p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     p.add_argument("--json", action="store_true")
-    p.add_argument("--profile", metavar="FILE", help="cProfile the load phase (event-loop thread) into FILE")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("supportbot").setLevel(logging.ERROR)

@@ -23,7 +23,8 @@ def settings_or_exit(config: Optional[Path], level: int = logging.WARNING) -> Se
     from bot.logs import setup
     from bot.settings import Env
 
-    setup(Env().log_format, level)
+    env = Env()
+    setup(env.log_format, getattr(logging, env.log_level) if env.log_level else level)
     try:
         return load_settings(config)
     except ConfigError as e:

@@ -39,6 +39,7 @@ class Env(BaseSettings):
     config: str | None = None
     database_url: str | None = None
     log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # overrides the command's default
 
 
 class Strict(BaseModel):

@@ -27,7 +27,10 @@ def make_engine(url: str, echo: bool = False) -> AsyncEngine:
         db = parsed.database
         if db and db != ":memory:":
             Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        # one connection: SQLite has one writer anyway, and with several connections a waiting writer
+        # sleeps in SQLite's busy handler (1, 2, 5 ... 100 ms); with one, statements queue in the
+        # process instead (load bench: 30 -> 39 messages/s, 29 -> 21 ms CPU per message)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
