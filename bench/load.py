@@ -227,7 +227,8 @@ class Servers:
     async def __aenter__(self) -> "Servers":
         for _ in range(self.args.processes):
             port = free_port()
-            cmd = [sys.executable, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
+            prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{len(self.procs)}"] if self.args.profile else []
+            cmd = [sys.executable, *prof, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
                    "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency)]
             self.procs.append(await asyncio.create_subprocess_exec(
                 *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
@@ -411,6 +412,7 @@ def main() -> None:
     p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--profile", metavar="FILE", help="run each server under cProfile, writing FILE.0, FILE.1 ...")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("supportbot").setLevel(logging.ERROR)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
@@ -46,6 +46,31 @@ class EscalationView:
     created_at: datetime
     claimed_at: datetime | None
     desk_refs: dict
+
+
+# what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
+E = m.Escalation
+VIEW = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
+               E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
+               m.Customer.external_id, m.Agent.name.label("agent_name"))
+        .join(m.Conversation, m.Conversation.id == E.conversation_id)
+        .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
+        .outerjoin(m.Agent, m.Agent.id == E.agent_id)
+        .where(E.id == bindparam("escalation_id")))
+
+ESCALATIONS = E.__table__
+
+
+def _reserve_statement(again: bool):  # noqa: ANN202 - an Update
+    due = (ESCALATIONS.c.announced_at < bindparam("cutoff", type_=ESCALATIONS.c.announced_at.type) if again
+           else ESCALATIONS.c.announced_at.is_(None))
+    return (update(ESCALATIONS)
+            .where(ESCALATIONS.c.id == bindparam("escalation_id"), due, ESCALATIONS.c.status == "open")
+            .values(announced_at=bindparam("now", type_=ESCALATIONS.c.announced_at.type),
+                    announce_count=ESCALATIONS.c.announce_count + 1))
+
+
+RESERVE_FIRST, RESERVE_AGAIN = _reserve_statement(False), _reserve_statement(True)
 
 
 class AgentDesk(Protocol):
@@ -88,18 +113,12 @@ class Handoff:
     # --- reading ----------------------------------------------------------------------
     async def view(self, escalation_id: int) -> EscalationView:
         async with self.sessions() as s:
-            row = (await s.execute(
-                select(m.Escalation, m.Conversation, m.Customer, m.Agent.name)
-                .join(m.Conversation, m.Conversation.id == m.Escalation.conversation_id)
-                .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
-                .outerjoin(m.Agent, m.Agent.id == m.Escalation.agent_id)
-                .where(m.Escalation.id == escalation_id))).first()
+            row = (await s.execute(VIEW, {"escalation_id": escalation_id})).first()
         if row is None:
             raise HandoffError(f"no escalation #{escalation_id}")
-        e, conv, cust, agent_name = row
-        return EscalationView(e.id, e.conversation_id, e.status, e.reason_kind, e.reason, e.summary, e.draft,
-                              conv.channel, cust.display_name or cust.external_id, e.agent_id, agent_name,
-                              e.created_at, e.claimed_at, dict(e.desk_refs or {}))
+        return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
+                              row.draft, row.channel, row.display_name or row.external_id, row.agent_id,
+                              row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
 
     async def queue(self) -> list[EscalationView]:
         """Open and claimed escalations, oldest first."""
@@ -124,12 +143,11 @@ class Handoff:
 
     async def _reserve(self, escalation_id: int, again: bool) -> bool:
         """Claim the right to announce (in SQL): one card per escalation, however many processes try."""
-        cutoff = utcnow() - timedelta(seconds=self.settings.handoff.sla_seconds)
-        due = m.Escalation.announced_at < cutoff if again else m.Escalation.announced_at.is_(None)
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.settings.handoff.sla_seconds)
         async with self.sessions.begin() as s:
-            won = await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id, due,
-                                                             m.Escalation.status == "open")
-                                  .values(announced_at=utcnow(), announce_count=m.Escalation.announce_count + 1))
+            won = await s.execute(RESERVE_AGAIN if again else RESERVE_FIRST,
+                                  {"escalation_id": escalation_id, "cutoff": cutoff, "now": now})
         return won.rowcount == 1
 
     async def announce(self, escalation_id: int, again: bool = False) -> None:
