@@ -81,6 +81,12 @@ def _claim_statement(dialect: str) -> Update:
             .returning(EVENTS.c.id, EVENTS.c.payload, EVENTS.c.attempts, EVENTS.c.thread_key, EVENTS.c.locked_by))
 
 
+EXTEND = (update(EVENTS)
+          .where(EVENTS.c.id == bindparam("event_id"), EVENTS.c.status == "processing",
+                 EVENTS.c.locked_by == bindparam("worker"))
+          .values(locked_until=bindparam("until", type_=EVENTS.c.locked_until.type)))
+
+
 class Inbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
@@ -125,12 +131,23 @@ class Inbox:
                                    .values(status="pending", locked_until=None, locked_by=None))
         return done.rowcount
 
-    async def fail(self, event_id: int, error: str, attempts: int) -> None:
-        """Give the event back for a retry, or park it as failed after MAX_ATTEMPTS."""
+    async def fail(self, event_id: int, error: str, attempts: int, worker: str | None = None) -> None:
+        """Give the event back for a retry, or park it as failed after MAX_ATTEMPTS.
+
+        With `worker`, only while that worker still holds it: an event another worker took over
+        (its lease expired) or finished is not handed back by the one that lost it."""
         status = "failed" if attempts >= MAX_ATTEMPTS else "pending"
+        held = (InboxEvent.status == "processing", InboxEvent.locked_by == worker) if worker else ()
         async with self.sessions.begin() as s:
-            await s.execute(update(InboxEvent).where(InboxEvent.id == event_id)
+            await s.execute(update(InboxEvent).where(InboxEvent.id == event_id, *held)
                             .values(status=status, error=error[:2000], locked_until=None, locked_by=None))
+
+    async def extend(self, event_id: int, worker: str, lease_seconds: float) -> bool:
+        """Renew the lease of an event this worker is still handling; False when it no longer holds it."""
+        async with self.sessions.begin() as s:
+            done = await s.execute(EXTEND, dict(event_id=event_id, worker=worker,
+                                                until=utcnow() + timedelta(seconds=lease_seconds)))
+        return done.rowcount == 1
 
     async def backlog(self) -> int:
         from sqlalchemy import func

@@ -42,17 +42,34 @@ class Worker:
         return event.id, await self.handle(event)
 
     async def handle(self, event: InboxEvent) -> HandleResult | None:
-        """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost)."""
+        """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost).
+
+        The lease is renewed every third of its length while the message is handled, so a slow
+        message (model calls retrying, a provider timing out) is not taken over by another worker.
+        """
+        heartbeat = asyncio.create_task(self._keep_lease(event.id))
         try:
             result = await self.orchestrator.handle(from_payload(event.payload), event_id=event.id)
         except Exception as e:
             log.exception("worker %s: event %s failed (attempt %s)", self.name, event.id, event.attempts)
-            await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts)
+            await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts, worker=self.name)
             return None
+        finally:
+            heartbeat.cancel()
         if result.reply is not None:
             self.replies_queued.set()
         await self._tell_agents(result)
         return result
+
+    async def _keep_lease(self, event_id: int) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            try:
+                if not await self.inbox.extend(event_id, self.name, self.lease_seconds):
+                    log.warning("worker %s: lost the lease of event %s", self.name, event_id)
+                    return
+            except Exception:  # the database is away: try again at the next beat, the lease still runs
+                log.exception("worker %s: could not renew the lease of event %s", self.name, event_id)
 
     async def _tell_agents(self, result: HandleResult) -> None:
         """After the outcome is stored: agents hear of new escalations and of customer messages.

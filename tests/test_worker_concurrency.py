@@ -97,3 +97,47 @@ async def test_stopping_finishes_the_messages_in_hand(app):
     await task
     async with app.sessions() as s:
         assert (await s.scalar(select(m.InboxEvent.status))) == "done"
+
+
+async def test_a_slow_message_keeps_its_lease_and_a_lost_lease_writes_nothing(app):
+    """The worker renews the lease while it handles; if it still loses the event (e.g. it was
+    paused past the lease), the worker that took over answers and the slow one writes nothing."""
+    from bot.worker import Worker
+
+    await app.inbox.accept(InboundMessage(channel="test", customer_id="c", text="hello", conversation_key="t"), "e1")
+    slow = Worker(app.inbox, app.orchestrator, name="slow", lease_seconds=0.3)
+    event = await app.inbox.claim("slow", lease_seconds=0.3)
+    renewed = asyncio.Event()
+    real_extend = app.inbox.extend
+
+    async def extend(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        ok = await real_extend(*args, **kwargs)
+        renewed.set()
+        return ok
+
+    app.inbox.extend = extend
+    release = asyncio.Event()
+    real = app.orchestrator.handle
+
+    async def held(msg: InboundMessage, event_id: int | None = None):  # noqa: ANN202
+        await release.wait()
+        return await real(msg, event_id)
+
+    app.orchestrator.handle = held
+    task = asyncio.create_task(slow.handle(event))
+    await renewed.wait()  # the heartbeat renewed the lease while the message was held
+    assert await app.inbox.claim("other") is None  # so nobody else could take it
+    async with app.sessions.begin() as s:  # now it is lost anyway: the lease runs out, another worker takes over
+        await s.execute(m.InboxEvent.__table__.update().values(locked_by="gone"))
+    app.inbox.extend = real_extend
+    async with app.sessions.begin() as s:
+        await s.execute(m.InboxEvent.__table__.update().values(locked_until=m.InboxEvent.received_at))
+    app.orchestrator.handle = real
+    other = Worker(app.inbox, app.orchestrator, name="other")
+    assert (await other.process_next())[1].reply is not None  # the new holder answers
+    release.set()
+    assert await task is None  # the slow one finds it handled: nothing written, nothing handed back
+    async with app.sessions() as s:
+        assert (await s.scalars(select(m.InboxEvent.status))).all() == ["done"]
+        assert len((await s.scalars(select(m.OutboxMessage.id))).all()) == 1  # one reply
+        assert len((await s.scalars(select(m.RouteDecision.id))).all()) == 1

@@ -70,5 +70,5 @@ NEW_OUTBOX_ROW = insert(OUTBOX)
 OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
     ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
 NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)
-EVENT_DONE = update(EVENTS).where(EVENTS.c.id == bindparam("event_id")).values(
+EVENT_DONE = update(EVENTS).where(EVENTS.c.id == bindparam("event_id"), EVENTS.c.status != "done").values(
     status="done", processed_at=bindparam("now", type_=EVENTS.c.processed_at.type), locked_until=None, error=None)

@@ -19,6 +19,10 @@ from bot.db import statements as q
 from bot.signals import History
 
 
+class AlreadyHandled(Exception):
+    """The inbox event was finished by another worker meanwhile: this outcome is dropped, unwritten."""
+
+
 @dataclass
 class Outcome:
     """Everything handling produced, written by Store.finish in one transaction."""
@@ -175,7 +179,9 @@ class Store:
                     values["ended_at"] = utcnow()
             await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, **values})
             if event_id is not None:
-                await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})
+                marked = await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})
+                if marked.rowcount != 1:  # another worker finished it first (this one's lease had run out)
+                    raise AlreadyHandled(f"inbox event {event_id} was handled by another worker")
             return reply_id, escalation_id
 
     async def _escalate(self, s: AsyncSession, conv: ConversationRef, message_id: int,
