@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, Update, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Row, String, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -87,6 +87,10 @@ EXTEND = (update(EVENTS)
           .values(locked_until=bindparam("until", type_=EVENTS.c.locked_until.type)))
 
 
+# a transaction-scoped lock per conversation (PostgreSQL), held from before the id is drawn to commit
+THREAD_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("thread_key", type_=String))))
+
+
 class Inbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
@@ -99,6 +103,11 @@ class Inbox:
                       status="pending", attempts=0, received_at=utcnow())
         async with self.sessions.begin() as s:
             dialect = s.bind.dialect.name
+            if dialect == "postgresql":
+                # one conversation's events get ids in the order they commit: two accepted at once
+                # could otherwise commit out of id order, and a claim in between would hand out the
+                # later one first (SQLite has one writer, so its ids already commit in order)
+                await s.execute(THREAD_LOCK, {"thread_key": values["thread_key"]})
             insert = pg_insert if dialect == "postgresql" else sqlite_insert
             stmt = insert(InboxEvent).values(**values).on_conflict_do_nothing(
                 index_elements=["channel", "external_id"]).returning(InboxEvent.id)
@@ -150,8 +159,6 @@ class Inbox:
         return done.rowcount == 1
 
     async def backlog(self) -> int:
-        from sqlalchemy import func
-
         async with self.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(InboxEvent)
                                       .where(InboxEvent.status.in_(("pending", "processing")))) or 0)

@@ -225,3 +225,30 @@ async def test_a_database_error_mid_claim_does_not_kill_the_worker(apps, monkeyp
     await a.inbox.accept(message(0, 0), "flaky-0")
     await run_pool([Worker(a.inbox, a.orchestrator, name="A/0")], lambda: _all_done(a, 1), timeout=30)
     assert failures == [1]
+
+
+async def test_events_of_one_conversation_get_ids_in_commit_order(apps):
+    """Two events of one conversation accepted at once must not commit out of id order (a claim in
+    between would hand out the later one first): accept holds a per-conversation lock from before
+    its id is drawn until it commits. Seen here as the second accept waiting on that lock."""
+    import asyncpg
+
+    a, _ = apps
+    raw = a.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    holder = await asyncpg.connect(raw)
+    try:
+        tx = holder.transaction()
+        await tx.start()  # stands in for an accept of the same conversation still in flight
+        await holder.execute("SELECT pg_advisory_xact_lock(hashtext($1))", "test:t0")
+        second = asyncio.create_task(a.inbox.accept(message(0, 0), "later"))
+
+        async def waiting_on_the_lock() -> bool:
+            return bool(await holder.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"))
+
+        await wait_until(waiting_on_the_lock, timeout=10)
+        assert not second.done()
+        await tx.commit()  # the first one commits: the second goes ahead
+        assert await second is not None
+    finally:
+        await holder.close()
