@@ -407,7 +407,7 @@ def main() -> None:
     p.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--processes", type=int, default=1, help="serve processes (more than 1 needs PostgreSQL)")
     p.add_argument("--workers", type=int, default=1, help="serve --workers (per process; > 1 needs PostgreSQL)")
-    p.add_argument("--concurrency", type=int, default=16, help="serve --concurrency: messages per worker at once")
+    p.add_argument("--concurrency", type=int, default=32, help="serve --concurrency: messages per worker at once")
     p.add_argument("--duration-cap", type=float, default=120.0, help="seconds; the run stops there")
     p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))

@@ -76,7 +76,8 @@ class App:
     @asynccontextmanager
     async def open(cls, settings: Settings, *, model_dir: str | None = None,
                    classifier: LocalClassifier | None = None) -> AsyncIterator["App"]:
-        engine = make_engine(settings.database.url, settings.database.echo)
+        db = settings.database
+        engine = make_engine(db.url, db.echo, pool_size=db.pool_size, pre_ping=db.pre_ping)
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.llm.timeout_s, connect=settings.llm.connect_timeout_s))
         try:
             check_catalog(settings)

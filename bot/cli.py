@@ -43,7 +43,7 @@ def serve(
     port: int = typer.Option(8080, "--port", help="Port to listen on."),
     workers: int = typer.Option(1, "--workers", min=1, help="Inbox workers (more than 1 needs PostgreSQL)."),
     concurrency: Optional[int] = typer.Option(
-        None, "--concurrency", min=1, help="Messages each worker handles at once (default: worker.concurrency, 16)."),
+        None, "--concurrency", min=1, help="Messages each worker handles at once (default: worker.concurrency, 32)."),
 ) -> None:
     """Run the service: web server (browser chat at /, webhooks, /healthz), workers, outbox, channels."""
     from bot.service import ServeError, serve as run_service

@@ -63,6 +63,8 @@ class Company(Strict):
 class Database(Strict):
     url: str = "sqlite+aiosqlite:///./supportbot.db"
     echo: bool = False
+    pool_size: int = Field(20, ge=1)  # PostgreSQL connections kept per process (+10 overflow)
+    pre_ping: bool = True  # PostgreSQL: test a connection before use (a round trip per checkout)
 
 
 class Intent(Strict):
@@ -205,7 +207,7 @@ class Handoff(Strict):
 
 
 class WorkerCfg(Strict):
-    concurrency: int = Field(16, ge=1, le=1000)  # messages one worker handles at once (other conversations)
+    concurrency: int = Field(32, ge=1, le=1000)  # messages one worker handles at once (other conversations)
     lease_seconds: float = Field(120.0, ge=5)  # an event whose worker died is taken up again after this
 
 
