@@ -50,13 +50,21 @@ class EscalationView:
 
 # what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
 E = m.Escalation
-VIEW = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
-               E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
-               m.Customer.external_id, m.Agent.name.label("agent_name"))
-        .join(m.Conversation, m.Conversation.id == E.conversation_id)
-        .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
-        .outerjoin(m.Agent, m.Agent.id == E.agent_id)
-        .where(E.id == bindparam("escalation_id")))
+_VIEW_BASE = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
+                     E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
+                     m.Customer.external_id, m.Agent.name.label("agent_name"))
+              .join(m.Conversation, m.Conversation.id == E.conversation_id)
+              .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
+              .outerjoin(m.Agent, m.Agent.id == E.agent_id))
+VIEW = _VIEW_BASE.where(E.id == bindparam("escalation_id"))
+OPEN_VIEW = (_VIEW_BASE.where(E.conversation_id == bindparam("conversation_id"), E.status.in_(("open", "claimed")))
+             .order_by(E.id.desc()).limit(1))  # the conversation's escalation in progress
+
+
+def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
+    return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
+                          row.draft, row.channel, row.display_name or row.external_id, row.agent_id,
+                          row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
 
 ESCALATIONS = E.__table__
 
@@ -116,9 +124,7 @@ class Handoff:
             row = (await s.execute(VIEW, {"escalation_id": escalation_id})).first()
         if row is None:
             raise HandoffError(f"no escalation #{escalation_id}")
-        return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
-                              row.draft, row.channel, row.display_name or row.external_id, row.agent_id,
-                              row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
+        return _view(row)
 
     async def queue(self) -> list[EscalationView]:
         """Open and claimed escalations, oldest first."""
@@ -169,9 +175,12 @@ class Handoff:
 
     async def relay_customer(self, conversation_id: int, text: str) -> None:
         """A customer wrote while a person holds (or is about to take) the conversation."""
-        escalation_id = await self.open_for_conversation(conversation_id)
-        if escalation_id is not None:
-            await self._tell("customer_said", await self.view(escalation_id), text)
+        if not self.desks:
+            return
+        async with self.sessions() as s:
+            row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
+        if row is not None:
+            await self._tell("customer_said", _view(row), text)
 
     # --- agent actions ----------------------------------------------------------------
     async def claim(self, escalation_id: int, agent_id: int) -> Claim:

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, String, Update, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import Insert, Row, String, Update, and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -51,6 +51,13 @@ def from_payload(payload: dict) -> InboundMessage:
 
 
 EVENTS = InboxEvent.__table__
+
+
+@functools.cache
+def _accept_statement(dialect: str) -> Insert:
+    """INSERT ... ON CONFLICT (channel, external_id) DO NOTHING RETURNING id: None for a redelivery."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(EVENTS).on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(EVENTS.c.id)
 
 
 @functools.cache
@@ -108,10 +115,7 @@ class Inbox:
                 # could otherwise commit out of id order, and a claim in between would hand out the
                 # later one first (SQLite has one writer, so its ids already commit in order)
                 await s.execute(THREAD_LOCK, {"thread_key": values["thread_key"]})
-            insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = insert(InboxEvent).values(**values).on_conflict_do_nothing(
-                index_elements=["channel", "external_id"]).returning(InboxEvent.id)
-            event_id = await s.scalar(stmt)
+            event_id = await s.scalar(_accept_statement(dialect), values)
         if event_id is not None:
             self.arrived.set()
         return event_id
