@@ -56,16 +56,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-import yaml  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.db import models as m  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
-from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
+from tests.fakes.llm_servers import Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
-DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
+from bench.serve_procs import Servers, write_config  # noqa: E402
+
 DATA = REPO / "bench" / "data" / "routing_eval.csv"
 SLACK_SECRET = "bench-signing-secret"
 TG_SECRET = "bench-webhook-secret"
@@ -195,94 +195,6 @@ async def run(args: argparse.Namespace) -> dict:
             from tests.conftest import _pg_admin
 
             await _pg_admin(drop)
-
-
-def write_config(tmp: Path, db_url: str, llm_url: str) -> tuple[Path, dict[str, str]]:
-    """The demo config, with absolute paths, the bench database and every model on the fake APIs;
-    and the environment variables holding the fake keys."""
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    demo = DEMO_CONFIG.parent
-    cfg["database"] = {**cfg.get("database", {}), "url": db_url}
-    cfg["intents_file"] = str(demo / cfg.get("intents_file", "intents.yaml"))
-    cfg["answers_file"] = str(demo / cfg.get("answers_file", "answers.yaml"))
-    cfg["knowledge"] = {**cfg.get("knowledge", {}), "path": str(demo / cfg.get("knowledge", {}).get("path", "kb"))}
-    cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(REPO / ".supportbot" / "models")}
-    keys = {}
-    for entry in cfg["models"].values():
-        entry["base_url"] = llm_url + "/v1" if entry["provider"] == "openai" else llm_url
-        keys[entry["api_key_env"]] = KEYS.get(entry["provider"], KEYS["openai"])
-    path = tmp / "supportbot.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path, keys
-
-
-class Servers:
-    """`supportbot serve` subprocesses on free ports; their CPU time is read from /proc."""
-
-    def __init__(self, config: Path, env: dict, args: argparse.Namespace):
-        self.config, self.env, self.args = config, env, args
-        self.procs: list[asyncio.subprocess.Process] = []
-        self.urls: list[str] = []
-
-    async def __aenter__(self) -> "Servers":
-        for _ in range(self.args.processes):
-            port = free_port()
-            prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{len(self.procs)}"] if self.args.profile else []
-            cmd = [sys.executable, *prof, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
-                   "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency)]
-            self.procs.append(await asyncio.create_subprocess_exec(
-                *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
-            self.urls.append(f"http://127.0.0.1:{port}")
-        async with aiohttp.ClientSession(trust_env=False) as http:
-            for url, proc in zip(self.urls, self.procs):
-                await wait_healthy(http, url, proc)
-        return self
-
-    def cpu_seconds(self) -> float:
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for proc in self.procs:
-            try:
-                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-            except (OSError, IndexError, ValueError):
-                pass
-        return total
-
-    async def __aexit__(self, *exc: object) -> None:
-        for proc in self.procs:
-            if proc.returncode is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-async def wait_healthy(http: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process,
-                       timeout: float = 120) -> None:
-    deadline = time.perf_counter() + timeout
-    while time.perf_counter() < deadline:
-        if proc.returncode is not None:
-            raise SystemExit(f"serve exited with {proc.returncode} before it was healthy")
-        try:
-            async with http.get(url + "/healthz") as r:
-                if r.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)  # polling a starting process: nothing to wait on but its port
-    raise SystemExit(f"serve at {url} not healthy within {timeout:.0f} s")
 
 
 async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
