@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,9 +38,20 @@ GROUP = -1001234
 
 def test_registered_as_a_channel_plugin():
     pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
-    assert pyproject["project"]["entry-points"]["supportbot.channels"]["telegram"] == "channels.telegram"
+    assert pyproject["project"]["entry-points"]["supportbot.channels"]["telegram"] == "channels.telegram_plugin"
     assert "telegram" in plugin_names(), "installed metadata older than pyproject.toml: run `pip install -e .`"
-    assert load_plugin("telegram").create is create
+    plugin = load_plugin("telegram")
+    assert plugin.create(ChannelContext(settings=None, inbox=None, sessions=None, env={})) is None  # no token
+
+
+def test_serve_without_a_telegram_token_does_not_import_aiogram(tmp_path):
+    """The plugin shim keeps aiogram (seconds of import) out of a service that has no Telegram."""
+    code = ("import sys; from bot.channel import ChannelContext, load_plugin; "
+            "load_plugin('telegram').create(ChannelContext(settings=None, inbox=None, sessions=None, env={})); "
+            "print('aiogram' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert out.stdout.strip() == "False"
 
 
 @pytest.fixture
