@@ -16,7 +16,7 @@ import time
 
 from bot import guardrails, metrics, policy, signals
 from bot.classify.cascade import Cascade
-from bot.db.store import ConversationRef, Outcome, Store
+from bot.db.store import ConversationRef, HistoryQuery, Outcome, Store
 from bot.knowledge import KnowledgeBase
 from bot.llm.answer import build_system
 from bot.llm.pricing import estimate_counterfactual_usd
@@ -24,6 +24,7 @@ from bot.llm.types import Spend
 from bot.messages import Decision, HandleResult, InboundMessage, Reply, Route, Signals
 from bot.respond import Context, Responder, Response, render
 from bot.settings import Settings
+from bot.signals import History
 
 log = logging.getLogger("supportbot.orchestrator")
 EMPTY_PROMPT = "It looks like your message was empty. What can I help you with?"
@@ -36,10 +37,14 @@ class Orchestrator:
         self.cascade = cascade
         self.kb = kb
         self.responder = responder
+        self._history_query = HistoryQuery(
+            settings.signals.repeat_window_hours,
+            frozenset(n for n, i in settings.intents.items() if i.small_talk))
 
     async def handle(self, msg: InboundMessage, event_id: int | None = None) -> HandleResult:
         started = time.perf_counter()
-        conv, message_id = await self.store.start(msg, event_id)
+        begun = await self.store.start(msg, event_id, self._history_query)
+        conv, message_id = begun.conversation, begun.message_id
         log.info("received", extra={"conversation_id": conv.id, "message_id": message_id, "channel": msg.channel,
                                     "kind": msg.kind, "conversation_status": conv.status})
 
@@ -54,7 +59,7 @@ class Orchestrator:
             out = Outcome(Decision(Route.TEMPLATE, "empty_message", "the message is empty"), Signals(),
                           reply=self._reply(msg, EMPTY_PROMPT))
         else:
-            out = await self._answer(conv, msg, message_id)
+            out = await self._answer(conv, msg, message_id, begun.history)
             if conv.status == "rating":  # no rating, a new question: the bot carries on
                 out.conversation_status = out.conversation_status or "bot"
 
@@ -74,11 +79,10 @@ class Orchestrator:
                             new_escalation=bool(out.escalate and escalation_id), cost_usd=out.cost_usd,
                             counterfactual_usd=out.counterfactual_usd)
 
-    async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int) -> Outcome:
+    async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int,
+                      past: tuple[History, list[tuple[str, str]]] | None) -> Outcome:
         events: list[tuple[str, dict]] = []
-        small_talk = {n for n, i in self.settings.intents.items() if i.small_talk}
-        history, transcript = await self.store.history(
-            conv, message_id, self.settings.signals.repeat_window_hours, small_talk)
+        history, transcript = past or await self.store.history(conv, message_id, self._history_query)
 
         # guardrails.inbound: external models only ever see the redacted text
         redaction = guardrails.redact(msg.text)

@@ -52,6 +52,22 @@ class ConversationRef:
     status: str
 
 
+@dataclass(frozen=True)
+class HistoryQuery:
+    """What the policy reads of the past: intents within the repeat window, routes, transcript."""
+
+    window_hours: float
+    small_talk: frozenset[str]
+    limit: int = 10
+
+
+@dataclass(frozen=True)
+class Started:
+    conversation: ConversationRef
+    message_id: int
+    history: tuple[History, list[tuple[str, str]]] | None  # read in the same transaction, when asked
+
+
 async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, author: str, key: str,
                       agent_id: int | None = None) -> int:
     """Store an outgoing message and its outbox row (delivered later by the channel)."""
@@ -71,32 +87,40 @@ class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
 
-    async def start(self, msg: InboundMessage, event_id: int | None) -> tuple[ConversationRef, int]:
+    async def start(self, msg: InboundMessage, event_id: int | None,
+                    history: HistoryQuery | None = None) -> Started:
         """One transaction: the customer, their open conversation on this thread (created when there
-        is none) and the stored customer message. Idempotent per inbox event: a retried event
-        reuses the message stored the first time. Returns (conversation, message id)."""
+        is none) and the stored customer message; and, when asked and the bot is to answer, the
+        history the policy reads. Idempotent per inbox event: a retried event reuses the message
+        stored the first time."""
         async with self.sessions.begin() as s:
-            if event_id is not None:
-                row = (await s.execute(q.MESSAGE_OF_EVENT, {"event_id": event_id})).first()
-                if row is not None:
-                    conv = (await s.execute(q.CONVERSATION_BY_ID, {"conversation_id": row.conversation_id})).one()
-                    return ConversationRef(*conv), row.id
-            customer_id = await self._customer(s, msg)
-            conv = (await s.execute(q.OPEN_CONVERSATION, {"channel": msg.channel, "thread_key": msg.thread})).first()
-            if conv is None:
-                now = utcnow()
-                conv_id = await s.scalar(q.NEW_CONVERSATION, dict(
-                    customer_id=customer_id, channel=msg.channel, thread_key=msg.thread, reply_to=msg.reply_to,
-                    status="bot", started_at=now, last_message_at=now))
-                ref = ConversationRef(conv_id, customer_id, "bot")
-            else:
-                ref = ConversationRef(conv.id, customer_id, conv.status)
-                if msg.reply_to and conv.reply_to != msg.reply_to:
-                    await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
-            message_id = await s.scalar(q.NEW_MESSAGE, dict(
-                conversation_id=ref.id, direction="in", author="customer", text=msg.text, inbox_event_id=event_id,
-                agent_id=None, created_at=msg.received_at))
-            return ref, message_id
+            ref, message_id = await self._start(s, msg, event_id)
+            wanted = history is not None and msg.kind == "text" and ref.status in ("bot", "rating")
+            return Started(ref, message_id, await self._history(s, ref, message_id, history) if wanted else None)
+
+    async def _start(self, s: AsyncSession, msg: InboundMessage, event_id: int | None) -> tuple[ConversationRef, int]:
+        """The customer, their open conversation (created when there is none), the stored message."""
+        if event_id is not None:
+            row = (await s.execute(q.MESSAGE_OF_EVENT, {"event_id": event_id})).first()
+            if row is not None:
+                conv = (await s.execute(q.CONVERSATION_BY_ID, {"conversation_id": row.conversation_id})).one()
+                return ConversationRef(*conv), row.id
+        customer_id = await self._customer(s, msg)
+        conv = (await s.execute(q.OPEN_CONVERSATION, {"channel": msg.channel, "thread_key": msg.thread})).first()
+        if conv is None:
+            now = utcnow()
+            conv_id = await s.scalar(q.NEW_CONVERSATION, dict(
+                customer_id=customer_id, channel=msg.channel, thread_key=msg.thread, reply_to=msg.reply_to,
+                status="bot", started_at=now, last_message_at=now))
+            ref = ConversationRef(conv_id, customer_id, "bot")
+        else:
+            ref = ConversationRef(conv.id, customer_id, conv.status)
+            if msg.reply_to and conv.reply_to != msg.reply_to:
+                await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
+        message_id = await s.scalar(q.NEW_MESSAGE, dict(
+            conversation_id=ref.id, direction="in", author="customer", text=msg.text, inbox_event_id=event_id,
+            agent_id=None, created_at=msg.received_at))
+        return ref, message_id
 
     @staticmethod
     async def _customer(s: AsyncSession, msg: InboundMessage) -> int:
@@ -118,19 +142,24 @@ class Store:
             await s.execute(q.UPDATE_CUSTOMER, {"customer_id": row.id, **changes})
         return row.id
 
-    async def history(self, conv: ConversationRef, message_id: int, window_hours: float,
-                      small_talk: set[str], limit: int = 10) -> tuple[History, list[tuple[str, str]]]:
+    async def history(self, conv: ConversationRef, message_id: int,
+                      query: HistoryQuery) -> tuple[History, list[tuple[str, str]]]:
         """Repeat-contact facts and the recent transcript (author, text), oldest first."""
-        since = utcnow() - timedelta(hours=window_hours)
         async with self.sessions() as s:
-            intents = (await s.scalars(q.RECENT_INTENTS, dict(customer_id=conv.customer_id, message_id=message_id,
-                                                               since=since))).all()
-            decisions = (await s.execute(q.RECENT_ROUTES, {"conversation_id": conv.id})).all()
-            transcript = (await s.execute(q.TRANSCRIPT, dict(conversation_id=conv.id, message_id=message_id,
-                                                             limit=limit))).all()
+            return await self._history(s, conv, message_id, query)
+
+    @staticmethod
+    async def _history(s: AsyncSession, conv: ConversationRef, message_id: int,
+                       query: HistoryQuery) -> tuple[History, list[tuple[str, str]]]:
+        since = utcnow() - timedelta(hours=query.window_hours)
+        intents = (await s.scalars(q.RECENT_INTENTS, dict(customer_id=conv.customer_id, message_id=message_id,
+                                                           since=since))).all()
+        decisions = (await s.execute(q.RECENT_ROUTES, {"conversation_id": conv.id})).all()
+        transcript = (await s.execute(q.TRANSCRIPT, dict(conversation_id=conv.id, message_id=message_id,
+                                                         limit=query.limit))).all()
         unresolved = 0
         for route, intent in decisions:
-            if route == Route.HUMAN.value or intent in small_talk:
+            if route == Route.HUMAN.value or intent in query.small_talk:
                 break
             unresolved += 1
         return (History(recent_intents=tuple(intents), unresolved_bot_turns=unresolved),
