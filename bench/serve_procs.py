@@ -12,31 +12,25 @@ import time
 from pathlib import Path
 
 import aiohttp
-import yaml
 
 from tests.fakes.llm_servers import KEYS
+from tests.helpers import demo_config_copy
 
 REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
 
 
 def write_config(tmp: Path, db_url: str, llm_url: str) -> tuple[Path, dict[str, str]]:
     """The demo config, with absolute paths, the bench database and every model on the fake APIs;
     and the environment variables holding the fake keys."""
-    cfg = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    demo = DEMO_CONFIG.parent
-    cfg["database"] = {**cfg.get("database", {}), "url": db_url}
-    cfg["intents_file"] = str(demo / cfg.get("intents_file", "intents.yaml"))
-    cfg["answers_file"] = str(demo / cfg.get("answers_file", "answers.yaml"))
-    cfg["knowledge"] = {**cfg.get("knowledge", {}), "path": str(demo / cfg.get("knowledge", {}).get("path", "kb"))}
-    cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(REPO / ".supportbot" / "models")}
-    keys = {}
-    for entry in cfg["models"].values():
-        entry["base_url"] = llm_url + "/v1" if entry["provider"] == "openai" else llm_url
-        keys[entry["api_key_env"]] = KEYS.get(entry["provider"], KEYS["openai"])
-    path = tmp / "supportbot.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return path, keys
+    keys: dict[str, str] = {}
+
+    def tweak(cfg: dict) -> None:
+        cfg["database"] = {**cfg.get("database", {}), "url": db_url}
+        for entry in cfg["models"].values():
+            entry["base_url"] = llm_url + "/v1" if entry["provider"] == "openai" else llm_url
+            keys[entry["api_key_env"]] = KEYS.get(entry["provider"], KEYS["openai"])
+
+    return demo_config_copy(tmp, REPO / ".supportbot" / "models", tweak), keys
 
 
 class Servers:

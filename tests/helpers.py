@@ -20,3 +20,22 @@ def cls(intent: str, confidence: float, *top: tuple[str, float]) -> Classificati
 
 def calm() -> Signals:
     return Signals()
+
+
+def demo_config_copy(folder: Path, cache_dir: Path, tweak=None) -> Path:  # noqa: ANN001 - tweak(dict)
+    """The demo config written into `folder` with its file paths made absolute and the model cache
+    at `cache_dir`; `tweak(cfg)` may change the parsed YAML first. For servers run elsewhere."""
+    import yaml
+
+    demo = Path(__file__).resolve().parents[1] / "examples" / "supportbot.yaml"
+    cfg = yaml.safe_load(demo.read_text(encoding="utf-8"))
+    cfg["intents_file"] = str(demo.parent / cfg.get("intents_file", "intents.yaml"))
+    cfg["answers_file"] = str(demo.parent / cfg.get("answers_file", "answers.yaml"))
+    knowledge = cfg.get("knowledge", {})
+    cfg["knowledge"] = {**knowledge, "path": str(demo.parent / knowledge.get("path", "kb"))}
+    cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(cache_dir)}
+    if tweak is not None:
+        tweak(cfg)
+    path = Path(folder) / "supportbot.yaml"
+    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    return path

@@ -22,10 +22,10 @@ from collections import Counter
 
 import aiohttp
 import asyncpg
-import yaml
 
-from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.conftest import ROOT
 from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import demo_config_copy
 from tests.service_harness import wait_until
 from tests.test_crash_recovery import TEXTS, Server
 
@@ -36,16 +36,7 @@ SECRET = "two-process-secret"
 
 def demo_config(tmp_path) -> str:  # noqa: ANN001
     """The demo config with absolute paths and a 5 s inbox lease."""
-    cfg = yaml.safe_load(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
-    demo = EXAMPLE_CONFIG.parent
-    cfg["intents_file"] = str(demo / cfg.get("intents_file", "intents.yaml"))
-    cfg["answers_file"] = str(demo / cfg.get("answers_file", "answers.yaml"))
-    cfg["knowledge"] = {**cfg.get("knowledge", {}), "path": str(demo / cfg.get("knowledge", {}).get("path", "kb"))}
-    cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(tmp_path / "models")}
-    cfg["worker"] = {"lease_seconds": 5}
-    path = tmp_path / "supportbot.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    return str(path)
+    return str(demo_config_copy(tmp_path, tmp_path / "models", lambda cfg: cfg.update(worker={"lease_seconds": 5})))
 
 
 async def fetch(url: str, sql: str) -> list:
