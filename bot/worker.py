@@ -13,7 +13,9 @@ import logging
 import os
 import socket
 
-from bot.db.models import InboxEvent
+from sqlalchemy import Row
+
+from bot.db.store import AlreadyHandled
 from bot.handoff import Handoff
 from bot.inbox import Inbox, from_payload
 from bot.messages import HandleResult
@@ -41,7 +43,7 @@ class Worker:
             return None
         return event.id, await self.handle(event)
 
-    async def handle(self, event: InboxEvent) -> HandleResult | None:
+    async def handle(self, event: Row) -> HandleResult | None:
         """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost).
 
         The lease is renewed every third of its length while the message is handled, so a slow
@@ -50,6 +52,10 @@ class Worker:
         heartbeat = asyncio.create_task(self._keep_lease(event.id))
         try:
             result = await self.orchestrator.handle(from_payload(event.payload), event_id=event.id)
+        except AlreadyHandled:  # its lease ran out and another worker answered it: nothing was written
+            log.warning("worker %s: event %s was finished by another worker; dropped this outcome",
+                        self.name, event.id)
+            return None
         except Exception as e:
             log.exception("worker %s: event %s failed (attempt %s)", self.name, event.id, event.attempts)
             await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts, worker=self.name)
@@ -113,7 +119,7 @@ class Worker:
         while not stop.is_set():
             self.inbox.arrived.clear()
             freed.clear()
-            claimed: list[InboxEvent] = []
+            claimed: list[Row] = []
             if len(running) < self.concurrency:
                 try:
                     claimed = await self.inbox.claim_many(self.name, self.concurrency - len(running),
@@ -133,7 +139,7 @@ class Worker:
         if running:  # stopping: the events in hand are finished, not abandoned to their leases
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _safe_handle(self, event: InboxEvent) -> None:
+    async def _safe_handle(self, event: Row) -> None:
         try:
             await self.handle(event)
         except Exception:  # recording the failure itself failed (database gone): the lease expires
