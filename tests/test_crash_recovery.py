@@ -129,8 +129,8 @@ async def test_kill9_at_several_points_every_update_answered_once(env, tmp_path)
         window: Counter = Counter()  # chat -> replies that may legitimately be doubled (the window)
 
         async def kill_and_note() -> None:
-            answered = replies_per_chat(tg)
             await server.kill9()
+            answered = replies_per_chat(tg)  # after the kill: a send finished just before it counts
             for chat in sending_rows(db):
                 if answered[chat]:
                     window[chat] += 1
