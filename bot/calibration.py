@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -193,38 +193,3 @@ def cross_fitted_ece(probs: np.ndarray, classes: Sequence[str], labels: Sequence
         confs.append(conf)
         oks.append(ok)
     return ece(np.concatenate(confs), np.concatenate(oks))
-
-
-def cross_validated_temperature(train: Callable[[list[str], list[str]], object], texts: Sequence[str],
-                                labels: Sequence[str], folds: int = 3, seed: int = 0) -> Calibrator | None:
-    """A temperature fitted on out-of-fold probabilities of the training examples themselves.
-
-    For a model trained from config intents there is no held-out set; k-fold cross-validation
-    gives every example a probability from a model that did not see it, which is what the
-    temperature is fitted on. `train(texts, labels)` returns an object with predict_proba. None
-    when there is too little data to fold (under 50 examples or 2 intents).
-    """
-    texts, labels = [str(t) for t in texts], [str(lb) for lb in labels]
-    classes = sorted(set(labels))
-    if len(texts) < 50 or len(classes) < 2:
-        return None
-    order = np.random.default_rng(seed).permutation(len(texts))
-    fold_of = np.empty(len(texts), dtype=int)
-    fold_of[order] = np.arange(len(texts)) % folds
-    column = {c: i for i, c in enumerate(classes)}
-    probs = np.zeros((len(texts), len(classes)))
-    for k in range(folds):
-        test, fit = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
-        if len({labels[i] for i in fit}) < 2:
-            return None
-        model = train([texts[i] for i in fit], [labels[i] for i in fit])
-        got, p = model.predict_proba([texts[i] for i in test])
-        probs[np.ix_(test, [column[c] for c in got])] = p  # an intent missing from this fold stays 0
-    temperature = fit_temperature(probs, classes, labels)
-    cal = Calibrator(method="temperature", temperature=temperature, n=len(texts))
-    correct, conf = _correct_and_conf(probs, classes, labels)
-    after_correct, after_conf = _correct_and_conf(cal.apply(probs), classes, labels)
-    cal.info = {"fitted_on": f"{folds}-fold cross-validation of the training examples",
-                "ece_before": ece(conf, correct), "ece_after": ece(after_conf, after_correct)}
-    return cal
-

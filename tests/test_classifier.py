@@ -280,20 +280,6 @@ def test_banking77_subset(tmp_path):
 
 
 
-def test_load_or_train_fits_a_cross_validated_temperature(data, tmp_path):
-    """A model trained from config intents gets a temperature fitted on out-of-fold probabilities
-    of its own examples, saved beside it, so "confidence >= 0.90" means what it says."""
-    from bot.calibration import cross_validated_temperature
-
-    clf = load_or_train(*data, tmp_path, oos_threshold=OOS_THRESHOLD, max_chars=200)
-    assert clf.calibrator is not None and clf.calibrator.method == "temperature"
-    assert clf.calibrator.info["ece_after"] <= clf.calibrator.info["ece_before"]
-    assert (tmp_path / clf.meta["data_hash"] / "calibration.json").exists()
-    again = load_or_train(*data, tmp_path, oos_threshold=OOS_THRESHOLD, max_chars=200)  # from the cache
-    assert again.calibrator.temperature == clf.calibrator.temperature
-    assert cross_validated_temperature(LocalClassifier.train, data[0][:20], data[1][:20]) is None  # too few
-
-
 @pytest.mark.parametrize("temperature", [0.3, 3.0])
 def test_calibration_never_moves_what_is_out_of_scope(clf, temperature):
     """Out of scope is judged on the model's own top probability; a calibrator (sharpening or
