@@ -20,6 +20,7 @@ class Route(str, enum.Enum):
 
     TEMPLATE = "template"
     KNOWLEDGE = "knowledge"
+    CLARIFY = "clarify"  # "did you mean ...?" with the top intents as buttons
     CHEAP_LLM = "cheap_llm"
     STRONG_LLM = "strong_llm"
     HUMAN = "human"

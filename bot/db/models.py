@@ -76,6 +76,9 @@ class Conversation(Base):
     # bot: the bot answers | waiting: escalated, no agent yet | human: an agent holds it | closed
     status: Mapped[str] = mapped_column(String(16), default="bot")
     resolved_by: Mapped[str | None] = mapped_column(String(16))  # bot | agent
+    # what the bot waits for from the customer: {"kind": "clarify", "options": [...], ...} after a
+    # "did you mean", {"kind": "resolution", "message_id": n} after an answer; None when nothing
+    pending: Mapped[dict | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = ts()
     last_message_at: Mapped[datetime] = ts()
     ended_at: Mapped[datetime | None] = ts(nullable=True)
@@ -237,6 +240,18 @@ class GuardrailEvent(Base):
     # pii_redacted | injection_flagged | truncated | budget_blocked | outbound_blocked | degraded
     kind: Mapped[str] = mapped_column(String(32), index=True)
     detail: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = ts()
+
+
+class Resolution(Base):
+    """The customer's verdict on a bot answer: confirmed ("that helped") or more_help.
+    Soft resolutions (no further request within the window) are derived in SQL, not stored."""
+
+    __tablename__ = "resolutions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))  # the customer message answered
+    outcome: Mapped[str] = mapped_column(String(16))  # confirmed | more_help
     created_at: Mapped[datetime] = ts()
 
 
