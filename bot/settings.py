@@ -69,6 +69,7 @@ class Database(Strict):
 
 class Intent(Strict):
     description: str = ""
+    label: str = ""  # what a "did you mean" button says; default: the name in words ("Order status")
     examples: list[str] = Field(min_length=1)
     critical: bool = False  # always a human: legal threats, fraud, account takeover, data deletion
     complex: bool = False  # usually needs reasoning: goes to the strong tier when no answer fits
@@ -206,6 +207,39 @@ class Handoff(Strict):
     returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
 
 
+class Clarify(Strict):
+    """The "did you mean ...?" rung: offered when the classifier is unsure but its best few
+    intents are plausible. The customer's pick answers the question and is kept as a labelled example."""
+
+    max_options: int = Field(3, ge=2, le=5)  # intents offered, besides "something else"
+    min_option: float = Field(0.12, ge=0, le=1)  # an intent below this probability is not offered
+    min_total: float = Field(0.5, ge=0, le=1)  # the offered intents together must reach this
+    prompt: str = "I want to get this right. Did you mean one of these?"
+    something_else: str = "Something else"
+
+
+class Rephrase(Strict):
+    """Asked once when no rung could place the message, before a person is called."""
+
+    prompt: str = ("Sorry, I didn't quite get that. Could you say it in other words? For example: "
+                   "\"where is my order NW-12345\" or \"how do I return an item\".")
+    off_topic: str = ("I can only help with questions about {company}: orders, deliveries, returns, "
+                      "payments, your account and our products. What can I help you with?")
+
+
+class ResolutionCfg(Strict):
+    """After a bot answer: "That helped" / "I need more help" (buttons where the channel has them,
+    words anywhere). A bot answer with no further request within soft_window_hours counts as a
+    soft resolution."""
+
+    ask: bool = True
+    helped: str = "That helped"
+    more_help: str = "I need more help"
+    soft_window_hours: float = Field(24, gt=0)
+    helped_reply: str = "Glad I could help! Anything else, just write."
+    more_help_reply: str = "Sorry about that. Let me try another way."
+
+
 class WorkerCfg(Strict):
     concurrency: int = Field(32, ge=1, le=1000)  # messages one worker handles at once (other conversations)
     lease_seconds: float = Field(120.0, ge=5)  # an event whose worker died is taken up again after this
@@ -226,6 +260,9 @@ class Settings(Strict):
     llm: LLMCfg = LLMCfg()
     guardrails: GuardrailsCfg = GuardrailsCfg()
     handoff: Handoff = Handoff()
+    clarify: Clarify = Clarify()
+    rephrase: Rephrase = Rephrase()
+    resolution: ResolutionCfg = ResolutionCfg()
     worker: WorkerCfg = WorkerCfg()
 
     # filled by load_settings from the files named above
