@@ -6,6 +6,13 @@ Polling confirms an offset only with the *next* getUpdates, after the batch is s
 webhook answers 200 only once the update is stored (a storage error is a 500: Telegram
 retries, the inbox deduplicates). Replies come back through deliver(), called by the outbox.
 
+Reply buttons are an inline keyboard under the reply (callback_data "sb:<index>", well inside
+Telegram's 64 bytes). A press is a callback_query: its label, read back from the keyboard of the
+message pressed, is stored in the inbox as a text message from the customer, in the conversation
+that message belongs to; only then is the query answered and the keyboard removed. One answer
+per message: a second press (or a redelivery) of the same message's buttons is recognised by the
+inbox. A press on a message without that button (an old keyboard) gets a notice, nothing stored.
+
 Environment: TELEGRAM_BOT_TOKEN (the channel is off without it), TELEGRAM_API_URL (a local Bot
 API server), TELEGRAM_MODE = polling | webhook, TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET
 (derived from the token when absent, so the webhook never runs without one).
@@ -28,7 +35,8 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat,
                                 TelegramRetryAfter, TelegramUnauthorizedError)
 from aiogram.filters import Command, CommandStart
-from aiogram.types import KeyboardButton, Message, ReplyKeyboardMarkup, ReplyParameters, Update
+from aiogram.types import (CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message,
+                           ReplyParameters, Update)
 from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -47,6 +55,10 @@ MEDIA = frozenset({"photo", "sticker", "voice", "video", "video_note", "audio", 
                    "location", "venue", "contact", "poll", "dice", "story", "paid_media", "live_photo"})
 SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_PATH = "/telegram/webhook"
+PRESS = "sb:"  # callback_data prefix of reply buttons: sb:0, sb:1...
+SHORT = 24  # labels up to this long go two to a row (up to 4: five to a row, as for a 1-5 rating)
+GONE = "This choice is no longer available. Please type your answer instead."
+NOT_YOURS = "These buttons are for the customer who asked."
 log = logging.getLogger("supportbot.telegram")
 
 
@@ -92,6 +104,10 @@ def build_router() -> Router:
     @router.edited_message()
     async def on_edit(message: Message, event_update: Update, channel: TelegramChannel) -> None:
         await channel.accept(message, event_update, "edited")
+
+    @router.callback_query()
+    async def on_press(query: CallbackQuery, event_update: Update, channel: TelegramChannel) -> None:
+        await channel.accept_press(query, event_update)
 
     return router
 
@@ -191,6 +207,46 @@ class TelegramChannel:
             log.info("telegram: update %s (%s %s, chat %s) %s", update.update_id, kind, message.content_type, chat.id,
                      "seen before: not handled again" if event_id is None else f"stored as event {event_id}")
 
+    async def accept_press(self, query: CallbackQuery, update: Update) -> None:
+        """A pressed reply button: stored as the customer typing its label, then answered (never before:
+        a storage error propagates, so the update comes again), then its keyboard is removed."""
+        message, user = query.message, query.from_user
+        label = pressed_label(query)
+        chat = message.chat if message is not None else None
+        if label is None or chat is None or user.is_bot or chat.type not in ("private", *GROUPS):
+            log.info("telegram: update %s: a press on a message without that button: not stored", update.update_id)
+            await self._answer(query, GONE)
+            return
+        reply_to: dict = {"chat_id": chat.id}
+        if chat.type in GROUPS:  # as for text: each member has their own conversation
+            asker = getattr(message, "reply_to_message", None)
+            if asker is not None and asker.from_user is not None and asker.from_user.id != user.id:
+                await self._answer(query, NOT_YOURS)
+                return
+            reply_to["message_id"] = message.message_id  # the answer quotes the question
+            if message.is_topic_message and message.message_thread_id:
+                reply_to["message_thread_id"] = message.message_thread_id
+        key = f"{chat.id}:{user.id}" if chat.type in GROUPS else str(chat.id)
+        msg = InboundMessage(channel=NAME, customer_id=str(user.id), text=label, conversation_key=key,
+                             customer_name=user.first_name, external_id=f"cb:{query.id}", reply_to=reply_to,
+                             kind="text")
+        # one answer per message: a redelivered update, or a second press before the keyboard went
+        event_id = await self.ctx.inbox.accept(msg, f"{self.bot.id}:button:{chat.id}:{message.message_id}")
+        if event_id is None:
+            log.info("telegram: update %s: message %s:%s was answered already: not handled again",
+                     update.update_id, chat.id, message.message_id)
+        await self._answer(query)
+        with suppress(Exception):  # "message is not modified" when it went already: nothing to do
+            await self.bot.edit_message_reply_markup(chat_id=chat.id, message_id=message.message_id,
+                                                     reply_markup=None, request_timeout=10)
+
+    async def _answer(self, query: CallbackQuery, text: str | None = None) -> None:
+        """Stop the button's spinner; a query too old to answer is no reason to see the update again."""
+        try:
+            await self.bot.answer_callback_query(query.id, text=text, request_timeout=10)
+        except Exception as e:  # noqa: BLE001
+            log.warning("telegram: answerCallbackQuery %s: %s", query.id, self._safe(e))
+
     async def _connect(self) -> bool:
         """getMe, then deleteWebhook (polling) or setWebhook (webhook), retried until it works."""
         delay = BACKOFF[0]
@@ -260,8 +316,7 @@ class TelegramChannel:
         self._sent.move_to_end(idempotency_key)
         while len(self._sent) > REMEMBER:
             self._sent.popitem(last=False)
-        keyboard = ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=b)] for b in reply.buttons], resize_keyboard=True,
-                                       one_time_keyboard=True, selective=True) if reply.buttons else None
+        keyboard = inline_keyboard(reply.buttons)
         for i in range(len(sent), len(chunks)):
             try:
                 message = await self._send(chat_id, chunks[i], address, keyboard if i == len(chunks) - 1 else None)
@@ -271,7 +326,7 @@ class TelegramChannel:
         return str(sent[-1])
 
     async def _send(self, chat_id: int | str, text: str, address: dict,
-                    keyboard: ReplyKeyboardMarkup | None) -> Message:
+                    keyboard: InlineKeyboardMarkup | None) -> Message:
         quote = address.get("message_id")
         kwargs = dict(text=text, message_thread_id=address.get("message_thread_id"), reply_markup=keyboard,
                       reply_parameters=ReplyParameters(message_id=quote, allow_sending_without_reply=True)
@@ -293,6 +348,25 @@ class TelegramChannel:
 
 
 # --- helpers -----------------------------------------------------------------------------------
+
+def inline_keyboard(labels: tuple[str, ...] | list[str]) -> InlineKeyboardMarkup | None:
+    """The reply's buttons: one to a row, two when short, five when tiny (a rating); data sb:<index>."""
+    if not labels:
+        return None
+    per_row = 5 if all(len(b) <= 4 for b in labels) else 2 if all(len(b) <= SHORT for b in labels) else 1
+    buttons = [InlineKeyboardButton(text=b, callback_data=f"{PRESS}{i}") for i, b in enumerate(labels)]
+    return InlineKeyboardMarkup(inline_keyboard=[buttons[n:n + per_row] for n in range(0, len(buttons), per_row)])
+
+
+def pressed_label(query: CallbackQuery) -> str | None:
+    """The label of the pressed button, from the keyboard of the message it is on; None when that
+    message (too old: an InaccessibleMessage) or that button (another keyboard) is not there."""
+    markup = getattr(query.message, "reply_markup", None)
+    if not query.data or not query.data.startswith(PRESS) or markup is None:
+        return None
+    found = [b.text for row in markup.inline_keyboard or () for b in row if b.callback_data == query.data]
+    return found[0] if found else None
+
 
 def _mention(username: str, *, command: bool = False) -> re.Pattern:
     """@username as a word (and, with command=True, /command@username)."""

@@ -114,7 +114,7 @@ async def test_polling_message_in_reply_out_rows_stored(settings, fake_telegram)
         assert "parse_mode" not in sent and "reply_parameters" not in sent  # plain text, private chat
         # the next getUpdates confirms it (the order is tested where storing fails, below)
         await wait_until(lambda: any(p.get("offset") == update["update_id"] + 1 for p in tg.calls_of("getUpdates")))
-        assert sorted(tg.calls_of("getUpdates")[0]["allowed_updates"]) == ["edited_message", "message"]
+        assert sorted(tg.calls_of("getUpdates")[0]["allowed_updates"]) == ["callback_query", "edited_message", "message"]
         [event] = await rows(svc, m.InboxEvent)
         assert (event.channel, event.external_id) == ("telegram", f"{tg.bot_id}:{update['update_id']}")
         assert event.payload["kind"] == "text" and event.payload["reply_to"] == {"chat_id": 42}
@@ -204,7 +204,7 @@ async def test_webhook_refuses_bad_requests_stores_before_200_and_answers_once(s
     tg = fake_telegram
     async with serving(settings, tg, "webhook", TELEGRAM_WEBHOOK_URL=HOOK_URL, TELEGRAM_WEBHOOK_SECRET=SECRET) as svc:
         assert tg.webhook["url"] == HOOK_URL and tg.webhook["secret_token"] == SECRET
-        assert sorted(tg.webhook["allowed_updates"]) == ["edited_message", "message"]
+        assert sorted(tg.webhook["allowed_updates"]) == ["callback_query", "edited_message", "message"]
         update = tg.text_update(21, "where is my order?")
         for secret in ("wrong", None, SECRET.upper()):
             assert (await tg.deliver_webhook(svc.hook, update, secret_token=secret))[0] == 401

@@ -110,10 +110,27 @@ async def deliver_webhook(url: str, update: dict, secret_token: str | None = Non
     return status, body
 
 
+def _bad_keyboard(markup: Any) -> tuple[int, dict] | None:
+    """Telegram's checks of an inline keyboard: rows of buttons with a text and 1-64 bytes of data."""
+    if not isinstance(markup, dict) or "inline_keyboard" not in markup:
+        return None
+    rows = markup["inline_keyboard"]
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        return _err(400, "Bad Request: can't parse inline keyboard button: InlineKeyboardButton must be an Object")
+    for button in (b for r in rows for b in r):
+        if not button.get("text"):
+            return _err(400, "Bad Request: text buttons are unallowed in the inline keyboard")
+        data = button.get("callback_data")
+        if data is not None and not 1 <= len(str(data).encode()) <= 64:
+            return _err(400, "Bad Request: BUTTON_DATA_INVALID")
+    return None
+
+
 class FakeTelegram:
     """The fake Bot API server. Attributes: ``token``, ``bot_id``, ``base_url`` (after entering),
     ``calls`` [(method, params)], ``statuses`` (HTTP status per call, same order), ``messages``
-    {(chat_id, message_id): Message} (incoming and sent), ``webhook`` (last setWebhook params)."""
+    {(chat_id, message_id): Message} (incoming and sent), ``webhook`` (last setWebhook params),
+    ``answered`` {callback query id: answerCallbackQuery params} (a second answer gets a 400)."""
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, username: str = "supportbot_test_bot",
                  first_name: str = "SupportBot") -> None:
@@ -133,6 +150,7 @@ class FakeTelegram:
         self._msg_ids: dict[Any, int] = {}
         self._chats: dict[Any, dict] = {}
         self._callback_ids: set[str] = set()
+        self.answered: dict[str, dict] = {}  # callback query id -> its answerCallbackQuery params
         self._failures: dict[str, list[tuple[int, dict]]] = {}
         self._cond = asyncio.Condition()
         self._bg: set[asyncio.Task] = set()
@@ -389,6 +407,8 @@ class FakeTelegram:
         reply_to = (p.get("reply_parameters") or {}).get("message_id") or p.get("reply_to_message_id")
         if (chat_id, reply_to) in self.messages:
             msg["reply_to_message"] = self.messages[(chat_id, reply_to)]
+        if (bad := _bad_keyboard(p.get("reply_markup"))) is not None:
+            return bad
         if "inline_keyboard" in (p.get("reply_markup") or {}):
             msg["reply_markup"] = {"inline_keyboard": p["reply_markup"]["inline_keyboard"]}
         self.messages[(chat_id, msg["message_id"])] = msg
@@ -422,8 +442,12 @@ class FakeTelegram:
         return self._edit(p, None)
 
     def _m_answerCallbackQuery(self, p: dict) -> tuple[int, dict]:
-        if p.get("callback_query_id") not in self._callback_ids:
+        qid = p.get("callback_query_id")
+        if qid not in self._callback_ids or qid in self.answered:  # a query is answered once
             return _err(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if len(p.get("text") or "") > 200:
+            return _err(400, "Bad Request: MESSAGE_TOO_LONG")
+        self.answered[qid] = p
         return _ok(True)
 
     def _m_setWebhook(self, p: dict) -> tuple[int, dict]:
