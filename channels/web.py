@@ -4,6 +4,9 @@ POST /chat/messages stores the message in the inbox (deduplicated on the page's 
 id) and answers 202; replies come back over server-sent events at /chat/events. The
 page keeps a random visitor id in localStorage; /chat/history replays the conversation
 after a reload, so nothing delivered while the page was closed is lost.
+
+A reply's buttons travel with it (`buttons`: the labels, in the SSE event and in the history);
+the page shows them as chips, and a click posts the label as an ordinary message.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.channel import ChannelContext
-from bot.db.models import Conversation, Customer, Message
+from bot.db.models import Conversation, Customer, Message, OutboxMessage
 from bot.messages import InboundMessage, Reply
 
 NAME = "web"
@@ -61,7 +64,7 @@ class WebChat:
     async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
         """Push to every open page of this visitor; stored already, so a closed page sees it on reload."""
         for q in list(self.listeners.get(reply.customer_id, ())):
-            q.put_nowait({"id": idempotency_key, "text": reply.text})
+            q.put_nowait({"id": idempotency_key, "text": reply.text, "buttons": list(reply.buttons)})
         return idempotency_key
 
     # --- HTTP -----------------------------------------------------------------------
@@ -122,12 +125,13 @@ class WebChat:
             return web.json_response({"error": "visitor required"}, status=400)
         async with self.ctx.sessions() as s:
             rows = (await s.execute(
-                select(Message.author, Message.text, Message.created_at)
+                select(Message.author, Message.text, OutboxMessage.buttons)
                 .join(Conversation, Conversation.id == Message.conversation_id)
+                .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
                 .join(Customer, Customer.id == Conversation.customer_id)
                 .where(Customer.channel == NAME, Customer.external_id == visitor)
                 .order_by(Message.id.desc()).limit(100))).all()
-        return web.json_response([{"author": a, "text": t} for a, t, _ in reversed(rows)])
+        return web.json_response([{"author": a, "text": t, "buttons": list(b or ())} for a, t, b in reversed(rows)])
 
 
 def _escape(text: str) -> str:
