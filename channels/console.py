@@ -3,6 +3,10 @@
 Each line the customer types becomes an inbox event, handled by the same
 inbox -> worker -> outbox path that Telegram and Slack use; replies come back through
 `deliver`, which the outbox calls.
+
+A reply's buttons are shown as numbered choices under it ("  1) Order status  2) Returns");
+a line that is just one of those numbers is sent as that button's label, as a press would be
+(typing the label works the same). With --json each object has `buttons`: the labels.
 """
 
 from __future__ import annotations
@@ -53,6 +57,19 @@ class ConsoleChannel:
 HELP = "Type your message. /new starts a new conversation, /quit (or Ctrl-D) leaves."
 
 
+def choices(buttons: tuple[str, ...] | list[str]) -> str:
+    """A reply's buttons as numbered choices: "  1) Order status  2) Returns"; "" when there are none."""
+    return "".join(f"  {i}) {b}" for i, b in enumerate(buttons, 1))
+
+
+def chosen(line: str, buttons: tuple[str, ...] | list[str]) -> str:
+    """The line to send: a number naming one of the choices shown becomes that label."""
+    n = line.strip()
+    if n.isascii() and n.isdigit() and 1 <= int(n) <= len(buttons):
+        return buttons[int(n) - 1]
+    return line
+
+
 def _read(prompt: str | None) -> str | None:
     import sys
 
@@ -66,18 +83,20 @@ def _read(prompt: str | None) -> str | None:
 
 
 async def run_chat(settings, *, customer: str, as_json: bool, model_dir: str | None,  # noqa: ANN001
-                   interactive: bool) -> None:
+                   interactive: bool, classifier=None) -> None:  # noqa: ANN001
     """The terminal chat loop: read a line, put it through the inbox, print what the outbox delivers."""
     import asyncio
     import json
 
     from rich.console import Console
+    from rich.markup import escape
 
     from bot.app import App
 
     out = Console(highlight=False, soft_wrap=True)
     console = ConsoleChannel(customer)
-    async with App.open(settings, model_dir=model_dir) as app:
+    buttons: list[str] = []  # the choices shown under the last reply
+    async with App.open(settings, model_dir=model_dir, classifier=classifier) as app:
         app.channels.register(console)
         if interactive:
             out.print(f"[bold]{settings.company.name}[/bold] support - {HELP}")
@@ -87,27 +106,34 @@ async def run_chat(settings, *, customer: str, as_json: bool, model_dir: str | N
                 break
             if line.strip() == "/new":
                 console.new_conversation()
+                buttons = []
                 if interactive:
                     out.print("[dim]-- new conversation --[/dim]")
                 continue
+            line = chosen(line, buttons)
             msg, external_id = console.message(line)
             event_id = await app.inbox.accept(msg, external_id)
             results = await app.worker.drain()
             await app.outbox.flush()
-            replies = [r.text for r in console.take()]
+            delivered = console.take()
+            replies = [r.text for r in delivered]
+            buttons = [b for r in delivered for b in r.buttons]
             result = results.get(event_id) if event_id is not None else None
             if as_json:
                 data = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
                 data["reply"] = "\n".join(replies) if replies else None
+                data["buttons"] = buttons
                 print(json.dumps(data, ensure_ascii=False), flush=True)
             elif interactive:
-                for text in replies:
-                    out.print(f"[bold cyan]bot>[/bold cyan] {text}")
+                for r in delivered:
+                    out.print(f"[bold cyan]bot>[/bold cyan] {escape(r.text)}")
+                    if r.buttons:
+                        out.print(f"[bold]   {escape(choices(r.buttons))}[/bold]")  # under the text
                 if result:
                     c = result.classification
                     meta = f"route {result.decision.route.value} ({result.decision.reason})"
                     if c:
                         meta = f"intent {c.intent} {c.confidence:.2f} - {meta}"
                     out.print(f"[dim]     {meta}[/dim]")
-            else:
-                print(" ".join(" ".join(replies).split()), flush=True)
+            else:  # one line per message, the choices at its end
+                print(" ".join(" ".join([*replies, choices(buttons)]).split()), flush=True)

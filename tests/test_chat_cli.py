@@ -67,7 +67,7 @@ def test_one_json_object_per_message_with_the_documented_keys(session):
     _, _, lines = session
     assert len(lines) == len(SCRIPT)
     for line in lines:
-        assert {"text", "intent", "confidence", "signals", "route", "reason", "reply", "conversation_id"} <= set(line)
+        assert {"text", "intent", "confidence", "signals", "route", "reason", "reply", "buttons", "conversation_id"} <= set(line)
         assert line["reply"], line
 
 

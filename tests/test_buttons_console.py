@@ -1,0 +1,78 @@
+"""Reply buttons in the terminal chat: numbered choices under the reply; a line that is just one of
+the numbers is sent as that label; --json objects carry `buttons`.
+
+run_chat runs in-process (mini config, the `Scripted` classifier, SQLite) with its input scripted.
+The core's reply to "hello" is given buttons at the channel boundary (ConsoleChannel.deliver), so
+the test does not depend on which core flow sends buttons; "Order status" is answered with the
+canned order reply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from channels import console as console_mod
+from channels.console import ConsoleChannel, choices, chosen, run_chat
+from tests.helpers import mini_settings
+from tests.test_pipeline import Scripted
+
+LABELS = ("Returns", "Order status", "Something else")
+ORDER = "track your order at https://shop.test/orders"
+
+
+@pytest.fixture
+def chat(sqlite_db, monkeypatch, capsys):
+    settings = mini_settings()
+    settings.database.url = sqlite_db
+    real = ConsoleChannel.deliver
+
+    async def deliver(self, reply, key):  # noqa: ANN001, ANN202 - the hello reply carries buttons
+        if reply.text.startswith("Hello!"):
+            reply = dataclasses.replace(reply, buttons=LABELS)
+        return await real(self, reply, key)
+
+    monkeypatch.setattr(ConsoleChannel, "deliver", deliver)
+
+    async def run(lines: list[str], *, as_json: bool = False, interactive: bool = False) -> list[str]:
+        feed = iter(lines)
+        monkeypatch.setattr(console_mod, "_read", lambda prompt: next(feed, None))
+        await run_chat(settings, customer="alice", as_json=as_json, model_dir=None, interactive=interactive,
+                       classifier=Scripted())
+        return capsys.readouterr().out.splitlines()
+
+    return run
+
+
+def test_choices_and_numbers():
+    assert choices(LABELS) == "  1) Returns  2) Order status  3) Something else"
+    assert choices(()) == ""
+    assert [chosen(x, LABELS) for x in ("2", " 3 ", "4", "0", "2 please", "²", "-1")] == [
+        "Order status", "Something else", "4", "0", "2 please", "²", "-1"]
+    assert chosen("2", ()) == "2"
+
+
+async def test_numbered_choices_shown_and_a_number_sends_that_label(chat):
+    out = await chat(["hello", "2", "/new", "2"], interactive=True)
+    text = "\n".join(out)
+    assert "bot> Hello! How can Test Shop help?" in text
+    [shown] = [line for line in out if "1) Returns" in line]
+    assert shown.strip() == "1) Returns  2) Order status  3) Something else"
+    assert out.index(shown) == next(i for i, line in enumerate(out) if "bot> Hello!" in line) + 1  # under it
+    assert ORDER in text  # "2" went as "Order status"
+
+
+async def test_json_has_buttons_and_the_label_sent(chat):
+    script = ["hello", "2", "2", "/new", "Order status"]
+    lines = [json.loads(x) for x in await chat(script, as_json=True)]
+    assert [x["text"] for x in lines] == ["hello", "Order status", "2", "Order status"]  # a stale number is text
+    assert [x["buttons"] for x in lines] == [list(LABELS), [], [], []]  # choices last until the next line
+    assert ORDER in lines[1]["reply"] and lines[3]["reply"] == lines[1]["reply"]  # typed = pressed
+    assert lines[1]["conversation_id"] == lines[0]["conversation_id"] != lines[3]["conversation_id"]
+
+
+async def test_plain_mode_keeps_one_line_per_message(chat):
+    out = await chat(["hello", "3"])
+    assert len(out) == 2 and out[0].endswith("1) Returns 2) Order status 3) Something else")
