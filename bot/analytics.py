@@ -9,7 +9,16 @@ What the figures mean:
 - containment rate: conversations (started in the period) with no escalation / all of them;
 - escalation rate by reason: escalations (created in the period) per conversation, by reason_kind;
 - route mix: handled customer messages by the route that answered them;
-- savings: counterfactual (every message on the strong tier) minus actual, from route_decisions;
+- resolution (v_resolutions, migrations/versions/0005): per conversation hard (the customer
+  pressed "That helped", no more_help or escalation after it), soft (the bot answered and no
+  further customer message came within `soft_window_hours` of its last answer, no escalation,
+  no more_help), pending (inside the window), unresolved, escalated, more_help_then_escalated,
+  no_answer. Resolution rate = (hard + soft) / conversations the bot answered that are not
+  pending (a hard one counts at once, inside the window too); the view fixes the window at
+  24 h, the report applies the configured one (RESOLUTION_STATUS);
+- savings: counterfactual (every message on the strong tier) minus actual, from route_decisions,
+  over the messages of resolved (hard or soft) conversations only; the same over every message
+  is kept as saved_if_all_right_usd ("saved if every contained answer was right");
 - latency: classify (classifications), LLM call (model_calls with outcome ok), end to end
   (route_decisions: the worker's time for one message);
 - unhandled: messages classified out_of_scope, or escalated for low confidence, out of scope
@@ -25,12 +34,25 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Date, String, bindparam, text
+from sqlalchemy import Date, Float, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.messages import utcnow
 
-ROUTES = ("template", "knowledge", "cheap_llm", "strong_llm", "human")
+ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")
+BOT_ROUTES = ROUTES[:-1]  # answered by the bot: contained, and what a resolution is measured on
+STATUSES = ("hard", "soft", "pending", "unresolved", "more_help_then_escalated", "escalated", "no_answer")
+RESOLVED = ("hard", "soft")
+DEFAULT_SOFT_WINDOW_HOURS = 24.0  # resolution.soft_window_hours' default (and the view's fixed window)
+
+# v_resolutions.status, with the window as a parameter (:window_s) instead of the view's fixed 24 h
+RESOLUTION_STATUS = """CASE WHEN hard = 1 THEN 'hard'
+            WHEN more_help_then_escalated = 1 THEN 'more_help_then_escalated'
+            WHEN escalated = 1 THEN 'escalated'
+            WHEN bot_answers = 0 THEN 'no_answer'
+            WHEN answer_age_s < :window_s THEN 'pending'
+            WHEN more_help > 0 OR next_customer_message_s <= :window_s THEN 'unresolved'
+            ELSE 'soft' END"""
 PERCENTILES = (50, 95, 99)
 
 
@@ -70,23 +92,23 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _where(f: Filters, extra: Iterable[str] = ()) -> tuple[str, dict]:
+def _where(f: Filters, extra: Iterable[str] = (), prefix: str = "") -> tuple[str, dict]:
     clauses, params = list(extra), {}
     if f.since:
-        clauses.append("day >= :since")
+        clauses.append(f"{prefix}day >= :since")
         params["since"] = f.since
     if f.until:
-        clauses.append("day <= :until")
+        clauses.append(f"{prefix}day <= :until")
         params["until"] = f.until
     if f.channel:
-        clauses.append("channel = :channel")
+        clauses.append(f"{prefix}channel = :channel")
         params["channel"] = f.channel
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
 async def _rows(engine: AsyncEngine, sql: str, params: dict) -> list[dict]:
     stmt = text(sql)
-    types = {"since": Date(), "until": Date(), "channel": String()}
+    types = {"since": Date(), "until": Date(), "channel": String(), "window_s": Float()}
     stmt = stmt.bindparams(*[bindparam(k, type_=types[k]) for k in params if k in types])
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(stmt, params)).mappings().all()]
@@ -180,15 +202,68 @@ async def cost(engine: AsyncEngine, f: Filters) -> dict:
             "total_usd": _usd(sum(float(r["cost_usd"] or 0.0) for r in rows))}
 
 
-async def savings(engine: AsyncEngine, f: Filters) -> dict:
+def _window(f: Filters, soft_window_hours: float) -> tuple[str, dict]:
+    """v_resolutions with the status under the given window, filtered: (SQL of a subquery, params)."""
+    where, params = _where(f)
+    params["window_s"] = float(soft_window_hours) * 3600.0
+    return (f"(SELECT conversation_id, day, channel, bot_answers, more_help, {RESOLUTION_STATUS} AS status "
+            f"FROM v_resolutions{where})"), params
+
+
+async def resolution(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+    """Hard and soft resolutions of the conversations started in the period (see the module doc)."""
+    sub, params = _window(f, soft_window_hours)
+    rows = await _rows(engine, f"""
+        SELECT status, CASE WHEN bot_answers > 0 THEN 1 ELSE 0 END AS answered,
+               CASE WHEN more_help > 0 THEN 1 ELSE 0 END AS asked_more, count(*) AS n
+        FROM {sub} r GROUP BY status, CASE WHEN bot_answers > 0 THEN 1 ELSE 0 END,
+                              CASE WHEN more_help > 0 THEN 1 ELSE 0 END""", params)
+    by_status = dict.fromkeys(STATUSES, 0)
+    answered = counted = more_help = 0
+    for r in rows:
+        n, status = int(r["n"]), r["status"]
+        by_status[status] = by_status.get(status, 0) + n
+        answered += n if int(r["answered"]) else 0
+        if status == "hard" or (int(r["answered"]) and status != "pending"):
+            counted += n
+            more_help += n if int(r["asked_more"]) else 0
+    resolved = by_status["hard"] + by_status["soft"]
+    return {
+        "soft_window_hours": float(soft_window_hours),
+        "conversations": sum(by_status.values()), "answered": answered, "counted": counted,
+        "by_status": by_status, "resolved": resolved,
+        "resolution_rate": _rate(resolved, counted),
+        "hard_rate": _rate(by_status["hard"], counted), "soft_rate": _rate(by_status["soft"], counted),
+        "more_help": more_help, "more_help_rate": _rate(more_help, counted),
+    }
+
+
+def _saved(actual: float, counterfactual: float, of: float) -> tuple[float, float | None]:
+    saved = counterfactual - actual
+    return _usd(saved), (round(100.0 * saved / of, 2) if of else None)
+
+
+async def savings(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+    """Saved = always-strong counterfactual - actual, over the messages of resolved conversations
+    (an answer that did not resolve saved nothing); saved_if_all_right_* is the same over every
+    message, as if every contained answer had been right. Percentages are of the whole counterfactual."""
     where, params = _where(f)
     [row] = await _rows(engine, f"""
         SELECT COALESCE(sum(cost_usd), 0.0) AS actual, COALESCE(sum(counterfactual_usd), 0.0) AS counterfactual
         FROM v_messages{where}""", params)
+    sub, rparams = _window(Filters(channel=f.channel), soft_window_hours)  # resolved, whenever it started
+    mwhere, mparams = _where(f, ["r.status IN ('hard', 'soft')"], prefix="m.")
+    [res] = await _rows(engine, f"""
+        SELECT COALESCE(sum(m.cost_usd), 0.0) AS actual, COALESCE(sum(m.counterfactual_usd), 0.0) AS counterfactual
+        FROM v_messages m JOIN {sub} r ON r.conversation_id = m.conversation_id{mwhere}""",
+                        {**rparams, **mparams})
     actual, counterfactual = float(row["actual"]), float(row["counterfactual"])
-    saved = counterfactual - actual
-    return {"actual_usd": _usd(actual), "counterfactual_usd": _usd(counterfactual), "saved_usd": _usd(saved),
-            "saved_pct": round(100.0 * saved / counterfactual, 2) if counterfactual else None}
+    saved, saved_pct = _saved(float(res["actual"]), float(res["counterfactual"]), counterfactual)
+    all_saved, all_pct = _saved(actual, counterfactual, counterfactual)
+    return {"actual_usd": _usd(actual), "counterfactual_usd": _usd(counterfactual),
+            "saved_usd": saved, "saved_pct": saved_pct,
+            "resolved_actual_usd": _usd(res["actual"]), "resolved_counterfactual_usd": _usd(res["counterfactual"]),
+            "saved_if_all_right_usd": all_saved, "saved_if_all_right_pct": all_pct}
 
 
 async def latency(engine: AsyncEngine, f: Filters) -> dict:
@@ -229,18 +304,20 @@ async def guardrails(engine: AsyncEngine, f: Filters) -> dict:
     return {r["kind"]: int(r["events"]) for r in sorted(rows, key=lambda r: r["kind"])}
 
 
-async def report(engine: AsyncEngine, f: Filters = Filters(), *, sla_seconds: float = 300, top: int = 10) -> dict:
+async def report(engine: AsyncEngine, f: Filters = Filters(), *, sla_seconds: float = 300, top: int = 10,
+                 soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
     """Every figure of `supportbot report`, as one JSON-ready dict."""
     conv = await conversations(engine, f)
     mix = await route_mix(engine, f)
     return {
         "period": f.as_dict(),
         "conversations": conv,
+        "resolution": await resolution(engine, f, soft_window_hours),
         "messages": sum(r["messages"] for r in mix.values()),
         "escalations": await escalations(engine, f, conv["total"], sla_seconds),
         "route_mix": mix,
         "cost": await cost(engine, f),
-        "savings": await savings(engine, f),
+        "savings": await savings(engine, f, soft_window_hours),
         "latency_ms": await latency(engine, f),
         "csat": conv["csat"],
         "guardrails": await guardrails(engine, f),
@@ -253,19 +330,33 @@ async def report(engine: AsyncEngine, f: Filters = Filters(), *, sla_seconds: fl
 CONFIDENCE_BINS = 10
 
 
-async def daily(engine: AsyncEngine, f: Filters, *, sla_seconds: float = 300) -> dict:
+async def daily(engine: AsyncEngine, f: Filters, *, sla_seconds: float = 300,
+                soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
     """Per-day series (and the confidence histogram) over the filtered period."""
     where, params = _where(f)
     conv = await _rows(engine, f"""
-        SELECT day, final_route, count(*) AS n, sum(csat * csat_count) AS csat_sum, sum(csat_count) AS csat_count
+        SELECT day, final_route, count(*) AS n, sum(contained) AS contained,
+               sum(csat * csat_count) AS csat_sum, sum(csat_count) AS csat_count
         FROM v_conversation_summary{where} GROUP BY day, final_route""", params)
     money = await _rows(engine, f"""
         SELECT day, sum(cost_usd) AS cost, sum(counterfactual_usd) AS counterfactual
         FROM v_messages{where} GROUP BY day""", params)
+    sub, rparams = _window(Filters(channel=f.channel), soft_window_hours)
+    mwhere, mparams = _where(f, ["r.status IN ('hard', 'soft')"], prefix="m.")
+    resolved_money = await _rows(engine, f"""
+        SELECT m.day AS day, sum(m.cost_usd) AS cost, sum(m.counterfactual_usd) AS counterfactual
+        FROM v_messages m JOIN {sub} r ON r.conversation_id = m.conversation_id{mwhere} GROUP BY m.day""",
+                                 {**rparams, **mparams})
+    sub_f, fparams = _window(f, soft_window_hours)
+    res = await _rows(engine, f"""
+        SELECT day, status, CASE WHEN bot_answers > 0 THEN 1 ELSE 0 END AS answered,
+               CASE WHEN more_help > 0 THEN 1 ELSE 0 END AS asked_more, count(*) AS n
+        FROM {sub_f} r GROUP BY day, status, CASE WHEN bot_answers > 0 THEN 1 ELSE 0 END,
+                                   CASE WHEN more_help > 0 THEN 1 ELSE 0 END""", fparams)
     esc = await _rows(engine, f"SELECT day, status, waiting_s FROM v_escalations{where}", params)
     conf = await _rows(engine, f"SELECT confidence FROM v_messages{where}", params)
 
-    days = sorted({_day(r["day"]) for r in conv + money + esc})
+    days = sorted({_day(r["day"]) for r in conv + money + esc + res})
     if f.since and f.until and (f.until - f.since).days <= 366:  # every day of the range, zero when quiet
         days = sorted(set(days) | {(f.since + timedelta(days=i)).isoformat()
                                    for i in range((f.until - f.since).days + 1)})
@@ -273,16 +364,31 @@ async def daily(engine: AsyncEngine, f: Filters, *, sla_seconds: float = 300) ->
                          key=lambda r: (ROUTES.index(r) if r in ROUTES else 99, r))
     by_route = {r: [0] * len(days) for r in routes_seen}
     csat_sum, csat_n = [0.0] * len(days), [0] * len(days)
+    total, contained = [0] * len(days), [0] * len(days)
     index = {d: i for i, d in enumerate(days)}
     for r in conv:
         i = index[_day(r["day"])]
         by_route[r["final_route"] or "none"][i] += int(r["n"])
+        total[i] += int(r["n"])
+        contained[i] += int(r["contained"] or 0)
         csat_sum[i] += float(r["csat_sum"] or 0.0)
         csat_n[i] += int(r["csat_count"] or 0)
     cost_, counterfactual = [0.0] * len(days), [0.0] * len(days)
     for r in money:
         i = index[_day(r["day"])]
         cost_[i], counterfactual[i] = _usd(r["cost"]), _usd(r["counterfactual"])
+    saved = [0.0] * len(days)
+    for r in resolved_money:
+        if _day(r["day"]) in index:
+            saved[index[_day(r["day"])]] = _usd(float(r["counterfactual"] or 0) - float(r["cost"] or 0))
+    by_status = {st: [0] * len(days) for st in STATUSES}
+    counted, asked_more = [0] * len(days), [0] * len(days)
+    for r in res:
+        i, n = index[_day(r["day"])], int(r["n"])
+        by_status.setdefault(r["status"], [0] * len(days))[i] += n
+        if r["status"] == "hard" or (int(r["answered"]) and r["status"] != "pending"):
+            counted[i] += n
+            asked_more[i] += n if int(r["asked_more"]) else 0
     within, breached, still_open = [0] * len(days), [0] * len(days), [0] * len(days)
     for r in esc:
         i = index[_day(r["day"])]
@@ -298,7 +404,15 @@ async def daily(engine: AsyncEngine, f: Filters, *, sla_seconds: float = 300) ->
     return {
         "days": days,
         "conversations_by_route": by_route,
+        "containment_rate": [_rate(c, t) for c, t in zip(contained, total)],
+        "resolution_rate": [_rate(h + s_, n) for h, s_, n in zip(by_status["hard"], by_status["soft"], counted)],
+        "hard_rate": [_rate(h, n) for h, n in zip(by_status["hard"], counted)],
+        "soft_rate": [_rate(s_, n) for s_, n in zip(by_status["soft"], counted)],
+        "more_help_rate": [_rate(m_, n) for m_, n in zip(asked_more, counted)],
+        "resolutions_by_status": by_status,
         "cost_usd": cost_, "counterfactual_usd": counterfactual,
+        "saved_usd": saved,
+        "saved_if_all_right_usd": [_usd(c - a) for a, c in zip(cost_, counterfactual)],
         "escalations_within_sla": within, "escalations_breached_sla": breached, "escalations_open": still_open,
         "confidence_bins": [f"{i / CONFIDENCE_BINS:.1f}-{(i + 1) / CONFIDENCE_BINS:.1f}"
                             for i in range(CONFIDENCE_BINS)],

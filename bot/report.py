@@ -31,6 +31,12 @@ def rows(report: dict) -> Iterator[tuple[str, str, str, Any]]:
     conv = report["conversations"]
     for k in ("total", "contained", "containment_rate", "escalated", "escalation_rate", "customer_messages"):
         yield "conversations", "", k, conv[k]
+    res = report["resolution"]
+    for k in ("soft_window_hours", "conversations", "answered", "counted", "resolved", "resolution_rate", "hard_rate",
+              "soft_rate", "more_help", "more_help_rate"):
+        yield "resolution", "", k, res[k]
+    for status, n in res["by_status"].items():
+        yield "resolution_by_status", status, "conversations", n
     yield "messages", "", "total", report["messages"]
     esc = report["escalations"]
     for k in ("total", "open", "sla_seconds", "sla_breached", "sla_met"):
@@ -95,15 +101,34 @@ def render_table(report: dict, console: Console) -> None:
     head.add_column("value", justify="right")
     head.add_row("conversations", str(conv["total"]))
     head.add_row("containment rate (no human)", _pct(conv["containment_rate"]))
+    res = report["resolution"]
+    window = f"{res['soft_window_hours']:g} h"
+    head.add_row("resolution rate (hard + soft)",
+                 f"{_pct(res['resolution_rate'])} of {res['counted']} answered by the bot")
+    head.add_row("  hard (customer confirmed)", _pct(res["hard_rate"]))
+    head.add_row(f"  soft (no further request in {window})", _pct(res["soft_rate"]))
+    head.add_row("more-help rate", _pct(res["more_help_rate"]))
+    head.add_row(f"pending (answered < {window} ago)", str(res["by_status"]["pending"]))
     head.add_row("escalation rate", _pct(conv["escalation_rate"]))
     head.add_row("customer messages handled", str(report["messages"]))
     s = report["savings"]
     head.add_row("cost (actual)", _usd(s["actual_usd"]))
     head.add_row("cost if always strong", _usd(s["counterfactual_usd"]))
-    head.add_row("saved", f"{_usd(s['saved_usd'])} ({'-' if s['saved_pct'] is None else str(s['saved_pct']) + '%'})")
+    head.add_row("saved (resolved conversations)",
+                 f"{_usd(s['saved_usd'])} ({'-' if s['saved_pct'] is None else str(s['saved_pct']) + '%'})")
+    head.add_row("saved if every contained answer was right",
+                 f"{_usd(s['saved_if_all_right_usd'])} "
+                 f"({'-' if s['saved_if_all_right_pct'] is None else str(s['saved_if_all_right_pct']) + '%'})")
     head.add_row("CSAT", f"{_num(report['csat']['average'])} from {report['csat']['count']} ratings")
     head.add_row("escalations / SLA breached", f"{esc['total']} / {esc['sla_breached']} (SLA {esc['sla_seconds']:g}s)")
     console.print(head)
+
+    t = Table(title=f"resolution by status ({window} window)")
+    t.add_column("status")
+    t.add_column("conversations", justify="right")
+    for status, n in res["by_status"].items():
+        t.add_row(status, str(n))
+    console.print(t)
 
     t = Table(title="escalations by reason")
     for c in ("reason", "count", "share", "per conversation"):

@@ -124,3 +124,102 @@ async def build(url: str) -> None:
             call(c6, m9.id, at(D3, 15, 2), "small", "cheap", "ok", 400, 100, 0.0005, 700)
     finally:
         await engine.dispose()
+
+
+# --- resolution: hard / soft / pending ... relative to now -------------------------------------
+
+RESOLUTION_TABLE = """
+ conv channel   messages (hours before now: route cost cf), verdicts, escalation          status (24 h window)
+ R1   telegram  2h template 0 .010; confirmed 1h59                                        hard (inside the window)
+ R2   telegram  30h cheap_llm .001 .010                                                   soft
+ R3   slack     1h strong_llm .020 .020                                                   pending
+ R4   slack     50h knowledge 0 .005; more_help 49h59; 49h58 human 0 .003 + escalation   more_help_then_escalated
+ R5   web       50h clarify 0 .004; 49h59 template 0 .006 (the option picked)             soft
+ R6   telegram  40h template 0 .008; confirmed 39h59; more_help 39h58;
+                39h57 strong_llm .010 .010                                                unresolved (more_help after it)
+ R7   slack     26h human 0 .002 + escalation                                             escalated (no bot answer)
+ R8   web       30h template 0 .007; 29h50 a customer message nobody answered             unresolved
+ R9   console   3h a customer message (/start), no decision                               no_answer
+"""
+RESOLUTION_STATUS_24H = {"R1": "hard", "R2": "soft", "R3": "pending", "R4": "more_help_then_escalated",
+                         "R5": "soft", "R6": "unresolved", "R7": "escalated", "R8": "unresolved",
+                         "R9": "no_answer"}
+RESOLUTION_STATUS_48H = {**RESOLUTION_STATUS_24H, "R2": "pending", "R6": "pending", "R8": "pending"}
+
+
+async def build_resolutions(url: str, now: datetime | None = None) -> dict[str, int]:
+    """The conversations of RESOLUTION_TABLE; returns {name: conversation id}."""
+    now = now or datetime.now(timezone.utc)
+
+    def ago(hours: float, minutes: float = 0) -> datetime:
+        return now - timedelta(hours=hours, minutes=minutes)
+
+    engine = make_engine(url)
+    sessions = session_factory(engine)
+    ids: dict[str, int] = {}
+    try:
+        async with sessions.begin() as s:
+            people = {ch: m.Customer(channel=ch, external_id=f"{ch}-r", created_at=ago(60))
+                      for ch in ("telegram", "slack", "web", "console")}
+            s.add_all(people.values())
+            await s.flush()
+
+            async def conv(name: str, channel: str, start: datetime) -> m.Conversation:
+                c = m.Conversation(customer_id=people[channel].id, channel=channel, thread_key=name,
+                                   started_at=start, last_message_at=start)
+                s.add(c)
+                await s.flush()
+                ids[name] = c.id
+                return c
+
+            async def said(c: m.Conversation, when: datetime, text: str = "hi") -> m.Message:
+                row = m.Message(conversation_id=c.id, direction="in", author="customer", text=text, created_at=when)
+                s.add(row)
+                await s.flush()
+                return row
+
+            async def answered(c: m.Conversation, when: datetime, route: str, cost: float, cf: float,
+                               escalate: bool = False) -> m.Message:
+                row = await said(c, when, f"question for {route}")
+                s.add(m.RouteDecision(message_id=row.id, conversation_id=c.id, route=route, rule="r", reason="why",
+                                      intent="order_status", confidence=0.9, stage="local", cost_usd=cost,
+                                      counterfactual_usd=cf, latency_ms=10, created_at=when))
+                if escalate:
+                    s.add(m.Escalation(conversation_id=c.id, message_id=row.id, reason_kind="asked", reason="asked",
+                                       status="open", created_at=when + timedelta(seconds=1)))
+                else:
+                    s.add(m.Message(conversation_id=c.id, direction="out", author="bot", text="answer",
+                                    created_at=when + timedelta(seconds=1)))
+                await s.flush()
+                return row
+
+            def verdict(c: m.Conversation, answered_msg: m.Message, outcome: str, when: datetime) -> None:
+                s.add(m.Resolution(conversation_id=c.id, message_id=answered_msg.id, outcome=outcome, created_at=when))
+
+            r1 = await conv("R1", "telegram", ago(2))
+            verdict(r1, await answered(r1, ago(2), "template", 0, 0.010), "confirmed", ago(1, 59))
+            r2 = await conv("R2", "telegram", ago(30))
+            await answered(r2, ago(30), "cheap_llm", 0.001, 0.010)
+            r3 = await conv("R3", "slack", ago(1))
+            await answered(r3, ago(1), "strong_llm", 0.020, 0.020)
+            r4 = await conv("R4", "slack", ago(50))
+            verdict(r4, await answered(r4, ago(50), "knowledge", 0, 0.005), "more_help", ago(49, 59))
+            await answered(r4, ago(49, 58), "human", 0, 0.003, escalate=True)
+            r5 = await conv("R5", "web", ago(50))
+            await answered(r5, ago(50), "clarify", 0, 0.004)
+            await answered(r5, ago(49, 59), "template", 0, 0.006)
+            r6 = await conv("R6", "telegram", ago(40))
+            first = await answered(r6, ago(40), "template", 0, 0.008)
+            verdict(r6, first, "confirmed", ago(39, 59))
+            verdict(r6, first, "more_help", ago(39, 58))
+            await answered(r6, ago(39, 57), "strong_llm", 0.010, 0.010)
+            r7 = await conv("R7", "slack", ago(26))
+            await answered(r7, ago(26), "human", 0, 0.002, escalate=True)
+            r8 = await conv("R8", "web", ago(30))
+            await answered(r8, ago(30), "template", 0, 0.007)
+            await said(r8, ago(29, 50), "[photo]")
+            r9 = await conv("R9", "console", ago(3))
+            await said(r9, ago(3), "/start")
+    finally:
+        await engine.dispose()
+    return ids

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import text
@@ -21,7 +21,8 @@ from bot import analytics
 from bot.analytics import Filters
 from bot.cli import app as cli
 from bot.db.engine import make_engine
-from tests.analytics_data import D1, D2, D3, build
+from tests.analytics_data import (D1, D2, D3, RESOLUTION_STATUS_24H, RESOLUTION_STATUS_48H, build,
+                                  build_resolutions)
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 approx = pytest.approx
@@ -161,7 +162,13 @@ def test_views_are_dropped_on_downgrade(sqlite_db):
     names = lambda: {r[0] for r in sqlite3.connect(path).execute(  # noqa: E731
         "SELECT name FROM sqlite_master WHERE type = 'view'")}
     assert names() == {"v_messages", "v_model_calls", "v_conversation_summary", "v_daily_cost", "v_intent_stats",
-                       "v_escalations", "v_guardrail_events"}
+                       "v_escalations", "v_guardrail_events", "v_resolutions"}
+    command.downgrade(alembic_config(sqlite_db), "0004")  # 0005 gives back 0002's v_intent_stats
+    assert "v_resolutions" not in names() and "v_intent_stats" in names()
+    cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(v_intent_stats)")]
+    assert "clarify_share" not in cols and "human_share" in cols
+    command.upgrade(alembic_config(sqlite_db), "head")
+    assert "v_resolutions" in names()
     command.downgrade(alembic_config(sqlite_db), "0001")
     assert names() == set()
 
@@ -182,7 +189,15 @@ ALL_TIME = {
         {"model": "big", "tier": "strong", "calls": 2, "ok": 1, "failures": 0, "blocked": 1, "tokens_in": 1000,
          "tokens_out": 200, "cost_usd": 0.02}],
         "by_tier": {"cheap": 0.0015, "strong": 0.02}, "total_usd": 0.0215},
-    "savings": {"actual_usd": 0.0215, "counterfactual_usd": 0.072, "saved_usd": 0.0505, "saved_pct": 70.14},
+    # C1, C2 and C6 are soft resolutions (answered in 2024, nothing after): only their messages count as saved
+    "resolution": {"soft_window_hours": 24.0, "conversations": 6, "answered": 3, "counted": 3,
+                   "by_status": {"hard": 0, "soft": 3, "pending": 0, "unresolved": 0, "more_help_then_escalated": 0,
+                                 "escalated": 3, "no_answer": 0},
+                   "resolved": 3, "resolution_rate": 1.0, "hard_rate": 0.0, "soft_rate": 1.0, "more_help": 0,
+                   "more_help_rate": 0.0},
+    "savings": {"actual_usd": 0.0215, "counterfactual_usd": 0.072, "saved_usd": 0.0335, "saved_pct": 46.53,
+                "resolved_actual_usd": 0.0205, "resolved_counterfactual_usd": 0.054,
+                "saved_if_all_right_usd": 0.0505, "saved_if_all_right_pct": 70.14},
     "latency_ms": {"classify": {"count": 8, "p50": 2.0, "p95": 3.65, "p99": 3.93},
                    "llm_call": {"count": 3, "p50": 700.0, "p95": 1060.0, "p99": 1092.0},
                    "end_to_end": {"count": 9, "p50": 25.0, "p95": 1040.0, "p99": 1168.0}},
@@ -217,7 +232,8 @@ async def test_report_all_time_and_filtered(fixture_db):
         d2 = await analytics.report(engine, Filters(since=date(2024, 3, 2), until=date(2024, 3, 2)))
         slack = await analytics.report(engine, Filters(channel="slack"))
         tg3 = await analytics.report(engine, Filters(since=date(2024, 3, 3), channel="telegram"))
-        series = await analytics.daily(engine, Filters(since=date(2024, 3, 1), until=date(2024, 3, 3)))
+        series = await analytics.daily(engine, Filters(since=date(2024, 3, 1), until=date(2024, 3, 3)),
+                                   soft_window_hours=24)
         quiet = await analytics.daily(engine, Filters(since=date(2024, 2, 28), until=date(2024, 3, 1)))
     finally:
         await engine.dispose()
@@ -225,8 +241,10 @@ async def test_report_all_time_and_filtered(fixture_db):
     assert list(d2["escalations"]["by_reason"]) == ["asked", "degraded"]
     assert d2["cost"]["by_model"] == [{"model": "small", "tier": "cheap", "calls": 2, "ok": 1, "failures": 1,
                                        "blocked": 0, "tokens_in": 300, "tokens_out": 20, "cost_usd": 0.001}]
-    assert d2["savings"] == {"actual_usd": 0.001, "counterfactual_usd": 0.012, "saved_usd": 0.011,
-                             "saved_pct": 91.67}
+    assert d2["savings"] == {"actual_usd": 0.001, "counterfactual_usd": 0.012, "saved_usd": 0.0, "saved_pct": 0.0,
+                             "resolved_actual_usd": 0.0, "resolved_counterfactual_usd": 0.0,
+                             "saved_if_all_right_usd": 0.011, "saved_if_all_right_pct": 91.67}  # D2: all escalated
+    assert (d2["resolution"]["counted"], d2["resolution"]["resolution_rate"]) == (0, None)
     assert d2["csat"] == {"count": 1, "average": 2.0}
 
     assert (slack["conversations"]["total"], slack["conversations"]["containment_rate"]) == (2, 0.0)
@@ -245,6 +263,11 @@ async def test_report_all_time_and_filtered(fixture_db):
     assert series["conversations_by_route"] == {"template": [1, 0, 0], "cheap_llm": [0, 0, 1],
                                                 "strong_llm": [1, 0, 0], "human": [0, 2, 1]}
     assert series["cost_usd"] == approx([0.020, 0.001, 0.0005])
+    assert series["containment_rate"] == [1.0, 0.0, 0.5] and series["resolution_rate"] == [1.0, None, 1.0]
+    assert series["resolutions_by_status"]["soft"] == [2, 0, 1]
+    assert series["resolutions_by_status"]["escalated"] == [0, 2, 1]
+    assert series["saved_usd"] == approx([0.015, 0, 0.0185])  # C1 | - | C6
+    assert series["saved_if_all_right_usd"] == approx([0.015, 0.011, 0.0245])
     assert series["counterfactual_usd"] == approx([0.035, 0.012, 0.025])
     assert (series["escalations_within_sla"], series["escalations_breached_sla"]) == ([0, 1, 0], [0, 1, 1])
     assert series["confidence_counts"] == [0, 2, 1, 0, 0, 0, 0, 0, 0, 5]  # 0.10, 0.15 | 0.20 | five >= 0.9
@@ -252,6 +275,114 @@ async def test_report_all_time_and_filtered(fixture_db):
     assert quiet["days"] == ["2024-02-28", "2024-02-29", D1]  # quiet days are there, at zero
     assert quiet["conversations_by_route"] == {"template": [0, 0, 1], "strong_llm": [0, 0, 1]}
     assert quiet["cost_usd"] == approx([0, 0, 0.020]) and quiet["csat_average"] == [None, None, 4.5]
+
+
+# --- resolution (hard / soft, beside containment) and the clarify route -------------------------------
+
+@pytest.fixture
+def resolution_db(db_url):
+    ids = asyncio.run(build_resolutions(db_url))
+    return db_url, ids
+
+
+RESOLUTION_24H = {
+    "soft_window_hours": 24.0, "conversations": 9, "answered": 7, "counted": 6,  # R3 pending, R7 and R9 unanswered
+    "by_status": {"hard": 1, "soft": 2, "pending": 1, "unresolved": 2, "more_help_then_escalated": 1,
+                  "escalated": 1, "no_answer": 1},
+    "resolved": 3, "resolution_rate": 0.5, "hard_rate": 0.1667, "soft_rate": 0.3333,
+    "more_help": 2, "more_help_rate": 0.3333,  # R4, R6
+}
+# resolved: R1 (.010 - 0), R2 (.010 - .001), R5 (.004 + .006): .029 of the .085 always-strong cost
+SAVINGS_24H = {"actual_usd": 0.031, "counterfactual_usd": 0.085, "saved_usd": 0.029, "saved_pct": 34.12,
+               "resolved_actual_usd": 0.001, "resolved_counterfactual_usd": 0.03,
+               "saved_if_all_right_usd": 0.054, "saved_if_all_right_pct": 63.53}
+
+
+async def test_resolution_view_report_and_window(resolution_db):
+    url, ids = resolution_db
+    name = {v: k for k, v in ids.items()}
+    rows = await view(url, "SELECT * FROM v_resolutions ORDER BY conversation_id")
+    got = {name[r["conversation_id"]]: r for r in rows}
+    assert {k: r["status"] for k, r in got.items()} == RESOLUTION_STATUS_24H
+    assert [got[k]["bot_answers"] for k in sorted(got)] == [1, 1, 1, 1, 2, 2, 0, 1, 0]
+    assert [got[k]["confirmed"] for k in sorted(got)] == [1, 0, 0, 0, 0, 1, 0, 0, 0]
+    assert [got[k]["more_help"] for k in sorted(got)] == [0, 0, 0, 1, 0, 1, 0, 0, 0]
+    assert [got[k]["escalated"] for k in sorted(got)] == [0, 0, 0, 1, 0, 0, 1, 0, 0]
+    assert [got[k]["hard"] for k in sorted(got)] == [1, 0, 0, 0, 0, 0, 0, 0, 0]  # R6: more_help after confirmed
+    assert [got[k]["more_help_then_escalated"] for k in sorted(got)] == [0, 0, 0, 1, 0, 0, 0, 0, 0]
+    assert got["R8"]["next_customer_message_s"] == approx(600, abs=1)  # the photo, 10 min after the answer
+    assert got["R2"]["next_customer_message_s"] is None and got["R9"]["last_bot_answer_at"] is None
+    assert got["R3"]["answer_age_s"] == approx(3600, abs=120) and got["R1"]["soft_window_hours"] == 24
+    assert {r["channel"] for r in rows} == {"telegram", "slack", "web", "console"}
+    assert all(r["day"] is not None and r["started_at"] is not None for r in rows)
+    clarify = await view(url, "SELECT clarify_share, template_share, human_share FROM v_intent_stats")
+    assert clarify[0]["clarify_share"] == approx(1 / 11) and clarify[0]["human_share"] == approx(2 / 11)
+
+    engine = make_engine(url)
+    try:
+        r24 = await analytics.report(engine, soft_window_hours=24)
+        r48 = await analytics.report(engine, soft_window_hours=48)
+        web = await analytics.report(engine, Filters(channel="web"), soft_window_hours=24)
+        for hours, expected in ((24, RESOLUTION_STATUS_24H), (48, RESOLUTION_STATUS_48H)):  # report = view at 24 h
+            sub, params = analytics._window(Filters(), hours)
+            statuses = await analytics._rows(engine, f"SELECT conversation_id, status FROM {sub} r", params)
+            assert {name[s["conversation_id"]]: s["status"] for s in statuses} == expected, hours
+        today = analytics.utcnow().date()
+        series = await analytics.daily(engine, Filters(since=today - timedelta(days=4), until=today),
+                                       soft_window_hours=24)
+    finally:
+        await engine.dispose()
+    assert r24["resolution"] == RESOLUTION_24H
+    assert r24["savings"] == SAVINGS_24H  # savings count only the resolved conversations' messages
+    assert (r24["conversations"]["total"], r24["conversations"]["containment_rate"]) == (9, 0.7778)
+    assert list(r24["route_mix"]) == ["template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human"]
+    assert {k: v["messages"] for k, v in r24["route_mix"].items()} == {
+        "template": 4, "knowledge": 1, "clarify": 1, "cheap_llm": 1, "strong_llm": 2, "human": 2}
+
+    # a longer window: R2, R6, R8 are still inside it; R2's saving is no longer counted
+    res48 = r48["resolution"]
+    assert (res48["counted"], res48["resolved"], res48["by_status"]["pending"]) == (3, 2, 4)
+    assert (res48["resolution_rate"], res48["hard_rate"], res48["soft_rate"], res48["more_help_rate"]) == (
+        0.6667, 0.3333, 0.3333, 0.3333)
+    assert (r48["savings"]["saved_usd"], r48["savings"]["saved_if_all_right_usd"]) == (0.02, 0.054)
+
+    assert web["resolution"]["by_status"] == {**dict.fromkeys(analytics.STATUSES, 0), "soft": 1, "unresolved": 1}
+    assert (web["resolution"]["resolution_rate"], web["savings"]["saved_usd"]) == (0.5, 0.01)  # R5 only
+
+    assert series["days"][-1] == today.isoformat() and len(series["days"]) == 5
+    assert {k: sum(v) for k, v in series["resolutions_by_status"].items()} == RESOLUTION_24H["by_status"]
+    assert sum(series["saved_usd"]) == approx(0.029) and sum(series["saved_if_all_right_usd"]) == approx(0.054)
+    assert all(v is None or 0 <= v <= 1 for v in series["resolution_rate"] + series["containment_rate"])
+
+
+def test_revision_0005_downgrades_and_upgrades(db_url):
+    from bot.db.migrate import alembic_config
+    from alembic import command
+
+    command.downgrade(alembic_config(db_url), "0004")
+    cols = asyncio.run(view(db_url, "SELECT * FROM v_intent_stats"))  # 0002's view is back (no rows: empty)
+    assert cols == []
+    command.upgrade(alembic_config(db_url), "head")
+    assert asyncio.run(view(db_url, "SELECT status FROM v_resolutions")) == []
+
+
+def test_cli_report_shows_resolution_beside_containment(resolution_db):
+    url, _ = resolution_db
+    data = json.loads(run_report(url, "--format", "json"))
+    assert data["resolution"] == RESOLUTION_24H and data["savings"] == SAVINGS_24H
+    rows = list(csv.DictReader(io.StringIO(run_report(url, "--format", "csv"))))
+    got = {(r["section"], r["key"], r["metric"]): r["value"] for r in rows}
+    assert (got[("resolution", "", "resolution_rate")], got[("resolution", "", "hard_rate")],
+            got[("resolution", "", "soft_rate")], got[("resolution", "", "more_help_rate")]) == (
+        "0.5", "0.1667", "0.3333", "0.3333")
+    assert got[("resolution_by_status", "pending", "conversations")] == "1"
+    assert got[("route_mix", "clarify", "messages")] == "1"
+    assert got[("savings", "", "saved_usd")] == "0.029" and got[("savings", "", "saved_if_all_right_usd")] == "0.054"
+    table = run_report(url)
+    for needle in ("containment rate (no human)", "77.8%", "resolution rate (hard + soft)", "50.0% of 6",
+                   "hard (customer confirmed)", "16.7%", "33.3%", "more-help rate", "pending (answered < 24 h ago)",
+                   "more_help_then_escalated", "no_answer", "clarify", "$0.0290 (34.12%)", "$0.0540 (63.53%)"):
+        assert needle in table, needle
 
 
 def run_report(url: str, *args: str) -> str:
@@ -273,7 +404,10 @@ def test_cli_report_json_csv_and_table(fixture_db):
     assert got[("route_mix", "human", "messages")] == "4"
     assert got[("cost_by_model", "cheap/small", "cost_usd")] == "0.0015"
     assert got[("cost_by_tier", "strong", "cost_usd")] == "0.02"
-    assert (got[("savings", "", "saved_usd")], got[("savings", "", "saved_pct")]) == ("0.0505", "70.14")
+    assert (got[("savings", "", "saved_usd")], got[("savings", "", "saved_pct")]) == ("0.0335", "46.53")
+    assert got[("savings", "", "saved_if_all_right_usd")] == "0.0505"
+    assert got[("resolution", "", "resolution_rate")] == "1.0"
+    assert got[("resolution_by_status", "soft", "conversations")] == "3"
     assert got[("latency_ms", "end_to_end", "p95")] == "1040.0"
     assert got[("latency_ms", "llm_call", "p50")] == "700.0"
     assert (got[("csat", "", "average")], got[("csat", "", "count")]) == ("3.667", "3")
@@ -281,7 +415,9 @@ def test_cli_report_json_csv_and_table(fixture_db):
     assert got[("period", "", "since")] == ""
 
     table = run_report(fixture_db)
-    for needle in ("containment rate (no human)", "50.0%", "$0.0215", "$0.0720", "$0.0505 (70.14%)",
+    for needle in ("containment rate (no human)", "50.0%", "$0.0215", "$0.0720", "$0.0335 (46.53%)",
+                   "saved if every contained answer was right", "$0.0505 (70.14%)", "resolution rate (hard + soft)",
+                   "100.0% of 3 answered by the bot", "soft (no further request in 24 h)",
                    "3.67 from 3 ratings", "3 / 2 (SLA 300s)", "out_of_scope", "1,040.00", "asdf qwerty",
                    "cheap", "small", "injection_flagged"):
         assert needle in table, needle

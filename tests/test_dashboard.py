@@ -1,8 +1,9 @@
-"""/dashboard: agent login required, the report's figures and five server-side SVG charts, in a real browser."""
+"""/dashboard: agent login required, the report's figures and its server-side SVG charts, in a real browser."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import aiohttp
 import pytest
@@ -10,12 +11,12 @@ import pytest
 from bot import analytics
 from bot.agents import add_agent
 from bot.web import charts
-from tests.analytics_data import build
+from tests.analytics_data import build, build_resolutions
 from tests.helpers import mini_settings
 from tests.web_harness import serving
 from tests.browser import launch, needs_chromium
 
-CHARTS = ("routes", "cost", "escalations", "confidence", "csat")
+CHARTS = ("routes", "resolution", "resolutions", "cost", "savings", "escalations", "confidence", "csat")
 PERIOD = "since=2024-03-01&until=2024-03-03"
 AGENT, PASSWORD = "olga", "correct horse battery"
 
@@ -53,7 +54,12 @@ async def test_dashboard_needs_a_login_then_shows_the_figures_and_charts(service
         svg = re.search(rf'<svg class="chart" data-chart="{name}".*?</svg>', page, re.S).group(0)
         assert 'class="mark' in svg, name  # bars, lines or dots were drawn
     assert "<b>6</b><span>conversations</span>" in page and "<b>50.0%</b>" in page
-    assert "<b>3 / 2</b>" in page and "70.1%" in page and "3.67 (3)" in page
+    assert "<b>3 / 2</b>" in page and "3.67 (3)" in page
+    # resolution beside containment; saved counts the resolved conversations, the every-answer figure stays
+    assert "<b>100.0%</b><span>resolution (hard + soft)</span>" in page
+    assert "<b>0.0% / 100.0%</b><span>hard / soft (soft: quiet 24 h)</span>" in page
+    assert "<b>$0.0335 (46.5%)</b><span>saved (resolved conversations)</span>" in page
+    assert "<b>$0.0505 (70.1%)</b><span>saved if every contained answer was right</span>" in page
     assert '<option value="slack">' in page and "ignore all previous instructions" in page
     assert "<script" not in page and "http" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
@@ -72,6 +78,33 @@ async def test_dashboard_needs_a_login_then_shows_the_figures_and_charts(service
         assert r.status == 400 and "not a date" in await r.text()
     async with service.http.get(f"{service.url}/dashboard?since=2024-03-03&until=2024-03-01") as r:
         assert r.status == 400
+
+
+async def test_page_shows_resolution_and_clarify(sqlite_db):
+    """The resolution fixture (hard, soft, pending, more help then escalated, clarify) on the rendered page."""
+    from bot.db.engine import make_engine
+    from bot.web.dashboard import render_page
+
+    await build_resolutions(sqlite_db)
+    today = analytics.utcnow().date()
+    f = analytics.Filters(since=today - timedelta(days=4), until=today)
+    engine = make_engine(sqlite_db)
+    try:
+        report = await analytics.report(engine, f, soft_window_hours=24)
+        series = await analytics.daily(engine, f, soft_window_hours=24)
+    finally:
+        await engine.dispose()
+    page = render_page(report, series, f, ["slack", "telegram", "web"], None, "")
+    assert "<b>77.8%</b><span>containment (no human)</span>" in page
+    assert "<b>50.0%</b><span>resolution (hard + soft)</span>" in page
+    assert "<b>16.7% / 33.3%</b>" in page and "<b>33.3%</b><span>asked for more help</span>" in page
+    assert "<b>1</b><span>pending (inside 24 h)</span>" in page
+    assert "<td>clarify</td><td>1</td>" in page and "<td>more_help_then_escalated</td><td>1</td>" in page
+    for name in CHARTS[:-1]:  # no ratings in this fixture: the CSAT chart says "no data"
+        svg = re.search(rf'<svg class="chart" data-chart="{name}".*?</svg>', page, re.S).group(0)
+        assert 'class="mark' in svg, name
+    resolution = re.search(r'<svg class="chart" data-chart="resolution".*?</svg>', page, re.S).group(0)
+    assert "containment" in resolution and "more help" in resolution and "100%" in resolution
 
 
 def test_charts_escape_text_and_handle_no_data():

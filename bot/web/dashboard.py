@@ -1,5 +1,9 @@
 """/dashboard: the report's figures over time, for agents and operators (server-side SVG charts).
 
+Resolution (hard: the customer confirmed; soft: no further request within
+resolution.soft_window_hours) is shown beside containment, and savings count resolved
+conversations only, with the every-answer figure next to them (bot/analytics.py).
+
 GET /dashboard?since=YYYY-MM-DD&until=YYYY-MM-DD&channel=NAME   the page (default: the last 30 days)
 GET /dashboard/data?...                                          the same figures as JSON
 Both need an agent login (bot.web.auth.require_agent). The page loads nothing from elsewhere.
@@ -37,9 +41,9 @@ async def _figures(request: web.Request, f: analytics.Filters) -> tuple[dict, di
     from bot.web.server import SERVICE
 
     app = request.app[SERVICE].app
-    sla = app.settings.handoff.sla_seconds
-    return (await analytics.report(app.engine, f, sla_seconds=sla),
-            await analytics.daily(app.engine, f, sla_seconds=sla))
+    sla, window = app.settings.handoff.sla_seconds, app.settings.resolution.soft_window_hours
+    return (await analytics.report(app.engine, f, sla_seconds=sla, soft_window_hours=window),
+            await analytics.daily(app.engine, f, sla_seconds=sla, soft_window_hours=window))
 
 
 def _usd(v: float) -> str:
@@ -55,9 +59,22 @@ def render_charts(series: dict) -> dict[str, str]:
     return {
         "routes": charts.bar_chart("routes", "Conversations per day by final route", days,
                                    series["conversations_by_route"], y_label="conversations"),
+        "resolution": charts.line_chart("resolution", "Containment vs resolution per day (hard + soft)", days,
+                                        {"containment": series["containment_rate"],
+                                         "resolution": series["resolution_rate"], "hard": series["hard_rate"],
+                                         "more help": series["more_help_rate"]},
+                                        y_label="share of conversations", y_max=1.0, ticks=4,
+                                        y_fmt=lambda v: f"{100 * v:.0f}%"),
+        "resolutions": charts.bar_chart("resolutions", "Conversations per day by resolution status", days,
+                                        {k: v for k, v in series["resolutions_by_status"].items() if any(v)},
+                                        y_label="conversations"),
         "cost": charts.line_chart("cost", "Cost vs always-strong counterfactual per day (USD)", days,
                                   {"actual": series["cost_usd"], "always strong": series["counterfactual_usd"]},
                                   y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
+        "savings": charts.line_chart("savings", "Saved per day (USD): resolved conversations vs every answer",
+                                     days, {"saved (resolved)": series["saved_usd"],
+                                            "if every contained answer was right": series["saved_if_all_right_usd"]},
+                                     y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
         "escalations": charts.bar_chart("escalations", "Escalations per day and SLA", days,
                                         {"within SLA": series["escalations_within_sla"],
                                          "SLA breached": series["escalations_breached_sla"]},
@@ -110,14 +127,23 @@ def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
 
 def render_page(report: dict, series: dict, f: analytics.Filters, channels: list[str], agent: dict | None,
                 query: str) -> str:
-    conv, esc, s = report["conversations"], report["escalations"], report["savings"]
+    conv, esc, s, res = report["conversations"], report["escalations"], report["savings"], report["resolution"]
+    window = f"{res['soft_window_hours']:g} h"
     cards = [
         ("conversations", str(conv["total"])),
         ("containment (no human)", _pct(conv["containment_rate"])),
+        ("resolution (hard + soft)", _pct(res["resolution_rate"])),
+        (f"hard / soft (soft: quiet {window})", f"{_pct(res['hard_rate'])} / {_pct(res['soft_rate'])}"),
+        ("asked for more help", _pct(res["more_help_rate"])),
+        (f"pending (inside {window})", str(res["by_status"]["pending"])),
         ("escalations / SLA breached", f"{esc['total']} / {esc['sla_breached']}"),
         ("cost", _usd(s["actual_usd"])),
         ("if always strong", _usd(s["counterfactual_usd"])),
-        ("saved", "-" if s["saved_pct"] is None else f"{s['saved_pct']:.1f}%"),
+        ("saved (resolved conversations)",
+         f"{_usd(s['saved_usd'])}" + ("" if s["saved_pct"] is None else f" ({s['saved_pct']:.1f}%)")),
+        ("saved if every contained answer was right",
+         f"{_usd(s['saved_if_all_right_usd'])}"
+         + ("" if s["saved_if_all_right_pct"] is None else f" ({s['saved_if_all_right_pct']:.1f}%)")),
         ("CSAT", "-" if report["csat"]["average"] is None
          else f"{report['csat']['average']:.2f} ({report['csat']['count']})"),
     ]
@@ -137,6 +163,8 @@ def render_page(report: dict, series: dict, f: analytics.Filters, channels: list
         _table("Latency (ms)", ["stage", "count", "p50", "p95", "p99"],
                [[k, d["count"], d["p50"] if d["p50"] is not None else "-", d["p95"] if d["p95"] is not None else "-",
                  d["p99"] if d["p99"] is not None else "-"] for k, d in lat.items()]),
+        _table("Resolution by status (conversations)", ["status", "conversations"],
+               [[k, n] for k, n in res["by_status"].items()]),
         _table("Route mix (messages)", ["route", "messages", "share"],
                [[k, d["messages"], _pct(d["share"])] for k, d in report["route_mix"].items()]),
         _table("Top unhandled messages", ["message", "count", "intent"],
