@@ -322,7 +322,8 @@ def report(
         engine = make_engine(url or settings.database.url)
         try:
             await check_migrated(engine)
-            holder.update(await analytics.report(engine, f, sla_seconds=settings.handoff.sla_seconds, top=top))
+            holder.update(await analytics.report(engine, f, sla_seconds=settings.handoff.sla_seconds, top=top,
+                                                  soft_window_hours=settings.resolution.soft_window_hours))
         finally:
             await engine.dispose()
 
