@@ -27,7 +27,14 @@ from bot.messages import InboundMessage, Reply
 NAME = "web"
 VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_TEXT = 10_000
-PAGE = files("channels").joinpath("static/chat.html")
+STATIC = files("channels").joinpath("static")
+PAGE = STATIC.joinpath("chat.html")
+ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css"}  # the page's script and style, as files
+# no inline script or style, nothing from elsewhere: text that slipped into the DOM as HTML could not run
+HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                                      "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; "
+                                      "frame-ancestors 'none'",
+           "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
 class WebChat:
@@ -41,6 +48,7 @@ class WebChat:
     # --- ChannelRuntime -------------------------------------------------------------
     def mount(self, app: web.Application) -> None:
         app.router.add_get("/", self.page)
+        app.router.add_get("/chat/{asset:chat\\.(?:js|css)}", self.asset)
         app.router.add_post("/chat/messages", self.post_message)
         app.router.add_get("/chat/events", self.events)
         app.router.add_get("/chat/history", self.history)
@@ -70,7 +78,12 @@ class WebChat:
     # --- HTTP -----------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
         html = PAGE.read_text(encoding="utf-8").replace("{{company}}", _escape(self.ctx.settings.company.name))
-        return web.Response(text=html, content_type="text/html")
+        return web.Response(text=html, content_type="text/html", headers=HEADERS)
+
+    async def asset(self, request: web.Request) -> web.Response:
+        name = request.match_info["asset"]
+        return web.Response(text=STATIC.joinpath(name).read_text(encoding="utf-8"), content_type=ASSETS[name],
+                            headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
 
     async def post_message(self, request: web.Request) -> web.Response:
         if not self.accepting:

@@ -81,6 +81,8 @@ async def test_browser_shows_chips_and_a_click_sends_the_label(service, tmp_path
             page = await browser.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"  # CSP reports too
+                    and not msg.location.get("url", "").endswith("/favicon.ico") else None)
             await page.goto(service.url + "/")
             await page.fill("#text", "hello")
             await page.click("button[type=submit]")

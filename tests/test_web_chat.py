@@ -96,7 +96,16 @@ async def test_healthz_reports_database_and_channels(service):
 async def test_page_is_served_with_the_company_name(service):
     async with service.http.get(service.url + "/") as r:
         html = await r.text()
-    assert r.status == 200 and "Test Shop support" in html and "EventSource" in html
+    assert r.status == 200 and "Test Shop support" in html
+    csp = r.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
+    assert "<script>" not in html and "<style>" not in html and ' on' not in html.replace(' only', '')  # no inline code
+    async with service.http.get(service.url + "/chat/chat.js") as r:
+        assert r.status == 200 and r.content_type == "text/javascript" and "EventSource" in await r.text()
+    async with service.http.get(service.url + "/chat/chat.css") as r:
+        assert r.status == 200 and r.content_type == "text/css"
+    async with service.http.get(service.url + "/chat/other.js") as r:
+        assert r.status == 404
 
 
 @needs_chromium
