@@ -22,6 +22,7 @@ from bot.inbox import Inbox
 from bot.knowledge import KnowledgeBase
 from bot.llm.pricing import check_catalog
 from bot.llm.router import LLMRouter
+from bot.decide import Decider, vocabulary_of
 from bot.orchestrator import Orchestrator
 from bot.outbox import Outbox
 from bot.respond import Responder
@@ -90,7 +91,9 @@ class App:
             remote = _build_llm_classifier(settings, router)
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
             store = Store(sessions)
-            orchestrator = Orchestrator(settings, store, cascade, kb, Responder(settings, kb, router))
+            decider = Decider(settings, cascade, kb, llm_available=router.available, safety=build_safety(settings),
+                              vocabulary=vocabulary_of(settings, kb))
+            orchestrator = Orchestrator(settings, store, decider, Responder(settings, kb, router))
             channels = ChannelRegistry()
             inbox = Inbox(sessions)
             replies_queued = asyncio.Event()
@@ -104,6 +107,14 @@ class App:
         finally:
             await http.aclose()
             await engine.dispose()
+
+
+def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
+    """The safety and money detector by meaning (bot/safety.py), its negatives the shop's routine examples."""
+    from bot.safety import SafetyDetector
+
+    routine = [e for name, i in settings.intents.items() if not i.critical for e in i.examples]
+    return SafetyDetector.build(routine).check
 
 
 def _build_llm_classifier(settings: Settings, router: LLMRouter) -> LLMClassifier | None:

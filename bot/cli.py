@@ -137,7 +137,9 @@ def eval_cmd(
 
     from bot import evaluate as ev
     from bot.calibration import METHODS
+    from bot.app import build_safety
     from bot.classify.cascade import Cascade
+    from bot.decide import Decider, vocabulary_of
     from bot.knowledge import KnowledgeBase
     from bot.models_store import serving_folder
 
@@ -166,14 +168,16 @@ def eval_cmd(
     holder: dict = {}
 
     async def go() -> None:
-        kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
-        if not with_llm:
-            holder["r"] = await ev.evaluate(rows, settings, clf, Cascade(clf, None, settings.policy.confidence_threshold), kb)
+        if not with_llm:  # as live handling with no LLM key: the same Decider, no cascade stage, no LLM routes
+            kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
+            decider = Decider(settings, Cascade(clf, None, settings.policy.confidence_threshold), kb,
+                              safety=build_safety(settings), vocabulary=vocabulary_of(settings, kb))
+            holder["r"] = await ev.evaluate(rows, settings, clf, decider)
             return
         from bot.app import App
 
         async with App.open(settings, classifier=clf) as a:
-            holder["r"] = await ev.evaluate(rows, settings, clf, a.orchestrator.cascade, kb)
+            holder["r"] = await ev.evaluate(rows, settings, clf, a.orchestrator.decider)
 
     _run(go())
     result = holder["r"]

@@ -1,9 +1,11 @@
-"""`supportbot eval DATA.csv`: the real classify -> signals -> policy path on labelled messages.
+"""`supportbot eval DATA.csv`: the real decision path on labelled messages.
 
-Nothing is sent and no paid model is called (unless --with-llm): each row is classified by
-the local model (the cascade without its LLM stage), its signals detected, the knowledge
-base searched and the policy asked, exactly as bot/orchestrator.py does for a live message
-in a fresh conversation. The figures:
+Nothing is sent and no paid model is called (unless --with-llm): each row goes through
+bot/decide.py's Decider.choose, the function live handling calls, as the first message of a
+fresh conversation: the local model (the cascade without its LLM stage unless --with-llm),
+signals (safety included), the knowledge base, the policy and the plan (routes that cannot
+be served here degrade as they would for a customer: without --with-llm, as with no key).
+The figures:
 
   intent       accuracy, macro-F1, the most confused (expected, predicted) pairs, and
                out-of-scope precision/recall when some rows are labelled `oos`
@@ -15,7 +17,7 @@ in a fresh conversation. The figures:
 
 The CSV: UTF-8, a header row; `text` required; `intent` optional (an intent name, or `oos`
 for out of scope); `route` optional (template, knowledge, cheap_llm, strong_llm, human, or
-`auto` = any route but human; `expected_route` is read as `route`); `channel` optional.
+`auto` = any route but human; `expected` and `expected_route` are read as `route`); `channel` optional.
 Rows are numbered as in a spreadsheet (header = row 1).
 """
 
@@ -30,7 +32,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bot import calibration, guardrails, policy, signals
+from bot import calibration
+from bot.decide import Decider
 from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals
 from bot.settings import Settings
 
@@ -73,8 +76,9 @@ def read_eval_csv(path: str | Path) -> list[EvalRow]:
         raise EvalDataError(f"{p}: row 1: empty file, expected a header with a text column") from None
     except csv.Error as e:
         raise EvalDataError(f"{p}: row 1: invalid CSV: {e}") from None
-    if "route" not in header and "expected_route" in header:
-        header[header.index("expected_route")] = "route"
+    for alias in ("expected_route", "expected"):
+        if "route" not in header and alias in header:
+            header[header.index(alias)] = "route"
     if "text" not in header:
         raise EvalDataError(f"{p}: row 1: missing column 'text' in the header (found: {', '.join(header) or 'nothing'})")
     col = {name: header.index(name) for name in ("text", "intent", "route", "channel") if name in header}
@@ -102,7 +106,7 @@ def read_eval_csv(path: str | Path) -> list[EvalRow]:
     return rows
 
 
-# --- the decision path (what bot/orchestrator.py does, minus storing and answering) ---------
+# --- the decision path: bot/decide.py, as live handling runs it -----------------------------
 
 @dataclass
 class Decided:
@@ -112,17 +116,12 @@ class Decided:
     article_score: float
 
 
-async def decide(text: str, settings: Settings, cascade, kb, channel: str = DEFAULT_CHANNEL,  # noqa: ANN001
-                 history: signals.History = signals.History()) -> Decided:
-    """classify -> signals -> policy for one message; nothing is sent or stored."""
-    redaction = guardrails.redact(text)
-    injection = guardrails.injection_phrases(text)
-    c = await cascade.classify(text, redaction.text, [])
-    found = signals.detect(text, c, settings, history, injection=bool(injection))
-    hits = kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
-    score = hits[0].score if hits else 0.0
-    facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers, article_score=score)
-    return Decided(c, found, policy.decide(facts, settings), score)
+async def decide(text: str, decider: Decider, channel: str = DEFAULT_CHANNEL, history=None) -> Decided:  # noqa: ANN001
+    """One message through Decider.choose as a new conversation's first message; nothing sent or stored."""
+    from bot.signals import History
+
+    choice = await decider.choose(text, channel=channel, history=history or History())
+    return Decided(choice.classification, choice.signals, choice.decision, choice.facts.article_score)
 
 
 # --- figures ------------------------------------------------------------------------------
@@ -223,8 +222,8 @@ class EvalResult:
         }
 
 
-async def evaluate(rows: list[EvalRow], settings: Settings, classifier, cascade, kb) -> EvalResult:  # noqa: ANN001
-    decided = [await decide(r.text, settings, cascade, kb, r.channel) for r in rows]
+async def evaluate(rows: list[EvalRow], settings: Settings, classifier, decider: Decider) -> EvalResult:  # noqa: ANN001
+    decided = [await decide(r.text, decider, r.channel) for r in rows]
     labelled = [(r, d) for r, d in zip(rows, decided) if r.intent is not None]
     gold = [r.intent for r, _ in labelled]
     intent = intent_figures(gold, [d.classification.intent for _, d in labelled])

@@ -86,13 +86,17 @@ class Signals:
     complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
     injection: bool = False  # the message tries to instruct the model
     needs_human: bool = False  # the LLM classifier judged that a person should handle it
+    safety: str = ""  # a safety or money-at-risk category found by meaning (bot/safety.py), e.g. "burn"
+    safety_why: str = ""  # what was found, for the decision's reason
+    gibberish: bool = False  # no word of it is one the shop or everyday English knows
 
     def names(self) -> list[str]:
         """The active signals as short names, for logs and --json."""
         out = []
         if self.emotion_label != "neutral":
             out.append(self.emotion_label)
-        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "urgent", "injection"):
+        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "safety", "urgent", "injection",
+                     "gibberish"):
             if getattr(self, name):
                 out.append(name)
         if self.complexity >= 0.5:
@@ -158,6 +162,7 @@ class HandleResult:
             "reason": self.decision.reason,
             "degraded_from": self.decision.degraded_from.value if self.decision.degraded_from else None,
             "reply": self.reply.text if self.reply else None,
+            "buttons": list(self.reply.buttons) if self.reply else [],
             "conversation_id": self.conversation_id,
             "escalation_id": self.escalation_id,
             "cost_usd": round(self.cost_usd, 6),

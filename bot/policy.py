@@ -22,6 +22,7 @@ class Facts:
     channel: str
     has_answer: bool  # a canned answer exists for the intent
     article_score: float  # best knowledge-base score for the message (0 when none)
+    can_clarify: bool = False  # the best few intents make a plausible "did you mean ...?"
 
 
 def _signal_hits(names: list[str], s: Signals) -> list[str]:
@@ -30,6 +31,9 @@ def _signal_hits(names: list[str], s: Signals) -> list[str]:
         if name in ("anger", "frustration", "distress"):
             if s.emotion_label == name:
                 hits.append(f"{name} {s.emotion:.2f}")
+        elif name == "safety":
+            if s.safety:
+                hits.append(f"safety: {s.safety_why or s.safety}")
         elif name == "complex":
             if s.complexity >= 0.5:
                 hits.append(f"complexity {s.complexity:.2f}")
@@ -75,6 +79,9 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
             (f.article_score >= settings.knowledge.min_score) == when.has_article,
             f"article score {f.article_score:.2f}"),
         when.channel_in is None or need(f.channel in when.channel_in, f"channel {f.channel}"),
+        when.can_clarify is None or need(f.can_clarify == when.can_clarify,
+                                         "plausible candidates: " + ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3])
+                                         if when.can_clarify else "no plausible candidates"),
     ]
     if when.complex is not None:
         is_complex = bool(intent_cfg and intent_cfg.complex) or s.complexity >= 0.5

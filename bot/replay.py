@@ -110,6 +110,7 @@ class Replayed:
     rule: str
     reason: str
     cost_usd: float
+    served: str = ""  # the route that would serve it here (after degradation: no key, no article...)
 
     @property
     def changed(self) -> bool:
@@ -182,17 +183,13 @@ class LoggedVerdicts:
 
 
 def _history(item: Logged, earlier: list[Logged], settings: Settings):  # noqa: ANN202
-    from bot.signals import History
+    """What live handling would have read of the past (signals.history_from, the same reading).
+    Replay has no resolution verdicts, so "I need more help" earlier is not seen."""
+    from bot.signals import history_from
 
-    small_talk = {n for n, i in settings.intents.items() if i.small_talk}
-    since = item.created_at - timedelta(hours=settings.signals.repeat_window_hours)
-    intents = tuple(e.intent for e in earlier if e.customer_id == item.customer_id and e.created_at >= since)
-    unresolved = 0
-    for e in reversed([e for e in earlier if e.conversation_id == item.conversation_id][-20:]):
-        if e.route == Route.HUMAN.value or e.intent in small_talk:
-            break
-        unresolved += 1
-    return History(recent_intents=intents, unresolved_bot_turns=unresolved)
+    small_talk = frozenset(n for n, i in settings.intents.items() if i.small_talk)
+    mine = [e for e in earlier if e.conversation_id == item.conversation_id][-20:]
+    return history_from([(e.route or "", e.rule or "", e.intent) for e in reversed(mine)], (), small_talk)
 
 
 def _price(settings: Settings, tier: str, usage: Usage) -> float:
@@ -224,8 +221,16 @@ def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings,
 
 
 async def replay(items: list[Logged], earlier: list[Logged], settings: Settings, classifier, kb) -> list[Replayed]:  # noqa: ANN001
+    import os
+
+    from bot.app import build_safety
+    from bot.decide import Decider, vocabulary_of
+    from bot.llm.router import tier_has_key
+
     remote = LoggedVerdicts()
     cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
+    decider = Decider(settings, cascade, kb, llm_available=lambda tier: tier_has_key(settings, tier, os.environ),
+                      safety=build_safety(settings), vocabulary=vocabulary_of(settings, kb))
     history: list[Logged] = list(earlier)
     out = []
     for item in items:
@@ -233,12 +238,14 @@ async def replay(items: list[Logged], earlier: list[Logged], settings: Settings,
         remote.current = Classification(
             intent=item.intent, confidence=item.confidence, top=item.top or ((item.intent, item.confidence),),
             stage="llm", needs_human="needs_human" in item.signals) if item.stage == "llm" else None
-        d = await decide(item.text, settings, cascade, kb, item.channel, _history(item, history, settings))
+        d = await decide(item.text, decider, item.channel, _history(item, history, settings))
         hits = kb.search(item.text[: settings.classifier.max_chars], d.classification.intent,
                          settings.knowledge.top_k)
-        route = d.decision.route.value
+        # compared with the logged policy route (before degradation): decisions, not outages
+        route = (d.decision.degraded_from or d.decision.route).value
         out.append(Replayed(item, d.classification.intent, d.classification.confidence, route, d.decision.rule,
-                            d.decision.reason, estimate_cost(item, route, remote.asked, settings, hits)))
+                            d.decision.reason, estimate_cost(item, route, remote.asked, settings, hits),
+                            served=d.decision.route.value))
         history.append(item)
     return out
 

@@ -2,26 +2,32 @@
 
 template   -> the intent's canned answer with placeholders filled
 knowledge  -> the best article's gist and link
+clarify    -> "did you mean ...?" with the candidate intents as buttons, or (the rung above it)
+              a request to say it in other words / what the bot can help with
 cheap_llm / strong_llm -> a grounded answer from that tier; a low-confidence or
               rule-breaking draft goes to human review, not to the customer
 human      -> an escalation; the customer is told a person is coming and how long it takes
 
-An LLM route that cannot be served (no key configured, every model down, budget reached)
-walks the policy's degrade_to list and records why.
+What can be known before answering was settled by bot/decide.py's plan; an LLM call that
+fails here (every model down, budget reached, an empty answer) walks the policy's degrade_to
+list through the same decide.fallback and records why.
 """
 
 from __future__ import annotations
 
 import string
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot import decide, hours
 from bot.guardrails import Redaction, check_outbound
 from bot.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
 from bot.llm.summary import summarise
 from bot.llm.types import ChatTurn, Spend, TierUnavailable
-from bot.messages import Classification, Decision, Route, Signals
+from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals, utcnow
+from bot.policy import Facts
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -42,12 +48,19 @@ class Context:
     customer_name: str | None = None
     conversation_id: int | None = None
     message_id: int | None = None
+    facts: Facts | None = None  # what the policy saw (for fallbacks)
+    ladder: decide.Ladder = decide.Ladder()
+    options: tuple[tuple[str, str], ...] = ()  # (intent, label) for a "did you mean"
+    rung: str | None = None  # clarify | rephrase, for the clarify route
+    tried: set[Route] = field(default_factory=set)  # routes that failed while answering
 
 
 @dataclass
 class Response:
     decision: Decision
     text: str
+    buttons: tuple[str, ...] = ()
+    pending: dict | None = None  # what the bot now waits for from the customer (conversations.pending)
     escalate: tuple[str, str] | None = None  # (reason_kind, reason)
     summary: str | None = None
     draft: str | None = None
@@ -65,11 +78,32 @@ def render(template: str, values: dict[str, str]) -> str:
     return string.Formatter().vformat(template, (), _Placeholders(values))
 
 
+PASSING_ON = "I'm passing you to a person from our support team; they'll reply here"
+REVIEWING = "Thanks - a colleague will check the answer and reply here"
+
+
+def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
+    """What the customer is told while a person is on the way: within support hours, the usual
+    wait; outside them, when the team is back and the e-mail address."""
+    company, wait, first = settings.company, settings.handoff.expected_wait_minutes, lead
+    schedule = company.hours.schedule() if company.hours else None
+    if schedule is None or schedule.is_open(now):
+        return f"{first}, usually within {wait} minutes ({company.support_hours or 'during support hours'})."
+    back = schedule.next_open(now)
+    text = f"{first}. Our team is offline now" + (f" and back {hours.when(back, now)}" if back else "")
+    text += f" ({company.support_hours})." if company.support_hours else "."
+    if company.support_email:
+        text += f" You can also e-mail us at {company.support_email}."
+    return text
+
+
 def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold: float) -> str:
-    if decision.degraded_from is not None:
+    if decision.degraded_from is not None and not (s.critical or s.safety):
         return "degraded"
     if s.critical:
         return "critical"
+    if s.safety:
+        return "safety"
     if s.wants_human:
         return "asked"
     if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human:
@@ -113,9 +147,24 @@ class Responder:
             if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
                 return Response(decision, render(answer_from(ctx.hits[0]), self._values(ctx)))
             return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
+        if route is Route.CLARIFY:
+            return self._clarify(decision, ctx)
         if route.is_llm:
             return await self._llm(decision, ctx)
         return await self._escalate(decision, ctx)
+
+    def _clarify(self, decision: Decision, ctx: Context) -> Response:
+        cfg = self.settings
+        if ctx.rung == "clarify" and ctx.options:
+            labels = tuple(label for _, label in ctx.options) + (cfg.clarify.something_else,)
+            prompt = (render(cfg.clarify.prompt_one, {"option": labels[0]}) if len(ctx.options) == 1
+                      else cfg.clarify.prompt)
+            return Response(decision, prompt, buttons=labels,
+                            pending={"kind": "clarify", "options": [i for i, _ in ctx.options],
+                                     "labels": list(labels[:-1]), "text": ctx.text, "message_id": ctx.message_id})
+        off_topic = ctx.classification.intent == OUT_OF_SCOPE and not ctx.signals.gibberish
+        text = cfg.rephrase.off_topic if off_topic else cfg.rephrase.prompt
+        return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"})
 
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"
@@ -164,28 +213,22 @@ class Responder:
         return response
 
     async def _degrade(self, decision: Decision, ctx: Context, why: str) -> Response:
-        for option in self.settings.policy.degrade_to:
-            target = Route(option)
-            if target is decision.route:
-                continue
-            if target.is_llm and (self.router is None or not self.router.available(self._tier(target))):
-                continue
-            if target is Route.KNOWLEDGE and not (ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score):
-                continue
-            degraded = decision.degrade(target, why)
-            response = await (self._llm(degraded, ctx) if target.is_llm else self.respond(degraded, ctx))
-            response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.value, "why": why}))
-            return response
-        degraded = decision.degrade(Route.HUMAN, why)
-        response = await self._escalate(degraded, ctx)
-        response.events.insert(0, ("degraded", {"from": decision.route.value, "to": "human", "why": why}))
+        """The route failed while answering: the next rung that can serve (decide.fallback), LLMs
+        of a failed tier not tried again."""
+        facts = ctx.facts or Facts(ctx.classification, ctx.signals, "", False, 0.0)
+        available = self.router.available if self.router is not None else (lambda tier: False)
+        ctx.tried.add(decision.route)
+        target = decide.fallback(decision, facts, self.settings, available, ctx.ladder, why,
+                                 tried=frozenset(ctx.tried))
+        if target.route is Route.CLARIFY:
+            ctx.rung = "rephrase"
+        response = await (self._llm(target, ctx) if target.route.is_llm else
+                          self._escalate(target, ctx) if target.route is Route.HUMAN else self.respond(target, ctx))
+        response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.route.value, "why": why}))
         return response
 
     def _waiting_text(self, review: bool = False) -> str:
-        wait = self.settings.handoff.expected_wait_minutes
-        first = ("Thanks - a colleague will check the answer and reply here"
-                 if review else "I'm passing you to a person from our support team; they'll reply here")
-        return f"{first}, usually within {wait} minutes ({self.settings.company.support_hours or 'during support hours'})."
+        return wait_text(self.settings, utcnow(), REVIEWING if review else PASSING_ON)
 
     async def _escalate(self, decision: Decision, ctx: Context) -> Response:
         kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)

@@ -21,7 +21,7 @@ from bot.messages import OUT_OF_SCOPE, Route
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
 SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "critical",
-                "urgent", "injection", "complex")
+                "safety", "urgent", "injection", "complex", "gibberish")
 
 
 class ConfigError(Exception):
@@ -46,11 +46,31 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class Hours(Strict):
+    """When people answer: {timezone: Europe/Paris, open: {mon-fri: "08:00-20:00", sat: "09:00-17:00"}}."""
+
+    timezone: str
+    open: dict[str, str]
+
+    @model_validator(mode="after")
+    def _valid(self) -> "Hours":
+        from bot.hours import Schedule
+
+        Schedule.parse(self.timezone, self.open)  # ValueError names the key
+        return self
+
+    def schedule(self):  # noqa: ANN201 - bot.hours.Schedule
+        from bot.hours import Schedule
+
+        return Schedule.parse(self.timezone, self.open)
+
+
 class Company(Strict):
     name: str
     website: str = ""
     support_email: str = ""
-    support_hours: str = ""
+    support_hours: str = ""  # what customers read
+    hours: Hours | None = None  # what the bot computes with: outside them it says when the team is back
     system_prompt: str = "You are a helpful, concise customer-support assistant."
     welcome: str = ("Hi! I'm the {company} support assistant. Ask me anything about your orders, "
                     "deliveries, returns or account - or ask for a person at any time.")
@@ -127,6 +147,7 @@ class When(Strict):
     has_answer: bool | None = None  # a canned answer exists for the intent
     has_article: bool | None = None  # a KB article scores above knowledge.min_score
     channel_in: list[str] | None = None
+    can_clarify: bool | None = None  # the best few intents make a plausible "did you mean ...?"
 
     @field_validator("signal_any", "signal_all")
     @classmethod
@@ -148,7 +169,9 @@ class Policy(Strict):
     review_threshold: float = Field(0.90, ge=0, le=1)  # generated answers under it go to review
     rules: list[Rule] = Field(min_length=1)
     # when an LLM route cannot be served (no provider, all down, budget): try these in order
-    degrade_to: list[Literal["strong_llm", "cheap_llm", "knowledge", "human"]] = ["knowledge", "human"]
+    # ("clarify" here means: ask the customer to rephrase, once)
+    degrade_to: list[Literal["strong_llm", "cheap_llm", "knowledge", "clarify", "human"]] = [
+        "knowledge", "clarify", "human"]
 
 
 class ModelEntry(Strict):
@@ -204,6 +227,7 @@ class Handoff(Strict):
     canned_replies: dict[str, str] = {}  # title -> text, offered to agents in the console
     rating_prompt: str = "Thanks for your patience! How did we do? Reply with a number from 1 (poor) to 5 (great)."
     rating_thanks: str = "Thank you for your feedback!"
+    rating_comment_thanks: str = "Thanks for telling us. And from 1 (poor) to 5 (great), how did we do?"
     returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
 
 
@@ -215,6 +239,7 @@ class Clarify(Strict):
     min_option: float = Field(0.12, ge=0, le=1)  # an intent below this probability is not offered
     min_total: float = Field(0.5, ge=0, le=1)  # the offered intents together must reach this
     prompt: str = "I want to get this right. Did you mean one of these?"
+    prompt_one: str = "Just to check: is this about \"{option}\"?"  # when only one intent is plausible
     something_else: str = "Something else"
 
 
@@ -224,7 +249,8 @@ class Rephrase(Strict):
     prompt: str = ("Sorry, I didn't quite get that. Could you say it in other words? For example: "
                    "\"where is my order NW-12345\" or \"how do I return an item\".")
     off_topic: str = ("I can only help with questions about {company}: orders, deliveries, returns, "
-                      "payments, your account and our products. What can I help you with?")
+                      "payments, your account and our products. What can I help you with? "
+                      "(You can also ask for a person at any time.)")
 
 
 class ResolutionCfg(Strict):
@@ -237,7 +263,7 @@ class ResolutionCfg(Strict):
     more_help: str = "I need more help"
     soft_window_hours: float = Field(24, gt=0)
     helped_reply: str = "Glad I could help! Anything else, just write."
-    more_help_reply: str = "Sorry about that. Let me try another way."
+    more_help_reply: str = "Sorry that didn't help."
 
 
 class WorkerCfg(Strict):

@@ -1,4 +1,4 @@
-"""Signals beyond the intent: emotion, wants-a-human, repeat contact, urgency, complexity.
+"""Signals beyond the intent: emotion, wants-a-human, safety, repeat contact, urgency, complexity, gibberish.
 
 A small lexicon with intensities, negation ("not happy"), shouting (CAPS) and "!!!"
 boosts. Deterministic and offline, so the policy can rely on it for every message.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 from bot.messages import Classification, Signals
 from bot.settings import Settings
@@ -68,10 +69,59 @@ WORD = re.compile(r"[a-z']+")
 
 @dataclass(frozen=True)
 class History:
-    """What the repeat-contact signal needs to know about earlier turns."""
+    """What the repeat-contact signal needs to know about earlier turns.
 
-    recent_intents: tuple[str, ...] = ()  # intents of this customer's earlier messages in the window
+    A repeat contact means it: the customer comes back about the same thing after the bot's
+    answer did not resolve it. So it counts intents the bot *answered* in this conversation
+    since the last sign of resolution, and intents whose answer the customer said did not help
+    ("I need more help") within signals.repeat_window_hours, in any conversation. A question the
+    bot never answered, small talk, or a follow-up on another intent is not a repeat."""
+
+    answered_intents: tuple[str, ...] = ()  # intents the bot answered in this conversation, unresolved
+    unhelpful_intents: tuple[str, ...] = ()  # intents whose answer got "I need more help" in the window
     unresolved_bot_turns: int = 0  # bot answers since the last sign of resolution
+    more_help: bool = False  # this message is the customer saying the last answer did not help
+
+
+ANSWERED = ("template", "knowledge", "cheap_llm", "strong_llm")
+RESOLVED_RULES = ("helped",)  # a decision row of this rule marks "that helped": earlier answers count as resolved
+
+
+def history_from(decisions: list[tuple[str, str, str | None]], unhelpful: tuple[str, ...] = (),
+                 small_talk: frozenset[str] = frozenset(), more_help: bool = False) -> History:
+    """History from this conversation's earlier decisions, newest first: (route, rule, intent).
+    The one reading of the past that live handling and replay share."""
+    answered: list[str] = []
+    turns = 0
+    for route, rule, intent in decisions:
+        if route == "human" or rule in RESOLVED_RULES:
+            break
+        if route in ANSWERED and intent and intent not in small_talk:
+            answered.append(intent)
+            turns += 1
+    return History(answered_intents=tuple(answered), unhelpful_intents=unhelpful, unresolved_bot_turns=turns,
+                   more_help=more_help)
+
+
+class SafetyHit(Protocol):
+    category: str
+    why: str
+
+
+SafetyCheck = Callable[[str], "SafetyHit | None"]
+COMMON_WORDS = frozenset("""a an the i me my we you your it is are was be been am do does did have has had
+can could would should will shall may might must not no yes and or but if so to of in on at for with from by
+about as into up down out over this that these those what when where why how who which there here please
+thanks thank hi hello hey ok okay im dont cant wont its thats just get got need want know like any some""".split())
+TOKEN = re.compile(r"[a-zà-ÿ]+")
+
+
+def gibberish(text: str, vocabulary: frozenset[str]) -> bool:
+    """No word of the message is a word the shop's data or everyday English knows ("asdkjh qwpoeiru")."""
+    words = TOKEN.findall(text.lower())
+    if not words or not vocabulary:
+        return False
+    return not any(w in vocabulary or w in COMMON_WORDS for w in words)
 
 
 def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, str]:
@@ -135,7 +185,8 @@ def _critical_runner_up(c: Classification | None, settings: Settings) -> str | N
 
 
 def detect(text: str, classification: Classification | None, settings: Settings,
-           history: History = History(), injection: bool = False) -> Signals:
+           history: History = History(), injection: bool = False, safety: SafetyHit | None = None,
+           vocabulary: frozenset[str] = frozenset()) -> Signals:
     cfg = settings.signals
     lowered = text.lower()
     level, label = emotion(text, cfg.extra_negative_words)
@@ -150,9 +201,9 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     critical_why = (f"critical intent {intent}" if intent_cfg and intent_cfg.critical
                     else f"critical intent {runner_up} among the candidates" if runner_up
                     else f"critical phrase '{phrase}'" if phrase else "")
-    repeat = history.unresolved_bot_turns >= cfg.unresolved_turns or (
-        intent_cfg is not None and not intent_cfg.small_talk and intent in history.recent_intents
-    )
+    substantive = intent_cfg is not None and not intent_cfg.small_talk
+    repeat = (history.more_help or history.unresolved_bot_turns >= cfg.unresolved_turns
+              or (substantive and (intent in history.answered_intents or intent in history.unhelpful_intents)))
     return Signals(
         emotion=round(level, 3),
         emotion_label=label,
@@ -160,6 +211,9 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         repeat_contact=repeat,
         critical=bool(critical_why),
         critical_why=critical_why,
+        safety=safety.category if safety else "",
+        safety_why=safety.why if safety else "",
+        gibberish=gibberish(text, vocabulary),
         needs_human=bool(classification and classification.needs_human),
         urgent=any(u in lowered for u in URGENT),
         complexity=complexity(text, classification),

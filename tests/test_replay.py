@@ -124,8 +124,9 @@ async def test_replay_with_a_candidate_policy_and_catalog(db_url, tmp_path, monk
     assert by_id[ids["someone used my card"]].route == "human"
     s = rp.summary(results, skipped)
     assert s["changed"] == 1 and s["transitions"] == {"human -> template": 1}
-    # really escalated: 3 (the out-of-scope message degraded to a person: no keys); decided: 2; replayed: 1
-    assert s["escalations"] == {"logged": 3, "logged_decided": 2, "replayed": 1}
+    # really escalated: 2 (the out-of-scope message, no keys, got "I can only help with ..." instead of a
+    # person); decided: 2; replayed: 1
+    assert s["escalations"] == {"logged": 2, "logged_decided": 2, "replayed": 1}
     assert s["cost_usd"]["logged"] == pytest.approx(0.0002)
     text = rp.render(s, rp.changed_rows(results), utcnow().date(), "candidate.yaml")
     assert "1 messages would change route" in text and "I'm unsure what to do" in text

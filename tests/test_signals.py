@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.signals import History, complexity, detect, emotion
+from bot.signals import gibberish, history_from, History, complexity, detect, emotion
 from tests.helpers import cls, mini_settings
 
 S = mini_settings()
@@ -36,10 +36,34 @@ def test_critical_from_config():
     assert detect("someone used my card", cls("fraud_report", 0.95), S).critical
 
 
-def test_repeat_contact_same_intent():
-    h = History(recent_intents=("order_status",))
+def test_repeat_contact_same_intent_after_an_answer():
+    h = History(answered_intents=("order_status",))
     assert detect("where is my order", cls("order_status", 0.95), S, h).repeat_contact
-    assert not detect("hello", cls("greeting", 0.95), S, History(recent_intents=("greeting",))).repeat_contact
+    assert not detect("hello", cls("greeting", 0.95), S, History(answered_intents=("greeting",))).repeat_contact
+    # a related follow-up on another intent is not a repeat
+    assert not detect("can I change the address", cls("change_order", 0.95), S, h).repeat_contact
+
+
+def test_repeat_contact_means_it():
+    """Only answers count, and a "that helped" (or a person) ends the count."""
+    answered = history_from([("template", "canned", "payment_methods")])
+    assert answered.answered_intents == ("payment_methods",)
+    assert history_from([("human", "critical", "payment_methods")]).answered_intents == ()
+    assert history_from([("clarify", "clarify", "payment_methods")]).answered_intents == ()
+    resolved = history_from([("template", "helped", None), ("template", "canned", "payment_methods")])
+    assert resolved.answered_intents == () and resolved.unresolved_bot_turns == 0
+    assert history_from([("template", "canned", "greeting")], small_talk=frozenset({"greeting"})).answered_intents == ()
+    # the customer said an earlier answer did not help: the same intent in a new conversation is a repeat
+    assert detect("parcel still not here?", cls("order_status", 0.95), S,
+                  History(unhelpful_intents=("order_status",))).repeat_contact
+    assert detect("no", cls("order_status", 0.95), S, History(more_help=True)).repeat_contact
+
+
+def test_gibberish_needs_no_known_word():
+    vocab = frozenset({"order", "return"})
+    assert gibberish("asdkjh qwpoeiru zzxcv", vocab)
+    assert not gibberish("weather in amsterdam", vocab)  # "in" is everyday English
+    assert not gibberish("", vocab)
 
 
 def test_repeat_contact_unresolved_turns():

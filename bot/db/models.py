@@ -182,7 +182,7 @@ class LabelledExample(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     text: Mapped[str] = mapped_column(Text)
     intent: Mapped[str] = mapped_column(String(100), index=True)
-    source: Mapped[str] = mapped_column(String(16))  # review | label | agent
+    source: Mapped[str] = mapped_column(String(16))  # review | label | agent | approved | clarify (a customer's pick)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     created_at: Mapped[datetime] = ts()

@@ -19,11 +19,13 @@ from bot.db import models as m
 CUSTOMERS, CONVERSATIONS, MESSAGES = m.Customer.__table__, m.Conversation.__table__, m.Message.__table__
 OUTBOX, CLASSIFICATIONS, DECISIONS = m.OutboxMessage.__table__, m.Classification.__table__, m.RouteDecision.__table__
 GUARDRAIL_EVENTS, ESCALATIONS, EVENTS = m.GuardrailEvent.__table__, m.Escalation.__table__, m.InboxEvent.__table__
+RESOLUTIONS = m.Resolution.__table__
 
 # start of handling: the customer, their open conversation, the stored inbound message
 MESSAGE_OF_EVENT = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
     MESSAGES.c.inbox_event_id == bindparam("event_id"))
-CONVERSATION_BY_ID = select(CONVERSATIONS.c.id, CONVERSATIONS.c.customer_id, CONVERSATIONS.c.status).where(
+CONVERSATION_BY_ID = select(CONVERSATIONS.c.id, CONVERSATIONS.c.customer_id, CONVERSATIONS.c.status,
+                            CONVERSATIONS.c.pending).where(
     CONVERSATIONS.c.id == bindparam("conversation_id"))
 CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.display_name, CUSTOMERS.c.unreachable).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.external_id == bindparam("external_id"))
@@ -39,7 +41,7 @@ def new_customer(dialect: str) -> Insert:
 
 UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer_id"))
 OPEN_CONVERSATION = (
-    select(CONVERSATIONS.c.id, CONVERSATIONS.c.status, CONVERSATIONS.c.reply_to)
+    select(CONVERSATIONS.c.id, CONVERSATIONS.c.status, CONVERSATIONS.c.reply_to, CONVERSATIONS.c.pending)
     .where(CONVERSATIONS.c.channel == bindparam("channel"), CONVERSATIONS.c.thread_key == bindparam("thread_key"),
            CONVERSATIONS.c.status != "closed")
     .order_by(CONVERSATIONS.c.id.desc()).limit(1))
@@ -48,14 +50,15 @@ UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindpara
 NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
 
 # what the policy reads: recent intents of the customer, the conversation's routes and transcript
-RECENT_INTENTS = (
+UNHELPFUL_INTENTS = (  # intents whose bot answer the customer said did not help, within the window
     select(CLASSIFICATIONS.c.intent)
-    .join(MESSAGES, MESSAGES.c.id == CLASSIFICATIONS.c.message_id)
-    .join(CONVERSATIONS, CONVERSATIONS.c.id == MESSAGES.c.conversation_id)
-    .where(CONVERSATIONS.c.customer_id == bindparam("customer_id"), MESSAGES.c.id != bindparam("message_id"),
-           MESSAGES.c.created_at >= bindparam("since", type_=MESSAGES.c.created_at.type)))
+    .join(RESOLUTIONS, RESOLUTIONS.c.message_id == CLASSIFICATIONS.c.message_id)
+    .join(CONVERSATIONS, CONVERSATIONS.c.id == RESOLUTIONS.c.conversation_id)
+    .where(CONVERSATIONS.c.customer_id == bindparam("customer_id"), RESOLUTIONS.c.outcome == "more_help",
+           RESOLUTIONS.c.created_at >= bindparam("since", type_=RESOLUTIONS.c.created_at.type)))
 RECENT_ROUTES = (
-    select(DECISIONS.c.route, DECISIONS.c.intent).where(DECISIONS.c.conversation_id == bindparam("conversation_id"))
+    select(DECISIONS.c.route, DECISIONS.c.rule, DECISIONS.c.intent)
+    .where(DECISIONS.c.conversation_id == bindparam("conversation_id"))
     .order_by(DECISIONS.c.id.desc()).limit(20))
 TRANSCRIPT = (
     select(MESSAGES.c.author, MESSAGES.c.text)
@@ -67,6 +70,8 @@ NEW_CLASSIFICATION = insert(CLASSIFICATIONS)
 NEW_GUARDRAIL_EVENT = insert(GUARDRAIL_EVENTS)
 NEW_DECISION = insert(DECISIONS)
 NEW_OUTBOX_ROW = insert(OUTBOX)
+NEW_RESOLUTION = insert(RESOLUTIONS)
+NEW_LABELLED = insert(m.LabelledExample.__table__)
 OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
     ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
 NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)

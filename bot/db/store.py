@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import models as m
 from bot.messages import Classification, Decision, InboundMessage, Reply, Route, Signals, utcnow
 from bot.db import statements as q
-from bot.signals import History
+from bot.signals import History, history_from
 
 
 class AlreadyHandled(Exception):
@@ -42,7 +42,12 @@ class Outcome:
     record_decision: bool = True  # False for events that were only logged (edits)
     relayed: bool = False  # the message is for the agent holding the conversation
     feedback: int | None = None  # a 1-5 rating after an agent resolved the conversation
+    feedback_comment: str | None = None  # words given with (or before) the rating
     conversation_status: str | None = None  # set the conversation to this status
+    set_pending: bool = False  # replace conversations.pending with `pending`
+    pending: dict | None = None  # what the bot now waits for from the customer (None: nothing)
+    resolution: tuple[str, int | None] | None = None  # (confirmed | more_help, the customer message answered)
+    labelled: tuple[str, str, int | None] | None = None  # (text, intent, message id): a "did you mean" pick
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class ConversationRef:
     id: int
     customer_id: int
     status: str
+    pending: dict | None = None  # what the bot waits for from the customer
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,7 @@ class Store:
         stored the first time."""
         async with self.sessions.begin() as s:
             ref, message_id = await self._start(s, msg, event_id)
-            wanted = history is not None and msg.kind == "text" and ref.status in ("bot", "rating")
+            wanted = history is not None and msg.kind == "text" and ref.status in ("bot", "rating", "waiting")
             return Started(ref, message_id, await self._history(s, ref, message_id, history) if wanted else None)
 
     async def _start(self, s: AsyncSession, msg: InboundMessage, event_id: int | None) -> tuple[ConversationRef, int]:
@@ -114,7 +120,7 @@ class Store:
                 status="bot", started_at=now, last_message_at=now))
             ref = ConversationRef(conv_id, customer_id, "bot")
         else:
-            ref = ConversationRef(conv.id, customer_id, conv.status)
+            ref = ConversationRef(conv.id, customer_id, conv.status, conv.pending)
             if msg.reply_to and conv.reply_to != msg.reply_to:
                 await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
         message_id = await s.scalar(q.NEW_MESSAGE, dict(
@@ -152,18 +158,12 @@ class Store:
     async def _history(s: AsyncSession, conv: ConversationRef, message_id: int,
                        query: HistoryQuery) -> tuple[History, list[tuple[str, str]]]:
         since = utcnow() - timedelta(hours=query.window_hours)
-        intents = (await s.scalars(q.RECENT_INTENTS, dict(customer_id=conv.customer_id, message_id=message_id,
-                                                           since=since))).all()
+        unhelpful = (await s.scalars(q.UNHELPFUL_INTENTS, dict(customer_id=conv.customer_id, since=since))).all()
         decisions = (await s.execute(q.RECENT_ROUTES, {"conversation_id": conv.id})).all()
         transcript = (await s.execute(q.TRANSCRIPT, dict(conversation_id=conv.id, message_id=message_id,
                                                          limit=query.limit))).all()
-        unresolved = 0
-        for route, intent in decisions:
-            if route == Route.HUMAN.value or intent in query.small_talk:
-                break
-            unresolved += 1
-        return (History(recent_intents=tuple(intents), unresolved_bot_turns=unresolved),
-                [(a, t) for a, t in reversed(transcript)])
+        history = history_from([tuple(d) for d in decisions], tuple(unhelpful), query.small_talk)
+        return history, [(a, t) for a, t in reversed(transcript)]
 
     async def finish(self, conv: ConversationRef, message_id: int, event_id: int | None,
                      out: Outcome) -> tuple[int | None, int | None]:
@@ -198,8 +198,18 @@ class Store:
             if out.feedback is not None:
                 escalation = await s.scalar(select(m.Escalation.id).where(m.Escalation.conversation_id == conv.id)
                                             .order_by(m.Escalation.id.desc()).limit(1))
-                s.add(m.Feedback(conversation_id=conv.id, escalation_id=escalation, rating=out.feedback))
+                s.add(m.Feedback(conversation_id=conv.id, escalation_id=escalation, rating=out.feedback,
+                                 comment=out.feedback_comment))
+            if out.resolution is not None:
+                await s.execute(q.NEW_RESOLUTION, dict(conversation_id=conv.id, message_id=out.resolution[1],
+                                                       outcome=out.resolution[0], created_at=utcnow()))
+            if out.labelled is not None:
+                text, intent, source_id = out.labelled
+                await s.execute(q.NEW_LABELLED, dict(text=text, intent=intent, source="clarify", message_id=source_id,
+                                                     agent_id=None, created_at=utcnow()))
             values: dict = {"last_message_at": utcnow()}
+            if out.set_pending:
+                values["pending"] = out.pending
             if opened:
                 values["status"] = "waiting"
             if out.conversation_status:

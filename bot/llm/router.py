@@ -44,6 +44,11 @@ PROVIDERS: dict[str, type[Provider]] = {
 }
 
 
+def tier_has_key(settings: Settings, tier: str, env: Mapping[str, str]) -> bool:
+    """Some model of the tier has its key in `env` (the environment)."""
+    return any((env.get(settings.models[n].api_key_env) or "").strip() for n in settings.tiers.get(tier, []))
+
+
 class LLMRouter:
     def __init__(self, settings: Settings, client: httpx.AsyncClient,
                  session_factory: async_sessionmaker[AsyncSession], *,
@@ -68,7 +73,7 @@ class LLMRouter:
 
     def available(self, tier: str) -> bool:
         """True when some model of the tier has its key in the environment."""
-        return any(self._key(self.settings.models[n]) for n in self.settings.tiers.get(tier, []))
+        return tier_has_key(self.settings, tier, self.env)
 
     def provider_for(self, name: str, api_key: str) -> Provider:
         entry = self.settings.models[name]
