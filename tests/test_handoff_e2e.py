@@ -7,7 +7,7 @@ signed deliveries and posting to the fake Slack Web API):
     two agents press Take at once            -> exactly one owner, the other is told
     the owner replies in the card's thread   -> the customer gets it on Telegram
     the customer writes again                -> it appears in the card's thread; the bot says nothing
-    the owner presses Resolve                -> the customer is asked for a rating, keyboard 1-5
+    the owner presses Resolve                -> the customer is asked for a rating, buttons 1-5
     the customer answers 5                   -> a feedback row with rating 5
 """
 
@@ -109,17 +109,18 @@ async def test_a_telegram_customer_is_helped_by_an_agent_in_slack(fake_telegram,
         await tg.wait_for("sendMessage", 3)
         prompt = to_customer(tg)[-1]
         assert prompt["text"] == settings.handoff.rating_prompt
-        keyboard = prompt["reply_markup"]
-        assert [[b["text"] for b in row] for row in keyboard["keyboard"]] == [["1"], ["2"], ["3"], ["4"], ["5"]]
-        assert keyboard["one_time_keyboard"] is True
+        keyboard = prompt["reply_markup"]["inline_keyboard"]
+        assert [[(b["text"], b["callback_data"]) for b in row] for row in keyboard] == [
+            [(str(i + 1), f"sb:{i}") for i in range(5)]]
         await slack_channel.drained()
         assert f"Resolved by {owner.name}" in json.dumps(slack.messages[(AGENTS, ts)]["blocks"])
 
         # 6. the customer presses 5: stored as feedback for this escalation, and thanked
-        tg.push_update(tg.text_update(CHAT, "5", first_name="Alice"))
+        pressed = tg.push_update(tg.callback_update(CHAT, "sb:4", tg.bot_messages(CHAT)[-1]["message_id"]))
         [feedback] = await wait_until(lambda: rows(svc, m.Feedback), timeout=10)
         assert (feedback.rating, feedback.escalation_id, feedback.conversation_id) == (5, esc.id, conv.id)
         await tg.wait_for("sendMessage", 4)
         assert to_customer(tg)[-1]["text"] == settings.handoff.rating_thanks
+        assert list(tg.answered) == [pressed["callback_query"]["id"]]
         [conv] = await rows(svc, m.Conversation)
         assert (conv.status, conv.resolved_by) == ("closed", "agent")
