@@ -1,14 +1,24 @@
 """Routing benchmark: the whole pipeline on a labelled set of customer messages (one core).
 
     .venv/bin/python bench/routing.py [--data CSV] [--latency-ms MS] [--db FILE] [--json] [--rows]
-                                      [--model-misses-human]
+                                      [--model-misses-human] [--no-llm | --both]
 
 Prints figures; it does not pass or fail (it prints TARGET MET / NOT MET for the two
 targets: >= 80% saved versus always-strong, and no human-needed message answered by
-the bot). Data: bench/data/routing_eval.csv, written for the Northwind Goods demo shop;
-columns text, category (routine | complex | emotional | critical | out_of_scope),
-needs_human (true | false) and expected_route (template | knowledge | cheap_llm |
-strong_llm | human, or `auto` where any non-human route is fine).
+the bot). Data, written for the Northwind Goods demo shop, in one of two formats (told
+apart by their columns):
+  bench/data/routing_dev.csv (default): text, kind (routine | smalltalk | offtopic |
+    gibberish | safety | money | legal | fraud | account_takeover | emotional | wants_human |
+    hardship | bereavement | distress | complex), expected (auto | human: whether a person
+    must handle it) and intent (the demo intent a support lead would file it under, `oos`
+    for off-topic and gibberish, empty when unclear).
+  bench/data/routing_eval.csv (the older set): text, category (routine | complex |
+    emotional | critical | out_of_scope), needs_human (true | false) and expected_route
+    (template | knowledge | clarify | cheap_llm | strong_llm | human, or `auto`).
+Besides cost and route mix it prints `contained` (expected auto, final route not human)
+and `needs-person recall` (expected human, routed to human), per kind; see
+bench/routing_report.py. --no-llm runs with no API key variables set, so the LLM routes
+degrade as configured (degrade_to); --both runs that and the fake-LLM run and compares them.
 
 What runs: the demo config (examples/supportbot.yaml) unchanged except that every catalog
 model's base_url points at the local fake provider APIs (tests/fakes/llm_servers.py;
@@ -22,7 +32,10 @@ detection does not chain rows together).
 The fake plays a well-behaved model that knows the row being processed:
   classify requests  -> {"intent": <the local classifier's best candidate, or out_of_scope
                         for out_of_scope rows>, "confidence": 0.92, "needs_human": <the
-                        row's label>, "complexity": 0.8 for complex rows else 0.15}
+                        row's label: needs_human, or expected=human in the new format>,
+                        "complexity": 0.8 for complex rows else 0.15}
+  (the new format's kinds map onto the old categories: offtopic and gibberish are
+  out_of_scope; kind complex and the intents flagged complex: true are complex)
   answer requests    -> {"answer": <a 60-120 word reply built from the first article in the
                         prompt>, "confidence": 0.93}
   usage              -> input tokens = prompt characters / 4 (system + messages, as sent);
@@ -53,7 +66,6 @@ import re  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from collections import Counter, defaultdict  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -61,21 +73,25 @@ from typing import Any  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import select  # noqa: E402
-
 from bot.app import App  # noqa: E402
-from bot.db import models as m  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.messages import OUT_OF_SCOPE, InboundMessage, Reply, Route  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
 from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 
-DEFAULT_DATA = REPO / "bench" / "data" / "routing_eval.csv"
+from bench.routing_report import CATEGORIES, report, show, show_both  # noqa: E402
+
+DEFAULT_DATA = REPO / "bench" / "data" / "routing_dev.csv"
 DEMO_CONFIG = REPO / "examples" / "supportbot.yaml"
-CATEGORIES = ("routine", "complex", "emotional", "critical", "out_of_scope")
+KINDS = ("routine", "smalltalk", "offtopic", "gibberish", "safety", "money", "legal", "fraud",
+         "account_takeover", "emotional", "wants_human", "hardship", "bereavement", "distress", "complex")
+CATEGORY_OF_KIND = {"offtopic": "out_of_scope", "gibberish": "out_of_scope", "complex": "complex",
+                    "legal": "critical", "fraud": "critical", "account_takeover": "critical",
+                    "emotional": "emotional", "distress": "emotional", "wants_human": "emotional",
+                    "hardship": "emotional", "bereavement": "emotional", "safety": "critical", "money": "critical"}
 ROUTES = tuple(r.value for r in Route)
-SAVINGS_TARGET = 0.80
 CLASSIFY_MARK = "You classify customer-support messages"
+NO_LLM_URL = "http://127.0.0.1:9"  # --no-llm: were a key set after all, nothing would answer there
 
 
 # --- data --------------------------------------------------------------------------------
@@ -84,23 +100,44 @@ CLASSIFY_MARK = "You classify customer-support messages"
 class Row:
     index: int
     text: str
-    category: str
+    category: str  # the old file's category (derived from kind for the new file)
     needs_human: bool
-    expected: str  # a route, or "auto"
+    expected: str  # a route, or "auto" (always "auto" in the new file: it labels only auto/human)
+    kind: str = ""  # the new file's kind (the category for the old file)
+    intent: str = ""  # the labelled intent ("" when unclear or not labelled)
 
 
-def read_rows(path: Path) -> list[Row]:
+def read_rows(path: Path, complex_intents: frozenset[str] = frozenset()) -> list[Row]:
+    """Either format, told apart by its columns (see the module docstring)."""
     with path.open(encoding="utf-8", newline="") as f:
-        rows = []
-        for i, r in enumerate(csv.DictReader(f)):
-            category, expected = r["category"].strip(), r["expected_route"].strip()
-            if category not in CATEGORIES:
-                raise SystemExit(f"{path}: row {i + 2}: unknown category {category!r}")
-            if expected not in (*ROUTES, "auto"):
-                raise SystemExit(f"{path}: row {i + 2}: unknown expected_route {expected!r}")
-            rows.append(Row(i, r["text"], category, r["needs_human"].strip().lower() in ("true", "1", "yes"),
-                            expected))
-    return rows
+        reader = csv.DictReader(f)
+        cols = set(reader.fieldnames or ())
+        if {"kind", "expected"} <= cols:
+            return [dev_row(path, i, r, complex_intents) for i, r in enumerate(reader)]
+        if {"category", "needs_human", "expected_route"} <= cols:
+            return [eval_row(path, i, r) for i, r in enumerate(reader)]
+        raise SystemExit(f"{path}: expected columns text,kind,expected,intent or "
+                         f"text,category,needs_human,expected_route; found {sorted(cols)}")
+
+
+def dev_row(path: Path, i: int, r: dict, complex_intents: frozenset[str]) -> Row:
+    kind, expected, intent = r["kind"].strip(), r["expected"].strip(), (r.get("intent") or "").strip()
+    if kind not in KINDS:
+        raise SystemExit(f"{path}: row {i + 2}: unknown kind {kind!r}")
+    if expected not in ("auto", "human"):
+        raise SystemExit(f"{path}: row {i + 2}: expected must be auto or human, not {expected!r}")
+    category = CATEGORY_OF_KIND.get(kind, "complex" if intent in complex_intents else "routine")
+    return Row(i, r["text"], category, expected == "human", "auto", kind, intent)
+
+
+def eval_row(path: Path, i: int, r: dict) -> Row:
+    category, expected = r["category"].strip(), r["expected_route"].strip()
+    if category not in CATEGORIES:
+        raise SystemExit(f"{path}: row {i + 2}: unknown category {category!r}")
+    if expected not in (*ROUTES, "auto"):
+        raise SystemExit(f"{path}: row {i + 2}: unknown expected_route {expected!r}")
+    return Row(i, r["text"], category, r["needs_human"].strip().lower() in ("true", "1", "yes"),
+               expected, category)
 
 
 # --- the model the fake plays --------------------------------------------------------------
@@ -194,19 +231,43 @@ def point_at_fake(settings: Settings, url: str) -> None:
     os.environ["NO_PROXY"] = ",".join(p for p in (no_proxy, "127.0.0.1", "localhost") if p)
 
 
+def no_keys(settings: Settings) -> None:
+    """--no-llm: none of the catalog's key variables set (in this process), so every LLM route degrades."""
+    for entry in settings.models.values():
+        entry.base_url = NO_LLM_URL + "/v1" if entry.provider == "openai" else NO_LLM_URL
+        os.environ.pop(entry.api_key_env, None)
+
+
+class NoServer:
+    """Stands in for the fake in --no-llm runs: no server, no requests."""
+
+    requests: list = []
+
+    async def __aenter__(self) -> "NoServer":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
 async def run(rows: list[Row], db_url: str, latency_ms: float, model_cache: Path, *,
-              misses_human: bool = False) -> dict:
+              misses_human: bool = False, no_llm: bool = False, data: str = "") -> dict:
     settings = load_settings(DEMO_CONFIG)
     settings.database.url = db_url
     settings.classifier.cache_dir = str(model_cache)
     player = Player(misses_human=misses_human)
     started = time.perf_counter()
-    async with FakeLLMServer(responder=player, latency_ms=latency_ms) as srv:
-        point_at_fake(settings, srv.url)
+    server = NoServer() if no_llm else FakeLLMServer(responder=player, latency_ms=latency_ms)
+    async with server as srv:
+        if no_llm:
+            no_keys(settings)
+        else:
+            point_at_fake(settings, srv.url)
         async with App.open(settings) as app:
             out = Collect()
             app.channels.register(out)
-            local = app.orchestrator.cascade.local
+            orch = app.orchestrator  # the cascade lives on its decider (older: on the orchestrator)
+            local = getattr(getattr(orch, "decider", orch), "cascade").local
             conv_of: dict[int, int] = {}
             t_msgs = time.perf_counter()
             for row in rows:
@@ -226,201 +287,9 @@ async def run(rows: list[Row], db_url: str, latency_ms: float, model_cache: Path
             figures = await report(app, rows, conv_of)
     figures["run"] = {"wall_s": round(time.perf_counter() - started, 2), "messages_s": round(msgs_s, 2),
                       "fake_latency_ms": latency_ms, "fake_requests": len(srv.requests),
-                      "replies_delivered": len(out.sent), "db": db_url,
-                      "model_misses_human": misses_human}
+                      "replies_delivered": len(out.sent), "db": db_url, "data": data,
+                      "model_misses_human": misses_human, "no_llm": no_llm}
     return figures
-
-
-# --- figures, all from the database ---------------------------------------------------------
-
-def pct(a: float, b: float) -> float:
-    return round(100 * a / b, 1) if b else 0.0
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    s = sorted(values)
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
-
-
-async def report(app: App, rows: list[Row], conv_of: dict[int, int]) -> dict:
-    async with app.sessions() as s:
-        decisions = {d.conversation_id: d for d in (await s.scalars(select(m.RouteDecision))).all()}
-        calls = (await s.scalars(select(m.ModelCall))).all()
-        escalations = (await s.scalars(select(m.Escalation))).all()
-    esc_by_conv = {e.conversation_id: e for e in escalations}
-    n = len(rows)
-    per_row = []
-    for row in rows:
-        d = decisions[conv_of[row.index]]
-        e = esc_by_conv.get(d.conversation_id)
-        per_row.append({"csv_line": row.index + 2, "text": row.text, "category": row.category,
-                        "needs_human": row.needs_human, "expected": row.expected, "route": d.route,
-                        "rule": d.rule, "reason": d.reason, "degraded_from": d.degraded_from,
-                        "intent": d.intent, "confidence": round(d.confidence or 0, 3), "stage": d.stage,
-                        "signals": d.signals or [], "cost_usd": d.cost_usd,
-                        "counterfactual_usd": d.counterfactual_usd, "latency_ms": d.latency_ms,
-                        "escalation": e.reason_kind if e else None})
-
-    route_counts = Counter(r["route"] for r in per_row)
-    by_category: dict[str, dict] = {}
-    for cat in CATEGORIES:
-        sub = [r for r in per_row if r["category"] == cat]
-        if sub:
-            by_category[cat] = {"n": len(sub), "routes": dict(Counter(r["route"] for r in sub))}
-
-    per_model: dict[tuple, dict] = defaultdict(lambda: {"calls": 0, "ok": 0, "input_tokens": 0,
-                                                        "output_tokens": 0, "cost_usd": 0.0})
-    for c in calls:
-        agg = per_model[(c.model, c.tier, c.purpose)]
-        agg["calls"] += 1
-        agg["ok"] += c.outcome == "ok"
-        agg["input_tokens"] += c.input_tokens
-        agg["output_tokens"] += c.output_tokens
-        agg["cost_usd"] += c.cost_usd
-
-    actual = sum(r["cost_usd"] for r in per_row)
-    cost_by_route = {route: {"actual_usd": round(sum(r["cost_usd"] for r in per_row if r["route"] == route), 6),
-                             "counterfactual_usd": round(sum(r["counterfactual_usd"] for r in per_row
-                                                             if r["route"] == route), 6)}
-                     for route in ROUTES if route_counts.get(route)}
-    counterfactual = sum(r["counterfactual_usd"] for r in per_row)
-    bot_rows = [r for r in per_row if r["route"] != "human"]
-    bot_actual = sum(r["cost_usd"] for r in bot_rows)
-    bot_cf = sum(r["counterfactual_usd"] for r in bot_rows)
-
-    needs = [r for r in per_row if r["needs_human"]]
-    to_human = [r for r in needs if r["route"] == "human"]
-    answered = [r for r in needs if r["route"] != "human"]
-    not_needs = [r for r in per_row if not r["needs_human"]]
-    false_esc = [r for r in not_needs if r["route"] == "human"]
-    scored = [r for r in per_row if r["expected"] != "auto"]
-    disagree = [r for r in scored if r["route"] != r["expected"]]
-    missing_esc = [r for r in per_row if r["route"] == "human" and not r["escalation"]]
-    latencies = [r["latency_ms"] for r in per_row]
-    savings = 1 - actual / counterfactual if counterfactual else 0.0
-    llm_stage = sum(1 for r in per_row if r["stage"] == "llm")
-    model_cost = sum(c.cost_usd for c in calls)
-
-    return {
-        "n": n,
-        "routes": {r: {"n": route_counts.get(r, 0), "pct": pct(route_counts.get(r, 0), n)} for r in ROUTES},
-        "by_category": by_category,
-        "classified_by_llm": {"n": llm_stage, "pct": pct(llm_stage, n)},
-        "model_calls": [{"model": k[0], "tier": k[1], "purpose": k[2], **{**v, "cost_usd": round(v["cost_usd"], 6)}}
-                        for k, v in sorted(per_model.items())],
-        "cost": {"actual_usd": round(actual, 6), "model_calls_usd": round(model_cost, 6),
-                 "counterfactual_usd": round(counterfactual, 6), "savings_pct": round(100 * savings, 1),
-                 "per_message_actual_usd": round(actual / n, 6) if n else 0.0,
-                 "per_message_counterfactual_usd": round(counterfactual / n, 6) if n else 0.0,
-                 "bot_answered_savings_pct": round(100 * (1 - bot_actual / bot_cf), 1) if bot_cf else 0.0,
-                 "by_route": cost_by_route},
-        "escalation": {
-            "needs_human": len(needs), "routed_to_human": len(to_human),
-            "recall": round(len(to_human) / len(needs), 3) if needs else None,
-            "answered_although_human_needed": len(answered),
-            "false_escalations": len(false_esc),
-            "false_escalation_rate": round(len(false_esc) / len(not_needs), 3) if not_needs else None,
-            "escalation_rows": len(escalations),
-            "escalation_kinds": dict(Counter(e.reason_kind for e in escalations)),
-            "human_route_without_escalation_row": len(missing_esc),
-        },
-        "expected_route": {"scored": len(scored), "agree": len(scored) - len(disagree),
-                           "agreement": round((len(scored) - len(disagree)) / len(scored), 3) if scored else None},
-        "latency_ms": {"mean": round(sum(latencies) / n, 2) if n else 0.0,
-                       "p95": round(percentile(latencies, 0.95), 2)},
-        "targets": {"savings_met": savings >= SAVINGS_TARGET, "no_human_needed_answered_met": not answered},
-        "misses": {"answered_although_human_needed": answered, "false_escalations": false_esc,
-                   "expected_route_disagreements": disagree},
-        "rows": per_row,
-    }
-
-
-# --- printing -----------------------------------------------------------------------------
-
-def short(r: dict) -> str:
-    text = r["text"] if len(r["text"]) <= 90 else r["text"][:87] + "..."
-    sig = ",".join(r["signals"]) or "-"
-    return (f"  line {r['csv_line']:>3} [{r['category']}] {text!r}\n"
-            f"          -> {r['route']} (rule {r['rule']}; intent {r['intent']} {r['confidence']:.2f} "
-            f"by {r['stage']}; signals {sig}; expected {r['expected']})\n"
-            f"          reason: {r['reason'][:160]}")
-
-
-def show(f: dict, every_row: bool = False) -> None:
-    n = f["n"]
-    run_ = f["run"]
-    variant = ", the model never says needs_human" if run_["model_misses_human"] else ""
-    print(f"Routing benchmark: {n} messages, demo config, fake providers "
-          f"(latency {run_['fake_latency_ms']:g} ms{variant})\n")
-    print("Share of messages per route")
-    for route, v in f["routes"].items():
-        print(f"  {route:<11} {v['n']:>4}  {v['pct']:>5.1f}%")
-    print(f"  (the cascade asked the cheap LLM to classify {f['classified_by_llm']['n']} "
-          f"= {f['classified_by_llm']['pct']:.1f}% of messages)")
-
-    print("\nRoute mix per category")
-    print(f"  {'category':<13}{'n':>4}  " + "  ".join(f"{r:>10}" for r in ROUTES))
-    for cat, v in f["by_category"].items():
-        print(f"  {cat:<13}{v['n']:>4}  " + "  ".join(f"{v['routes'].get(r, 0):>10}" for r in ROUTES))
-
-    print("\nModel calls")
-    print(f"  {'model':<20}{'tier':<8}{'purpose':<10}{'calls':>6}{'ok':>5}{'in tok':>9}{'out tok':>9}{'cost $':>11}")
-    for c in f["model_calls"]:
-        print(f"  {c['model']:<20}{c['tier']:<8}{c['purpose']:<10}{c['calls']:>6}{c['ok']:>5}"
-              f"{c['input_tokens']:>9}{c['output_tokens']:>9}{c['cost_usd']:>11.5f}")
-
-    c = f["cost"]
-    print("\nCost")
-    print(f"  actual (route_decisions)          ${c['actual_usd']:.5f}  (${c['per_message_actual_usd']:.6f}/message;"
-          f" model_calls sum ${c['model_calls_usd']:.5f})")
-    print(f"  always-strong counterfactual      ${c['counterfactual_usd']:.5f}  "
-          f"(${c['per_message_counterfactual_usd']:.6f}/message)")
-    print(f"  savings                           {c['savings_pct']:.1f}%")
-    print(f"  savings on bot-answered messages  {c['bot_answered_savings_pct']:.1f}%  "
-          "(messages handed to a person left out of both sides)")
-    print(f"  {'by route':<13}{'actual $':>11}{'always-strong $':>17}")
-    for route, v in c["by_route"].items():
-        print(f"  {route:<13}{v['actual_usd']:>11.5f}{v['counterfactual_usd']:>17.5f}")
-
-    e = f["escalation"]
-    print("\nEscalation")
-    print(f"  recall (needs_human -> human)     {e['routed_to_human']}/{e['needs_human']} = {e['recall']:.3f}")
-    print(f"  answered although human-needed    {e['answered_although_human_needed']}")
-    print(f"  false escalations                 {e['false_escalations']}/{n - e['needs_human']} "
-          f"= {e['false_escalation_rate']:.3f}")
-    print(f"  escalation rows                   {e['escalation_rows']}  {e['escalation_kinds']}")
-    if e["human_route_without_escalation_row"]:
-        print(f"  human route without an escalation row: {e['human_route_without_escalation_row']}")
-
-    x = f["expected_route"]
-    print(f"\nAgreement with expected_route (not auto): {x['agree']}/{x['scored']} = {x['agreement']:.3f}")
-    lat = f["latency_ms"]
-    print(f"Orchestration latency (route_decisions.latency_ms): mean {lat['mean']:.1f} ms, p95 {lat['p95']:.1f} ms")
-    print(f"Run: {run_['wall_s']:.1f} s wall ({run_['messages_s']:.1f} s for the messages), "
-          f"{run_['fake_requests']} provider requests, {run_['replies_delivered']} replies delivered")
-
-    for title, key in (("Answered automatically although a person was needed", "answered_although_human_needed"),
-                       ("False escalations (no person needed, sent to one)", "false_escalations"),
-                       ("Route differs from expected_route", "expected_route_disagreements")):
-        rows = f["misses"][key]
-        print(f"\n{title}: {len(rows)}")
-        for r in rows:
-            print(short(r))
-
-    if every_row:
-        print(f"\nEvery row: {n}")
-        for r in f["rows"]:
-            print(short(r))
-
-    t = f["targets"]
-    print(f"\nTARGET savings >= {SAVINGS_TARGET:.0%} versus always-strong: "
-          f"{'MET' if t['savings_met'] else 'NOT MET'} ({c['savings_pct']:.1f}%)")
-    print(f"TARGET no human-needed message answered automatically: "
-          f"{'MET' if t['no_human_needed_answered_met'] else 'NOT MET'} ({e['answered_although_human_needed']})")
 
 
 def main() -> None:
@@ -433,22 +302,39 @@ def main() -> None:
     ap.add_argument("--model-misses-human", action="store_true",
                     help="sensitivity: the cheap model's verdict never says needs_human (what the local "
                          "classifier, signals and policy catch on their own)")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--no-llm", action="store_true",
+                      help="no API key variables set: the LLM routes degrade as configured (no fake server)")
+    mode.add_argument("--both", action="store_true",
+                      help="run without an LLM and with the fake cheap LLM, and compare contained / recall")
     args = ap.parse_args()
+    if args.both and args.db:
+        raise SystemExit("--both runs twice and needs two fresh databases: leave out --db")
 
-    rows = read_rows(args.data)
+    complex_intents = frozenset(name for name, i in load_settings(DEMO_CONFIG).intents.items() if i.complex)
+    rows = read_rows(args.data, complex_intents)
     model_cache = Path(tempfile.gettempdir()) / "supportbot-bench" / "models"  # trained once, reused
-    with tempfile.TemporaryDirectory(prefix="supportbot-routing-") as tmp:
-        db = args.db or Path(tmp) / "routing.db"
-        if db.exists() and db.stat().st_size:
-            raise SystemExit(f"{db} exists: the benchmark needs a fresh database")
-        url = f"sqlite+aiosqlite:///{db.resolve()}"
-        upgrade(url)  # Alembic runs its own event loop: before asyncio.run
-        figures = asyncio.run(run(rows, url, args.latency_ms, model_cache,
-                                  misses_human=args.model_misses_human))
+    modes = {"no_llm": True, "fake_llm": False} if args.both else {"no_llm" if args.no_llm else "fake_llm": args.no_llm}
+    results: dict[str, dict] = {}
+    for name, no_llm in modes.items():
+        with tempfile.TemporaryDirectory(prefix="supportbot-routing-") as tmp:
+            db = args.db or Path(tmp) / "routing.db"
+            if db.exists() and db.stat().st_size:
+                raise SystemExit(f"{db} exists: the benchmark needs a fresh database")
+            url = f"sqlite+aiosqlite:///{db.resolve()}"
+            upgrade(url)  # Alembic runs its own event loop: before asyncio.run
+            results[name] = asyncio.run(run(rows, url, args.latency_ms, model_cache,
+                                            misses_human=args.model_misses_human, no_llm=no_llm,
+                                            data=str(args.data)))
     if args.json:
-        print(json.dumps(figures, default=str))
-    else:
+        print(json.dumps(results if args.both else next(iter(results.values())), default=str))
+        return
+    for i, figures in enumerate(results.values()):
+        if i:
+            print("\n" + "=" * 100 + "\n")
         show(figures, every_row=args.rows)
+    if args.both:
+        show_both(results)
 
 
 if __name__ == "__main__":
