@@ -95,8 +95,10 @@ def servable(route: Route, f: policy.Facts, settings: Settings, llm_available: C
 
 def fallback(decision: Decision, f: policy.Facts, settings: Settings, llm_available: Callable[[str], bool],
              ladder: Ladder, why: str, tried: frozenset[Route] = frozenset()) -> Decision:
-    """The first route of policy.degrade_to that can serve the message, else a person."""
-    for option in settings.policy.degrade_to:
+    """The first route of the rule's degrade_to (else policy.degrade_to) that can serve the message,
+    else a person."""
+    rule = next((r for r in settings.policy.rules if r.name == decision.rule), None)
+    for option in (rule.degrade_to if rule and rule.degrade_to is not None else settings.policy.degrade_to):
         target = Route(option)
         if target is decision.route or target in tried:
             continue

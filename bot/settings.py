@@ -158,10 +158,14 @@ class When(Strict):
         return v
 
 
+DegradeTo = Literal["strong_llm", "cheap_llm", "knowledge", "clarify", "human"]
+
+
 class Rule(Strict):
     name: str
     when: When = When()
     route: Route
+    degrade_to: list[DegradeTo] | None = None  # this rule's own fallbacks (default: policy.degrade_to)
 
 
 class Policy(Strict):
@@ -170,8 +174,7 @@ class Policy(Strict):
     rules: list[Rule] = Field(min_length=1)
     # when an LLM route cannot be served (no provider, all down, budget): try these in order
     # ("clarify" here means: ask the customer to rephrase, once)
-    degrade_to: list[Literal["strong_llm", "cheap_llm", "knowledge", "clarify", "human"]] = [
-        "knowledge", "clarify", "human"]
+    degrade_to: list[DegradeTo] = ["knowledge", "clarify", "human"]
 
 
 class ModelEntry(Strict):

@@ -39,7 +39,13 @@ LEXICON: dict[str, tuple[float, str]] = {
     "need help now": (0.7, "distress"), "nowhere to sleep": (0.8, "distress"), "unbelievable": (0.7, "anger"),
     "disgusted": (0.85, "anger"), "wits' end": (0.8, "frustration"), "wits end": (0.8, "frustration"),
     "fuming": (0.85, "anger"), "appalling": (0.8, "anger"), "appalled": (0.8, "anger"),
+    "theft": (0.8, "anger"), "thieves": (0.9, "anger"), "thieving": (0.9, "anger"), "cheats": (0.85, "anger"),
+    "cheating": (0.7, "anger"), "liars": (0.85, "anger"), "lying to me": (0.8, "anger"),
+    "shame on you": (0.85, "anger"), "had enough": (0.75, "frustration"), "excuses": (0.6, "frustration"),
+    "treated this badly": (0.8, "anger"), "daylight robbery": (0.85, "anger"), "con artists": (0.9, "anger"),
 }
+# stems of 3 letters or fewer match whole words only ("mad" is not "made"); longer ones match by prefix
+WHOLE_WORD = frozenset(w for w in LEXICON if len(w) <= 3)
 # Words that make a message critical whatever intent the classifier picked (a safety net).
 CRITICAL_PHRASES = (
     "solicitor", "lawyer", "attorney", "sue you", "suing", "legal action", "take you to court", "small claims",
@@ -65,6 +71,7 @@ COMPLEX_MARKERS = [re.compile(p) for p in (
     r"\bpros and cons\b", r"\bdepends on\b",
 )]
 WORD = re.compile(r"[a-z']+")
+CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but then|and now|and also)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -133,7 +140,8 @@ def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, st
         lex[word.lower()] = (intensity, "anger")
     best, label = 0.0, "neutral"
     for phrase, (intensity, lab) in lex.items():
-        for m in re.finditer(r"\b" + re.escape(phrase), lowered):
+        end = r"\b" if phrase in WHOLE_WORD else ""
+        for m in re.finditer(r"\b" + re.escape(phrase) + end, lowered):
             before = WORD.findall(lowered[max(0, m.start() - 25):m.start()])[-3:]
             if phrase != "not happy" and any(t in NEGATIONS or t.endswith("n't") for t in before):
                 continue  # "not angry", "never a problem"
@@ -160,9 +168,11 @@ def complexity(text: str, classification: Classification | None) -> float:
     lowered = f" {text.lower()} "
     words = len(WORD.findall(lowered))
     questions = len([p for p in QUESTION_SPLIT.split(text) if len(WORD.findall(p.lower())) >= 3])
+    clauses = len([p for p in CLAUSE_SPLIT.split(text) if len(WORD.findall(p.lower())) >= 4])
     score = 0.0
-    score += min(0.4, max(0, words - 25) / 100)
+    score += min(0.4, max(0, words - 20) / 50)
     score += 0.25 * max(0, min(questions, 3) - 1)
+    score += 0.15 * max(0, min(clauses, 4) - 2)  # several things happened: a story, not one question
     score += min(0.7, 0.35 * sum(1 for m in COMPLEX_MARKERS if m.search(lowered)))
     if classification and classification.top and len(classification.top) > 1:
         second = classification.top[1][1]
@@ -174,8 +184,9 @@ def complexity(text: str, classification: Classification | None) -> float:
 
 
 def _critical_runner_up(c: Classification | None, settings: Settings) -> str | None:
-    """A critical intent among the top three candidates with a fair probability."""
-    if c is None:
+    """A critical intent among the top three candidates with a fair probability (not for a message out
+    of scope: its candidates' probabilities are noise)."""
+    if c is None or c.out_of_scope:
         return None
     for name, p in c.top[:3]:
         cfg = settings.intents.get(name)
