@@ -203,6 +203,8 @@ class Responder:
             why = f"draft confidence {draft.confidence:.2f} < {review:.2f}"
         elif ctx.signals.critical:
             why = "critical intent"
+        elif ctx.signals.injection:  # a model's answer to a message that tries to instruct it: a person checks
+            why = "prompt injection flagged"
         if why:
             held = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; held for review: {why}",
                             degraded_from=decision.degraded_from)
