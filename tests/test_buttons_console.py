@@ -65,12 +65,16 @@ async def test_numbered_choices_shown_and_a_number_sends_that_label(chat):
 
 
 async def test_json_has_buttons_and_the_label_sent(chat):
-    script = ["hello", "2", "2", "/new", "Order status"]
+    script = ["hello", "2", "2", "/new", "Order status", "/new", "2"]
     lines = [json.loads(x) for x in await chat(script, as_json=True)]
-    assert [x["text"] for x in lines] == ["hello", "Order status", "2", "Order status"]  # a stale number is text
-    assert [x["buttons"] for x in lines] == [list(LABELS), [], [], []]  # choices last until the next line
+    # the answer to "Order status" asks "did that help?": its "2" is "I need more help"; after /new "2" is text
+    assert [x["text"] for x in lines] == ["hello", "Order status", "I need more help", "Order status", "2"]
+    assert lines[0]["buttons"] == list(LABELS)
+    assert lines[1]["buttons"] == lines[3]["buttons"] == ["That helped", "I need more help"]
     assert ORDER in lines[1]["reply"] and lines[3]["reply"] == lines[1]["reply"]  # typed = pressed
-    assert lines[1]["conversation_id"] == lines[0]["conversation_id"] != lines[3]["conversation_id"]
+    assert lines[1]["conversation_id"] == lines[0]["conversation_id"] == lines[2]["conversation_id"]
+    assert lines[3]["conversation_id"] != lines[0]["conversation_id"]
+    assert all(isinstance(x["buttons"], list) for x in lines)
 
 
 async def test_plain_mode_keeps_one_line_per_message(chat):

@@ -168,3 +168,19 @@ def test_keyboard_layout_and_callback_data():
     many = inline_keyboard(tuple(f"Intent {i}" for i in range(120)))
     data = [b.callback_data for row in many.inline_keyboard for b in row]
     assert data[0] == f"{PRESS}0" and all(len(d.encode()) <= 64 for d in data) and len(set(data)) == 120
+
+
+async def test_that_helped_on_an_answer_is_the_customers_verdict(settings, fake_telegram):
+    """The core asks after an answer; pressing "That helped" under it is recorded as confirmed."""
+    tg = fake_telegram
+    async with serving(settings, tg) as svc:
+        tg.push_update(tg.text_update(46, "where is my order?"))
+        await tg.wait_for("sendMessage", timeout=10)
+        [answer] = tg.bot_messages(46)
+        assert answer["text"] == ORDER_REPLY
+        assert keyboard_labels(answer) == [[settings.resolution.helped, settings.resolution.more_help]]
+        tg.push_update(tg.callback_update(46, "sb:0", answer["message_id"]))
+        await tg.wait_for("sendMessage", 2, timeout=10)
+        assert to_chat(tg, 46)[-1]["text"] == settings.resolution.helped_reply
+        assert [r.outcome for r in await rows(svc, m.Resolution)] == ["confirmed"]
+        assert "reply_markup" not in tg.messages[(46, answer["message_id"])]

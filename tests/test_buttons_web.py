@@ -2,8 +2,9 @@
 posts the label as an ordinary message (same endpoint, own message id) and the next reply appears.
 
 A reply with buttons is queued through the outbox directly (bot.db.store.queue_reply), as the core
-queues its "did you mean" and "did that help" replies, so the test does not depend on which of
-those flows the core runs. The `Scripted` classifier answers "Order status" with the canned reply.
+queues its replies, so most tests do not depend on which flow the core runs; the `Scripted`
+classifier answers "Order status" with the canned reply (which asks "That helped" / "I need more
+help"). The last test is the core's clarify flow end to end, with the demo company.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from bot.db import models as m
 from bot.db.store import queue_reply
 from bot.messages import Reply
 from tests.browser import launch, needs_chromium
-from tests.service_harness import wait_until
+from tests.service_harness import running_service, wait_until
 from tests.test_web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
 
 LABELS = ("Order status", "Returns", "Something else")
 ORDER_REPLY = "Hi there, track your order at https://shop.test/orders."
+VERDICT = ["That helped", "I need more help"]  # the core asks after an answer (resolution settings)
 
 
 async def conversation_of(svc, visitor: str) -> m.Conversation | None:  # noqa: ANN001
@@ -57,11 +59,11 @@ async def test_sse_and_history_carry_the_buttons(service):
             async with service.http.post(f"{url}/chat/messages", json=press) as r:
                 assert (await r.json())["duplicate"] is duplicate
         third = await asyncio.wait_for(read_reply(events), 10)
-        assert (third["text"], third["buttons"]) == (ORDER_REPLY, [])
+        assert (third["text"], third["buttons"]) == (ORDER_REPLY, VERDICT)
     async with service.http.get(f"{url}/chat/history", params={"visitor": visitor}) as r:
         history = await r.json()
     assert [(h["author"], h["buttons"]) for h in history] == [
-        ("customer", []), ("bot", []), ("bot", list(LABELS)), ("customer", []), ("bot", [])]
+        ("customer", []), ("bot", []), ("bot", list(LABELS)), ("customer", []), ("bot", VERDICT)]
     [event] = [e for e in await _events(service) if e.payload["text"] == "Order status"]
     assert event.payload["conversation_key"] == visitor and event.payload["kind"] == "text"
 
@@ -91,7 +93,7 @@ async def test_browser_shows_chips_and_a_click_sends_the_label(service, tmp_path
 
             await send_buttons(service, visitor, "Did you mean <b>one</b> of these?",
                                (*LABELS[:2], "<img src=x onerror=alert(1)>"))
-            chips = page.locator(".chips .chip")
+            chips = page.locator(".chips").first.locator(".chip")
             await chips.nth(2).wait_for(timeout=15_000)
             assert await chips.all_inner_texts() == [*LABELS[:2], "<img src=x onerror=alert(1)>"]
             assert await page.locator(".chips img, .msg b").count() == 0  # labels and text as text
@@ -106,24 +108,27 @@ async def test_browser_shows_chips_and_a_click_sends_the_label(service, tmp_path
             assert "chosen" in (await chips.first.get_attribute("class"))
             ins = [e.payload for e in await _events(service)]
             assert [(p["text"], p["conversation_key"]) for p in ins] == [("hello", visitor), ("Order status", visitor)]
+            verdict = page.locator(".chips").nth(1).locator(".chip")  # the answer's own chips, live
+            await verdict.nth(1).wait_for(timeout=15_000)
+            assert await verdict.all_inner_texts() == VERDICT and not await verdict.first.is_disabled()
             await page.screenshot(path=str(tmp_path / "web-chat-buttons.png"))
 
-            # after a reload the history shows the chips, answered: no longer pressable
+            # after a reload the history shows the chips: answered ones no longer pressable
             await page.reload()
             await page.locator(".msg.bot").nth(2).wait_for(timeout=15_000)
-            reloaded = page.locator(".chips .chip")
-            assert await reloaded.count() == 3
-            assert [await c.is_disabled() for c in await reloaded.all()] == [True, True, True]
+            groups = page.locator(".chips")
+            assert await groups.count() == 2
+            assert [await c.is_disabled() for c in await groups.nth(0).locator(".chip").all()] == [True] * 3
+            assert [await c.is_disabled() for c in await groups.nth(1).locator(".chip").all()] == [False] * 2
 
-            # a fresh question's chips are live; typing instead of clicking answers it too
-            await send_buttons(service, visitor, "Did that help?", ("That helped", "I need more help"))
-            live = page.locator(".chips").nth(1).locator(".chip")
-            await live.nth(1).wait_for(timeout=15_000)
-            assert not await live.first.is_disabled()
+            # typing a label instead of clicking answers the question too
             await page.fill("#text", "That helped")
             await page.click("button[type=submit]")
-            await wait_until(lambda: live.first.is_disabled(), timeout=5)
-            await wait_until(lambda: _texts_in(service, "That helped"), timeout=10)
+            await wait_until(lambda: groups.nth(1).locator(".chip").first.is_disabled(), timeout=5)
+            thanks = page.locator(".msg.bot").nth(3)
+            await thanks.wait_for(timeout=15_000)
+            assert await thanks.inner_text() == service.app.settings.resolution.helped_reply
+            assert await _texts_in(service, "That helped")
             assert errors == []
         finally:
             await browser.close()
@@ -132,3 +137,51 @@ async def test_browser_shows_chips_and_a_click_sends_the_label(service, tmp_path
 async def _texts_in(svc, text: str) -> bool:  # noqa: ANN001
     return any(e.payload["text"] == text for e in await _events(svc))
 
+
+
+@needs_chromium
+async def test_browser_did_you_mean_then_that_helped_end_to_end(sqlite_db, demo_settings_factory, monkeypatch,
+                                                                  tmp_path):
+    """The demo company and its real classifier: an unsure question gets "Did you mean" chips; a
+    click answers it (with "That helped" chips); "That helped" is recorded as the customer's verdict."""
+    from playwright.async_api import async_playwright
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    settings = demo_settings_factory(sqlite_db)
+    settings.policy.confidence_threshold = 0.999  # unsure of everything: the clarify rung for sure
+    async with running_service(settings, {}) as svc, async_playwright() as pw:
+        browser = await launch(pw)
+        try:
+            page = await browser.new_page()
+            await page.goto(svc.url + "/")
+            await page.fill("#text", "How do I return a jacket that doesn't fit?")
+            await page.click("button[type=submit]")
+            question = page.locator(".msg.bot").first
+            await question.wait_for(timeout=30_000)
+            assert "Did you mean" in await question.inner_text() or "Just to check" in await question.inner_text()
+            options = page.locator(".chips").first.locator(".chip")
+            labels = await options.all_inner_texts()
+            assert labels[-1] == settings.clarify.something_else and len(labels) >= 2
+
+            await options.first.click()
+            answer = page.locator(".msg.bot").nth(1)
+            await answer.wait_for(timeout=30_000)
+            assert "Did you mean" not in await answer.inner_text()
+            verdict = page.locator(".chips").nth(1).locator(".chip")
+            await verdict.nth(1).wait_for(timeout=15_000)
+            assert await verdict.all_inner_texts() == [settings.resolution.helped, settings.resolution.more_help]
+
+            await verdict.first.click()
+            thanks = page.locator(".msg.bot").nth(2)
+            await thanks.wait_for(timeout=30_000)
+            assert await thanks.inner_text() == settings.resolution.helped_reply
+            assert await page.locator(".msg.customer").all_inner_texts() == [
+                "How do I return a jacket that doesn't fit?", labels[0], settings.resolution.helped]
+            await page.screenshot(path=str(tmp_path / "web-chat-clarify.png"))
+        finally:
+            await browser.close()
+        async with svc.app.sessions() as s:
+            outcomes = (await s.scalars(select(m.Resolution.outcome))).all()
+            examples = (await s.scalars(select(m.LabelledExample.source))).all()
+        assert outcomes == ["confirmed"] and examples == ["clarify"]
