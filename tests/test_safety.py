@@ -1,0 +1,185 @@
+"""The safety detector (bot/safety.py): safety and money cases found by meaning, not by phrase."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.safety import CATEGORIES, SafetyDetector, SafetyHit, forms, money_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def routine_examples() -> list[str]:
+    """The shop's routine intent examples (critical intents left out): the negatives build() takes."""
+    raw = yaml.safe_load((ROOT / "examples" / "intents.yaml").read_text(encoding="utf-8"))["intents"]
+    return [str(e) for cfg in raw.values() if not cfg.get("critical") for e in cfg.get("examples", [])]
+
+
+@pytest.fixture(scope="module")
+def detector() -> SafetyDetector:
+    return SafetyDetector.build(routine_examples())
+
+
+@pytest.fixture(scope="module")
+def frames_only() -> SafetyDetector:
+    return SafetyDetector.build()
+
+
+# The messages of issue 13 that went to "out of scope" and never reached a person.
+ISSUE_13 = [
+    ("the lamp gave me a shock when I plugged it in", "electric_shock"),
+    ("a piece broke off the rattle and my baby had it in her mouth", "child_or_pet"),
+    ("my face swelled up after using the serum", "allergic_reaction"),
+    ("you billed me 900 instead of 90", "large_overcharge"),
+    ("I've been made redundant and can't pay this month's instalment", "financial_hardship"),
+]
+
+
+@pytest.mark.parametrize("text,category", ISSUE_13)
+def test_issue_13_messages_are_hits_with_their_category(detector, frames_only, text, category):
+    for det in (detector, frames_only):
+        hit = det.check(text)
+        assert hit is not None, text
+        assert hit.category == category, (text, hit)
+        assert 0.0 < hit.score <= 1.0
+
+
+@pytest.mark.parametrize("text,category", [
+    ("my partner passed away last month and the sofa was ordered in her name", "bereavement"),
+    ("I don't want to be here anymore", "self_harm"),
+    ("honestly I just want to end it all", "self_harm"),
+    ("the heater started smoking and then caught fire", "fire"),
+    ("my dog swallowed one of the toy's eyes", "child_or_pet"),
+    ("I scalded my hand on the kettle", "burn"),
+    ("the shelf came down on my head and I ended up in A&E", "injury"),
+    ("we've all been vomiting since the hamper", "food_poisoning"),
+    ("I'll be speaking to my solicitor", "legal_threat"),
+    ("there's a charge from Northwind that I never authorised", "unauthorized_charge"),
+    ("someone has changed the email on my account and it wasn't me", "account_takeover"),
+    ("someone used my stolen card on your site", "fraud"),
+    ("I'm at breaking point with all of this", "distress"),
+    ("I was charged £1,250 for a £125 rug", "large_overcharge"),
+    ("you charged me ten times the price", "large_overcharge"),
+])
+def test_other_wordings(detector, text, category):
+    hit = detector.check(text)
+    assert hit is not None and hit.category == category, (text, hit)
+
+
+@pytest.mark.parametrize("text", [
+    "is the fire pit safe for decking?",
+    "charge my card again please",
+    "my phone battery died so I couldn't reply",
+    "killing it with the new range",
+    "urgent: change my delivery address",
+    "shocked how fast it came",
+    "the lamp is dead on arrival",
+    "my parcel got burned? no, the tracking says 'burned to disc'",
+    "I was charged twice for the same order",  # double_charged: the bot can answer it
+    "you took the money twice",
+    "I was charged more than the order total",
+    "is the electric blanket safe to leave on overnight?",
+    "does the kettle have an automatic shut-off?",
+    "what's the burn time of the big candle?",
+    "the candle arrived melted, it was a hot day",
+    "this jacket is fire",
+    "I nearly died laughing at the card",
+    "my boss will kill me if it's late",
+    "the delivery charge was 4.99 but I thought it was free over 50",
+    "I ordered 2 lamps at 30 each, the total was 60",
+    "order #NW-10234 was 45.00, when does it ship?",
+    "is the cot 60x120?",
+    "my card was declined",
+    "the baby monitor keeps losing signal",
+    "my cat loves the scratching post",
+    "does the moisturiser contain nuts? my daughter has an allergy",
+    "I cut the tags off, can I still return it?",
+    "the heater doesn't get warm enough",
+    "I forgot my password and now I'm locked out",
+    "I'm desperate for the sofa to arrive before Christmas",
+    "the smoke alarm keeps beeping, how do I change the battery?",
+])
+def test_alarming_routine_messages_are_not_hits(detector, frames_only, text):
+    assert detector.check(text) is None, (text, detector.check(text))
+    assert frames_only.check(text) is None, text
+
+
+@pytest.mark.parametrize("text", [
+    "no one was hurt but the shelf fell off the wall, can I get a new bracket?",
+    "the lamp is not a fire hazard question, I just want the wattage",
+    "the heater didn't catch fire, it just stopped working",
+    "nobody got a shock, the switch is just stiff",
+    "my son wasn't hurt, the toy just broke",
+    "no sparks or smoke, it simply won't turn on",
+])
+def test_negation(detector, text):
+    assert detector.check(text) is None, (text, detector.check(text))
+
+
+def test_negation_is_per_clause(detector):
+    hit = detector.check("it wasn't plugged in for long, but it caught fire")
+    assert hit is not None and hit.category == "fire"
+
+
+def test_inflections_count():
+    assert {"swell", "swells", "swelled", "swelling", "swollen"} <= set(forms("swell"))
+    assert {"burn", "burns", "burned", "burnt", "burning"} <= set(forms("burn"))
+    assert {"cut", "cuts", "cutting"} <= set(forms("cut"))
+
+
+@pytest.mark.parametrize("text", ["my lips are swollen after the balm", "my lips keep swelling after the balm",
+                                  "the balm swells my lips"])
+def test_any_form_of_a_word(detector, text):
+    hit = detector.check(text)
+    assert hit is not None and hit.category == "allergic_reaction", (text, hit)
+
+
+def test_money_frame_needs_a_large_ratio():
+    assert money_frame("you billed me 900 instead of 90")
+    assert money_frame("I paid £45 but the receipt says £40") is None
+    assert money_frame("the total was 120 but I was charged 125") is None
+
+
+def test_api(detector):
+    hit = detector.check("the lamp gave me a shock when I plugged it in")
+    assert isinstance(hit, SafetyHit)
+    assert hit.category in CATEGORIES
+    assert hit.why.startswith("electric shock: '") and hit.why.count("'") >= 2
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        hit.category = "x"  # type: ignore[misc]
+    assert detector.check("") is None and detector.check("   ") is None
+    assert detector.check("hi, where is my order?") is None
+    assert detector.model is not None  # built with negatives: the model is there
+    assert SafetyDetector.build().model is None
+
+
+def test_shop_examples_raise_no_alarm(detector):
+    """The routine intents' own examples are the everyday traffic: at most a stray false alarm."""
+    examples = routine_examples()
+    alarms = [e for e in examples if detector.check(e)]
+    assert len(alarms) <= len(examples) * 0.01, alarms
+
+
+def test_bench_data_is_well_formed():
+    for name in ("dev", "holdout"):
+        with (ROOT / "bench" / "data" / f"safety_{name}.csv").open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        assert rows and all(r["category"] in ("", *CATEGORIES) for r in rows)
+        texts = {r["text"].lower() for r in rows}
+        assert not texts & {t.lower() for t, _ in ISSUE_13}  # the issue's messages are for this test only
+
+
+def test_fast(detector):
+    texts = [t for t, _ in ISSUE_13] + ["where is my order", "is the fire pit safe for decking?"] * 5
+    start = time.thread_time()
+    for _ in range(20):
+        for t in texts:
+            detector.check(t)
+    per_message_ms = (time.thread_time() - start) * 1000 / (20 * len(texts))
+    assert per_message_ms < 1.0
