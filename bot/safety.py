@@ -112,7 +112,7 @@ FAMILY = (r"(?:mum|mom|mother|dad|father|husband|wife|partner|son|daughter|baby|
           r"|boyfriend|girlfriend|fiance|fiancee|fiancé|mother-in-law|father-in-law|cousin|parents?|dog|cat)")
 COSMETIC = _rx(r"cream", r"creams", r"lotion", r"serum", r"balm", r"shampoo", r"conditioner", r"mascara",
                r"perfume", r"oil", r"mask", r"wash", r"scrub", r"make-?up", r"soap", r"moisturi[sz]er",
-               r"foundation", r"lipstick", r"cleanser", r"toner", r"deodorant", r"dye", r"polish", r"sunscreen",
+               r"foundation", r"lipstick", r"laundry", r"pods", r"washing powder", r"fabric softener", r"lash(?:es)?", r"cleanser", r"toner", r"deodorant", r"dye", r"polish", r"sunscreen",
                r"cosmetics?", r"spray", r"gel", r"fragrance", r"bath bomb", r"{apply}", r"{use}", r"{wear}",
                r"jumper", r"blanket", r"detergent")
 HEAT = _rx(r"kettle", r"heater", r"lanterns?", r"power ?bank", r"hair ?dryer", r"straighteners?", r"curling", r"stove", r"iron", r"oven", r"hob", r"hot", r"steam", r"toaster", r"grill",
@@ -122,7 +122,10 @@ FOOD = _rx(r"food", r"chocolates?", r"biscuits?", r"sweets", r"fudge", r"jam",
            r"cheese", r"p[aâ]t[eé]", r"tea", r"coffee", r"honey", r"snacks?", r"hamper", r"hampers", r"cake",
            r"crisps", r"nuts", r"sauce", r"meat", r"sausages?", r"fruit", r"juice", r"wine", r"gift box",
            r"gift basket", r"mouldy", r"moldy", r"out of date", r"gone off", r"expired", r"beans", r"treats?",
-           r"cookies?", r"chutney", r"olives", r"oil", r"salami", r"{taste}")
+           r"cookies?", r"chutney", r"olives", r"oil", r"salami", r"{taste}",
+           r"yog(?:h)?urt", r"raisins", r"salmon", r"fish", r"crackers", r"bread", r"milk", r"eggs?", r"rancid", r"smoked", r"cured",
+           r"mushrooms?", r"popcorn", r"pretzels", r"cereal", r"granola", r"soup", r"spread", r"chilli", r"ham", r"pie", r"cupcakes?",
+           r"brownies?", r"muffins?", r"truffles?", r"marshmallows?", r"lollies", r"candy", r"gummies", r"(?:after|since) (?:eating|drinking|having|trying|tasting)")
 DEVICE = _rx(r"plug", r"plugs", r"plugged", r"socket", r"switch", r"switched", r"lamp", r"kettle", r"toaster",
              r"heater", r"wires?", r"wiring", r"cable", r"cord", r"lead", r"metal", r"{touch}", r"fan", r"lights?",
              r"fridge", r"charger", r"appliance", r"bulb", r"casing", r"dial", r"base", r"iron", r"blanket",
@@ -174,7 +177,7 @@ CUES: tuple[Cue, ...] = (
         r"through (?:my|his|her) (?:hand|arm|fingers?|body|wrist)"),
     cue("electric_shock", 1.0, r"(?:got|get|gets|getting|had) (?:a |quite a |such a |a right |a nasty )?(?:belt|jolt|zap|shock|buzz) (?:off|from) "
         r"(?:it|the|my|this|that)"),
-    cue("electric_shock", 0.55, r"(?:goes|went|go|gone|going) numb", r"{numb}", r"pins and needles"),
+    cue("electric_shock", 0.55, r"{prickle}", r"the earth (?:on|in)", r"(?:goes|went|go|gone|going) numb", r"{numb}", r"pins and needles"),
     cue("electric_shock", 0.3, r"{buzz}"),
     # ------------------------------------------------------------------ fire
     cue("fire", 1.0, r"{catch} (?:on )?fire", r"{catch} alight", r"(?:went|go|goes) up in smoke", r"carbon monoxide (?:alarm )?(?:went off|poisoning|leak)", r"on fire", r"burst into flames?", r"{go} up in flames?",
@@ -193,7 +196,8 @@ CUES: tuple[Cue, ...] = (
     cue("fire", 0.55, r"burning smell", r"smell of burning", r"smells? (?:of )?(?:burning|smoke|burnt)",
         r"{scorch}", r"{melt}", r"smoke", r"smoking", r"sparks", r"sparking", r"sparked", r"{overheat}",
         r"{smoulder}", r"charred", r"blackened", r"(?:started|began|starting|beginning|begun) to (?:smoke|smoulder|melt|burn)",
-        r"(?:smoke|fire) alarms? (?:went|go|goes|going) off", r"fumes"),
+        r"(?:smoke|fire) alarms? (?:went|go|goes|going) off", r"fumes", r"(?:went|go|goes) (?:pop|bang)",
+        r"(?:started|began|starting) (?:burning|to burn)"),
     # ------------------------------------------------------------------ burns
     cue("burn", 1.0, r"{scald}", r"burns? (?:on|to|all over|down) " + POSS, r"burn marks?",
         r"(?:first|second|third)[- ]degree", r"{burn} " + POSS + r" " + W + r"{0,1}" + BODY,
@@ -216,10 +220,10 @@ CUES: tuple[Cue, ...] = (
         r"{trap} (?:my|his|her) " + BODY, r"(?:my|his|her) " + BODY + r" (?:got|was|were|is) (?:trapped|crushed|caught)",
         r"{crush} (?:my|his|her) " + BODY, r"(?:fell|fallen|falling) (?:and|down|off|over|through) " + W + r"{0,3}"
         r"(?:hurt|injur\w*|broke|bruis\w*|hospital|cut|hit|bang\w*)", r"{bruise}", r"doctor",
-        r"\bgp\b", r"(?:eye |minor injuries |walk-in |urgent care )?clinic", r"urgent care", r"\b(?:999|911|111)\b",
+        r"\bgp\b", r"(?:eye |minor injuries |walk-in |urgent care )?clinic", r"urgent care", r"(?<![£$€.,\d])\b(?:999|911|111)\b(?![.,]\d)",
         r"(?:glass|shards?|splinters?|pieces?|nail|screw|staple|needle|spike)s? (?:of \w+ )?(?:in|into|stuck in|through|embedded in) "
         r"(?:my|his|her) " + BODY, r"(?:can|could)(?:n't| not| barely| hardly) (?:walk|move|stand|see|sit|use my \w+)",
-        r"{dislocate}", r"(?:knocked|broke|chipped|cracked|lost) (?:\w+ )?(?:my|his|her|a) (?:\w+ )?(?:tooth|teeth)", r"(?:tooth|teeth) (?:knocked )?out", r"{puncture} (?:my|his|her)", r"(?:lost|losing) (?:a|my|his|her) (?:tooth|teeth|nail|fingertip)"),
+        r"{dislocate}", r"(?:{smash}|{bang}|{whack}|{slam}|{twist}|{jar}) " + POSS + r" " + BODY, r"(?:nearly|almost) (?:lost|cut off|severed|took off) (?:a|my|his|her)", r"(?:knocked|broke|chipped|cracked|lost) (?:\w+ )?(?:my|his|her|a) (?:\w+ )?(?:tooth|teeth)", r"(?:tooth|teeth) (?:knocked )?out", r"{puncture} (?:my|his|her)", r"(?:lost|losing) (?:a|my|his|her) (?:tooth|teeth|nail|fingertip)"),
     cue("injury", 0.55, r"{cut}", r"sharp edge", r"{hurt}", r"painful", r"pain", r"{collapse} (?:under|on) (?:me|him|her)",
         r"{fold} (?:up )?on (?:me|him|her)", r"{topple} (?:over|onto|on)", r"{fall} on (?:me|him|her|top of)",
         r"{crush}", r"{trap}", r"sore", r"{sting}"),
@@ -237,7 +241,7 @@ CUES: tuple[Cue, ...] = (
         r"(?:can't|cannot|couldn't|struggl\w* to|hard to|difficulty) breath\w*", r"{wheeze}",
         r"(?:left|made|makes|leaving) (?:my|his|her) " + BODY + r" (?:\w+ )?(?:raw|weeping|oozing|red|sore|blotchy|bumpy|flaking|peeling|cracked)",
         BODY + r" (?:are|is|were|was|went|gone|look|looks) (?:\w+ )?(?:raw and|red and|weeping|oozing)"),
-    cue("allergic_reaction", 0.55, r"{swell}", r"rash", r"{itch}", r"itchy", r"{peel}", r"streaming", r"blotch\w*",
+    cue("allergic_reaction", 0.55, r"covered in (?:red |itchy |angry )?\w+", r"{swell}", r"rash", r"{itch}", r"itchy", r"{peel}", r"streaming", r"blotch\w*",
         r"{sting}", r"puffy", r"bumps"),
     # ------------------------------------------------------------------ food poisoning
     cue("food_poisoning", 1.0, r"food poisoning", r"{poison}", r"{vomit}", r"{throw} up", r"diarrh?o?ea",
@@ -246,14 +250,14 @@ CUES: tuple[Cue, ...] = (
         r"made (?:me|him|her|us|them|my \w+) (?:really |so |very )?(?:ill|sick|poorly|unwell)", r"\bnause\w*",
         r"ended up (?:with|in) (?:a )?(?:stomach|hospital)", r"the runs", r"the trots", r"(?:belly|tummy|gut) ?(?:ache|bug|upset|pains?)",
         r"up all night (?:being )?(?:sick|ill)", r"on the (?:toilet|loo)(?: \w+)? (?:all|since|through)", r"(?:running|ran|back and forth) to the (?:toilet|loo)"),
-    cue("food_poisoning", 0.55, r"mouldy", r"moldy", r"mould", r"mold", r"out of date", r"gone off", r"smelled off",
+    cue("food_poisoning", 0.55, r"rancid", r"cramps", r"mouldy", r"moldy", r"mould", r"mold", r"out of date", r"gone off", r"smelled off",
         r"something growing", r"{contaminate}", r"(?:glass|metal|plastic|hair) in the"),
     # ------------------------------------------------------------------ legal threat
     cue("legal_threat", 1.0, r"solicitors?", r"lawyers?", r"attorney", r"barrister", r"{sue}", r"legal (?:action|team|advice|"
         r"letter|proceedings|department|route|steps|claim)", r"legally", r"(?:in|to|at) court", r"small claims",
         r"trading standards", r"ombudsman", r"advertising standards", r"consumer (?:rights|protection)", r"citizens advice",
         r"(?:report|reporting|reported) (?:you|this|northwind|your company) to (?:the )?(?:police|authorit\w+|regulator|watchdog|\w+ standards)",
-        r"chargeback", r"letter before action", r"\bcourt\b(?! ?(?:yard|shoes))", r"illegal\w*",
+        r"chargeback", r"letter before action", r"\bcourts?\b(?! ?(?:yard|shoes))", r"formal notice", r"illegal\w*",
         r"(?:breaking|broken|breaks|against|breach\w* of) the law", r"press charges", r"(?:to|going to|contact\w*|call\w*) the police",
         r"(?:consumer|data protection|competition|regulatory) (?:authority|regulator|body|watchdog|centre|center)",
         r"(?:report|reporting|reported) you to", r"breach of (?:contract|the \w+ act)", r"judge", r"lawsuit", r"{file} (?:a |an )?(?:claim|lawsuit|case|suit) against",
@@ -263,9 +267,12 @@ CUES: tuple[Cue, ...] = (
         r"(?:pretend\w*|posing|claiming|sent|is|are|texting|calling|emailing)", r"phis\w*ing", r"phising", r"{impersonate}",
         r"scam\w* (?:text|email|e-mail|call|message|link|site|website|sms|letter|voucher|caller)", r"(?:gift card|voucher|text|email|phone) scam\w*",
         r"(?:someone|somebody) (?:ordered|bought|paid|shopped) (?:\w+ )?(?:with|using) my (?:credit |debit |bank )?(?:card|details|paypal|account)",
-        r"pay a fee to (?:claim|receive|get|release)", r"owe (?:you|northwind|your company)(?: \w+)? money",
+        r"pay a fee to (?:claim|receive|get|release)", r"(?:pay|paid|enter|click) (?:\S+ ){0,3}(?:through|via|using|on|in) (?:a|the|this|that) link",
+        r"(?:text|email|e-mail|message|call|caller|link|sms|letter|website|site)\b[^.?!]{0,80}[.,!]? ?(?:is|was) (?:this|that|it) (?:genuine|real|legit|legitimate|a scam|really you|from you)", r"owe (?:you|northwind|your company)(?: \w+)? money",
         r"(?:so-called|fake|bogus|pretend|supposed) (?:agent|rep|representative|seller|shop|staff|support|courier|customer service)",
         r"never existed", r"(?:order|orders|debt|purchase|parcel|account)s? (?:that |which )?(?:isn't|is not|wasn't|was not|aren't|are not) mine",
+        r"(?:said|claimed|claiming|saying|says) (?:he|she|they) (?:was|were|is|are) (?:your|from (?:you|northwind|your))",
+        r"(?:set up|opened|created|made) (?:a |an )?(?:northwind |new )?account (?:with|using|in) my (?:email|name|details|address)",
         r"(?:whatsapp|telegram|facebook|instagram|tiktok) (?:\w+ )?(?:took|taking|asked|wanted|sent|charged)",
         r"(?:didn't|did not|never) (?:place|make|submit) (?:this|that|these|those|the|an|any) orders?",
         r"pretend\w* to be (?:from )?(?:you|northwind|your)", r"claim\w* to be (?:from )?(?:you|northwind|your)",
@@ -285,7 +292,8 @@ CUES: tuple[Cue, ...] = (
         r"after i cancel\w*", r"(?:still|keep|kept) (?:taking|charging|billing|debiting)",
         r"no idea what (?:it's |it is |this is |that is |this was |it was )?for", r"(?:what|who) is this (?:charge|payment|debit|transaction)",
         r"(?:don't|do not) know what (?:this|it|the charge|the payment) (?:is|was) for", r"(?:know|knew) nothing about",
-        r"(?:no|zero) (?:knowledge|record|memory|recollection) of", r"not (?:something|anything) i (?:ordered|bought|signed up|agreed)"),
+        r"(?:no|zero) (?:knowledge|record|memory|recollection) of", r"not (?:something|anything) i (?:ordered|bought|signed up|agreed)",
+        r"(?:never|didn't|did not) (?:sign|signed) up", r"(?:nobody|no one|no-one) (?:here |in (?:my|our) (?:house|family) )?(?:bought|ordered|purchased|made)"),
     # ------------------------------------------------------------------ account takeover
     cue("account_takeover", 1.0, r"{hack}", r"hackers?", r"taken over (?:my|the) account", r"{take} over (?:my|the) account",
         r"(?:someone|somebody|stranger|a stranger|someone else)(?:'s)? " + W + r"{0,4}(?:log\w* in|logged|account|password|email|login|details|access\w*|changed|taken|using|placing|placed)",
@@ -296,7 +304,10 @@ CUES: tuple[Cue, ...] = (
         r"(?:didn't|did not|never) (?:request|ask for|asked for|reset|change|changed) (?:it|that|this|a reset|one)",
         r"(?:unknown|new|strange|unfamiliar|unrecogni[sz]ed|suspicious) (?:login|log-in|sign-in|device|location)s?",
         r"someone else (?:is|was|has been) (?:in|on|using|into) (?:it|my account)",
-        r"(?:wasn't|was not|weren't|wasnt) (?:trying to|logging|signing|the one)", r"(?:haven't|have not|hadn't|never) (?:logged|signed) in (?:for|since|in)",
+        r"(?:wasn't|was not|weren't|wasnt) (?:trying to|logging|signing|the one)",
+        r"password (?:was|has been|had been|got) (?:changed|reset)",
+        r"(?:password|email|e-mail|address|login|account|details|pin) (?:change|reset|update|request)s? (?:that )?i (?:never|didn't|did not) (?:make|made|request|requested|ask|asked|do|did)", r"(?:address|email|e-mail|phone number|number|details|name) on my account "
+        r"(?:was|were|has been|have been|got) (?:changed|switched|altered|swapped|replaced)", r"(?:haven't|have not|hadn't|never) (?:logged|signed) in (?:for|since|in)",
         r"(?:points|balance|credit|gift card|voucher|store credit)s? (?:have |has )?(?:been |all been |gone )?(?:all )?(?:spent|used|redeemed|emptied|drained|gone)"),
     cue("account_takeover", 0.5, r"password (?:stopped working|no longer works|doesn't work|was changed|has been changed|changed)",
         r"locked out", r"(?:can't|cannot|couldn't) (?:get into|log into|access|sign into) my account", r"strange orders",
@@ -319,7 +330,7 @@ CUES: tuple[Cue, ...] = (
         r"(?:can't|cannot|can not|unable to|couldn't) afford", r"barely afford", r"no money (?:left|for|at all)",
         r"money(?:'s| is) (?:very |really |so )?tight", r"hours (?:got |have been |were )?cut", r"{struggle} (?:to|with) (?:pay|money|bills|rent|afford|the payments)",
         r"behind (?:on|with) (?:my |the )?(?:payments|rent|bills|everything|instalments)", r"can't make (?:the|my|this) payments?",
-        r"nothing (?:left )?for food", r"laid off", r"furlough\w*", r"(?:low|no|reduced|fixed|lost) income", r"sick pay",
+        r"nothing (?:left )?for food", r"laid off", r"furlough\w*", r"(?:low|no|reduced|fixed|lost|tiny|small|limited|one) income", r"sick pay",
         r"(?:can't|cannot|unable to|won't be able to|couldn't|not able to) (?:make|afford|meet|manage|cover) (?:the|my|this|next|these|"
         r"this month's|next month's|any) (?:\w+ )?(?:payments?|instalments?|installments?|repayments?)", r"{lose} (?:my|our) (?:house|home)",
         r"(?:on|getting) (?:a )?(?:pension|jobseeker'?s)", r"(?:maternity|paternity|statutory|sick) pay", r"(?:can't|cannot|couldn't) stretch to",
@@ -337,7 +348,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:no ?one|nobody) to (?:help|turn to|talk to)", r"at my wits'? end",
         r"(?:can't|cannot) (?:handle|deal with|manage|bear) (?:this|it|any of this|things)? ?(?:any ?more|anymore)",
         r"getting on top of me", r"barely holding (?:it|myself|things) together", r"(?:haven't|have not|can't|cannot) (?:slept|sleep|eat|eaten) (?:in|for)",
-        r"{sob}", r"(?:can't|cannot) keep (?:doing|going on like) this", r"losing my mind", r"end of my rope",
+        r"{sob}", r"anxiety", r"(?:can't|cannot) think straight", r"(?:i'm|i am) (?:such |a complete |an absolute )?a (?:wreck|mess)(?! (?:with|at))",
+        r"(?:please )?(?:just )?make (?:this|it) (?:all )?stop", r"(?:can't|cannot) keep (?:doing|going on like) this", r"losing my mind", r"end of my rope",
         r"(?:i'm|i am) not coping", r"nervous breakdown"),
     cue("distress", 0.5, r"crying", r"shaking", r"scared", r"alone", r"(?:don't|do not) know what to do", r"{struggle}",
         r"last straw", r"desperate(?! (?:for|to))", r"please help", r"(?:really |very )?hard time", r"(?:completely |totally )lost",
@@ -353,7 +365,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:no|any|what's the) (?:reason|point) (?:to|in|of) (?:keep(?:ing)? going|keep(?:ing)? living|liv\w+|go(?:ing)? on|carry(?:ing)? on|being here|wak\w+ up|any of it)",
         r"(?:thought|thinking|think) about (?:hurting|harming|killing|ending) (?:myself|it)",
         r"pills (?:lined up|ready|saved|counted)", r"(?:won't|will not) be (?:around|here|alive) (?:much longer|for much longer|any ?more|for long)",
-        r"(?:done|finished) with (?:life|living|everything|it all)", r"goodbye (?:forever|cruel|everyone)", r"{end} things", r"not wake up",
+        r"(?:done|finished) with (?:life|living|everything|it all)", r"{end} everything", r"(?:life|living) (?:isn't|is not|ain't|is no longer) worth",
+        r"not worth living", r"goodbye (?:forever|cruel|everyone)", r"{end} things", r"not wake up",
         negatable=False),
 )
 
@@ -364,7 +377,8 @@ CHILD_HARM = _rx(r"{swallow}", r"{choke}", r"{gag}", r"in (?:his|her|their|its) 
                  r"\bvet\b", r"vets", r"hospital", r"a ?& ?e", r"doctor", r"{poison}", r"button batter\w*", r"magnets?",
                  r"{shock}", r"{electrocute}", r"not breathing", r"turned blue", r"surgery", r"ambulance", r"{bruise}",
                  r"{pinch}", r"{crush}", r"stuck (?:in|round|around) (?:his|her|its) (?:neck|throat|nose|ear)", r"{drown}",
-                 r"went under", r"under the water", r"(?:wrapped|caught|tangled|stuck|twisted|wound) (?:round|around) (?:his|her|its|their) (?:neck|throat)", r"(?:can't|couldn't|stopped) breath\w*", r"limping", r"{rush} to")
+                 r"went under", r"under the water", BODY + r"s? (?:got |was |were |is |are )?(?:stuck|wedged|jammed|caught|trapped)", r"{drool}",
+                 r"(?:not|stopped|won't|isn't) eating", r"{lick} (?:the|some|a)", r"(?:wrapped|caught|tangled|stuck|twisted|wound) (?:round|around) (?:his|her|its|their) (?:neck|throat)", r"(?:can't|couldn't|stopped) breath\w*", r"limping", r"{rush} to")
 CHILD_CTX = re.compile(r"\b(?:" + CHILD + "|" + PET + r")\b")
 SURPRISE = re.compile(r"\bshock(?:ed|ing)?\b\s+(?:at|by|how|to see|that|seeing|with)|\bshocking\b|"
                       r"\b(?:bit of a|such a|what a|quite a|real) shock\b(?!\s+(?:off|from|when i touch))|"
@@ -646,7 +660,7 @@ class SafetyDetector:
         if food and not FOOD.search(t) and food < 1.5:
             scores["food_poisoning"] = min(food, 0.6)  # "been sick" with nothing eaten is not food poisoning
         if 0 < scores.get("food_poisoning", 0) < 1.0 and FOOD.search(t) and scores.get("food_poisoning", 0) >= 0.55 \
-                and re.search(r"\b(?:sick|ill|poorly|unwell|vomit\w*|stomach)\b", t):
+                and re.search(r"\b(?:sick|ill|poorly|unwell|vomit\w*|stomach|cramps|rancid)\b", t):
             scores["food_poisoning"] += 0.5
         if "unauthorized_charge" in scores and not MONEY_VERB.search(t):
             scores["unauthorized_charge"] = 0.5
