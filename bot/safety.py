@@ -125,7 +125,7 @@ FOOD = _rx(r"food", r"chocolates?", r"biscuits?", r"sweets", r"fudge", r"jam",
            r"cookies?", r"chutney", r"olives", r"oil", r"salami", r"{taste}",
            r"yog(?:h)?urt", r"raisins", r"salmon", r"fish", r"crackers", r"bread", r"milk", r"eggs?", r"rancid", r"smoked", r"cured",
            r"mushrooms?", r"popcorn", r"pretzels", r"cereal", r"granola", r"soup", r"spread", r"chilli", r"ham", r"pie", r"cupcakes?",
-           r"brownies?", r"muffins?", r"truffles?", r"marshmallows?", r"lollies", r"candy", r"gummies", r"(?:after|since) (?:eating|drinking|having|trying|tasting)")
+           r"brownies?", r"muffins?", r"lemonade", r"cordial", r"drinks", r"smoothies?", r"tinned", r"tins?", r"cans?", r"truffles?", r"marshmallows?", r"lollies", r"candy", r"gummies", r"(?:after|since) (?:eating|drinking|having|trying|tasting)")
 DEVICE = _rx(r"plug", r"plugs", r"plugged", r"socket", r"switch", r"switched", r"lamp", r"kettle", r"toaster",
              r"heater", r"wires?", r"wiring", r"cable", r"cord", r"lead", r"metal", r"{touch}", r"fan", r"lights?",
              r"fridge", r"charger", r"appliance", r"bulb", r"casing", r"dial", r"base", r"iron", r"blanket",
@@ -177,7 +177,7 @@ CUES: tuple[Cue, ...] = (
         r"through (?:my|his|her) (?:hand|arm|fingers?|body|wrist)"),
     cue("electric_shock", 1.0, r"(?:got|get|gets|getting|had) (?:a |quite a |such a |a right |a nasty )?(?:belt|jolt|zap|shock|buzz) (?:off|from) "
         r"(?:it|the|my|this|that)"),
-    cue("electric_shock", 0.55, r"{prickle}", r"the earth (?:on|in)", r"(?:goes|went|go|gone|going) numb", r"{numb}", r"pins and needles"),
+    cue("electric_shock", 0.55, r"(?:felt|feel|got) (?:a |an )?(?:sharp |strong |painful |little |small )?(?:snap|crack|pulse|kick)", r"{prickle}", r"the earth (?:on|in)", r"(?:goes|went|go|gone|going) numb", r"{numb}", r"pins and needles"),
     cue("electric_shock", 0.3, r"{buzz}"),
     # ------------------------------------------------------------------ fire
     cue("fire", 1.0, r"{catch} (?:on )?fire", r"{catch} alight", r"(?:went|go|goes) up in smoke", r"carbon monoxide (?:alarm )?(?:went off|poisoning|leak)", r"on fire", r"burst into flames?", r"{go} up in flames?",
@@ -185,7 +185,7 @@ CUES: tuple[Cue, ...] = (
         r"in flames", r"{set} " + W + r"{0,4}(?:alight|on fire|ablaze)", r"{set} fire", r"ablaze",
         r"fire (?:brigade|service|department|engine|fighters?|crew)", r"firem[ae]n", r"{start} (?:a )?(?:small )?fire",
         r"(?:a|small|the) fire (?:in|on|at|started|broke)", r"{explode}", r"{explosion}", r"burst into fire",
-        r"smoke (?:came|coming|pouring|pour|poured|billowing|everywhere|started|rising|filled|filling)", r"{pour} (?:out )?smoke",
+        r"smoke (?:came|coming|pouring|pour|poured|billowing|everywhere|started|rising|filled|filling)", r"{pour} (?:out )?smoke", r"(?:filled|filling|fill|full of) (?:\w+ ){0,3}(?:with )?(?:black |thick )?smoke",
         r"started (?:smoking|sparking)", r"sparks (?:came|flew|flying|coming|shot|were|everywhere|out|from)",
         r"(?:was|were|is|kept|keeps|it's|started) (?:sparking|smoking)", r"{spark} and (?:smoke|smok\w+|burn\w*)",
         r"fire hazard (?:it is|it's)", r"nearly (?:burnt|burned) (?:the|our|my) (?:house|flat|home)",
@@ -197,6 +197,7 @@ CUES: tuple[Cue, ...] = (
         r"{scorch}", r"{melt}", r"smoke", r"smoking", r"sparks", r"sparking", r"sparked", r"{overheat}",
         r"{smoulder}", r"charred", r"blackened", r"(?:started|began|starting|beginning|begun) to (?:smoke|smoulder|melt|burn)",
         r"(?:smoke|fire) alarms? (?:went|go|goes|going) off", r"fumes", r"(?:went|go|goes) (?:pop|bang)",
+        r"glowing (?:red|orange|hot)", r"embers", r"{blow} out",
         r"(?:started|began|starting) (?:burning|to burn)"),
     # ------------------------------------------------------------------ burns
     cue("burn", 1.0, r"{scald}", r"burns? (?:on|to|all over|down) " + POSS, r"burn marks?",
@@ -204,7 +205,7 @@ CUES: tuple[Cue, ...] = (
         r"{burn} (?:myself|himself|herself|themselves)", BODY + r" (?:got|was|were|is|are) (?:badly |really )?{burn}",
         r"(?:got|have|had|with) (?:a |bad |nasty |some )?burns?", r"burns unit",
         r"(?:badly|severely|seriously) {burn}", r"{blister} " + POSS + r" " + BODY),
-    cue("burn", 0.55, r"{blister}", r"welts?", r"red mark", r"red hot", r"scorching hot", r"too hot to (?:touch|hold)",
+    cue("burn", 0.55, r"{blister}", r"welts?", r"red mark", r"{mark} " + POSS + r" (?:\w+(?:'s)? )?" + BODY, r"so hot (?:it|that)", r"red hot", r"scorching hot", r"too hot to (?:touch|hold)",
         r"(?:hot|boiling|scalding|burning|molten|melted) (?:wax|oil|water|tea|coffee|liquid|metal|fat|soup|plastic|milk) (?:\w+ )?(?:splash\w*|spill\w*|spilt|pour\w*|went|spat|sprayed|shot|dripped|ran)",
         r"{sear}",
         r"(?:splash\w*|spill\w*|spilt|spat|poured) (?:\w+ )?(?:on|onto|over|all over) (?:me|my|him|her)"),
@@ -221,7 +222,7 @@ CUES: tuple[Cue, ...] = (
         r"{crush} (?:my|his|her) " + BODY, r"(?:fell|fallen|falling) (?:and|down|off|over|through) " + W + r"{0,3}"
         r"(?:hurt|injur\w*|broke|bruis\w*|hospital|cut|hit|bang\w*)", r"{bruise}", r"doctor",
         r"\bgp\b", r"(?:eye |minor injuries |walk-in |urgent care )?clinic", r"urgent care", r"(?<![£$€.,\d])\b(?:999|911|111)\b(?![.,]\d)",
-        r"(?:glass|shards?|splinters?|pieces?|nail|screw|staple|needle|spike)s? (?:of \w+ )?(?:in|into|stuck in|through|embedded in) "
+        r"(?:glass|shards?|splinters?|pieces?|nail|screw|staple|needle|spike)s? (?:of \w+ )?(?:went |got |is |are |was |stuck )?(?:in|into|stuck in|through|embedded in) "
         r"(?:my|his|her) " + BODY, r"(?:can|could)(?:n't| not| barely| hardly) (?:walk|move|stand|see|sit|use my \w+)",
         r"{dislocate}", r"(?:{smash}|{bang}|{whack}|{slam}|{twist}|{jar}) " + POSS + r" " + BODY, r"(?:nearly|almost) (?:lost|cut off|severed|took off) (?:a|my|his|her)", r"(?:knocked|broke|chipped|cracked|lost) (?:\w+ )?(?:my|his|her|a) (?:\w+ )?(?:tooth|teeth)", r"(?:tooth|teeth) (?:knocked )?out", r"{puncture} (?:my|his|her)", r"(?:lost|losing) (?:a|my|his|her) (?:tooth|teeth|nail|fingertip)"),
     cue("injury", 0.55, r"{cut}", r"sharp edge", r"{hurt}", r"painful", r"pain", r"{collapse} (?:under|on) (?:me|him|her)",
@@ -231,7 +232,7 @@ CUES: tuple[Cue, ...] = (
     # ------------------------------------------------------------------ allergic reaction
     cue("allergic_reaction", 1.0, r"allergic reaction", r"(?:had|having|got|a) (?:an? )?(?:bad |severe |nasty )?reaction",
         r"reaction to", r"anaphyla\w*", r"antihistamines?", r"epi-?pen", r"hives",
-        r"(?:came|come|comes|coming|broke|break|breaking|broken) (?:out|up) in (?:a )?(?:rash|hives|spots|welts|blisters|bumps)",
+        r"(?:came|come|comes|coming|broke|break|breaking|broken) (?:out|up) in (?:a )?(?:\w+ )?(?:rash|hives|spots|welts|blisters|bumps|lumps|blotches)",
         BODY + r" (?:is |are |was |were |has |have |had |started |keep |)(?:all )?(?:{swell}|puffy|puffed up|{puff} up)",
         r"{swell} (?:up|shut)", r"(?:{puff}|puffy) (?:up)?", r"red raw", r"(?:itchy|itching|burning|stinging) (?:skin|rash|eyes|scalp|face|lips)",
         r"(?:skin|scalp|face|eyes?|lips|neck|cheeks|eyelids) (?:is|are|was|were) (?:red|itchy|burning|stinging|peeling|streaming|sore|raw|blotchy)",
@@ -246,7 +247,7 @@ CUES: tuple[Cue, ...] = (
     # ------------------------------------------------------------------ food poisoning
     cue("food_poisoning", 1.0, r"food poisoning", r"{poison}", r"{vomit}", r"{throw} up", r"diarrh?o?ea",
         r"stomach (?:bug|upset|cramps?|ache|pains?)", r"upset stomach", r"(?:been|being|was|were|got|felt|feel|feeling|fell) "
-        r"(?:really |violently |so |very )?(?:sick|ill|poorly|unwell)(?! of)", r"sick (?:all|through) (?:night|the night|day)",
+        r"(?:all |both |so )?(?:really |violently |so |very )?(?:sick|ill|poorly|unwell)(?! of)", r"sick (?:all|through) (?:night|the night|day)",
         r"made (?:me|him|her|us|them|my \w+) (?:really |so |very )?(?:ill|sick|poorly|unwell)", r"\bnause\w*",
         r"ended up (?:with|in) (?:a )?(?:stomach|hospital)", r"the runs", r"the trots", r"(?:belly|tummy|gut) ?(?:ache|bug|upset|pains?)",
         r"up all night (?:being )?(?:sick|ill)", r"on the (?:toilet|loo)(?: \w+)? (?:all|since|through)", r"(?:running|ran|back and forth) to the (?:toilet|loo)"),
@@ -267,7 +268,7 @@ CUES: tuple[Cue, ...] = (
         r"(?:pretend\w*|posing|claiming|sent|is|are|texting|calling|emailing)", r"phis\w*ing", r"phising", r"{impersonate}",
         r"scam\w* (?:text|email|e-mail|call|message|link|site|website|sms|letter|voucher|caller)", r"(?:gift card|voucher|text|email|phone) scam\w*",
         r"(?:someone|somebody) (?:ordered|bought|paid|shopped) (?:\w+ )?(?:with|using) my (?:credit |debit |bank )?(?:card|details|paypal|account)",
-        r"pay a fee to (?:claim|receive|get|release)", r"(?:pay|paid|enter|click) (?:\S+ ){0,3}(?:through|via|using|on|in) (?:a|the|this|that) link",
+        r"pay a fee to (?:claim|receive|get|release)", r"safe account", r"move (?:my |the |all my )?(?:money|savings|funds)", r"(?:pay|paid|enter|click) (?:\S+ ){0,3}(?:through|via|using|on|in) (?:a|the|this|that) link",
         r"(?:text|email|e-mail|message|call|caller|link|sms|letter|website|site)\b[^.?!]{0,80}[.,!]? ?(?:is|was) (?:this|that|it) (?:genuine|real|legit|legitimate|a scam|really you|from you)", r"owe (?:you|northwind|your company)(?: \w+)? money",
         r"(?:so-called|fake|bogus|pretend|supposed) (?:agent|rep|representative|seller|shop|staff|support|courier|customer service)",
         r"never existed", r"(?:order|orders|debt|purchase|parcel|account)s? (?:that |which )?(?:isn't|is not|wasn't|was not|aren't|are not) mine",
@@ -293,7 +294,7 @@ CUES: tuple[Cue, ...] = (
         r"no idea what (?:it's |it is |this is |that is |this was |it was )?for", r"(?:what|who) is this (?:charge|payment|debit|transaction)",
         r"(?:don't|do not) know what (?:this|it|the charge|the payment) (?:is|was) for", r"(?:know|knew) nothing about",
         r"(?:no|zero) (?:knowledge|record|memory|recollection) of", r"not (?:something|anything) i (?:ordered|bought|signed up|agreed)",
-        r"(?:never|didn't|did not) (?:sign|signed) up", r"(?:nobody|no one|no-one) (?:here |in (?:my|our) (?:house|family) )?(?:bought|ordered|purchased|made)"),
+        r"(?:never|didn't|did not) (?:sign|signed) up", r"(?:never|didn't|did not) agree(?:d)? to", r"(?:nobody|no one|no-one) (?:here |in (?:my|our) (?:house|family) )?(?:bought|ordered|purchased|made)"),
     # ------------------------------------------------------------------ account takeover
     cue("account_takeover", 1.0, r"{hack}", r"hackers?", r"taken over (?:my|the) account", r"{take} over (?:my|the) account",
         r"(?:someone|somebody|stranger|a stranger|someone else)(?:'s)? " + W + r"{0,4}(?:log\w* in|logged|account|password|email|login|details|access\w*|changed|taken|using|placing|placed)",
@@ -305,7 +306,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:unknown|new|strange|unfamiliar|unrecogni[sz]ed|suspicious) (?:login|log-in|sign-in|device|location)s?",
         r"someone else (?:is|was|has been) (?:in|on|using|into) (?:it|my account)",
         r"(?:wasn't|was not|weren't|wasnt) (?:trying to|logging|signing|the one)",
-        r"password (?:was|has been|had been|got) (?:changed|reset)",
+        r"password (?:was|has been|had been|got) (?:changed|reset)", r"kicked out of (?:my|the) account",
+        r"recovery (?:email|e-mail|phone|number|address) (?:was |has been |got )?(?:replaced|changed|removed|swapped)",
         r"(?:password|email|e-mail|address|login|account|details|pin) (?:change|reset|update|request)s? (?:that )?i (?:never|didn't|did not) (?:make|made|request|requested|ask|asked|do|did)", r"(?:address|email|e-mail|phone number|number|details|name) on my account "
         r"(?:was|were|has been|have been|got) (?:changed|switched|altered|swapped|replaced)", r"(?:haven't|have not|hadn't|never) (?:logged|signed) in (?:for|since|in)",
         r"(?:points|balance|credit|gift card|voucher|store credit)s? (?:have |has )?(?:been |all been |gone )?(?:all )?(?:spent|used|redeemed|emptied|drained|gone)"),
@@ -321,7 +323,8 @@ CUES: tuple[Cue, ...] = (
         r"(?! (?:minutes?|seconds?|hours?))", r"(?:he|she) (?:died|passed)", r"widow\w*", r"rest in peace",
         r"(?:my|our) (?:\w+ )?(?:passed|died) (?:away|last|recently|suddenly|in|on)", r"{sort} out (?:my|her|his) \w+'s affairs",
         r"'s affairs", r"\w+(?:'s)? estate\b", r"executor", r"probate", r"stillb\w+", r"miscarr\w+", r"no longer with us",
-        r"(?:isn't|is not|aren't) with us (?:any ?more)", r"deceased", r"next of kin", r"lost the baby"),
+        r"(?:isn't|is not|aren't) with us (?:any ?more)", r"deceased", r"next of kin", r"lost the baby",
+        r"(?:took|taken|take) (?:his|her|their) own life", r"(?:he|she|they) (?:killed|hanged) (?:himself|herself|themselves)"),
     # ------------------------------------------------------------------ financial hardship
     cue("financial_hardship", 1.0, r"(?:lost|lose|losing) (?:my|our|his|her) (?:job|jobs|income|work)", r"made redundant",
         r"{redundancy}", r"redundant", r"unemployed", r"out of work", r"jobless", r"on benefits", r"universal credit",
@@ -348,12 +351,12 @@ CUES: tuple[Cue, ...] = (
         r"(?:no ?one|nobody) to (?:help|turn to|talk to)", r"at my wits'? end",
         r"(?:can't|cannot) (?:handle|deal with|manage|bear) (?:this|it|any of this|things)? ?(?:any ?more|anymore)",
         r"getting on top of me", r"barely holding (?:it|myself|things) together", r"(?:haven't|have not|can't|cannot) (?:slept|sleep|eat|eaten) (?:in|for)",
-        r"{sob}", r"anxiety", r"(?:can't|cannot) think straight", r"(?:i'm|i am) (?:such |a complete |an absolute )?a (?:wreck|mess)(?! (?:with|at))",
+        r"{sob}", r"anxiety", r"(?:can't|cannot) think straight", r"(?:i'm|i am|like i'm|like i am) (?:drowning|sinking|suffocating)", r"(?:i'm|i am) (?:such |a complete |an absolute )?a (?:wreck|mess)(?! (?:with|at))",
         r"(?:please )?(?:just )?make (?:this|it) (?:all )?stop", r"(?:can't|cannot) keep (?:doing|going on like) this", r"losing my mind", r"end of my rope",
         r"(?:i'm|i am) not coping", r"nervous breakdown"),
     cue("distress", 0.5, r"crying", r"shaking", r"scared", r"alone", r"(?:don't|do not) know what to do", r"{struggle}",
         r"last straw", r"desperate(?! (?:for|to))", r"please help", r"(?:really |very )?hard time", r"(?:completely |totally )lost",
-        r"(?:i'm|i am) lost", r"(?:i'm|i am) (?:really |completely |totally )?(?:broken|shattered|devastated|heartbroken)",
+        r"(?:i'm|i am) lost", r"(?:nobody|no one|no-one) (?:will|wants to|is willing to|cares|seems to) (?:help|listen|care)", r"(?:i'm|i am) (?:really |completely |totally )?(?:broken|shattered|devastated|heartbroken)",
         r"(?:i'm|i am) done"),
     # ------------------------------------------------------------------ self-harm
     cue("self_harm", 1.0, r"end it all", r"{end} my (?:own )?life", r"kill(?:ing)? myself", r"take my (?:own )?life",
@@ -364,7 +367,8 @@ CUES: tuple[Cue, ...] = (
         r"want (?:it|everything) (?:all )?to stop", r"nothing to live for", r"overdose",
         r"(?:no|any|what's the) (?:reason|point) (?:to|in|of) (?:keep(?:ing)? going|keep(?:ing)? living|liv\w+|go(?:ing)? on|carry(?:ing)? on|being here|wak\w+ up|any of it)",
         r"(?:thought|thinking|think) about (?:hurting|harming|killing|ending) (?:myself|it)",
-        r"pills (?:lined up|ready|saved|counted)", r"(?:won't|will not) be (?:around|here|alive) (?:much longer|for much longer|any ?more|for long)",
+        r"pills (?:lined up|ready|saved|counted)", r"(?:what|something) (?:i'll|i will|i might|i'd) do to myself",
+        r"(?:planning|plan|going|want|tempted) to (?:end|take) (?:it|my life|my own life)", r"(?:won't|will not) be (?:around|here|alive) (?:much longer|for much longer|any ?more|for long)",
         r"(?:done|finished) with (?:life|living|everything|it all)", r"{end} everything", r"(?:life|living) (?:isn't|is not|ain't|is no longer) worth",
         r"not worth living", r"goodbye (?:forever|cruel|everyone)", r"{end} things", r"not wake up",
         negatable=False),
@@ -378,7 +382,8 @@ CHILD_HARM = _rx(r"{swallow}", r"{choke}", r"{gag}", r"in (?:his|her|their|its) 
                  r"{shock}", r"{electrocute}", r"not breathing", r"turned blue", r"surgery", r"ambulance", r"{bruise}",
                  r"{pinch}", r"{crush}", r"stuck (?:in|round|around) (?:his|her|its) (?:neck|throat|nose|ear)", r"{drown}",
                  r"went under", r"under the water", BODY + r"s? (?:got |was |were |is |are )?(?:stuck|wedged|jammed|caught|trapped)", r"{drool}",
-                 r"(?:not|stopped|won't|isn't) eating", r"{lick} (?:the|some|a)", r"(?:wrapped|caught|tangled|stuck|twisted|wound) (?:round|around) (?:his|her|its|their) (?:neck|throat)", r"(?:can't|couldn't|stopped) breath\w*", r"limping", r"{rush} to")
+                 r"(?:not|stopped|won't|isn't) eating", r"(?:very |really |so )?(?:unwell|lethargic|poorly)", r"\bill\b",
+                 r"up (?:his|her|their|its) nose", r"in (?:his|her|their|its) (?:ear|nose|eye)", r"{lick} (?:the|some|a)", r"(?:wrapped|caught|tangled|stuck|twisted|wound) (?:round|around) (?:his|her|its|their) (?:neck|throat)", r"(?:can't|couldn't|stopped) breath\w*", r"limping", r"{rush} to")
 CHILD_CTX = re.compile(r"\b(?:" + CHILD + "|" + PET + r")\b")
 SURPRISE = re.compile(r"\bshock(?:ed|ing)?\b\s+(?:at|by|how|to see|that|seeing|with)|\bshocking\b|"
                       r"\b(?:bit of a|such a|what a|quite a|real) shock\b(?!\s+(?:off|from|when i touch))|"
@@ -411,7 +416,7 @@ TIMES_PRICE = re.compile(r"\b(?P<n>\d+|three|four|five|six|seven|eight|nine|ten|
                          r"(?:the |what |my |more than )?(?:price|amount|cost|total|order|it should|it cost|what it|i (?:paid|ordered|expected))")
 CHARGED_N_TIMES = re.compile(r"\b(?:charged|billed|debited|taken|took|paid)\b[^.?!]{0,25}?\b(?P<n>three|four|five|six|seven|eight|"
                              r"nine|ten|\d+)\s+times\b(?!\s+the)")
-BIG_WORDS = re.compile(r"\b(?:massive|huge|enormous|insane|crazy|ridiculous|astronomical|extortionate) (?:charge|amount|payment|bill|"
+BIG_WORDS = re.compile(r"\b(?:four|five|six|4|5|6)[- ]figure\b|\b(?:massive|huge|enormous|insane|crazy|ridiculous|astronomical|extortionate) (?:charge|amount|payment|bill|"
                        r"sum|debit|transaction)|\b(?:charged|billed|taken|took|debited|paid)\b[^.?!]{0,20}\bthousands\b|"
                        r"\bthousands? (?:of (?:pounds|euros|dollars) )?(?:for|on|from|out)\b")
 
