@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.messages import utcnow
 
 ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")
-BOT_ROUTES = ROUTES[:-1]  # answered by the bot: contained, and what a resolution is measured on
+BOT_ROUTES = ROUTES[:-1]  # kept by the bot: contained (resolution is measured on answers: v_resolutions)
 STATUSES = ("hard", "soft", "pending", "unresolved", "more_help_then_escalated", "escalated", "no_answer")
 RESOLVED = ("hard", "soft")
 DEFAULT_SOFT_WINDOW_HOURS = 24.0  # resolution.soft_window_hours' default (and the view's fixed window)

@@ -2,7 +2,7 @@
 docs/analytics.md) and v_intent_stats again, now with clarify_share
 
 v_resolutions has one row per conversation: how often the bot answered (a route decision on a
-bot route: template, knowledge, clarify, cheap_llm, strong_llm), the customer's verdicts from
+bot route: template, knowledge, cheap_llm, strong_llm; a clarify question is not an answer), the customer's verdicts from
 `resolutions` (confirmed / more_help), escalations, and a `status`:
 
   hard                      a confirmed verdict, with no more_help and no escalation after it
@@ -40,7 +40,9 @@ branch_labels = None
 depends_on = None
 
 SOFT_WINDOW_HOURS = 24
-BOT_ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm")
+# the routes that answer: a "did you mean" (clarify) asks, it does not answer, so one left unpicked
+# is not a soft resolution
+BOT_ROUTES = ("template", "knowledge", "cheap_llm", "strong_llm")
 
 
 def _rev_0002():
