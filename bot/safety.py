@@ -181,7 +181,7 @@ CUES: tuple[Cue, ...] = (
     cue("electric_shock", 0.3, r"{buzz}"),
     # ------------------------------------------------------------------ fire
     cue("fire", 1.0, r"{catch} (?:on )?fire", r"{catch} alight", r"(?:went|go|goes) up in smoke", r"carbon monoxide (?:alarm )?(?:went off|poisoning|leak)", r"on fire", r"burst into flames?", r"{go} up in flames?",
-        r"flames? (?:came|coming|come|shot|were|was|out|from|everywhere|started|appeared|spread)",
+        r"flames? (?:came|coming|come|shot|were|was|out|from|everywhere|started|appeared|spread|licking|leapt|leaping|rising|shooting)",
         r"in flames", r"{set} " + W + r"{0,4}(?:alight|on fire|ablaze)", r"{set} fire", r"ablaze",
         r"fire (?:brigade|service|department|engine|fighters?|crew)", r"firem[ae]n", r"{start} (?:a )?(?:small )?fire",
         r"(?:a|small|the) fire (?:in|on|at|started|broke)", r"{explode}", r"{explosion}", r"burst into fire",
@@ -316,7 +316,7 @@ CUES: tuple[Cue, ...] = (
         r"password (?:no longer|doesn't|does not|won't) work",
         r"(?:orders?|purchases?) (?:i|that i) (?:didn't|did not|never) (?:make|place|order)", r"email (?:was|has been) changed"),
     # ------------------------------------------------------------------ bereavement
-    cue("bereavement", 1.0, FAMILY + r"(?:'s)? " + W + r"{0,3}(?:passed|died|{pass} away|death|funeral|{die})",
+    cue("bereavement", 1.0, FAMILY + r"(?:'s)? " + W + r"{0,3}(?:passed(?! (?:the|a|an|it|me|my|him|her|them|us|on the|over|by|out|through|your)\b)|died|{pass} away|death|funeral|{die})",
         r"{pass} away", r"late (?:" + FAMILY + r")", r"funeral", r"bereave\w*", r"condolences", r"death in the family",
         r"(?:after|since|following) (?:his|her|their|the) death", r"(?:lost|losing|lose) (?:my|our|his|her) " + FAMILY,
         r"(?:for|at|after) the wake", r"in memory of", r"memorial", r"{die} (?:in|last|recently|suddenly|this)"
@@ -344,7 +344,7 @@ CUES: tuple[Cue, ...] = (
         r"low (?:paid|wage)", r"pension"),
     # ------------------------------------------------------------------ distress
     cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point", r"panic attacks?", r"falling apart", r"in tears",
-        r"(?:can't|cannot) stop crying", r"mental health", r"(?:a )?(?:bad|dark) place", r"broken me", r"(?:i'm|i am) not ok(?:ay)?",
+        r"(?:can't|cannot|couldn't) stop (?:crying|shaking|sobbing|panicking)", r"mental health", r"(?:a )?(?:bad|dark) place", r"broken me", r"(?:i'm|i am) not ok(?:ay)?",
         r"(?:can't|cannot) take (?:it |this |any ?)?(?:more|anymore|any more)", r"end of my tether", r"tipped me over",
         r"(?:so |completely |totally )?overwhelmed", r"(?:desperate|scared|terrified|frightened),? (?:and|i)",
         r"(?:i'm|i am) (?:so |really )?(?:desperate|terrified)(?! (?:for|to))", r"shaking and crying",
@@ -361,7 +361,7 @@ CUES: tuple[Cue, ...] = (
     # ------------------------------------------------------------------ self-harm
     cue("self_harm", 1.0, r"end it all", r"{end} my (?:own )?life", r"kill(?:ing)? myself", r"take my (?:own )?life",
         r"suicid\w*", r"self[- ]harm\w*", r"{hurt} myself", r"{harm} myself", r"(?:don't|do not) want to (?:be alive|live|"
-        r"be here|exist|wake up)", r"want to die", r"wish i (?:was|were) dead", r"better off without me",
+        r"be here|exist|wake up)", r"want to die", r"wish i (?:was|were) dead", r"better (?:off )?without me", r"(?:can't|cannot|couldn't) keep (?:living|going|on living)",
         r"(?:no|any) point (?:in )?(?:living|going on|carrying on|being alive)", r"see the point (?:in|of) (?:going on|living|anything)",
         r"disappear (?:for good|forever)", r"(?:can't|cannot) go on", r"not (?:be|being) (?:here|around) anymore",
         r"want (?:it|everything) (?:all )?to stop", r"nothing to live for", r"overdose",
@@ -404,7 +404,7 @@ AMOUNT = re.compile(
 NOT_MONEY_AFTER = re.compile(
     r"\s*(?:x\b|cm|mm|m\b|kg|g\b|ml|l\b|%|days?|weeks?|months?|years?|hours?|hrs?|minutes?|mins?|seconds?|times|items?|pieces?|"
     r"packs?|seater|people|person|transactions|charges|payments|orders|of them|am|pm|o'clock|nights?|"
-    r"[a-z]+s\b(?<!pounds)(?<!euros)(?<!dollars)|st\b|nd\b|rd\b|th\b|in\b|inch|ft|feet|watts?|w\b|v\b)")
+    r"(?!(?:has|was|is|this|plus|less|thus|yes|us|as)\b)[a-z]+s\b(?<!pounds)(?<!euros)(?<!dollars)|st\b|nd\b|rd\b|th\b|in\b|inch|ft|feet|watts?|w\b|v\b)")
 THRESHOLD_BEFORE = re.compile(r"(?:over|above|under|below|orders of|spend|spent over|up to|from|after|before|by|at|refund|refunded|"
                               r"difference of|difference|off|discount|save|saved|saving|extra|another|plus|only|just|"
                               r"nw|order|#|no\.?|number|ref|reference|code|size|age|aged|under-?)\s*[£$€]?\s*$")
