@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from bot.agents import AgentExists, add_agent, set_password
+from bot.agents import AgentExists, add_agent, set_active, set_password, unlock
 from bot.cli_common import ConfigOpt, err, run, settings_or_exit, with_db
 
 agent_app = typer.Typer(help="Agent accounts for the web console and dashboard.", no_args_is_help=True)
@@ -48,9 +48,46 @@ def agent_passwd(
     config: Optional[Path] = ConfigOpt,
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin."),
 ) -> None:
-    """Set an agent's password."""
+    """Set an agent's password (ends every session of the agent)."""
     _change_account(config, password_stdin, lambda s, pw: set_password(s, name, pw), "cannot set the password",
                     f"password of {name!r} changed")
+
+
+def _account_change(config: Optional[Path], action, failure: str, done) -> None:  # noqa: ANN001
+    """Run action(sessions) on the database; done(result) is printed, LookupError exits 2."""
+    settings = settings_or_exit(config)
+    holder: list = []
+
+    async def act(sessions):  # noqa: ANN001, ANN202
+        holder.append(await action(sessions))
+
+    try:
+        run(with_db(settings, act))
+    except LookupError as e:
+        err.print(f"[red]{failure}:[/red] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(done(holder[0]), highlight=False)
+
+
+@agent_app.command("unlock")
+def agent_unlock(name: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
+    """Clear an agent's failed logins, ending a lockout of the account."""
+    _account_change(config, lambda s: unlock(s, name), "cannot unlock",
+                    lambda n: f"agent {name!r} unlocked ({n} failed logins cleared)")
+
+
+@agent_app.command("disable")
+def agent_disable(name: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
+    """Disable an agent: no more logins, and every session of the agent ends."""
+    _account_change(config, lambda s: set_active(s, name, False), "cannot disable",
+                    lambda _: f"agent {name!r} disabled, sessions ended")
+
+
+@agent_app.command("enable")
+def agent_enable(name: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
+    """Enable a disabled agent again."""
+    _account_change(config, lambda s: set_active(s, name, True), "cannot enable",
+                    lambda _: f"agent {name!r} enabled")
 
 
 @agent_app.command("list")

@@ -263,3 +263,27 @@ class Feedback(Base):
     rating: Mapped[int] = mapped_column(Integer)  # 1..5
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = ts()
+
+
+class AgentSession(Base):
+    """A login to the web console (bot/web/auth.py). The cookie carries a random token; only its
+    SHA-256 is stored here, so a copy of this table lets nobody in. Logout, a password change and
+    disabling the agent set revoked_at; a session past expires_at is refused too."""
+
+    __tablename__ = "agent_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the cookie's token
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    created_at: Mapped[datetime] = ts()
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = ts(nullable=True)
+
+
+class LoginFailure(Base):
+    """A failed (or still running) agent login, counted per account name and per client address
+    to lock out password guessing; `supportbot agent unlock NAME` deletes an account's rows."""
+
+    __tablename__ = "login_failures"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(100), index=True)  # the name typed, which may not exist
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

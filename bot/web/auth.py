@@ -1,11 +1,20 @@
-"""Agent login for the web console and dashboard: signed session cookies and CSRF tokens.
+"""Agent login for the web console and dashboard: server-side sessions, CSRF tokens, lockout.
 
-A session is a cookie holding {agent id, name, csrf token, expiry}, signed with HMAC-SHA256
-under SUPPORTBOT_SECRET_KEY (several processes must share it; without it a random key is
-made at start, and sessions end when the service restarts). Cookies are HttpOnly,
+A session is a row in agent_sessions (bot/agents.py): the cookie holds {random session token,
+csrf token, expiry}, signed with HMAC-SHA256 under SUPPORTBOT_SECRET_KEY (several processes
+must share it; without it a random key is made at start, and sessions end when the service
+restarts). Every request checks the row: logout, `supportbot agent passwd`, disabling the
+agent and the 12 h expiry end a session, also for a copy of the cookie. Cookies are HttpOnly,
 SameSite=Lax, and Secure whenever the request came over HTTPS. Every state-changing request
 must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token); the login
 form uses a double-submit cookie since there is no session yet.
+
+Logins are throttled (bot.agents.LoginLimits): after 5 failures for one account name, or 20
+from one client address, within 15 minutes, the login answers 429 with Retry-After without
+checking the password, until the failures age out or an admin runs `supportbot agent unlock
+NAME`. The address is the TCP peer (request.remote): behind a reverse proxy every client shares
+the proxy's address, so the per-address limit then applies to all of them together.
+After a login, `next` may only be a path on this server (_safe_next).
 """
 
 from __future__ import annotations
@@ -20,11 +29,13 @@ import logging
 import os
 import secrets
 import time
+import unicodedata
 from typing import Awaitable, Callable
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
+from bot import agents
 from bot.agents import authenticate
 
 log = logging.getLogger("supportbot.auth")
@@ -64,8 +75,9 @@ class Signer:
 
 
 SIGNER: web.AppKey = web.AppKey("signer", Signer)
-AGENT: web.RequestKey = web.RequestKey("agent", dict)  # the logged-in agent: {"id", "name", "csrf"}
+AGENT: web.RequestKey = web.RequestKey("agent", dict)  # the logged-in agent: {"id", "name", "csrf", "sid"}
 SESSIONS: web.AppKey = web.AppKey("sessions", object)  # async_sessionmaker
+LIMITS: web.AppKey = web.AppKey("login_limits", agents.LoginLimits)
 
 
 def is_secure(request: web.Request) -> bool:
@@ -77,8 +89,15 @@ def set_cookie(response: web.StreamResponse, request: web.Request, name: str, va
                         path="/")
 
 
-def current_agent(request: web.Request) -> dict | None:
-    return request.app[SIGNER].unsign(request.cookies.get(COOKIE))
+async def current_agent(request: web.Request) -> dict | None:
+    """{"id", "name", "csrf", "sid"} of a live session (checked in the database), else None."""
+    cookie = request.app[SIGNER].unsign(request.cookies.get(COOKIE))
+    if cookie is None or not isinstance(cookie.get("sid"), str) or not isinstance(cookie.get("csrf"), str):
+        return None
+    found = await agents.session_agent(request.app[SESSIONS], cookie["sid"])
+    if found is None:
+        return None
+    return {"id": found[0], "name": found[1], "csrf": cookie["csrf"], "sid": cookie["sid"]}
 
 
 def require_agent(handler: Handler) -> Handler:
@@ -86,7 +105,7 @@ def require_agent(handler: Handler) -> Handler:
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
-        agent = current_agent(request)
+        agent = await current_agent(request)
         if agent is None:
             if request.method == "GET":
                 raise web.HTTPFound(f"/agent/login?next={quote(request.path_qs)}")
@@ -117,15 +136,50 @@ input{{padding:9px;font-size:15px}}button{{padding:10px;background:#1f4e79;color
 <button type="submit">Log in</button></form></body></html>"""
 
 
+DEFAULT_NEXT = "/agent"
+
+
+def _local_path(value: str, decoded: bool = False) -> bool:
+    """A path a browser can only read as one on this server: one leading slash, no scheme or
+    host, no backslash. As sent: printable ASCII only (no spaces, controls, unicode look-alikes).
+    Once percent-decoded: no controls, invisible or odd spaces (a plain space is fine)."""
+    if not value or "\\" in value:
+        return False
+    if decoded:
+        if any(c != " " and unicodedata.category(c)[0] in "CZ" for c in value):
+            return False
+    elif any(not 0x21 <= ord(c) <= 0x7E for c in value):
+        return False
+    if not value.startswith("/") or value.startswith("//"):
+        return False
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
 def _safe_next(value: str | None) -> str:
-    return value if value and value.startswith("/") and not value.startswith("//") else "/agent"
+    """Where to go after the login: a same-origin path, else the console's queue.
+    The percent-decoded form must pass too (`/%09/evil`, `/%5Cevil`, `/%2F/evil`)."""
+    if not value or len(value) > 2000 or not _local_path(value):
+        return DEFAULT_NEXT
+    decoded = value
+    for _ in range(3):
+        try:
+            decoded, before = unquote(decoded, errors="strict"), decoded
+        except UnicodeDecodeError:
+            return DEFAULT_NEXT
+        if not _local_path(decoded, decoded=True):
+            return DEFAULT_NEXT
+        if decoded == before:
+            return value
+    return DEFAULT_NEXT
 
 
-async def login_form(request: web.Request, error: str = "", status: int = 200) -> web.Response:
+async def login_form(request: web.Request, error: str = "", status: int = 200,
+                     headers: dict | None = None) -> web.Response:
     token = secrets.token_urlsafe(24)
     page = LOGIN_PAGE.format(error=f'<p class="error">{html.escape(error)}</p>' if error else "", csrf=token,
                              next=html.escape(_safe_next(request.query.get("next"))))
-    response = web.Response(text=page, content_type="text/html", status=status)
+    response = web.Response(text=page, content_type="text/html", status=status, headers=headers)
     set_cookie(response, request, LOGIN_CSRF, token, 3600)
     return response
 
@@ -135,11 +189,26 @@ async def login(request: web.Request) -> web.Response:
     token = request.cookies.get(LOGIN_CSRF)
     if not token or not hmac.compare_digest(str(form.get("csrf", "")), token):
         return await login_form(request, "The form expired: please try again.", status=403)
-    agent = await authenticate(request.app[SESSIONS], str(form.get("name", "")), str(form.get("password", "")))
+    sessions, name = request.app[SESSIONS], str(form.get("name", "")).strip()
+    address = request.remote or "unknown"
+    attempt, wait = await agents.begin_attempt(sessions, name, address, request.app[LIMITS])
+    if attempt is None:
+        log.warning("agent login locked out for %r from %s", name[:100], address)
+        return await login_form(request, f"Too many failed logins: try again in {wait} seconds, or ask an "
+                                         "admin to run `supportbot agent unlock`.", status=429,
+                                headers={"Retry-After": str(wait)})
+    try:
+        agent = await authenticate(sessions, name, str(form.get("password", "")))
+    except agents.Busy:
+        await agents.attempt_aborted(sessions, attempt)
+        return await login_form(request, "The server is busy: please try again.", status=503,
+                                headers={"Retry-After": "1"})
     if agent is None:
-        log.warning("agent login failed for %r", str(form.get("name", ""))[:100])
+        log.warning("agent login failed for %r from %s", name[:100], address)
         return await login_form(request, "Wrong name or password.", status=401)
-    session = {"id": agent.id, "name": agent.name, "csrf": secrets.token_urlsafe(24), "exp": time.time() + MAX_AGE}
+    await agents.login_succeeded(sessions, name)
+    sid = await agents.open_session(sessions, agent.id, MAX_AGE)
+    session = {"sid": sid, "csrf": secrets.token_urlsafe(24), "exp": time.time() + MAX_AGE}
     response = web.HTTPFound(_safe_next(str(form.get("next", ""))))
     set_cookie(response, request, COOKIE, request.app[SIGNER].sign(session), MAX_AGE)
     response.del_cookie(LOGIN_CSRF, path="/")
@@ -148,14 +217,17 @@ async def login(request: web.Request) -> web.Response:
 
 @require_agent
 async def logout(request: web.Request) -> web.Response:
+    await agents.close_session(request.app[SESSIONS], request[AGENT]["sid"])
     response = web.HTTPFound("/agent/login")
     response.del_cookie(COOKIE, path="/")
     raise response
 
 
-def mount(app: web.Application, sessions, signer: Signer | None = None) -> None:  # noqa: ANN001
+def mount(app: web.Application, sessions, signer: Signer | None = None,  # noqa: ANN001
+          limits: agents.LoginLimits | None = None) -> None:
     app[SIGNER] = signer or Signer()
     app[SESSIONS] = sessions
+    app[LIMITS] = limits or agents.LoginLimits()
     app.router.add_get("/agent/login", login_form)
     app.router.add_post("/agent/login", login)
     app.router.add_post("/agent/logout", logout)

@@ -19,7 +19,7 @@ from aiohttp import web
 from bot import analytics
 from bot.messages import utcnow
 from bot.web import charts
-from bot.web.auth import require_agent
+from bot.web.auth import AGENT, require_agent
 
 DEFAULT_DAYS = 30
 
@@ -190,7 +190,7 @@ async def dashboard(request: web.Request) -> web.Response:
     f = _filters(request)
     report, series = await _figures(request, f)
     channels = await analytics.channels(request.app[SERVICE].app.engine)
-    page = render_page(report, series, f, channels, request.get("agent"), request.query_string)
+    page = render_page(report, series, f, channels, request.get(AGENT), request.query_string)
     return web.Response(text=page, content_type="text/html",
                         headers={"Cache-Control": "no-store", "Content-Security-Policy":
                                  "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
