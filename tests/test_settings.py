@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.classify import OOS_THRESHOLD_BY_KIND
 from bot.settings import ConfigError, find_config, load_settings
 from tests.helpers import MINI
 
@@ -106,10 +107,9 @@ def test_oos_threshold_follows_the_classifier_kind_unless_set(cfg_dir, tmp_path)
 
     s = load_settings(cfg_dir / "supportbot.yaml")
     assert s.classifier.oos_threshold is None  # the mini config leaves it unset
-    assert s.classifier.threshold() == 0.25  # kind tfidf
-    assert s.classifier.threshold("embeddings") == 0.6
-    s.classifier.kind = "embeddings"
-    assert s.classifier.threshold() == 0.6
+    assert s.classifier.kind == "embeddings" and "kind" not in s.classifier.model_fields_set  # the default
+    assert s.classifier.threshold() == OOS_THRESHOLD_BY_KIND["embeddings"]
+    assert s.classifier.threshold("tfidf") == 0.25
     s.classifier.kind = "tfidf"
     s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
     assert build_classifier(s).oos_threshold == 0.25
@@ -123,3 +123,28 @@ def test_oos_threshold_follows_the_classifier_kind_unless_set(cfg_dir, tmp_path)
     s.classifier.kind = "tfidf"
     s.classifier.cache_dir, s.classifier.models_dir = str(tmp_path / "c"), str(tmp_path / "t")
     assert build_classifier(s).oos_threshold == 0.4
+
+
+def test_out_of_scope_examples_next_to_the_intents_or_named(cfg_dir):
+    assert load_settings(cfg_dir / "supportbot.yaml").classifier.out_of_scope_examples == []  # none in mini
+    (cfg_dir / "out_of_scope.yaml").write_text("examples:\n  - weather in paris\n  - 12345\n", encoding="utf-8")
+    s = load_settings(cfg_dir / "supportbot.yaml")
+    assert s.classifier.out_of_scope_examples == ["weather in paris", "12345"]
+    (cfg_dir / "other.yaml").write_text("examples: [tell me a joke]\n", encoding="utf-8")
+    edit(cfg_dir / "supportbot.yaml", lambda d: d.setdefault("classifier", {}).update(
+        out_of_scope_file="other.yaml", out_of_scope_examples=["asdf qwer"]))
+    assert load_settings(cfg_dir / "supportbot.yaml").classifier.out_of_scope_examples == ["asdf qwer", "tell me a joke"]
+    (cfg_dir / "other.yaml").write_text("examples:\n  - ok\n  - ''\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(cfg_dir / "supportbot.yaml")
+    assert e.value.file.endswith("other.yaml") and e.value.key == "examples.1"
+    edit(cfg_dir / "supportbot.yaml", lambda d: d["classifier"].update(out_of_scope_file="missing.yaml"))
+    with pytest.raises(ConfigError, match="file not found"):
+        load_settings(cfg_dir / "supportbot.yaml")
+
+
+def test_the_demo_ships_off_topic_examples():
+    s = load_settings(Path(__file__).resolve().parents[1] / "examples" / "supportbot.yaml")
+    oos = s.classifier.out_of_scope_examples
+    assert 80 <= len(oos) <= 150 and len(set(oos)) == len(oos)
+    assert "how tall is the eiffel tower" in oos

