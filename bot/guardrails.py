@@ -1,10 +1,18 @@
 """Guardrails: PII redaction before any external model, injection flags, outbound checks.
 
-Inbound: e-mail addresses, phone numbers, payment cards (Luhn-checked) and IBANs are
-replaced by numbered placeholders ([EMAIL_1]) in the text an external model sees; the
-mapping stays in memory so a generated reply can have them restored. Injection phrases
-are flagged, never silently obeyed. Outbound: a reply is checked against config rules
-before the customer sees it.
+Inbound: e-mail addresses, phone numbers, payment cards (Luhn-checked), IBANs (mod-97
+checked), US SSNs, national ids, street addresses, dates of birth and password values are
+replaced by numbered placeholders ([EMAIL_1], [PASSWORD_1]) in the text an external model
+sees; the mapping stays in memory so a generated reply can have them restored. Injection
+phrases are flagged, never silently obeyed. Outbound: a reply is checked against config
+rules before the customer sees it (refund promises with or without an amount, other
+customers' addresses, blocked phrases, a leak of the system prompt).
+
+Stored and shown to people: mask_card_numbers() cuts card numbers to "•••• 4242" before
+a message is stored (inbox payload, messages.text); mask_for_agents() also masks IBANs and
+passwords wherever a customer's words reach an agent. Measured by bench/pii.py; the
+`phonenumbers` library was measured against the PHONE regex there and did not earn its
+weight (recall 96% vs 100% on bench/data/pii.csv, no fewer false positives, ~10x slower).
 """
 
 from __future__ import annotations
@@ -17,8 +25,47 @@ from bot.settings import GuardrailsCfg
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
 CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
-PHONE = re.compile(r"(?<![\w#])\+?\d[\d ()./-]{7,}\d\b")
-DATE = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$")
+# US social security number: area 000, 666 and 900-999, group 00 and serial 0000 are never issued
+SSN = re.compile(r"(?<![\w#/.-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w/.-])")
+PHONE = re.compile(r"(?<![\w#-])(?:\+|\()?\d[\d ()./-]{7,}\d\b")
+# a date, which a phone-like run of digits may be (2024-01-05, 05/01/2024, 5.1.24), but not 123-45-6789
+DATE = re.compile(r"^(?:\d{4}([./-])\d{1,2}\1\d{1,2}|\d{1,2}([./-])\d{1,2}\2(?:\d{2}|\d{4}))$")
+# national ids: a UK National Insurance number by shape; others only after a word that names them
+CODICE_FISCALE = re.compile(r"\b[A-Z]{6}\d{2}[A-EHLMPR-T]\d{2}[A-Z]\d{3}[A-Z]\b")
+NINO = re.compile(r"\b(?!BG|GB|NK|KN|TN|NT|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
+NATIONAL_ID = re.compile(
+    r"(?i:\b(?:BSN|SSN|DNI|NIE|burgerservicenummer|national (?:insurance|id(?:entity)?) (?:number|no\.?)|"
+    r"(?:passport|id|identity card|social security|insurance) (?:number|no\.?|nr\.?)|"
+    r"personalausweis(?:nummer)?|ausweisnummer|steuer-?id|num[ée]ro de s[ée]curit[ée] sociale|NIR|INSEE)"
+    r"(?: is)?\s*[:#]?\s*)(?P<value>(?=[A-Z0-9 ]*\d)[A-Z0-9](?:[A-Z0-9]| (?=[A-Z0-9]{1,3}\b)){5,24})")
+# a date of birth: a date after words that say it is one (plain dates stay: delivery dates matter)
+MONTHS = (r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|januar|februar|märz|mai|juni|juli|"
+          r"oktober|dezember|janvier|février|mars|avril|juin|juillet|août|septembre|octobre|novembre|décembre)\w*\.?")
+DOB = re.compile(
+    r"(?i:\b(?:date of birth|birth ?date|d\.?o\.?b\.?|born(?: on)?|birthday(?: is)?|geburtsdatum|geboren(?: am)?|"
+    r"date de naissance|n[ée]e? le|geboortedatum|geboren op)(?: is)?\s*[:\-]?\s*)"
+    r"(?P<value>\d{1,4}[./-]\d{1,2}[./-]\d{2,4}|(?i:\d{1,2}(?:st|nd|rd|th)?\.? " + MONTHS + r",? \d{4}|"
+    + MONTHS + r" \d{1,2}(?:st|nd|rd|th)?,? \d{4}))")
+STREET_EN = r"(?i:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|place|pl|court|ct|boulevard|blvd|terrace|crescent|square|sq|gardens|grove|hill|row|mews|parade|walk)"
+ADDRESS = re.compile(
+    # 12 Baker Street; Flat 3, 221B Baker St; Apt 4B, 350 Fifth Avenue
+    r"(?:\b(?i:flat|apt\.?|apartment|unit|suite)\s*\d+[A-Z]?,?\s+)?\b\d{1,5}[A-Za-z]?,?\s+"
+    r"(?:[A-Z][a-z'’]+\s+){1,3}" + STREET_EN + r"\b\.?"
+    # Hauptstraße 5, Berliner Str. 12a, Kerkstraat 12, Prinsengracht 263
+    r"|\b[A-ZÄÖÜ][a-zäöüß]+(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ufer|straat|laan|gracht|plein|steeg|kade|singel|dijk)"
+    r"\s*\d{1,4}[a-zA-Z]?\b"
+    r"|\b(?:[A-ZÄÖÜ][a-zäöüß]+ )(?:Straße|Strasse|Str\.|Weg|Platz|Allee)\s*\d{1,4}[a-z]?\b"
+    # rue de Rivoli 10; 10 rue de Rivoli; 5 bis, avenue Victor Hugo
+    r"|(?:\b\d{1,4}(?: ?(?:bis|ter))?,? )?\b(?i:rue|avenue|av\.|boulevard|bd|place|allée|impasse|chemin|quai|cours)"
+    r" (?:(?:de la|de l'|du|des|de|d'|la|le|l')\s?)?[A-ZÉÈ][\w'-]+(?: [A-ZÉÈ][\w'-]+)*(?: \d{1,4}\b)?")
+_FR_NO_NUMBER = re.compile(r"^(?i:rue|avenue|av\.|boulevard|bd|place|allée|impasse|chemin|quai|cours) .*[^\d]$")
+PASSWORD_WORDS = r"(?:password|passwort|kennwort|mot de passe|wachtwoord|passcode|passwd|pwd|pw)"
+PASSWORD = re.compile(
+    r"(?i:\b" + PASSWORD_WORDS + r"\b(?: for (?:my |the |your )?\w+)?(?: (?:is|was|ist|est|is now|was changed to|set to))?\s*[:=]?\s*)"
+    r"(?<=[\s:=])(?!(?i:not|wrong|incorrect|invalid|correct|right|too|the|a|an|and|or|but|for|reset|doesn|does|isn|"
+    r"won|will|has|have|had|expired|changed|working|code|codes|number|to|of|in|on|is|was|it|that|this|with|field|manager|again|"
+    r"please|because|so|if|when)\b)(?P<value>[^\s,;]*[^\s.,;:)\]\"'])")
+PIN = re.compile(r"(?i:\bpin(?: code| number)?(?: is| was|:| =)\s*)(?P<value>\d{4,8})\b")  # not a tent pin
 INJECTION = [re.compile(p, re.I) for p in (
     r"ignore (all |any )?(the |your )?(previous|prior|above|earlier) (instructions|prompts?|rules)",
     r"disregard (all |any )?(the |your )?(previous|prior|above|system) (instructions|prompt|rules)",
@@ -33,6 +80,22 @@ MONEY = re.compile(r"(?:€|EUR|\$|USD|£|GBP)\s?(\d[\d,.]*)|(\d[\d,.]*)\s?(?:�
 REFUND_PROMISE = re.compile(r"\b(refund|reimburs|credit|compensat)\w*\b", re.I)
 SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 PROMISE_WORDS = re.compile(r"\b(will|we'll|i'll|going to|have issued|has been issued|approved)\b", re.I)
+# a refund, credit or compensation promised or said to be done, with no amount to hold against the limit
+REFUND_NO_AMOUNT = re.compile(
+    r"\b(?:full|100\s?%|entire|whole|complete)\s+(?:refund|reimbursement|credit|compensation)"
+    r"|\b(?:refund|reimburse|credit|compensate)\w*\s+(?:you\s+|your\s+\w+\s+)?(?:in full|fully|the full|the entire|the whole|everything)"
+    r"|\b(?:i|we)(?:'ve|\s+have|\s+just|\s+already)*\s+(?:credited|refunded|reimbursed|compensated)\b"
+    r"|\b(?:i|we)(?:'ve|\s+have|\s+just|\s+already)*\s+(?:issued|processed|approved|sent|arranged)\b"
+    r"[^.!?\n]{0,40}\b(?:refund|credit|reimburs|compensat)"
+    r"|\b(?:refund|credit|reimbursement|compensation)\s+(?:has|have)\s+(?:now\s+|just\s+|already\s+)?been\s+"
+    r"(?:issued|processed|approved|sent|applied|credited|paid)"
+    r"|\bcredited\s+(?:to\s+)?your\s+(?:account|card|wallet)"
+    r"|\b(?:we|i)(?:'ll|\s+will|\s+can|\s+are going to|'re going to)\s+(?:\w+\s+)?(?:compensate|credit)\s+you"
+    r"|\b(?:as|by way of)\s+(?:a\s+)?(?:compensation|goodwill)\b", re.I)
+LEAK_PHRASES = re.compile(r"\bmy (?:system )?(?:instructions|prompt|guidelines) (?:are|is|say|says|tell)\b"
+                          r"|\b(?:my|the) system prompt\b|\bI (?:was|have been|am) instructed to\b", re.I)
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply is a leak
 
 
 def luhn_ok(digits: str) -> bool:
@@ -65,6 +128,32 @@ class Redaction:
         return text
 
 
+def _card_ok(value: str) -> bool:
+    digits = re.sub(r"\D", "", value)
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+
+
+def iban_ok(value: str) -> bool:
+    """The ISO 13616 check: the IBAN, its first four characters moved to the end, as a number mod 97 is 1."""
+    v = value.replace(" ", "").upper()
+    if not 15 <= len(v) <= 34 or not v.isalnum():
+        return False
+    return int("".join(str(int(ch, 36)) for ch in v[4:] + v[:4])) % 97 == 1
+
+
+def _phone_ok(value: str) -> bool:
+    digits = re.sub(r"\D", "", value)
+    if not 8 <= len(digits) <= 15 or DATE.match(value):
+        return False
+    if digits == value:  # one unbroken run of digits: an order, SKU or customer number unless it looks dialled
+        return value[0] == "0" or len(digits) == 10 or (len(digits) == 11 and value[0] == "1")
+    return True
+
+
+def _address_ok(value: str) -> bool:
+    return not _FR_NO_NUMBER.match(value)  # "rue de Rivoli" alone is a street, not an address
+
+
 def redact(text: str, shared: Redaction | None = None) -> Redaction:
     """Replace PII with placeholders. Pass `shared` to number several texts consistently."""
     mapping: dict[str, str] = shared.mapping if shared else {}
@@ -72,21 +161,63 @@ def redact(text: str, shared: Redaction | None = None) -> Redaction:
 
     def sub(kind: str, pattern: re.Pattern, s: str, check=None) -> str:  # noqa: ANN001
         def repl(m: re.Match) -> str:
-            value = m.group(0)
+            whole = m.group(0)
+            group = "value" if "value" in pattern.groupindex else 0  # only the secret, not the words before it
+            value = m.group(group)
             if check and not check(value):
-                return value
+                return whole
             if value not in reverse:
                 n = sum(1 for ph in mapping if ph.startswith(f"[{kind}_")) + 1
                 reverse[value] = f"[{kind}_{n}]"
                 mapping[reverse[value]] = value
-            return reverse[value]
+            if group == 0:
+                return reverse[value]
+            start = m.start(group) - m.start(0)
+            return whole[:start] + reverse[value] + whole[start + len(value):]
         return pattern.sub(repl, s)
 
-    out = sub("EMAIL", EMAIL, text)
-    out = sub("IBAN", IBAN, out, lambda v: len(v.replace(" ", "")) >= 15)
-    out = sub("CARD", CARD, out, lambda v: luhn_ok(re.sub(r"\D", "", v)))
-    out = sub("PHONE", PHONE, out, lambda v: 8 <= len(re.sub(r"\D", "", v)) <= 15 and not DATE.match(v))
+    out = sub("PASSWORD", PASSWORD, text)
+    out = sub("PASSWORD", PIN, out)
+    out = sub("EMAIL", EMAIL, out)
+    out = sub("IBAN", IBAN, out, iban_ok)
+    out = sub("CARD", CARD, out, _card_ok)
+    out = sub("SSN", SSN, out)
+    out = sub("NATIONAL_ID", NINO, out)
+    out = sub("NATIONAL_ID", CODICE_FISCALE, out)
+    out = sub("NATIONAL_ID", NATIONAL_ID, out)
+    out = sub("DOB", DOB, out)
+    out = sub("ADDRESS", ADDRESS, out, _address_ok)
+    out = sub("PHONE", PHONE, out, _phone_ok)
     return Redaction(out, mapping)
+
+
+def _masked_card(m: re.Match) -> str:
+    value = m.group(0)
+    return "•••• " + re.sub(r"\D", "", value)[-4:] if _card_ok(value) else value
+
+
+def mask_card_numbers(text: str) -> str:
+    """Payment card numbers (Luhn-checked) cut to their last 4 digits, "•••• 4242": what may be stored."""
+    return CARD.sub(_masked_card, text) if text else text
+
+
+def mask_for_agents(text: str) -> str:
+    """What an agent may see of a customer's message: cards as "•••• 4242", IBANs with the country
+    and last 4 ("DE•• •••• 3000"), passwords as "••••••". Idempotent."""
+    if not text:
+        return text
+
+    def iban(m: re.Match) -> str:
+        value = m.group(0).replace(" ", "")
+        return f"{value[:2]}•• •••• {value[-4:]}" if iban_ok(value) else m.group(0)
+
+    def password(m: re.Match) -> str:
+        start = m.start("value") - m.start(0)
+        return m.group(0)[:start] + "••••••"
+
+    out = PIN.sub(password, PASSWORD.sub(password, text))
+    out = IBAN.sub(iban, out)
+    return CARD.sub(_masked_card, out)
 
 
 def injection_phrases(text: str) -> list[str]:
@@ -100,7 +231,23 @@ class OutboundCheck:
     detail: str = ""
 
 
-def check_outbound(reply: str, cfg: GuardrailsCfg, customer_text: str = "") -> OutboundCheck:
+def _shingles(text: str, n: int) -> set[tuple[str, ...]]:
+    words = WORD.findall(text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def leaks_prompt(reply: str, system_prompt: str) -> str:
+    """Why the reply gives away the system prompt ("" when it does not)."""
+    if m := LEAK_PHRASES.search(reply):
+        return f"says {m.group(0)!r}"
+    if system_prompt:
+        n = min(LEAK_WORDS, len(WORD.findall(system_prompt.lower())))
+        if n >= 5 and _shingles(reply, n) & _shingles(system_prompt, n):
+            return f"repeats {n}+ consecutive words of the system prompt"
+    return ""
+
+
+def check_outbound(reply: str, cfg: GuardrailsCfg, customer_text: str = "", system_prompt: str = "") -> OutboundCheck:
     """Rules a generated reply must pass before a customer sees it."""
     if not reply.strip():
         return OutboundCheck(False, "empty", "the reply is empty")
@@ -117,6 +264,11 @@ def check_outbound(reply: str, cfg: GuardrailsCfg, customer_text: str = "") -> O
                 continue
             if amount > cfg.refund_limit:
                 return OutboundCheck(False, "refund_limit", f"promises {amount:.2f} > limit {cfg.refund_limit:.2f}")
+    for sentence in SENTENCE.split(reply):  # an amount within the limit is judged above; none: a blank cheque
+        if not MONEY.search(sentence) and (m := REFUND_NO_AMOUNT.search(sentence)):
+            return OutboundCheck(False, "refund_promise", f"promises a refund or credit without an amount: {m.group(0)!r}")
+    if why := leaks_prompt(reply, system_prompt):
+        return OutboundCheck(False, "prompt_leak", why)
     own = set(EMAIL.findall(customer_text))
     foreign = [e for e in EMAIL.findall(reply) if e not in own and e.lower() not in cfg.allowed_emails]
     if foreign:

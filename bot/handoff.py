@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
 from bot.db.store import queue_reply
+from bot.guardrails import mask_for_agents
 from bot.messages import Reply, utcnow
 from bot.settings import Settings
 
@@ -179,8 +180,8 @@ class Handoff:
             return
         async with self.sessions() as s:
             row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
-        if row is not None:
-            await self._tell("customer_said", _view(row), text)
+        if row is not None:  # agents see cards, IBANs and passwords masked, on every desk
+            await self._tell("customer_said", _view(row), mask_for_agents(text))
 
     # --- agent actions ----------------------------------------------------------------
     async def claim(self, escalation_id: int, agent_id: int) -> Claim:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import InboxEvent
+from bot.guardrails import mask_card_numbers
 from bot.messages import InboundMessage, utcnow
 
 MAX_ATTEMPTS = 5
@@ -40,6 +41,7 @@ def storable(value):  # noqa: ANN001, ANN201 - str, or any JSON-like value holdi
 
 def to_payload(msg: InboundMessage) -> dict:
     data = storable(asdict(msg))
+    data["text"] = mask_card_numbers(data["text"])  # a full card number is never stored: "•••• 4242"
     data["received_at"] = msg.received_at.isoformat()
     return data
 

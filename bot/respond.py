@@ -192,7 +192,7 @@ class Responder:
         if not draft.text:
             return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")
         text = ctx.redaction.restore(draft.text)
-        check = check_outbound(text, self.settings.guardrails, ctx.text)
+        check = check_outbound(text, self.settings.guardrails, ctx.text, self.settings.company.system_prompt)
         review = self.settings.policy.review_threshold
         response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd)
         why = None

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import models as m
+from bot.guardrails import mask_for_agents
 from bot.handoff import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import utcnow
 from channels.slack import LIMIT, escape, split_text
@@ -72,7 +73,7 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
         return {"type": "mrkdwn", "text": f"*{label}*\n{escape(value)[:1900]}"}
 
     def section(label: str, text: str) -> dict:
-        body = escape(text)
+        body = escape(mask_for_agents(text))  # a summary or draft may quote the customer's card, IBAN, password
         cut = SECTION_LIMIT - len(label) - 20
         return {"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}*\n```{body[:cut]}```"
                                             + (" _(cut)_" if len(body) > cut else "")}}
@@ -148,6 +149,7 @@ class SlackDesk:
         if ref is None:
             log.warning("slack desk: escalation #%s has no card; a customer message was not shown", esc.id)
             return
+        text = mask_for_agents(text)  # cards, IBANs and passwords never reach the agents' channel
         for chunk in split_text(escape(text), LIMIT - 20) or ["(an empty message)"]:
             await self.client.chat_postMessage(channel=ref["channel"], thread_ts=ref["ts"],
                                                text=f"*Customer:* {chunk}", unfurl_links=False)

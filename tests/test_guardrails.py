@@ -53,3 +53,48 @@ def test_company_address_is_always_allowed():
 
     s = mini_settings()
     assert check_outbound("Write to help@shop.test any time.", s.guardrails).ok
+
+
+def test_ssn_is_redacted_and_not_taken_for_a_date():
+    r = redact("my SSN is 123-45-6789, order placed 2024-01-05 and 05/01/2024")
+    assert "6789" not in r.text and r.kinds == {"ssn": 1}
+    assert "2024-01-05" in r.text and "05/01/2024" in r.text
+    for never_issued in ("000-12-3456", "666-12-3456", "912-34-5678", "123-00-4567", "123-45-0000"):
+        assert "[SSN_" not in redact(never_issued).text
+
+
+def test_addresses_are_redacted():
+    for address in ("12 Baker Street", "Flat 3, 221B Baker St", "Hauptstraße 5", "rue de Rivoli 10",
+                    "10 rue de Rivoli", "Kerkstraat 12", "1600 Pennsylvania Avenue"):
+        r = redact(f"please send it to {address} tomorrow")
+        assert r.kinds == {"address": 1}, address
+        assert r.text == "please send it to [ADDRESS_1] tomorrow"
+    assert redact("I bought 2 tents and 3 Trail jackets").kinds == {}
+
+
+def test_password_values_are_masked():
+    assert redact("my password is hunter2").text == "my password is [PASSWORD_1]"
+    assert redact("pwd: x").text == "pwd: [PASSWORD_1]"
+    r = redact("password = s3cr3t! thanks")
+    assert r.text == "password = [PASSWORD_1] thanks" and r.restore(r.text) == "password = s3cr3t! thanks"
+    for harmless in ("I forgot my password", "my password is not working", "the password reset link expired"):
+        assert redact(harmless).text == harmless
+
+
+def test_outbound_catches_refund_promises_without_an_amount():
+    cfg = GuardrailsCfg(refund_limit=200)
+    for promise in ("I have issued a full 100% refund.", "We'll refund you in full.", "I've credited your account.",
+                    "Your refund has been processed.", "We will compensate you for the trouble."):
+        assert check_outbound(promise, cfg).rule == "refund_promise", promise
+    for fine in ("Refunds are issued within 5 days of receiving your return.", "We will refund your €30 delivery fee.",
+                 "You can request a refund in your account.", "We have processed your order."):
+        assert check_outbound(fine, cfg).ok, fine
+
+
+def test_outbound_catches_a_system_prompt_leak():
+    cfg = GuardrailsCfg()
+    prompt = "You are the assistant of Northwind Outdoor. Never promise refunds above the limit and stay polite."
+    leak = "Sure! Never promise refunds above the limit and stay polite."
+    assert check_outbound(leak, cfg, system_prompt=prompt).rule == "prompt_leak"
+    assert check_outbound("My instructions are to help you with orders.", cfg).rule == "prompt_leak"
+    assert check_outbound("Northwind Outdoor ships within 2 days.", cfg, system_prompt=prompt).ok

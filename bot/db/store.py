@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import models as m
 from bot.messages import Classification, Decision, InboundMessage, Reply, Route, Signals, utcnow
 from bot.db import statements as q
+from bot.guardrails import mask_card_numbers
 from bot.signals import History, history_from
 
 
@@ -124,8 +125,8 @@ class Store:
             if msg.reply_to and conv.reply_to != msg.reply_to:
                 await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
         message_id = await s.scalar(q.NEW_MESSAGE, dict(
-            conversation_id=ref.id, direction="in", author="customer", text=msg.text, inbox_event_id=event_id,
-            agent_id=None, created_at=msg.received_at))
+            conversation_id=ref.id, direction="in", author="customer", text=mask_card_numbers(msg.text),
+            inbox_event_id=event_id, agent_id=None, created_at=msg.received_at))  # a card keeps its last 4 only
         return ref, message_id
 
     @staticmethod
