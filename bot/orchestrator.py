@@ -168,10 +168,13 @@ class Orchestrator:
                                            ladder=ladder, forced=forced, conversation_id=conv.id,
                                            message_id=message_id, spend=spend)
         c = choice.classification
-        log.info("decided", extra={"conversation_id": conv.id, "message_id": message_id, "intent": c.intent,
-                                   "confidence": round(c.confidence, 4), "stage": c.stage,
-                                   "signals": choice.signals.names(), "route": choice.decision.route.value,
-                                   "rule": choice.decision.rule, "reason": choice.decision.reason})
+        log.info("classified", extra={"conversation_id": conv.id, "message_id": message_id, "intent": c.intent,
+                                      "confidence": round(c.confidence, 4), "stage": c.stage,
+                                      "signals": choice.signals.names(), "guardrails": [k for k, _ in choice.events],
+                                      "classify_ms": round(c.latency_ms, 2)})
+        log.info("decided", extra={"conversation_id": conv.id, "message_id": message_id,
+                                   "route": choice.decision.route.value, "rule": choice.decision.rule,
+                                   "reason": choice.decision.reason})
         return choice
 
     async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past, *,

@@ -87,7 +87,7 @@ async def test_every_message_gets_a_reply_whatever_the_models_do(faulty):
         assert len(app.out.sent) == before + 1, f"{app.fault}/{name}: silence"  # never silence, never two
         reply = app.out.sent[-1].text
         assert reply.strip(), name
-        assert r.decision.route.value in ("knowledge", "human", "template"), (name, r.decision)
+        assert r.decision.route.value in ("knowledge", "clarify", "human", "template"), (name, r.decision)
     calls = await rows(app, m.ModelCall)
     assert calls, "no model call was recorded"
     assert all(c.outcome != "ok" for c in calls), [(c.model, c.outcome) for c in calls]
