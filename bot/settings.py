@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.classify import OOS_THRESHOLD_BY_KIND
+from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
 from bot.messages import OUT_OF_SCOPE, Route
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
@@ -125,10 +125,11 @@ class Classifier(Strict):
 
     def threshold(self, kind: str | None = None) -> float:
         """The out-of-scope threshold for a model of `kind` (default: classifier.kind): the one set
-        in the config, else that kind's default. A stored model of the other kind gets its own."""
+        in the config, else that kind's default, a lower one when the model learns off-topic
+        examples as a class (OOS_THRESHOLD_WITH_CLASS). A stored model of the other kind gets its own."""
         if self.oos_threshold is not None:
             return self.oos_threshold
-        return OOS_THRESHOLD_BY_KIND[kind or self.kind]
+        return (OOS_THRESHOLD_WITH_CLASS if self.out_of_scope_examples else OOS_THRESHOLD_BY_KIND)[kind or self.kind]
 
 
 class SignalsCfg(Strict):

@@ -1,8 +1,10 @@
 """The local intent classifier: TF-IDF word + char_wb n-grams and a logistic regression.
 
-About 0.3 ms per message on one core. When the best intent's probability is under
-`oos_threshold` the intent is OUT_OF_SCOPE; confidence and `top` still show the real
-candidates for the next stage of the cascade. Models are saved with joblib (a pickle:
+The `tfidf` kind (the default is `embeddings`, bot/classify/embeddings.py, which builds on
+these features). About 0.3 ms per message on one core. The intent is OUT_OF_SCOPE when the
+model's out_of_scope class wins (trained on off-topic examples labelled out_of_scope) or the
+best real intent's probability is under `oos_threshold`; confidence and `top` still show the
+real candidates for the next stage of the cascade. Models are saved with joblib (a pickle:
 load only models you wrote) plus meta.json; `load_or_train` caches them under
 cache_dir/<data_hash>/ so unchanged training data is not retrained on restart.
 """
