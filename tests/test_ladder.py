@@ -16,21 +16,11 @@ from sqlalchemy import select
 from bot import respond
 from bot.app import App
 from bot.db import models as m
-from bot.messages import InboundMessage, Reply
+from bot.messages import InboundMessage
 from bot.settings import Hours
+from tests.test_pipeline import Collect
 
 ANSWERED = {"template", "knowledge", "cheap_llm", "strong_llm"}
-
-
-class Collect:
-    name = "console"
-
-    def __init__(self):
-        self.sent: list[Reply] = []
-
-    async def deliver(self, reply: Reply, key: str) -> str:
-        self.sent.append(reply)
-        return key
 
 
 @pytest.fixture
@@ -39,6 +29,7 @@ async def app(db_url, demo_settings_factory, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     async with App.open(demo_settings_factory(db_url)) as a:
         a.out = Collect()
+        a.out.name = "console"  # the channel the messages below arrive on
         a.channels.register(a.out)
         a.n = 0
         yield a

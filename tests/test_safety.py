@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.safety import CATEGORIES, SafetyDetector, SafetyHit, forms, money_frame
+from bot.safety import CATEGORIES, SafetyDetector, SafetyHit, money_frame
+from bot.safety_cues import forms
 
 ROOT = Path(__file__).resolve().parent.parent
 
