@@ -38,6 +38,7 @@ class Env(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SUPPORTBOT_", extra="ignore")
     config: str | None = None
     database_url: str | None = None
+    model_cache: str | None = None  # overrides classifier.cache_dir: where models trained from the config are kept
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # overrides the command's default
 
@@ -389,9 +390,11 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     email = settings.company.support_email.lower()
     if email and email not in settings.guardrails.allowed_emails:  # replies may always name our own address
         settings.guardrails.allowed_emails.append(email)
-    env_url = Env().database_url
-    if env_url:
-        settings.database.url = env_url
+    env = Env()
+    if env.database_url:
+        settings.database.url = env.database_url
+    if env.model_cache:
+        settings.classifier.cache_dir = env.model_cache
 
     intents_path = settings.path(settings.intents_file)
     raw_intents = _read_yaml(intents_path).get("intents")

@@ -97,10 +97,25 @@ def sqlite_db(sqlite_url):
     return sqlite_url
 
 
-@pytest.fixture(scope="session")
-def demo_settings_factory(tmp_path_factory):
-    """Load the demo config with a given database URL; the classifier cache is shared by the session."""
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory):
+    """One model cache for the whole session, subprocesses included (SUPPORTBOT_MODEL_CACHE), warmed
+    with the demo's model before any test: a `serve` started by a test loads it instead of training
+    the embeddings classifier itself (tens of seconds on a loaded machine, inside a test's wait)."""
     cache = tmp_path_factory.mktemp("models")
+    os.environ["SUPPORTBOT_MODEL_CACHE"] = str(cache)
+    from bot.app import build_classifier
+    from bot.settings import load_settings
+
+    build_classifier(load_settings(EXAMPLE_CONFIG))
+    yield cache
+    os.environ.pop("SUPPORTBOT_MODEL_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def demo_settings_factory(shared_model_cache):
+    """Load the demo config with a given database URL; the classifier cache is shared by the session."""
+    cache = shared_model_cache
 
     def make(url: str):
         from bot.settings import load_settings
