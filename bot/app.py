@@ -114,7 +114,8 @@ def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
     from bot.safety import SafetyDetector
 
     routine = [e for name, i in settings.intents.items() if not i.critical for e in i.examples]
-    return SafetyDetector.build(routine).check
+    detector = SafetyDetector.build(routine)
+    return lambda text: detector.check(text, weak=True)  # weak hits (score < 0.5) are a "safety_concern"
 
 
 def _build_llm_classifier(settings: Settings, router: LLMRouter) -> LLMClassifier | None:

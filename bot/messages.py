@@ -87,6 +87,7 @@ class Signals:
     injection: bool = False  # the message tries to instruct the model
     needs_human: bool = False  # the LLM classifier judged that a person should handle it
     safety: str = ""  # a safety or money-at-risk category found by meaning (bot/safety.py), e.g. "burn"
+    safety_concern: str = ""  # only weak cues of one ("sparked", "swollen"): a person when the bot is unsure
     safety_why: str = ""  # what was found, for the decision's reason
     gibberish: bool = False  # no word of it is one the shop or everyday English knows
 
@@ -95,8 +96,8 @@ class Signals:
         out = []
         if self.emotion_label != "neutral":
             out.append(self.emotion_label)
-        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "safety", "urgent", "injection",
-                     "gibberish"):
+        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "safety", "safety_concern", "urgent",
+                     "injection", "gibberish"):
             if getattr(self, name):
                 out.append(name)
         if self.complexity >= 0.5:

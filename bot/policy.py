@@ -31,9 +31,9 @@ def _signal_hits(names: list[str], s: Signals) -> list[str]:
         if name in ("anger", "frustration", "distress"):
             if s.emotion_label == name:
                 hits.append(f"{name} {s.emotion:.2f}")
-        elif name == "safety":
-            if s.safety:
-                hits.append(f"safety: {s.safety_why or s.safety}")
+        elif name in ("safety", "safety_concern"):
+            if getattr(s, name):
+                hits.append(f"{name.replace('_', ' ')}: {s.safety_why or getattr(s, name)}")
         elif name == "complex":
             if s.complexity >= 0.5:
                 hits.append(f"complexity {s.complexity:.2f}")

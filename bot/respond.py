@@ -102,7 +102,7 @@ def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold
         return "degraded"
     if s.critical:
         return "critical"
-    if s.safety:
+    if s.safety or s.safety_concern:
         return "safety"
     if s.wants_human:
         return "asked"

@@ -259,7 +259,10 @@ class SafetyDetector:
                 model = None
         return cls(model)
 
-    def check(self, text: str) -> SafetyHit | None:
+    def check(self, text: str, weak: bool = False) -> SafetyHit | None:
+        """A safety or money case (score >= 0.55), or None. With `weak`, a message that has only weak
+        cues (one "sparked", "swollen", "smells of burning" without the context that confirms it) comes
+        back as a hit with a score under 0.5: a possible concern, for messages the bot cannot place."""
         if not text or not text.strip():
             return None
         t = _normalise(text[:2000])
@@ -304,7 +307,10 @@ class SafetyDetector:
                 hits = {cat: scores[cat] + 0.5}
                 model_note = f" (model {p:.2f})"
         if not hits:
-            return None
+            if not weak or not scores:
+                return None
+            cat = max(scores, key=lambda c: (scores[c], -PRIORITY[c]))
+            return SafetyHit(cat, f"possible {LABELS[cat]}: '{evidence.get(cat, '')}'", round(min(0.45, scores[cat] / 2), 2))
         best = min(hits, key=PRIORITY.__getitem__)
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
         return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{model_note}", score)

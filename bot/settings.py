@@ -21,7 +21,7 @@ from bot.messages import OUT_OF_SCOPE, Route
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
 SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "critical",
-                "safety", "urgent", "injection", "complex", "gibberish")
+                "safety", "safety_concern", "urgent", "injection", "complex", "gibberish")
 
 
 class ConfigError(Exception):

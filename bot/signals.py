@@ -113,6 +113,7 @@ def history_from(decisions: list[tuple[str, str, str | None]], unhelpful: tuple[
 class SafetyHit(Protocol):
     category: str
     why: str
+    score: float  # >= 0.5: a safety case; under it, a possible concern (weak cues only)
 
 
 SafetyCheck = Callable[[str], "SafetyHit | None"]
@@ -222,7 +223,8 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         repeat_contact=repeat,
         critical=bool(critical_why),
         critical_why=critical_why,
-        safety=safety.category if safety else "",
+        safety=safety.category if safety and safety.score >= 0.5 else "",
+        safety_concern=safety.category if safety and safety.score < 0.5 else "",
         safety_why=safety.why if safety else "",
         gibberish=gibberish(text, vocabulary),
         needs_human=bool(classification and classification.needs_human),

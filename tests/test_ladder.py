@@ -160,3 +160,12 @@ def test_the_wait_follows_support_hours(demo_settings_factory):
     assert "usually within 10 minutes" in respond.wait_text(s, tuesday_noon)
     saturday_night = datetime(2026, 12, 5, 18, 0, tzinfo=timezone.utc)
     assert "on Monday at 08:00" in respond.wait_text(s, saturday_night)
+
+
+async def test_a_weak_safety_hint_goes_to_a_person_when_the_bot_is_unsure(app):
+    r = await say(app, "the fairy lights plug sparked and tripped the whole house")
+    assert "safety_concern" in r.signals.names() and r.decision.route.value == "human", r.decision.reason
+    [esc] = await rows(app, m.Escalation)
+    assert esc.reason_kind == "safety"
+    sure = await say(app, "where is my order NW-20417?", thread="t2")  # no hint, sure: answered
+    assert sure.decision.route.value in ANSWERED

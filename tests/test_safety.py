@@ -184,3 +184,14 @@ def test_fast(detector):
             detector.check(t)
     per_message_ms = (time.thread_time() - start) * 1000 / (20 * len(texts))
     assert per_message_ms < 1.0
+
+
+def test_weak_cues_come_back_as_a_concern_only_when_asked():
+    d = SafetyDetector.build()
+    text = "the fairy lights plug sparked and tripped the whole house"
+    assert d.check(text) is None  # only weak cues: not a case by itself
+    concern = d.check(text, weak=True)
+    assert concern is not None and concern.score < 0.5 and concern.why.startswith("possible")
+    assert d.check("where is my order", weak=True) is None
+    strong = d.check("the lamp gave me a shock when I plugged it in", weak=True)
+    assert strong is not None and strong.score >= 0.5
