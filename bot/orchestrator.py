@@ -120,7 +120,7 @@ class Orchestrator:
                              past: Past) -> Outcome:
         """Escalated, no agent yet: questions the bot is sure of are still answered (the agent sees
         them in the thread); anything else is added to the request. The wait follows support hours."""
-        spend = Spend()
+        spend = Spend(customer=conv.customer_id)
         choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, spend)
         sure = choice.classification.confidence >= self.settings.policy.confidence_threshold
         if sure and choice.decision.route in (Route.TEMPLATE, Route.KNOWLEDGE) and choice.decision.degraded_from is None:
@@ -145,7 +145,8 @@ class Orchestrator:
                            reply=self._reply(msg, self.settings.handoff.rating_thanks), feedback=rating,
                            feedback_comment=comment, conversation_status="closed", record_decision=False,
                            set_pending=True)
-        choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, Spend())
+        choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None,
+                                    Spend(customer=conv.customer_id))
         c = choice.classification
         question = (c.confidence >= self.settings.policy.confidence_threshold and not c.out_of_scope
                     and not (self.settings.intents.get(c.intent) and self.settings.intents[c.intent].small_talk)
@@ -182,7 +183,7 @@ class Orchestrator:
                       answers: int | None = None) -> Outcome:
         """Decide and respond. `text` is the question being answered (the original one after a pick or a
         verdict) and `answers` the id of the message that asked it (default: this one)."""
-        spend = Spend()
+        spend = Spend(customer=conv.customer_id)
         past = past or await self.store.history(conv, message_id, self._history_query)
         choice = await self._choose(conv, msg, message_id, past, text or msg.text, ladder, forced, spend)
         ctx = self._context(choice, msg, conv, message_id, past[1], spend, ladder)

@@ -187,7 +187,8 @@ class Responder:
                                           conversation_id=ctx.conversation_id, message_id=ctx.message_id,
                                           spend=ctx.spend)
         except TierUnavailable as e:
-            why = "budget cap reached" if e.budget_blocked else "every model failed or is unavailable"
+            why = ("budget cap reached" if e.budget_blocked else "this customer's LLM call limit reached"
+                   if e.rate_limited else "every model failed or is unavailable")
             return await self._degrade(decision, ctx, f"tier {tier}: {why} ({'; '.join(e.reasons)[:300]})")
         if not draft.text:
             return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
 from bot.messages import OUT_OF_SCOPE, Route
+from bot.settings_limits import RateLimits
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
 SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "critical",
@@ -306,6 +307,7 @@ class Settings(Strict):
     rephrase: Rephrase = Rephrase()
     resolution: ResolutionCfg = ResolutionCfg()
     worker: WorkerCfg = WorkerCfg()
+    rate_limits: RateLimits = RateLimits()  # abuse limits (bot/settings_limits.py)
 
     # filled by load_settings from the files named above
     source: Path = Path(".")

@@ -5,6 +5,10 @@ id) and answers 202; replies come back over server-sent events at /chat/events. 
 page keeps a random visitor id in localStorage; /chat/history replays the conversation
 after a reload, so nothing delivered while the page was closed is lost.
 
+Abuse limits (settings.rate_limits): posts per visitor and per client address, open event
+streams per visitor and in all; over a limit the answer is 429 with Retry-After. A body that
+is not a JSON object of the expected fields is a 400 and one warning line, never a traceback.
+
 A reply's buttons travel with it (`buttons`: the labels, in the SSE event and in the history);
 the page shows them as chips, and a click posts the label as an ordinary message.
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections import defaultdict
 from importlib.resources import files
@@ -23,10 +28,13 @@ from sqlalchemy import select
 from bot.channel import ChannelContext
 from bot.db.models import Conversation, Customer, Message, OutboxMessage
 from bot.messages import InboundMessage, Reply
+from bot.ratelimit import Limiter
 
+log = logging.getLogger("supportbot.web")
 NAME = "web"
 VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_TEXT = 10_000
+STREAM_RETRY_S = 30  # Retry-After for an event stream over its cap
 STATIC = files("channels").joinpath("static")
 PAGE = STATIC.joinpath("chat.html")
 ASSETS = {"chat.js": "text/javascript", "chat.css": "text/css"}  # the page's script and style, as files
@@ -44,6 +52,11 @@ class WebChat:
         self.ctx = ctx
         self.listeners: dict[str, set[asyncio.Queue]] = defaultdict(set)
         self.accepting = True
+        self.limits = ctx.settings.rate_limits
+        self.limiter = Limiter()
+        self.per_visitor, self.per_address = (self.limits.item("chat_posts_per_visitor"),
+                                              self.limits.item("chat_posts_per_address"))
+        self.streams = 0  # open /chat/events streams, all visitors
 
     # --- ChannelRuntime -------------------------------------------------------------
     def mount(self, app: web.Application) -> None:
@@ -88,19 +101,23 @@ class WebChat:
     async def post_message(self, request: web.Request) -> web.Response:
         if not self.accepting:
             return web.json_response({"error": "shutting down, try again shortly"}, status=503)
+        if (wait := self.limiter.hit(self.per_address, "address", request.remote or "")) is not None:
+            return _too_many(wait, "too many messages from this address")
         try:
             body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "expected a JSON body"}, status=400)
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, or nested too deep to parse
+            return _bad(request, "expected a JSON body", type(e).__name__)
         if not isinstance(body, dict):
-            return web.json_response({"error": "expected a JSON object"}, status=400)
+            return _bad(request, "expected a JSON object", type(body).__name__)
         visitor, text, msg_id = body.get("visitor"), body.get("text"), body.get("id")
         if not isinstance(visitor, str) or not VISITOR.match(visitor):
-            return web.json_response({"error": "visitor: 8-64 letters, digits, - or _"}, status=400)
+            return _bad(request, "visitor: 8-64 letters, digits, - or _")
         if not isinstance(msg_id, str) or not VISITOR.match(msg_id):
-            return web.json_response({"error": "id: 8-64 letters, digits, - or _"}, status=400)
+            return _bad(request, "id: 8-64 letters, digits, - or _")
         if not isinstance(text, str) or len(text) > MAX_TEXT:
-            return web.json_response({"error": f"text: a string of at most {MAX_TEXT} characters"}, status=400)
+            return _bad(request, f"text: a string of at most {MAX_TEXT} characters")
+        if (wait := self.limiter.hit(self.per_visitor, "visitor", visitor)) is not None:
+            return _too_many(wait, "too many messages, please wait a moment")
         msg = InboundMessage(channel=NAME, customer_id=visitor, text=text, conversation_key=visitor,
                              customer_name=None, external_id=msg_id)
         event_id = await self.ctx.inbox.accept(msg, f"{visitor}:{msg_id}")
@@ -110,11 +127,26 @@ class WebChat:
         visitor = request.query.get("visitor", "")
         if not VISITOR.match(visitor):
             return web.json_response({"error": "visitor required"}, status=400)
+        if len(self.listeners.get(visitor, ())) >= self.limits.chat_streams_per_visitor:
+            return _too_many(STREAM_RETRY_S, "too many open chat windows")
+        if self.streams >= self.limits.chat_streams_total:
+            return _too_many(STREAM_RETRY_S, "the chat is busy, try again shortly")
+        queue: asyncio.Queue = asyncio.Queue()
+        self.listeners[visitor].add(queue)  # before the first await, so the caps hold for concurrent requests
+        self.streams += 1
+        try:
+            return await self._stream(request, queue)
+        finally:
+            self.streams -= 1
+            self.listeners[visitor].discard(queue)
+            if not self.listeners[visitor]:
+                del self.listeners[visitor]
+
+    @staticmethod
+    async def _stream(request: web.Request, queue: asyncio.Queue) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
-        queue: asyncio.Queue = asyncio.Queue()
-        self.listeners[visitor].add(queue)
         try:
             await resp.write(b": connected\n\n")
             while True:
@@ -128,8 +160,6 @@ class WebChat:
                 await resp.write(f"event: reply\ndata: {json.dumps(item)}\n\n".encode())
         except (ConnectionResetError, asyncio.CancelledError):
             pass
-        finally:
-            self.listeners[visitor].discard(queue)
         return resp
 
     async def history(self, request: web.Request) -> web.Response:
@@ -145,6 +175,16 @@ class WebChat:
                 .where(Customer.channel == NAME, Customer.external_id == visitor)
                 .order_by(Message.id.desc()).limit(100))).all()
         return web.json_response([{"author": a, "text": t, "buttons": list(b or ())} for a, t, b in reversed(rows)])
+
+
+def _bad(request: web.Request, error: str, detail: str = "") -> web.Response:
+    """400, and one warning line (no body, no traceback: what the client sent is not logged)."""
+    log.warning("web chat: 400 for %s: %s%s", request.remote, error, f" ({detail})" if detail else "")
+    return web.json_response({"error": error}, status=400)
+
+
+def _too_many(wait: int, error: str) -> web.Response:
+    return web.json_response({"error": error, "retry_after": wait}, status=429, headers={"Retry-After": str(wait)})
 
 
 def _escape(text: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 
 import aiohttp
@@ -77,6 +78,13 @@ async def test_duplicate_message_id_is_stored_once(service):
     (json.dumps({"visitor": "v" * 10, "id": "x" * 10, "text": "a" * 10_001}).encode(), 400),
     (b"\xff\xfe\x00garbage", 400),
     (b"x" * (2 * 1024 * 1024), 413),
+    (b"[" * 100_000 + b"]" * 100_000, 400),  # nested too deep for the parser: once a 500 with a traceback
+    (b'{"visitor": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", 400),
+    (b'"just a string"', 400),
+    (b"null", 400),
+    (json.dumps({"visitor": ["v" * 10], "id": "x" * 10, "text": "hi"}).encode(), 400),
+    (json.dumps({"visitor": "v" * 10, "id": {"a": 1}, "text": "hi"}).encode(), 400),
+    (json.dumps({"visitor": "v" * 10, "id": "x" * 10, "text": None}).encode(), 400),
 ])
 async def test_bad_input_gets_a_clear_4xx(service, body, status):
     async with service.http.post(f"{service.url}/chat/messages", data=body,
@@ -84,6 +92,16 @@ async def test_bad_input_gets_a_clear_4xx(service, body, status):
         assert r.status == status
     async with service.app.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(InboxEvent)) == 0
+
+
+async def test_deeply_nested_json_is_a_400_and_one_warning_line(service, caplog):
+    caplog.set_level(logging.WARNING)
+    async with service.http.post(f"{service.url}/chat/messages", data=b"[" * 100_000 + b"]" * 100_000,
+                                 headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 400 and (await r.json()) == {"error": "expected a JSON body"}
+    [record] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.name == "supportbot.web" and "RecursionError" in record.getMessage()
+    assert record.exc_info is None and "\n" not in record.getMessage()
 
 
 async def test_healthz_reports_database_and_channels(service):

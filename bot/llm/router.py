@@ -9,6 +9,9 @@ never retry 400/401/403 (fail over, logged). Every attempt writes one model_call
 The breaker counts failed attempts, except a 400-class refusal of this one request (a
 prompt too long or blocked says nothing about the model's health).
 When nothing answers, TierUnavailable says why, model by model.
+A customer (``spend.customer``) gets at most ``rate_limits.llm_calls_per_customer`` routed calls;
+past it no model is asked (a guardrail event, then TierUnavailable with ``rate_limited``), so
+one customer flooding any channel cannot run up the bill.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from bot.llm.pricing import cost_usd, counterfactual_usd
 from bot.llm.types import (
     LLMRequest, LLMResponse, ProviderError, RoutedResponse, Spend, TierUnavailable, Usage,
 )
+from bot.ratelimit import Limiter
 from bot.settings import ModelEntry, Settings
 
 log = logging.getLogger("bot.llm.router")
@@ -64,6 +68,8 @@ class LLMRouter:
         self.breakers = {name: CircuitBreaker(self.cfg.breaker_failures, self.cfg.breaker_cooldown_s, clock)
                          for name in settings.models}
         self.timeout = httpx.Timeout(self.cfg.timeout_s, connect=self.cfg.connect_timeout_s)
+        self.per_customer = settings.rate_limits.item("llm_calls_per_customer")
+        self.limiter = Limiter()  # per router, so per process
 
     # --- what is configured -----------------------------------------------------------
 
@@ -89,6 +95,13 @@ class LLMRouter:
         if not names:
             raise TierUnavailable(tier, [f"tier {tier!r} is not configured"])
         ctx = {"tier": tier, "purpose": purpose, "conversation_id": conversation_id, "message_id": message_id}
+        if spend is not None and spend.customer is not None and self.available(tier):
+            wait = self.limiter.hit(self.per_customer, "llm", str(spend.customer))
+            if wait is not None:
+                why = f"this customer's model calls reached {self.per_customer} (again in {wait}s)"
+                await self._guardrail(ctx, {"tier": tier, "purpose": purpose, "reason": why}, kind="llm_rate_limited")
+                log.warning("rate limit: %s; no %s call on tier %s", why, purpose, tier)
+                raise TierUnavailable(tier, [why], rate_limited=True)
         reasons: list[str] = []
         attempts = 0
         for name in names:
@@ -192,7 +205,7 @@ class LLMRouter:
                                     "tokens_in": usage.input_tokens, "tokens_out": usage.output_tokens,
                                     "cost_usd": cost, "latency_ms": round(latency_ms, 2)})
 
-    async def _guardrail(self, ctx: dict, detail: dict) -> None:
+    async def _guardrail(self, ctx: dict, detail: dict, kind: str = "budget_blocked") -> None:
         async with self.session_factory() as s, s.begin():
             s.add(GuardrailEvent(conversation_id=ctx["conversation_id"], message_id=ctx["message_id"],
-                                 kind="budget_blocked", detail=detail))
+                                 kind=kind, detail=detail))

@@ -80,6 +80,7 @@ class Spend:
     cost_usd: float = 0.0
     counterfactual_usd: float = 0.0
     calls: int = 0
+    customer: int | str | None = None  # whose message: the router caps model calls per customer
 
     def add(self, r: RoutedResponse) -> None:
         self.cost_usd += r.cost_usd
@@ -104,8 +105,9 @@ class ProviderError(Exception):
 class TierUnavailable(Exception):
     """No model of a tier could answer: no key, circuits open, failures, or a budget cap."""
 
-    def __init__(self, tier: str, reasons: list[str], *, budget_blocked: bool = False):
+    def __init__(self, tier: str, reasons: list[str], *, budget_blocked: bool = False, rate_limited: bool = False):
         self.tier, self.reasons, self.budget_blocked = tier, list(reasons), budget_blocked
+        self.rate_limited = rate_limited  # this customer's model calls reached rate_limits.llm_calls_per_customer
         super().__init__(f"tier {tier!r} unavailable: " + ("; ".join(reasons) or "no models"))
 
 
