@@ -68,6 +68,7 @@ def clean(text: str) -> str:
 async def svc(sqlite_db):
     s = mini_settings()
     s.database.url = sqlite_db
+    s.rate_limits.chat_posts_per_visitor = s.rate_limits.chat_posts_per_address = None  # parsers, not abuse limits
     async with FakeTelegram() as tg, FakeSlack() as slack:
         env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_MODE": "webhook",
                "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook", "TELEGRAM_WEBHOOK_SECRET": TG_SECRET,
