@@ -243,8 +243,8 @@ class SlackChannel:
             return web.json_response({"error": "invalid signature"}, status=401)
         try:
             bolt_request = await to_bolt_request(request)
-        except Exception as e:  # noqa: BLE001 - bolt parses while constructing: bad JSON, a list...
-            log.info("slack: unreadable event body (%s)", type(e).__name__)
+        except Exception as e:  # noqa: BLE001 - bolt parses while constructing: bad JSON, too deep, a list...
+            log.warning("slack: unreadable event body (%s): 400", type(e).__name__)
             return web.json_response({"error": "expected a JSON object"}, status=400)
         response = await self.app.async_dispatch(bolt_request)
         if response.status == 404:  # no listener for this payload type: ack it, or Slack retries

@@ -44,6 +44,7 @@ from aiohttp import web
 from bot.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
+from bot.web.guard import parse_json, same_secret
 
 NAME = "telegram"
 LIMIT = 4096  # characters per message; we count UTF-16 units, never fewer than Telegram counts
@@ -121,12 +122,21 @@ class StoreFirstWebhook(SimpleRequestHandler):
         super().__init__(channel.dp, channel.bot, handle_in_background=False, secret_token=channel.secret)
         self.channel = channel
 
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        """aiogram's check compares str (a TypeError, so a 500, for a non-ASCII header): compare bytes."""
+        if same_secret(telegram_secret_token, self.secret_token):
+            return True
+        log.warning("telegram: webhook request with a wrong or missing secret token: 401")
+        return False
+
     async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
         if self.channel.stopping:
             return web.json_response({"error": "shutting down"}, status=503)  # Telegram retries
         try:
-            update = Update.model_validate(await request.json(loads=bot.session.json_loads), context={"bot": bot})
-        except ValueError:  # not JSON, not UTF-8, or no Update (pydantic's ValidationError is a ValueError)
+            data = parse_json(await request.read(), bot.session.json_loads)
+            update = Update.model_validate(data, context={"bot": bot})
+        except (ValueError, RecursionError) as e:  # not JSON, not UTF-8, too deep, or no Update
+            log.warning("telegram: webhook body is no Telegram Update (%s): 400", type(e).__name__)
             return web.json_response({"error": "expected a Telegram Update"}, status=400)
         await self.dispatcher.feed_update(bot, update)  # raises when the inbox could not store it
         return web.json_response({})

@@ -37,6 +37,7 @@ from aiohttp import web
 
 from bot import agents
 from bot.agents import authenticate
+from bot.web.guard import same_secret
 
 log = logging.getLogger("supportbot.auth")
 COOKIE = "sb_session"
@@ -62,8 +63,8 @@ class Signer:
         if not token or "." not in token:
             return None
         body, mac = token.rsplit(".", 1)
-        expected = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(mac, expected):
+        expected = hmac.new(self._key, body.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+        if not same_secret(mac, expected):  # a cookie may hold anything, non-ASCII too
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body.encode()))
@@ -100,6 +101,15 @@ async def current_agent(request: web.Request) -> dict | None:
     return {"id": found[0], "name": found[1], "csrf": cookie["csrf"], "sid": cookie["sid"]}
 
 
+async def read_form(request: web.Request):  # noqa: ANN201 - aiohttp's MultiDictProxy
+    """The posted form; a body that is not one (not UTF-8, a broken multipart) is a 400, not a 500."""
+    try:
+        return await request.post()
+    except ValueError as e:  # UnicodeDecodeError, multipart errors
+        log.warning("%s %s: unreadable form (%s): 400", request.method, request.path, type(e).__name__)
+        raise web.HTTPBadRequest(text="unreadable form") from None
+
+
 def require_agent(handler: Handler) -> Handler:
     """Only a logged-in agent gets through; POSTs must also carry the session's CSRF token."""
 
@@ -113,9 +123,10 @@ def require_agent(handler: Handler) -> Handler:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             sent = request.headers.get("X-CSRF-Token")
             if sent is None:
-                form = await request.post()
+                form = await read_form(request)
                 sent = form.get("csrf")
-            if not isinstance(sent, str) or not hmac.compare_digest(sent, agent["csrf"]):
+            if not same_secret(sent, agent["csrf"]):  # bytes: a non-ASCII token is a 403, not a 500
+                log.warning("%s %s: missing or wrong CSRF token: 403", request.method, request.path)
                 raise web.HTTPForbidden(text="missing or wrong CSRF token: reload the page and try again")
         request[AGENT] = agent
         return await handler(request)
@@ -185,9 +196,10 @@ async def login_form(request: web.Request, error: str = "", status: int = 200,
 
 
 async def login(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     token = request.cookies.get(LOGIN_CSRF)
-    if not token or not hmac.compare_digest(str(form.get("csrf", "")), token):
+    if not same_secret(form.get("csrf"), token):
+        log.warning("agent login: missing or wrong form token: 403")
         return await login_form(request, "The form expired: please try again.", status=403)
     sessions, name = request.app[SESSIONS], str(form.get("name", "")).strip()
     address = request.remote or "unknown"

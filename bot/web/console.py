@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.handoff import EscalationView, HandoffError
 from bot.messages import utcnow
-from bot.web.auth import AGENT, require_agent
+from bot.web.auth import AGENT, read_form, require_agent
 
 STATIC = files("bot.web").joinpath("static")
 ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -342,7 +342,7 @@ class Console:
     # --- actions ----------------------------------------------------------------------------
     async def act(self, request: web.Request) -> web.Response:
         escalation_id, action = _id(request), request.match_info["action"]
-        agent_id, form, handoff = request[AGENT]["id"], await request.post(), self.core.handoff
+        agent_id, form, handoff = request[AGENT]["id"], await read_form(request), self.core.handoff
         try:
             if action == "take":
                 claim = await handoff.claim(escalation_id, agent_id)
