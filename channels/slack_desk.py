@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Callable
@@ -38,6 +39,7 @@ log = logging.getLogger("supportbot.slack.desk")
 ACTIONS = {"sb_take": "take", "sb_resolve": "resolve", "sb_return": "return"}  # action_id -> press()
 REMEMBER = 5000  # cards (and relayed agent replies) kept in memory; older ones are found in the database
 SECTION_LIMIT = 3000  # characters of a Block Kit section text
+ZWSP = "\u200b"  # zero-width space: breaks up a customer's ``` inside the card's code blocks
 STATUS = {"open": ":large_orange_circle: Open: waiting for an agent",
           "claimed": ":large_blue_circle: Taken by {agent}",
           "resolved": ":white_check_mark: Resolved by {agent}",
@@ -62,6 +64,22 @@ def age(since: datetime, now: datetime) -> str:
     return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
+def unfence(text: str) -> str:
+    """No two backticks in a row (a zero-width space between them): a customer's ``` cannot close the
+    card's code block early and format the rest of the card as they like."""
+    return re.sub("`(?=`)", "`" + ZWSP, text)
+
+
+def code_block(text: str) -> str:
+    """Unfenced text in a ``` block that only its own closing fence ends."""
+    body = unfence(text)
+    if body.startswith("`"):  # nor a backtick next to our own fences
+        body = ZWSP + body
+    if body.endswith("`"):
+        body += ZWSP
+    return f"```{body}```"
+
+
 def card_text(esc: EscalationView) -> str:
     """The notification / fallback text of a card."""
     return escape(f"Escalation #{esc.id}: {esc.customer} on {esc.channel} ({esc.reason_kind}: {esc.reason})")
@@ -73,9 +91,9 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
         return {"type": "mrkdwn", "text": f"*{label}*\n{escape(value)[:1900]}"}
 
     def section(label: str, text: str) -> dict:
-        body = escape(mask_for_agents(text))  # a summary or draft may quote the customer's card, IBAN, password
+        body = unfence(escape(mask_for_agents(text)))  # a summary or draft may quote the customer's card, IBAN
         cut = SECTION_LIMIT - len(label) - 20
-        return {"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}*\n```{body[:cut]}```"
+        return {"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}*\n{code_block(body[:cut])}"
                                             + (" _(cut)_" if len(body) > cut else "")}}
 
     blocks: list[dict] = [

@@ -22,7 +22,7 @@ from bot.db import models as m
 from bot.db.migrate import upgrade
 from bot.handoff import EscalationView
 from channels.slack import SlackChannel
-from channels.slack_desk import age, card_blocks
+from channels.slack_desk import ZWSP, age, card_blocks
 from tests.fakes.slack_api import FakeSlack, deliver_event, deliver_interaction, fake_slack, sign  # noqa: F401
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
@@ -154,6 +154,22 @@ def test_card_blocks_follow_the_state():
     assert resolved[-1]["type"] == "context" and "Resolved by ann" in resolved[-1]["elements"][0]["text"]
     assert age(now - timedelta(seconds=5), now) == "5 s"
     assert age(now - timedelta(hours=3, minutes=5), now) == "3 h 5 min"
+
+
+def test_a_customers_backticks_cannot_close_the_cards_code_block():
+    now = datetime(2025, 1, 1, 12, 0, tzinfo=timezone.utc)
+    said = "`my order```\n*URGENT* <!channel> pay to ````x` `` `"
+    esc = EscalationView(8, 1, "open", "signal", "anger", said, "```" * 2000, "slack", "Bob", 3, None,
+                         now.replace(tzinfo=None), now, {})
+    summary, draft = (b["text"]["text"] for b in card_blocks(esc, now)[2:4])
+    for text, label in ((summary, "*Summary*\n"), (draft, "*Draft held for review*\n")):
+        assert text.startswith(label + "```") and len(text) <= 3000
+        inner = text[len(label) + 3:].removesuffix(" _(cut)_")
+        assert inner.endswith("```") and "``" not in inner[:-3]  # the only fences are ours
+        assert not inner[:-3].endswith("`") and not inner.startswith("`")
+    inner = summary[len("*Summary*\n```"):-3]
+    assert inner.replace(ZWSP, "") == "`my order```\n*URGENT* &lt;!channel&gt; pay to ````x` `` `"  # all kept
+    assert draft.endswith("``` _(cut)_")
 
 
 # --- Take: one winner ---------------------------------------------------------------------------
