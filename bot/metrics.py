@@ -3,17 +3,21 @@
 Counters and histograms are updated on the code path through the observe_* functions below
 (one call per message, per LLM call attempt, per delivery). Gauges that describe the state of
 the database (open escalations, inbox and outbox backlog, budget spent and remaining) are
-refreshed from it when /metrics is scraped, so several workers sharing a database agree.
+refreshed from it in the background (GaugeCache, every 15 s by default), never by a scrape, so
+several workers sharing a database agree and a flood of scrapes costs the database nothing.
 
     observe_message(channel, route, confidence, latency_ms)      one handled customer message
     observe_llm_call(model, tier, outcome, tokens_in, tokens_out, cost, latency_ms)
     observe_delivery(channel, outcome)                            sent | retry | failed
-    await refresh_gauges(app)                                     before rendering /metrics
+    await refresh_gauges(app)                                     GaugeCache(app).start() runs it in a loop
     render()                                                      the text exposition format
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from contextlib import suppress
 from typing import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,6 +25,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+REFRESH_SECONDS = 15.0  # how often the database gauges are refreshed (SUPPORTBOT_METRICS_REFRESH_SECONDS)
+log = logging.getLogger("supportbot.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 CONFIDENCE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0)
 
@@ -103,11 +109,11 @@ def observe_delivery(channel: str, outcome: str) -> None:
 
 
 async def refresh_gauges(app, metrics: Metrics | None = None) -> None:  # noqa: ANN001 - bot.app.App
-    """Set the database-backed gauges from `app` (its sessions, settings and budget guard)."""
+    """Set the database-backed gauges from `app` (its sessions, settings and budget guard). Every query
+    runs first; the gauges are then set in one go, so a scrape meanwhile sees the old values, not half."""
     from bot.budget import BudgetGuard
     from bot.db.models import Escalation, InboxEvent, OutboxMessage
 
-    m = metrics or METRICS
     async with app.sessions() as s:
         open_by_status = dict((await s.execute(
             select(Escalation.status, func.count()).where(Escalation.status.in_(("open", "claimed")))
@@ -116,18 +122,12 @@ async def refresh_gauges(app, metrics: Metrics | None = None) -> None:  # noqa: 
                                .where(InboxEvent.status.in_(("pending", "processing"))))
         outbox = await s.scalar(select(func.count()).select_from(OutboxMessage)
                                 .where(OutboxMessage.status.in_(("pending", "sending"))))
-    for status in ("open", "claimed"):
-        m.escalations_open.labels(status).set(open_by_status.get(status, 0))
-    m.inbox_backlog.set(inbox or 0)
-    m.outbox_backlog.set(outbox or 0)
-
     settings = app.settings
     router = getattr(app, "router", None)
     guard = router.budget if router is not None else BudgetGuard(settings.budgets, app.sessions)
-    m.budget_spent.clear()
-    m.budget_remaining.clear()
     budgets = settings.budgets
     tiers = sorted(set(settings.tiers) | set(budgets.tiers))
+    spent_rows, remaining_rows = [], []
     for i, tier in enumerate(tiers or [""]):
         spent = await guard.spend(tier or " ")  # {(scope, period): usd}; scope "" is overall
         for period in ("daily", "monthly"):
@@ -136,10 +136,69 @@ async def refresh_gauges(app, metrics: Metrics | None = None) -> None:  # noqa: 
                 scoped.insert(0, ("", budgets))
             for scope, cap_src in scoped:
                 label, usd = scope or "overall", spent[(scope, period)]
-                m.budget_spent.labels(label, period).set(usd)
+                spent_rows.append((label, period, usd))
                 cap = getattr(cap_src, f"{period}_usd", None) if cap_src is not None else None
                 if cap is not None:
-                    m.budget_remaining.labels(label, period).set(max(0.0, cap - usd))
+                    remaining_rows.append((label, period, max(0.0, cap - usd)))
+
+    m = metrics or METRICS  # from here on no await: the gauges change all at once
+    for status in ("open", "claimed"):
+        m.escalations_open.labels(status).set(open_by_status.get(status, 0))
+    m.inbox_backlog.set(inbox or 0)
+    m.outbox_backlog.set(outbox or 0)
+    m.budget_spent.clear()
+    m.budget_remaining.clear()
+    for label, period, usd in spent_rows:
+        m.budget_spent.labels(label, period).set(usd)
+    for label, period, usd in remaining_rows:
+        m.budget_remaining.labels(label, period).set(usd)
+
+
+class GaugeCache:
+    """The database-backed gauges, refreshed in the background every `interval` seconds (start()),
+    so a scrape of /metrics never waits on the database and runs no query: however often it is
+    scraped, the queries run once per interval. A failed refresh keeps the last values (one warning)."""
+
+    def __init__(self, app, interval: float = REFRESH_SECONDS, metrics: Metrics | None = None):  # noqa: ANN001
+        self.app, self.interval, self.metrics = app, interval, metrics
+        self.refreshes = 0  # refreshes run, failed ones included
+        self.last_error: str | None = None
+        self._done = asyncio.Condition()
+        self._task: asyncio.Task | None = None
+
+    async def refresh(self) -> bool:
+        """Run the queries now (one refresh at a time); False when the database failed."""
+        async with self._done:
+            try:
+                await refresh_gauges(self.app, self.metrics)
+                self.last_error = None
+            except Exception as e:  # noqa: BLE001 - the counters are still worth serving
+                self.last_error = f"{type(e).__name__}: {e}"[:300]
+                log.warning("metrics: could not refresh the database gauges (%s); serving the last values",
+                            type(e).__name__)
+            self.refreshes += 1
+            self._done.notify_all()
+            return self.last_error is None
+
+    async def wait_refreshed(self, count: int = 1) -> None:
+        """Until `count` refreshes have run in all."""
+        async with self._done:
+            await self._done.wait_for(lambda: self.refreshes >= count)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="metrics-gauges")
+
+    async def _run(self) -> None:
+        while True:
+            await self.refresh()
+            await asyncio.sleep(self.interval)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
 
 
 def render(metrics: Metrics | None = None) -> bytes:

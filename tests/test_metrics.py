@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -9,12 +10,13 @@ import logging
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot import metrics
 from bot.db import models as m
 from bot.logs import JsonFormatter
 from bot.settings import Cap
+from bot.web.metrics_route import ENV, GAUGES, refresh_seconds
 from tests.fakes.llm_servers import llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.test_pipeline import say
@@ -86,6 +88,7 @@ async def service(sqlite_db):
 async def test_metrics_endpoint_after_real_messages(service):
     await say(service.app, "where is my order?", "e1")  # inbox -> worker -> outbox, as in serve
     await say(service.app, "someone used my card", "e2")  # a critical case: escalated
+    await service.web_app[GAUGES].refresh()  # as the background loop does every 15 s
     async with service.http.get(f"{service.url}/metrics") as r:
         assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
         body = await r.text()
@@ -111,8 +114,76 @@ async def test_metrics_endpoint_after_real_messages(service):
 
     await service.app.inbox.accept(InboundMessage(channel="test", customer_id="c9", text="hello",
                                                   conversation_key="t9"), "e3")
+    await service.web_app[GAUGES].refresh()
     async with service.http.get(f"{service.url}/metrics") as r:
         assert samples(await r.text())[("supportbot_inbox_backlog", ())] == 1
+
+
+def statements(engine) -> list[str]:  # noqa: ANN001
+    """The SQL statements `engine` runs from now on (a live list)."""
+    seen: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        seen.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    return seen
+
+
+async def test_scrapes_are_served_from_the_cache_and_run_no_query(service):
+    cache = service.web_app[GAUGES]
+    assert cache.interval == metrics.REFRESH_SECONDS == 15.0
+    await cache.wait_refreshed(1)  # the background loop's first refresh, at start
+    await cache.stop()  # from here on the test drives the refreshes, as the loop would once per interval
+    queries = statements(service.app.engine)
+    from bot.messages import InboundMessage
+
+    await service.app.inbox.accept(InboundMessage(channel="test", customer_id="c1", text="hello",
+                                                  conversation_key="t1"), "e1")
+    queries.clear()
+
+    async def scrape(_: int) -> dict:
+        async with service.http.get(f"{service.url}/metrics") as r:
+            assert r.status == 200
+            return samples(await r.text())
+
+    scraped = await asyncio.gather(*(scrape(i) for i in range(200)))
+    assert queries == [] and cache.refreshes == 1  # 200 scrapes, not one query: they read the cache
+    assert {s[("supportbot_inbox_backlog", ())] for s in scraped} == {0}  # as of the last refresh
+    assert await cache.refresh() is True  # what the loop does once per interval
+    per_refresh = len(queries)
+    assert 0 < per_refresh <= 6  # counts and the budget spend, however many scrapes came before
+    assert (await scrape(0))[("supportbot_inbox_backlog", ())] == 1
+    assert len(queries) == per_refresh
+
+
+async def test_a_failed_refresh_keeps_the_last_values_and_warns_once(service, caplog):
+    cache = service.web_app[GAUGES]
+    await cache.wait_refreshed(1)
+    await cache.stop()
+    real = service.app.sessions
+
+    def down():  # noqa: ANN202
+        raise ConnectionRefusedError("database down")
+
+    service.app.sessions = down
+    try:
+        with caplog.at_level(logging.WARNING, logger="supportbot.metrics"):
+            assert await cache.refresh() is False
+    finally:
+        service.app.sessions = real
+    assert cache.last_error.startswith("ConnectionRefusedError")
+    [warning] = [r for r in caplog.records if r.name == "supportbot.metrics"]
+    assert "could not refresh" in warning.getMessage() and warning.exc_info is None
+    async with service.http.get(f"{service.url}/metrics") as r:
+        assert r.status == 200 and ("supportbot_inbox_backlog", ()) in samples(await r.text())
+
+
+def test_the_refresh_interval_comes_from_the_environment(caplog):
+    assert refresh_seconds({}) == 15.0 and refresh_seconds({ENV: "2.5"}) == 2.5
+    for bad in ("0", "-3", "soon", "nan", "inf"):
+        assert refresh_seconds({ENV: bad}) == 15.0
+    assert "is not a positive number" in caplog.text
 
 
 async def test_llm_calls_are_counted_and_logged_as_json(llm_app, fresh_metrics):  # noqa: F811

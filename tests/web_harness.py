@@ -25,6 +25,7 @@ async def serving(settings) -> AsyncIterator[Service]:  # noqa: ANN001
         app.channels.register(app.out)
         service = Service(app, [])
         runner = web.AppRunner(build_web_app(service), access_log=None)
+        service.web_app = runner.app  # e.g. its GaugeCache, to drive a refresh of the /metrics gauges
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -1,25 +1,51 @@
-"""GET /metrics: Prometheus text format, gauges refreshed from the database on every scrape."""
+"""GET /metrics: Prometheus text format. The database gauges come from a cache (bot.metrics.GaugeCache)
+refreshed in the background every SUPPORTBOT_METRICS_REFRESH_SECONDS (15 by default): a scrape runs
+no query and never waits on the database, however often it comes."""
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+from typing import AsyncIterator
 
 from aiohttp import web
 
 from bot import metrics
 
 log = logging.getLogger("supportbot.metrics")
+GAUGES: web.AppKey = web.AppKey("metrics_gauges", metrics.GaugeCache)
+ENV = "SUPPORTBOT_METRICS_REFRESH_SECONDS"
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    from bot.web.server import SERVICE
-
-    try:
-        await metrics.refresh_gauges(request.app[SERVICE].app)
-    except Exception:  # noqa: BLE001 - the counters are still worth serving when the database is down
-        log.exception("metrics: could not refresh the database gauges")
     return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
+def refresh_seconds(env: dict | None = None) -> float:
+    """The refresh interval from the environment; a value that is no positive number: the default."""
+    raw = (os.environ if env is None else env).get(ENV, "").strip()
+    if not raw:
+        return metrics.REFRESH_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value <= 0:
+        log.warning("%s=%r is not a positive number of seconds: using %s", ENV, raw[:50], metrics.REFRESH_SECONDS)
+        return metrics.REFRESH_SECONDS
+    return value
+
+
+async def _refreshing(app: web.Application) -> AsyncIterator[None]:
+    app[GAUGES].start()
+    yield
+    await app[GAUGES].stop()
+
+
 def mount(app: web.Application) -> None:
+    from bot.web.server import SERVICE
+
+    app[GAUGES] = metrics.GaugeCache(app[SERVICE].app, refresh_seconds())
+    app.cleanup_ctx.append(_refreshing)
     app.router.add_get("/metrics", metrics_handler)
