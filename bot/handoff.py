@@ -62,10 +62,18 @@ OPEN_VIEW = (_VIEW_BASE.where(E.conversation_id == bindparam("conversation_id"),
              .order_by(E.id.desc()).limit(1))  # the conversation's escalation in progress
 
 
+def customer_label(channel: str, display_name: str | None, external_id: str) -> str:
+    """Who agents see: the customer's name, else the channel's id for them; a browser visitor has no
+    name, and its id (a digest of the browser's secret, see channels/web.py) is cut to "web visitor 3f9a01"."""
+    if display_name:
+        return display_name
+    return f"web visitor {external_id[:6]}" if channel == "web" else external_id
+
+
 def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
     return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
-                          row.draft, row.channel, row.display_name or row.external_id, row.agent_id,
-                          row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
+                          row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
+                          row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
 
 ESCALATIONS = E.__table__
 

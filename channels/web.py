@@ -5,6 +5,11 @@ id) and answers 202; replies come back over server-sent events at /chat/events. 
 page keeps a random visitor id in localStorage; /chat/history replays the conversation
 after a reload, so nothing delivered while the page was closed is lost.
 
+The visitor id is the browser's secret: whoever knows it reads the history and writes as that
+customer. So it is never stored or shown: the customer is known by `public_id(visitor)`, a
+one-way digest (migration 0007 replaced the ids stored before), and agents see
+`web visitor 3f9a01` (bot.handoff.customer_label).
+
 Abuse limits (settings.rate_limits): posts per visitor and per client address, open event
 streams per visitor and in all; over a limit the answer is 429 with Retry-After. A body that
 is not a JSON object of the expected fields is a 400 and one warning line, never a traceback.
@@ -16,6 +21,7 @@ the page shows them as chips, and a click posts the label as an ordinary message
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
@@ -32,7 +38,8 @@ from bot.ratelimit import Limiter
 
 log = logging.getLogger("supportbot.web")
 NAME = "web"
-VISITOR = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+VISITOR = re.compile(r"^[A-Za-z0-9_-]{16,64}$")  # a secret: long enough not to be guessed from its digest
+MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_TEXT = 10_000
 STREAM_RETRY_S = 30  # Retry-After for an event stream over its cap
 STATIC = files("channels").joinpath("static")
@@ -111,22 +118,24 @@ class WebChat:
             return _bad(request, "expected a JSON object", type(body).__name__)
         visitor, text, msg_id = body.get("visitor"), body.get("text"), body.get("id")
         if not isinstance(visitor, str) or not VISITOR.match(visitor):
-            return _bad(request, "visitor: 8-64 letters, digits, - or _")
-        if not isinstance(msg_id, str) or not VISITOR.match(msg_id):
+            return _bad(request, "visitor: 16-64 letters, digits, - or _")
+        if not isinstance(msg_id, str) or not MESSAGE_ID.match(msg_id):
             return _bad(request, "id: 8-64 letters, digits, - or _")
         if not isinstance(text, str) or len(text) > MAX_TEXT:
             return _bad(request, f"text: a string of at most {MAX_TEXT} characters")
         if (wait := self.limiter.hit(self.per_visitor, "visitor", visitor)) is not None:
             return _too_many(wait, "too many messages, please wait a moment")
-        msg = InboundMessage(channel=NAME, customer_id=visitor, text=text, conversation_key=visitor,
+        customer = public_id(visitor)
+        msg = InboundMessage(channel=NAME, customer_id=customer, text=text, conversation_key=customer,
                              customer_name=None, external_id=msg_id)
-        event_id = await self.ctx.inbox.accept(msg, f"{visitor}:{msg_id}")
+        event_id = await self.ctx.inbox.accept(msg, f"{customer}:{msg_id}")
         return web.json_response({"accepted": True, "duplicate": event_id is None}, status=202)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         visitor = request.query.get("visitor", "")
         if not VISITOR.match(visitor):
             return web.json_response({"error": "visitor required"}, status=400)
+        visitor = public_id(visitor)  # replies are addressed to the public id
         if len(self.listeners.get(visitor, ())) >= self.limits.chat_streams_per_visitor:
             return _too_many(STREAM_RETRY_S, "too many open chat windows")
         if self.streams >= self.limits.chat_streams_total:
@@ -166,15 +175,21 @@ class WebChat:
         visitor = request.query.get("visitor", "")
         if not VISITOR.match(visitor):
             return web.json_response({"error": "visitor required"}, status=400)
+        customer = public_id(visitor)
+        query = (select(Message.author, Message.text, OutboxMessage.buttons)
+                 .join(Conversation, Conversation.id == Message.conversation_id)
+                 .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
+                 .join(Customer, Customer.id == Conversation.customer_id)
+                 .where(Customer.channel == NAME, Customer.external_id == customer)
+                 .order_by(Message.id.desc()).limit(100))
         async with self.ctx.sessions() as s:
-            rows = (await s.execute(
-                select(Message.author, Message.text, OutboxMessage.buttons)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
-                .join(Customer, Customer.id == Conversation.customer_id)
-                .where(Customer.channel == NAME, Customer.external_id == visitor)
-                .order_by(Message.id.desc()).limit(100))).all()
+            rows = (await s.execute(query)).all()
         return web.json_response([{"author": a, "text": t, "buttons": list(b or ())} for a, t, b in reversed(rows)])
+
+
+def public_id(visitor: str) -> str:
+    """The customer id stored and shown for a browser's secret visitor id: its SHA-256, cut to 128 bits."""
+    return hashlib.sha256(b"supportbot web visitor\0" + visitor.encode()).hexdigest()[:32]
 
 
 def _bad(request: web.Request, error: str, detail: str = "") -> web.Response:

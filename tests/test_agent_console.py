@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from bot.agents import add_agent
 from bot.db import models as m
+from channels.web import public_id
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
@@ -54,7 +55,9 @@ class Customer:
     """A visitor of the browser chat, listening on /chat/events like the chat page does."""
 
     def __init__(self, svc, http: aiohttp.ClientSession):  # noqa: ANN001
-        self.svc, self.http, self.visitor = svc, http, ident()
+        self.svc, self.http, self.visitor = svc, http, ident()  # the browser's secret
+        self.public = public_id(self.visitor)  # what is stored
+        self.label = f"web visitor {self.public[:6]}"  # what agents see
         self.replies: asyncio.Queue[str] = asyncio.Queue()
 
     async def __aenter__(self) -> "Customer":
@@ -89,10 +92,10 @@ class Customer:
         return await asyncio.wait_for(find(), timeout)
 
 
-async def escalation_of(svc, visitor: str, draft: bool = False) -> int:  # noqa: ANN001
+async def escalation_of(svc, label: str, draft: bool = False) -> int:  # noqa: ANN001
     async def found() -> int | None:
         return next((v.id for v in await svc.app.handoff.queue()
-                     if v.customer == visitor and (v.draft or not draft)), None)
+                     if v.customer == label and (v.draft or not draft)), None)
     return await wait_until(found, timeout=15)
 
 
@@ -123,7 +126,7 @@ async def post(http: aiohttp.ClientSession, url: str, **form: str) -> tuple[int,
 async def test_login_and_csrf_are_enforced(service):
     async with jar_session() as http, Customer(service, http) as customer:
         await customer.says("someone used my card")
-        esc = await escalation_of(service, customer.visitor)
+        esc = await escalation_of(service, customer.label)
         take = f"{service.url}/agent/escalations/{esc}/take"
         for path in ("/agent", "/agent/queue.json", f"/agent/escalations/{esc}"):
             async with http.get(service.url + path, allow_redirects=False) as r:
@@ -140,11 +143,11 @@ async def test_login_and_csrf_are_enforced(service):
         assert r.status == 302 and r.headers["Location"] == "/agent"
         async with http.get(f"{service.url}/agent") as r:
             queue_page = await r.text()
-            assert r.status == 200 and customer.visitor in queue_page
+            assert r.status == 200 and customer.label in queue_page and customer.visitor not in queue_page
             assert "script-src 'self'" in r.headers["Content-Security-Policy"]
         async with http.get(f"{service.url}/agent/queue.json") as r:
             [row] = await r.json()
-        assert (row["id"], row["customer"], row["channel"], row["status"]) == (esc, customer.visitor, "web", "open")
+        assert (row["id"], row["customer"], row["channel"], row["status"]) == (esc, customer.label, "web", "open")
 
         assert (await post(http, take))[0] == 403  # no CSRF token
         assert (await post(http, take, csrf="forged"))[0] == 403
@@ -165,7 +168,7 @@ async def test_login_and_csrf_are_enforced(service):
             assert status == 409 and "held by another agent" in page
 
         async with service.app.sessions.begin() as s:  # a hostile display name (Telegram and Slack users pick theirs)
-            cust = await s.scalar(select(m.Customer).where(m.Customer.external_id == customer.visitor))
+            cust = await s.scalar(select(m.Customer).where(m.Customer.external_id == customer.public))
             cust.display_name = HOSTILE
         for path in ("/agent", f"/agent/escalations/{esc}"):
             async with http.get(service.url + path) as r:
@@ -187,7 +190,7 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
     async with jar_session() as http, Customer(service, http) as customer:
         await customer.says(f"someone used my card {HOSTILE}")
         await customer.hears("passing you to a person")
-        esc = await escalation_of(service, customer.visitor)
+        esc = await escalation_of(service, customer.label)
         async with async_playwright() as pw:
             browser = await launch(pw)
             try:
@@ -200,7 +203,7 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
                 await page.fill("input[name=password]", PASSWORD)
                 await page.click("button[type=submit]")
                 await expect(page).to_have_url(service.url + "/agent")
-                row = page.locator("#queue-rows tr", has_text=customer.visitor)
+                row = page.locator("#queue-rows tr", has_text=customer.label)
                 await expect(row).to_contain_text("open")
                 await row.locator("a").click()
                 await expect(page).to_have_url(f"{service.url}/agent/escalations/{esc}")
@@ -235,7 +238,7 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
                 await page.evaluate("window.notReloaded = true")
                 async with Customer(service, http) as other:  # a new escalation shows up live on the queue
                     await other.says("my card was stolen")
-                    await expect(page.locator("#queue-rows tr", has_text=other.visitor)).to_contain_text("critical")
+                    await expect(page.locator("#queue-rows tr", has_text=other.label)).to_contain_text("critical")
                 assert await page.evaluate("window.notReloaded") is True
                 assert dialogs == []
             finally:
@@ -275,7 +278,7 @@ async def test_review_of_a_held_draft(review_service, outcome, text, expected):
     async with jar_session() as http, Customer(svc, http) as customer:
         await customer.says("what's the weather")
         await customer.hears("a colleague will check")
-        esc = await escalation_of(svc, customer.visitor, draft=True)
+        esc = await escalation_of(svc, customer.label, draft=True)
         assert (await log_in(http, svc.url, "ann", PASSWORD)).status == 302
         url = f"{svc.url}/agent/escalations/{esc}"
         async with http.get(url) as r:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from bot.db import models as m
 from bot.db.store import queue_reply
 from bot.messages import Reply
+from channels.web import public_id
 from tests.browser import launch, needs_chromium
 from tests.service_harness import running_service, wait_until
 from tests.test_web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
@@ -28,14 +29,15 @@ VERDICT = ["That helped", "I need more help"]  # the core asks after an answer (
 async def conversation_of(svc, visitor: str) -> m.Conversation | None:  # noqa: ANN001
     async with svc.app.sessions() as s:
         return await s.scalar(select(m.Conversation).join(m.Customer, m.Customer.id == m.Conversation.customer_id)
-                              .where(m.Customer.channel == "web", m.Customer.external_id == visitor))
+                              .where(m.Customer.channel == "web", m.Customer.external_id == public_id(visitor)))
 
 
 async def send_buttons(svc, visitor: str, text: str = "Did you mean one of these?",  # noqa: ANN001
                        buttons: tuple[str, ...] = LABELS) -> None:
     """Queue a bot reply with buttons in the visitor's conversation, as the core does, and deliver it."""
     conv = await conversation_of(svc, visitor)
-    reply = Reply(text=text, channel="web", customer_id=visitor, conversation_key=visitor, buttons=buttons)
+    customer = public_id(visitor)  # replies are addressed to the public id, never the browser's secret
+    reply = Reply(text=text, channel="web", customer_id=customer, conversation_key=customer, buttons=buttons)
     async with svc.app.sessions() as s, s.begin():
         await queue_reply(s, conv.id, reply, "bot", f"test-buttons:{ident()}")
     await svc.app.outbox.flush()
@@ -65,7 +67,7 @@ async def test_sse_and_history_carry_the_buttons(service):
     assert [(h["author"], h["buttons"]) for h in history] == [
         ("customer", []), ("bot", []), ("bot", list(LABELS)), ("customer", []), ("bot", VERDICT)]
     [event] = [e for e in await _events(service) if e.payload["text"] == "Order status"]
-    assert event.payload["conversation_key"] == visitor and event.payload["kind"] == "text"
+    assert event.payload["conversation_key"] == public_id(visitor) and event.payload["kind"] == "text"
 
 
 async def _events(svc) -> list[m.InboxEvent]:  # noqa: ANN001
@@ -107,7 +109,8 @@ async def test_browser_shows_chips_and_a_click_sends_the_label(service, tmp_path
             assert [await c.is_disabled() for c in await chips.all()] == [True, True, True]
             assert "chosen" in (await chips.first.get_attribute("class"))
             ins = [e.payload for e in await _events(service)]
-            assert [(p["text"], p["conversation_key"]) for p in ins] == [("hello", visitor), ("Order status", visitor)]
+            assert [(p["text"], p["conversation_key"]) for p in ins] == [("hello", public_id(visitor)),
+                                                                     ("Order status", public_id(visitor))]
             verdict = page.locator(".chips").nth(1).locator(".chip")  # the answer's own chips, live
             await verdict.nth(1).wait_for(timeout=15_000)
             assert await verdict.all_inner_texts() == VERDICT and not await verdict.first.is_disabled()

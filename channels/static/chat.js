@@ -1,8 +1,10 @@
 // The browser chat (channels/web.py): served as a file, so the page's CSP allows no inline script.
 (() => {
-  const rnd = () => (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random().toString(16).slice(2)).replace(/[^A-Za-z0-9_-]/g, "");
+  // 128 random bits as hex (getRandomValues works on plain http too, unlike randomUUID)
+  const rnd = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), b => b.toString(16).padStart(2, "0")).join("");
+  // the visitor id is this browser's secret (the server keeps only its digest): 16-64 characters
   let visitor = localStorage.getItem("supportbot-visitor");
-  if (!visitor) { visitor = rnd(); localStorage.setItem("supportbot-visitor", visitor); }
+  if (!visitor || !/^[A-Za-z0-9_-]{16,64}$/.test(visitor)) { visitor = rnd(); localStorage.setItem("supportbot-visitor", visitor); }
   const log = document.getElementById("log"), status = document.getElementById("status");
   const show = (author, text) => {
     const div = document.createElement("div");
