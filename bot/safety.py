@@ -14,12 +14,14 @@ a message instead of a fixed phrase, so wordings nobody wrote down still count:
   the routine double_charged intent and is *not* a hit; an unexplained charge is.
 * hardship, bereavement, distress and self-harm cues, with strong cues alone and weak ones
   ("can't pay", "struggling", "crying") counting only in pairs.
-* optionally a small TF-IDF + logistic-regression model trained at build time on
-  bot/safety_examples.yaml (positives per category) against the shop's routine examples passed
-  as ``negatives``. It may only add a hit when it is confident and a frame found at least a weak
-  cue, so the model widens recall without raising false alarms on its own.
+* a model by meaning (bot/safety_model.py): a logistic head on the sentence encoder's vectors,
+  trained on bot/safety_examples.yaml against the shop's routine examples. On its own it makes a
+  hit at p >= MEANING_STRONG and a weak concern from MEANING_WEAK; a frame hit stands whatever it
+  reads. Without the encoder package a TF-IDF word model takes its place, and may only confirm
+  weak cues.
 
-Offline and deterministic; a check takes well under a millisecond.
+Offline and deterministic; the frames take well under a millisecond, the model one encoder pass
+(shared with the classifier: the encoder remembers the message).
 """
 
 from __future__ import annotations
