@@ -19,7 +19,7 @@ commands, users:read and channels:history (groups:history for a private channel)
 message.channels (message.groups), and the bot invited to the agents' channel. Button clicks
 are acknowledged at once and carried out right after (Slack wants an answer within 3 s); a
 customer's click on a reply button (the 1-5 rating) is stored in the inbox before the ack,
-like any customer message.
+like any customer message. Text conversion, splitting and reply buttons: channels/slack_text.py.
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
+from channels.slack_text import (BUTTONS, LIMIT, SECTION_LIMIT, button_blocks, escape,  # noqa: F401 - also
+                                 plain_text, split_text)  # imported from here by the tests and slack_desk
 
 NAME = "slack"
 PATH = "/slack/events"
-LIMIT = 3900  # characters per message; Slack advises at most 4,000
 TIMEOUT = 10  # seconds per Web API call
 CONNECT_WAIT = 5.0  # how long start() waits for the first Socket Mode connection
 SENT_MEMORY = 2048  # idempotency keys whose delivered chunks we remember
@@ -58,11 +59,6 @@ AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "toke
         "team_access_revoked", "not_allowed_token_type", "no_permission", "ekm_access_denied"}
 PERMANENT = AUTH | {"msg_too_long", "no_text", "invalid_arguments", "invalid_blocks", "restricted_action",
                     "too_many_attachments", "invalid_thread_ts", "message_limit_exceeded"}
-LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
-
-BUTTONS = "sb_rate"  # action ids of reply buttons: sb_rate_0, sb_rate_1... (unique within a block, as Slack asks)
-BUTTONS_PER_BLOCK = 25
-SECTION_LIMIT = 3000  # characters of a section block: a reply with buttons is cut to fit
 HELP = "Usage: `/supportbot queue` lists the open escalations (in the agents' channel)."
 
 if TYPE_CHECKING:
@@ -378,55 +374,6 @@ class SlackChannel:
         return DeliveryError(f"chat.postMessage: {error or f'HTTP {status}'}")  # 5xx, internal_error: retry
 
 
-def button_blocks(text: str, reply: Reply) -> list[dict]:
-    """The text and the reply's buttons; each press comes back as the button's text, in this conversation
-    (named in the block id, with the customer it is for)."""
-    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
-    for n in range(0, len(reply.buttons), BUTTONS_PER_BLOCK):
-        block_id = f"{BUTTONS}{n}|{reply.customer_id}|{reply.conversation_key}"
-        blocks.append({"type": "actions", "block_id": block_id if len(block_id) <= 255 else f"{BUTTONS}{n}",
-                       "elements": [{"type": "button", "action_id": f"{BUTTONS}_{n + i}", "value": b[:2000],
-                                     "text": {"type": "plain_text", "text": b[:75]}}
-                                    for i, b in enumerate(reply.buttons[n:n + BUTTONS_PER_BLOCK])]})
-    return blocks
-
-
-def plain_text(text: str, bot_user: str | None) -> str:
-    """Slack's markup to plain text: our leading @mention dropped, <url|label> -> label, entities decoded."""
-    lead = re.escape(bot_user) if bot_user else r"[UW][A-Z0-9]+"
-    text = re.sub(rf"^\s*<@{lead}(?:\|[^>]*)?>[\s,:]*", "", text)
-    text = LINK.sub(lambda m: m.group(2) or m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def escape(text: str) -> str:
-    """What Slack asks of message text: &, < and > escaped (so a reply cannot ping <!channel>)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def split_text(text: str, limit: int = LIMIT) -> list[str]:
-    """Chunks of at most `limit` characters: cut at a paragraph break, else a line break, else a
-    space (each only in the chunk's second half), else hard, never inside an &entity;."""
-    chunks, rest = [], text
-    while len(rest) > limit:
-        for sep in ("\n\n", "\n", " "):
-            cut = rest.rfind(sep, limit // 2, limit + len(sep))
-            if cut > 0:
-                chunk, rest = rest[:cut], rest[cut + len(sep):].lstrip("\n" if sep != " " else " ")
-                break
-        else:
-            cut = limit
-            amp = rest.rfind("&", limit - 5, limit)
-            if amp > 0 and ";" not in rest[amp:limit]:
-                cut = amp
-            chunk, rest = rest[:cut], rest[cut:]
-        if chunk.strip():
-            chunks.append(chunk.rstrip())
-    if rest.strip():
-        chunks.append(rest)
-    return chunks
-
-
 def create(ctx: ChannelContext) -> SlackChannel | None:
     """None without SLACK_BOT_TOKEN; Socket Mode with SLACK_APP_TOKEN, else the HTTP Events API."""
     env = ctx.env
@@ -445,7 +392,7 @@ def create(ctx: ChannelContext) -> SlackChannel | None:
                            api_url=env.get("SLACK_API_URL") or None)
     agents_channel = getattr(getattr(ctx.settings, "handoff", None), "slack_channel", None)
     if agents_channel and ctx.handoff is not None:
-        from channels.slack_desk import SlackDesk  # here: slack_desk imports this module
+        from channels.slack_desk import SlackDesk  # here: only a service with an agents' channel needs it
 
         channel.desk = SlackDesk(channel.client, ctx.handoff, agents_channel)
         ctx.handoff.add_desk(channel.desk)

@@ -32,7 +32,7 @@ from bot.db import models as m
 from bot.guardrails import mask_for_agents
 from bot.handoff import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import utcnow
-from channels.slack import LIMIT, escape, split_text
+from channels.slack_text import LIMIT, escape, split_text
 
 log = logging.getLogger("supportbot.slack.desk")
 

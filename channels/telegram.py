@@ -12,6 +12,7 @@ message pressed, is stored in the inbox as a text message from the customer, in 
 that message belongs to; only then is the query answered and the keyboard removed. One answer
 per message: a second press (or a redelivery) of the same message's buttons is recognised by the
 inbox. A press on a message without that button (an old keyboard) gets a notice, nothing stored.
+The keyboard, the mentions and the cutting of long replies are in channels/telegram_text.py.
 
 Environment: TELEGRAM_BOT_TOKEN (the channel is off without it), TELEGRAM_API_URL (a local Bot
 API server), TELEGRAM_MODE = polling | webhook, TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET
@@ -35,8 +36,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (TelegramBadRequest, TelegramForbiddenError, TelegramMigrateToChat,
                                 TelegramRetryAfter, TelegramUnauthorizedError)
 from aiogram.filters import Command, CommandStart
-from aiogram.types import (CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message,
-                           ReplyParameters, Update)
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -45,9 +45,10 @@ from bot.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
 from bot.web.guard import parse_json, same_secret
+from channels.telegram_text import (LIMIT, PRESS, SHORT, inline_keyboard, mention,  # noqa: F401 - also
+                                    pressed_label, split_text)  # imported from here by the tests and plugins
 
 NAME = "telegram"
-LIMIT = 4096  # characters per message; we count UTF-16 units, never fewer than Telegram counts
 POLL_TIMEOUT = 25  # seconds a getUpdates long poll waits
 BACKOFF = (0.5, 30.0)  # first and longest pause after a failed poll
 REMEMBER = 10_000  # idempotency keys whose sent chunks we remember
@@ -56,8 +57,6 @@ MEDIA = frozenset({"photo", "sticker", "voice", "video", "video_note", "audio", 
                    "location", "venue", "contact", "poll", "dice", "story", "paid_media", "live_photo"})
 SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 DEFAULT_PATH = "/telegram/webhook"
-PRESS = "sb:"  # callback_data prefix of reply buttons: sb:0, sb:1...
-SHORT = 24  # labels up to this long go two to a row (up to 4: five to a row, as for a 1-5 rating)
 GONE = "This choice is no longer available. Please type your answer instead."
 NOT_YOURS = "These buttons are for the customer who asked."
 log = logging.getLogger("supportbot.telegram")
@@ -77,7 +76,7 @@ async def addressed(message: Message, bot: Bot) -> bool:
     replied = message.reply_to_message
     if replied is not None and replied.from_user is not None and replied.from_user.id == me.id:
         return True
-    return bool(me.username and _mention(me.username, command=True).search(message.text or message.caption or ""))
+    return bool(me.username and mention(me.username, command=True).search(message.text or message.caption or ""))
 
 
 def build_router() -> Router:
@@ -206,7 +205,7 @@ class TelegramChannel:
             if message.is_topic_message and message.message_thread_id:
                 reply_to["message_thread_id"] = message.message_thread_id
             if kind == "text" and (username := (await self.bot.me()).username):
-                text = _mention(username).sub("", text).strip()
+                text = mention(username).sub("", text).strip()
         # in a group every member has a conversation of their own with the bot
         key = f"{chat.id}:{user.id}" if chat.type in GROUPS else str(chat.id)
         msg = InboundMessage(channel=NAME, customer_id=str(user.id), text=text, conversation_key=key,
@@ -355,74 +354,6 @@ class TelegramChannel:
         if isinstance(e, TelegramBadRequest):  # sending the same request again cannot help
             return DeliveryError(why, permanent=True)
         return DeliveryError(why)  # 5xx, network, timeouts, undecodable answers: retried with backoff
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-def inline_keyboard(labels: tuple[str, ...] | list[str]) -> InlineKeyboardMarkup | None:
-    """The reply's buttons: one to a row, two when short, five when tiny (a rating); data sb:<index>."""
-    if not labels:
-        return None
-    per_row = 5 if all(len(b) <= 4 for b in labels) else 2 if all(len(b) <= SHORT for b in labels) else 1
-    buttons = [InlineKeyboardButton(text=b, callback_data=f"{PRESS}{i}") for i, b in enumerate(labels)]
-    return InlineKeyboardMarkup(inline_keyboard=[buttons[n:n + per_row] for n in range(0, len(buttons), per_row)])
-
-
-def pressed_label(query: CallbackQuery) -> str | None:
-    """The label of the pressed button, from the keyboard of the message it is on; None when that
-    message (too old: an InaccessibleMessage) or that button (another keyboard) is not there."""
-    markup = getattr(query.message, "reply_markup", None)
-    if not query.data or not query.data.startswith(PRESS) or markup is None:
-        return None
-    found = [b.text for row in markup.inline_keyboard or () for b in row if b.callback_data == query.data]
-    return found[0] if found else None
-
-
-def _mention(username: str, *, command: bool = False) -> re.Pattern:
-    """@username as a word (and, with command=True, /command@username)."""
-    prefix = r"(?:^/\w+|(?<![\w@]))" if command else r"(?<![\w@])"
-    return re.compile(rf"{prefix}@{re.escape(username)}\b", re.IGNORECASE)
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def split_text(text: str, limit: int = LIMIT) -> list[str]:
-    """Chunks of at most `limit` UTF-16 units: whole paragraphs where they fit, else whole lines,
-    else cut at the last space (or anywhere, in a long unbroken word). No chunk is blank."""
-    return [c for c in _pack(text, limit, ("\n\n", "\n")) if c.strip()]
-
-
-def _pack(text: str, limit: int, separators: tuple[str, ...]) -> list[str]:
-    if _units(text) <= limit:
-        return [text]
-    if not separators:
-        return _cut(text, limit)
-    sep, finer = separators[0], separators[1:]
-    out, current = [], ""
-    for part in text.split(sep):
-        joined = f"{current}{sep}{part}" if current else part
-        if _units(joined) <= limit:
-            current = joined
-            continue
-        out.append(current)
-        current = part if _units(part) <= limit else ""
-        out.extend([] if current else _pack(part, limit, finer))
-    return out + [current]  # empty pieces are dropped by split_text
-
-
-def _cut(text: str, limit: int) -> list[str]:
-    out = []
-    while _units(text) > limit:
-        end = limit
-        while end > 1 and (n := _units(text[:end])) > limit:  # astral characters (emoji) count twice
-            end = max(1, end - (n - limit + 1) // 2)
-        space = text.rfind(" ", 0, end)
-        end = space if space > 0 else end
-        out.append(text[:end])
-        text = text[end:].lstrip(" ")
-    return out + [text]
 
 
 def _derived_secret(token: str) -> str:
