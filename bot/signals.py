@@ -88,9 +88,11 @@ class History:
     unhelpful_intents: tuple[str, ...] = ()  # intents whose answer got "I need more help" in the window
     unresolved_bot_turns: int = 0  # bot answers since the last sign of resolution
     more_help: bool = False  # this message is the customer saying the last answer did not help
+    more_help_after: str = ""  # the route of that answer (template, knowledge, cheap_llm, strong_llm)
 
 
 ANSWERED = ("template", "knowledge", "cheap_llm", "strong_llm")
+CHEAP_ANSWERS = ("template", "knowledge")  # answers no model wrote
 RESOLVED_RULES = ("helped",)  # a decision row of this rule marks "that helped": earlier answers count as resolved
 
 
@@ -114,6 +116,7 @@ class SafetyHit(Protocol):
     category: str
     why: str
     score: float  # >= 0.5: a safety case; under it, a possible concern (weak cues only)
+    sure: bool  # False: a model's reading only, which a confident routine classification outweighs
 
 
 SafetyCheck = Callable[[str], "SafetyHit | None"]
@@ -214,6 +217,13 @@ def detect(text: str, classification: Classification | None, settings: Settings,
                     else f"critical intent {runner_up} among the candidates" if runner_up
                     else f"critical phrase '{phrase}'" if phrase else "")
     substantive = intent_cfg is not None and not intent_cfg.small_talk
+    # a safety case; a reading by the model alone that is not sure, against a classifier sure of a
+    # routine intent ("my sofa arrived with a big scratch on it": damaged_item 0.99), is only a concern
+    placed = bool(classification and not classification.out_of_scope
+                  and classification.confidence >= settings.policy.confidence_threshold)
+    case = bool(safety and safety.score >= 0.5 and (safety.sure or not placed))
+    # "I need more help" after a canned answer or an article: the next rung can still be a model
+    more_help = history.more_help and history.more_help_after in CHEAP_ANSWERS
     repeat = (history.more_help or history.unresolved_bot_turns >= cfg.unresolved_turns
               or (substantive and (intent in history.answered_intents or intent in history.unhelpful_intents)))
     return Signals(
@@ -221,10 +231,11 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         emotion_label=label,
         wants_human=wants_human,
         repeat_contact=repeat,
+        more_help=more_help,
         critical=bool(critical_why),
         critical_why=critical_why,
-        safety=safety.category if safety and safety.score >= 0.5 else "",
-        safety_concern=safety.category if safety and safety.score < 0.5 else "",
+        safety=safety.category if case else "",
+        safety_concern=safety.category if safety and not case else "",
         safety_why=safety.why if safety else "",
         gibberish=gibberish(text, vocabulary),
         needs_human=bool(classification and classification.needs_human),

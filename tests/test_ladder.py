@@ -164,7 +164,9 @@ def test_the_wait_follows_support_hours(demo_settings_factory):
 
 async def test_a_weak_safety_hint_goes_to_a_person_when_the_bot_is_unsure(app):
     r = await say(app, "the fairy lights plug sparked and tripped the whole house")
-    assert "safety_concern" in r.signals.names() and r.decision.route.value == "human", r.decision.reason
+    # the frames see only a weak cue ("sparked"); the model by meaning may make it a case
+    assert {"safety_concern", "safety"} & set(r.signals.names()) and r.decision.route.value == "human", \
+        r.decision.reason
     [esc] = await rows(app, m.Escalation)
     assert esc.reason_kind == "safety"
     sure = await say(app, "where is my order NW-20417?", thread="t2")  # no hint, sure: answered

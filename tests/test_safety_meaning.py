@@ -152,3 +152,25 @@ def test_the_encoder_remembers_what_it_encoded():
         del enc._encode
     assert calls == [1, 1]
     np.testing.assert_allclose(a[0], b[0])
+
+
+def test_a_confident_routine_intent_outweighs_an_unsure_reading_by_meaning():
+    """'my sofa arrived with a big scratch on it' (damaged_item 0.99) read as a possible injury: a concern,
+    which a sure classifier leaves with the bot; an unsure classifier sends the same reading to a person."""
+    from bot.messages import Classification
+    from bot.settings import load_settings
+    from bot.signals import detect
+    from tests.conftest import EXAMPLE_CONFIG
+
+    settings = load_settings(EXAMPLE_CONFIG)
+    unsure_reading = SafetyDetector(meaning=_Fixed(0.75, "injury")).check("my sofa arrived with a big scratch")
+    assert unsure_reading is not None and not unsure_reading.sure
+    sure_intent = Classification(intent="damaged_item", confidence=0.99, top=(("damaged_item", 0.99),))
+    unsure_intent = Classification(intent="damaged_item", confidence=0.6, top=(("damaged_item", 0.6),))
+    s = detect("my sofa arrived with a big scratch", sure_intent, settings, safety=unsure_reading)
+    assert not s.safety and s.safety_concern == "injury"
+    s = detect("my sofa arrived with a big scratch", unsure_intent, settings, safety=unsure_reading)
+    assert s.safety == "injury"
+    sure_reading = SafetyDetector(meaning=_Fixed(0.95, "injury")).check("my sofa arrived with a big scratch")
+    assert sure_reading.sure
+    assert detect("my sofa arrived with a big scratch", sure_intent, settings, safety=sure_reading).safety == "injury"
