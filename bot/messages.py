@@ -80,6 +80,7 @@ class Signals:
     emotion_label: str = "neutral"  # neutral | frustration | anger | distress
     wants_human: bool = False
     repeat_contact: bool = False
+    more_help: bool = False  # "I need more help" after a canned answer or an article (no model wrote it)
     critical: bool = False  # a critical intent (config), a critical runner-up, or a critical phrase
     critical_why: str = ""  # which of those, for the decision's reason
     urgent: bool = False
@@ -96,7 +97,7 @@ class Signals:
         out = []
         if self.emotion_label != "neutral":
             out.append(self.emotion_label)
-        for name in ("wants_human", "needs_human", "repeat_contact", "critical", "safety", "safety_concern", "urgent",
+        for name in ("wants_human", "needs_human", "repeat_contact", "more_help", "critical", "safety", "safety_concern", "urgent",
                      "injection", "gibberish"):
             if getattr(self, name):
                 out.append(name)

@@ -105,7 +105,8 @@ class Orchestrator:
                 history, transcript = past or await self.store.history(conv, message_id, self._history_query)
                 history = History(answered_intents=history.answered_intents,
                                   unhelpful_intents=history.unhelpful_intents,
-                                  unresolved_bot_turns=history.unresolved_bot_turns, more_help=True)
+                                  unresolved_bot_turns=history.unresolved_bot_turns, more_help=True,
+                                  more_help_after=str(waiting_for.get("route") or ""))
                 out = await self._answer(conv, msg, message_id, (history, transcript),
                                          text=str(waiting_for.get("text") or msg.text), answers=answered)
                 out.resolution = ("more_help", answered)
@@ -202,7 +203,8 @@ class Orchestrator:
             r = self.settings.resolution
             out.reply = self._reply(msg, out.reply.text, (r.helped, r.more_help))
             out.pending = {"kind": "resolution", "message_id": answers or message_id,
-                           "intent": choice.classification.intent, "text": (text or msg.text)[:2000]}
+                           "intent": choice.classification.intent, "text": (text or msg.text)[:2000],
+                           "route": response.decision.route.value}
         return out
 
     def _context(self, choice: Choice, msg: InboundMessage, conv: ConversationRef, message_id: int,

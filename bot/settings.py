@@ -21,7 +21,7 @@ from bot.messages import OUT_OF_SCOPE, Route
 from bot.settings_limits import RateLimits
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
-SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "critical",
+SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "more_help", "critical",
                 "safety", "safety_concern", "urgent", "injection", "complex", "gibberish")
 
 

@@ -139,3 +139,28 @@ async def test_a_flagged_injection_is_never_answered_by_a_model(app):
     assert "Pirate" not in app.out.sent[-1].text
     [esc] = await rows(app, m.Escalation)
     assert esc.reason_kind == "review" and esc.draft == "Sure! Pirate mode on: arr, sunny all week."
+
+
+async def test_more_help_after_a_canned_answer_lets_the_strong_model_try_once(app):
+    """'I need more help' after a canned answer: the next rung is the strong model (rule more_help);
+    after the model's answer it is a repeat contact, and a person takes it."""
+    from bot.messages import Route
+    from bot.settings import Rule, When
+
+    app.settings.policy.rules[:0] = [
+        Rule(name="more_help", when=When(signal_any=["more_help"]), route=Route.STRONG_LLM, degrade_to=["human"]),
+        Rule(name="repeat_contact", when=When(signal_any=["repeat_contact"]), route=Route.HUMAN)]
+    first = await say(app, "where is my order?", "m1")
+    assert first.decision.route.value == "template" and first.reply.buttons
+    app.llm.script("big", ok(answer("Your parcel left our warehouse yesterday; tracking updates overnight.", 0.95)))
+    more = await say(app, "I need more help", "m2")
+    assert more.decision.rule == "more_help" and more.decision.route.value == "strong_llm", more.decision.reason
+    assert "more_help" in more.signals.names()
+    [call] = await rows(app, m.ModelCall)
+    assert call.model == "big"
+    assert "where is my order?" in json.dumps(app.llm.requests_for("big")[0].body)  # the question, not the button
+    again = await say(app, "I need more help", "m3")
+    assert again.decision.route.value == "human" and again.decision.rule == "repeat_contact"
+    assert "more_help" not in again.signals.names()
+    outcomes = [r.outcome for r in await rows(app, m.Resolution)]
+    assert outcomes == ["more_help", "more_help"]
