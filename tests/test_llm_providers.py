@@ -12,7 +12,7 @@ from bot.llm.gemini import GeminiProvider
 from bot.llm.openai import OpenAIProvider
 from bot.llm.types import ChatTurn, LLMRequest, ProviderError, Usage, parse_json_object, parse_retry_after
 from bot.settings import ModelEntry
-from tests.fakes.llm_servers import KEYS, U, http_client, llm_server, ok, rate_limited  # noqa: F401
+from tests.fakes.llm_servers import DEEP, KEYS, U, http_client, llm_server, ok, rate_limited  # noqa: F401
 
 TIMEOUT = httpx.Timeout(5.0, connect=2.0)
 REQ = LLMRequest(
@@ -180,3 +180,17 @@ def test_parse_json_object_is_lenient():
     assert parse_json_object('```json\n{"a": 1}\n```') == {"a": 1}
     assert parse_json_object('Sure! {"a": 2} Hope that helps.') == {"a": 2}
     assert parse_json_object("[1, 2]") is None and parse_json_object("nope") is None and parse_json_object("") is None
+
+
+@pytest.mark.parametrize("kind", PROVIDERS)
+async def test_deeply_nested_json_is_malformed_not_a_crash(llm_server, http_client, kind):
+    """json.loads raises RecursionError (not a ValueError) on [[[[...]]]]: a provider's body nested
+    that deep is a malformed response, and a model's answer nested that deep is no JSON object."""
+    llm_server.script(MODEL[kind], "nested", ok(DEEP))
+    p = make(kind, llm_server, http_client)
+    with pytest.raises(ProviderError) as ei:
+        await p.complete(REQ, TIMEOUT)
+    assert ei.value.kind == "malformed"
+    answer = await p.complete(REQ, TIMEOUT)  # the model's text is the deep JSON
+    assert answer.text == DEEP and parse_json_object(answer.text) is None
+    assert parse_json_object("```json\n" + DEEP + "\n```") is None

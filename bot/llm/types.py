@@ -177,7 +177,7 @@ async def post_json(client: httpx.AsyncClient, label: str, url: str, *, headers:
         raise error_from_status(label, resp.status_code, resp.headers, text, secret)
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply ([[[[...]]]]), as bad as invalid
         data = None
     if not isinstance(data, dict):
         raise ProviderError(f"{label}: HTTP {resp.status_code}: response is not a JSON object",
@@ -214,7 +214,7 @@ def parse_json_object(text: str | None) -> dict[str, Any] | None:
             continue
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # a model's deeply nested JSON is no answer, not a crash
             continue
         if isinstance(value, dict):
             return value

@@ -30,6 +30,9 @@ from aiohttp import web
 KEYS = {"openai": "sk-test-openai-0123456789", "anthropic": "sk-ant-test-0123456789", "gemini": "gm-test-0123456789"}
 
 
+DEEP = '{"choices": ' + "[" * 100_000 + "]" * 100_000 + "}"  # nested too deeply for json.loads
+
+
 @dataclass(frozen=True)
 class U:
     """Usage in normalised terms (input incl. cached, output incl. reasoning); the fake
@@ -43,7 +46,7 @@ class U:
 
 @dataclass(frozen=True)
 class Behaviour:
-    kind: str  # ok | 400 | 401 | 429 | 500 | 503 | hang | malformed
+    kind: str  # ok | 400 | 401 | 429 | 500 | 503 | hang | malformed | nested (JSON too deep to parse)
     text: str | None = None
     usage: U | None = None
     raw_usage: dict | None = None  # the API's usage object verbatim, overriding ``usage``
@@ -149,6 +152,8 @@ class FakeLLMServer:
         if behaviour.kind == "malformed":
             return web.Response(status=200, text="<html>upstream proxy error", content_type="text/html"), \
                 behaviour, model, body
+        if behaviour.kind == "nested":  # valid JSON, but json.loads runs out of recursion depth
+            return web.Response(status=200, text=DEEP, content_type="application/json"), behaviour, model, body
         return None, behaviour, model, body
 
     @staticmethod
