@@ -17,6 +17,7 @@ import random
 from pathlib import Path
 from typing import Callable
 
+from bot.classify.build import training_examples
 from bot.labelling import Example, feedback_examples
 from bot.settings import Settings
 
@@ -48,12 +49,13 @@ def _train(kind: str, texts: list[str], labels: list[str], settings: Settings): 
 
         try:
             return EmbeddingsClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind),
-                                              max_chars=cfg.max_chars)
+                                              max_chars=cfg.max_chars, calibrate=cfg.calibrate)
         except ExtraMissing as e:
             raise TrainError("cannot train", str(e)) from None
     from bot.classify.local import LocalClassifier
 
-    return LocalClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind), max_chars=cfg.max_chars)
+    return LocalClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind), max_chars=cfg.max_chars,
+                                 calibrate=cfg.calibrate)
 
 
 def score(classifier, examples: list[Example]) -> dict:  # noqa: ANN001
@@ -90,8 +92,7 @@ def train_command(settings: Settings, data: Path | None, out: Path | None, *, in
             raise TrainError("bad training data", f"{data}: {e}") from None
         source = str(data)
     else:
-        texts = [t for i in settings.intents.values() for t in i.examples]
-        labels = [n for n, i in settings.intents.items() for _ in i.examples]
+        texts, labels = training_examples(settings)  # as a model built at start: the off-topic class too
         source = str(settings.path(settings.intents_file))
     lines: list[str] = []
     train_fb: list[Example] = []

@@ -19,7 +19,7 @@ from bot.db import models as m
 from bot.db.engine import make_engine, session_factory
 from bot.labelling import Candidate, feedback_examples, parse_choice
 from bot.messages import Classification, InboundMessage, Reply
-from bot.models_store import ACTIVE_FILE, ModelStore
+from bot.models_store import ACTIVE_FILE, ModelStore, load_classifier
 from bot.settings import load_settings
 from tests.helpers import MINI
 
@@ -197,3 +197,26 @@ def test_train_csv_to_a_folder_still_works(config, tmp_path):
     assert out.exit_code == 0, out.output
     assert (tmp_path / "model" / "meta.json").exists() and (tmp_path / "model" / "training.json").exists()
     assert invoke("eval", str(data), "--config", str(config), "--model", str(tmp_path / "model")).exit_code == 0
+
+
+def test_train_learns_what_a_model_built_at_start_learns(config):
+    """Without a DATA file, `train` fits the same data and calibration as the model built at start: the
+    intents' examples *and* the off-topic ones as out_of_scope, so a promoted version does not forget
+    what is off-topic."""
+    text = config.read_text()
+    config.write_text(text.replace("classifier:\n", "classifier:\n  kind: tfidf\n  out_of_scope_examples:\n"
+                                   "    - what's the weather in paris\n    - who won the football last night\n"
+                                   "    - tell me a joke about cats\n    - how tall is the eiffel tower\n", 1))
+    settings = load_settings(config)
+    at_start = build_classifier(settings)
+    out = invoke("train", "--config", str(config))
+    assert out.exit_code == 0, out.output
+    [v] = ModelStore.for_settings(settings).versions()
+    assert v["n_examples"] == at_start.meta["n_examples"]
+    trained = load_classifier(ModelStore.for_settings(settings).path(v["name"]))
+    assert "out_of_scope" in trained.intents
+    # calibrated the same way (the mini config may be too small to fold: then neither is)
+    assert (trained.calibrator is None) == (at_start.calibrator is None)
+    if trained.calibrator is not None:
+        assert trained.calibrator.to_dict() == at_start.calibrator.to_dict()
+    assert trained.classify("what's the weather in paris").intent == at_start.classify("what's the weather in paris").intent

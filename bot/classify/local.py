@@ -191,7 +191,9 @@ class LocalClassifier:
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
               oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS,
-              c: float = 20.0) -> "LocalClassifier":
+              c: float = 20.0, calibrate: bool = False) -> "LocalClassifier":
+        """calibrate: with a temperature fitted on 3-fold cross-validated probabilities of these
+        examples (bot.calibration.cross_validated; off-topic ones should be among them)."""
         texts, labels = [str(t) for t in texts], [str(lb) for lb in labels]
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
@@ -209,7 +211,16 @@ class LocalClassifier:
                 "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "n_examples": len(texts), "intents": intents, "data_hash": digest,
                 "recipe": RECIPE, "sklearn": sklearn.__version__}
-        return cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
+        clf = cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
+        if calibrate:
+            from bot.calibration import cross_validated
+
+            def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
+                m = cls.train([texts[i] for i in train], [labels[i] for i in train], max_chars=max_chars, c=c)
+                return m.predict_proba([texts[i] for i in test])
+
+            clf.calibrator = cross_validated(fit_predict, labels)
+        return clf
 
     @property
     def model_version(self) -> str:
@@ -293,17 +304,7 @@ def load_or_train(texts: Sequence[str], labels: Sequence[str], cache_dir: str | 
             return LocalClassifier.load(final, oos_threshold=oos_threshold, max_chars=max_chars)
         except ValueError as e:
             log.warning("cached model unusable, retraining: %s", e)
-    clf = LocalClassifier.train(texts, labels, oos_threshold=oos_threshold, max_chars=max_chars)
-    if calibrate:
-        from bot.calibration import cross_validated
-
-        texts, labels = [str(t) for t in texts], [str(lb) for lb in labels]
-
-        def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
-            m = LocalClassifier.train([texts[i] for i in train], [labels[i] for i in train], max_chars=max_chars)
-            return m.predict_proba([texts[i] for i in test])
-
-        clf.calibrator = cross_validated(fit_predict, labels)
+    clf = LocalClassifier.train(texts, labels, oos_threshold=oos_threshold, max_chars=max_chars, calibrate=calibrate)
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name[:12]}-", dir=cache))
