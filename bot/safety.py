@@ -85,6 +85,8 @@ TIMES_PRICE = re.compile(r"\b(?P<n>\d+|three|four|five|six|seven|eight|nine|ten|
                          r"(?:the |what |my |more than )?(?:price|amount|cost|total|order|it should|it cost|what it|i (?:paid|ordered|expected))")
 CHARGED_N_TIMES = re.compile(r"\b(?:charged|billed|debited|taken|took|paid)\b[^.?!]{0,25}?\b(?P<n>three|four|five|six|seven|eight|"
                              r"nine|ten|\d+)\s+times\b(?!\s+the)")
+TOO_OFTEN = re.compile(r"\bevery (?:day|week|month|fortnight) (?:instead of|rather than|when it should be|not) (?:just )?"
+                       r"(?:once |one )?(?:a |per |each )?(?:week|month|year|annually|yearly|quarter)")  # 12x a yearly fee
 BIG_WORDS = re.compile(r"\b(?:four|five|six|4|5|6)[- ]figure\b|\b(?:massive|huge|enormous|insane|crazy|ridiculous|astronomical|extortionate) (?:charge|amount|payment|bill|"
                        r"sum|debit|transaction)|\b(?:charged|billed|taken|took|debited|paid)\b[^.?!]{0,20}\bthousands\b|"
                        r"\bthousands? (?:of (?:pounds|euros|dollars) )?(?:for|on|from|out)\b")
@@ -130,6 +132,9 @@ def money_frame(text: str) -> tuple[float, str] | None:
     short = short_refund(t)
     if short:
         return short
+    m = TOO_OFTEN.search(t)
+    if m and MONEY_VERB.search(t):
+        return 0.8, m.group(0)
     m = CHARGED_N_TIMES.search(t)
     if m:
         n = NUMBER_WORDS.get(m.group("n"), 0) if not m.group("n").isdigit() else int(m.group("n"))

@@ -299,7 +299,8 @@ CUES: tuple[Cue, ...] = (
         r"broke (?:this|until)", r"payment (?:holiday|break)", r"spread the cost", r"rent", r"bills", r"single (?:mum|mom|parent|dad)",
         r"low (?:paid|wage)", r"pension"),
     # ------------------------------------------------------------------ distress
-    cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point", r"panic attacks?", r"falling apart", r"in tears",
+    cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point",
+        r"what'?s the point (?:of (?:anything|it all|trying|even trying|me)|anymore|any more)", r"panic attacks?", r"falling apart", r"in tears",
         r"(?:can't|cannot|couldn't) stop (?:crying|shaking|sobbing|panicking)", r"mental health", r"(?:a )?(?:bad|dark) place", r"broken me", r"(?:i'm|i am) not ok(?:ay)?",
         r"(?:can't|cannot) take (?:it |this |any ?)?(?:more|anymore|any more)", r"end of my tether", r"tipped me over",
         r"(?:so |completely |totally )?overwhelmed", r"(?:desperate|scared|terrified|frightened),? (?:and|i)",
