@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from bot import guardrails, policy, signals
+from bot.classify import thread as model_thread
 from bot.classify.cascade import Cascade
 from bot.knowledge import Hit, KnowledgeBase
 from bot.llm.types import ChatTurn, Spend
@@ -169,7 +170,7 @@ class Decider:
                                             message_id=message_id, spend=spend or Spend())
         if c.truncated:
             events.append(("truncated", {"chars": len(text), "classified": settings.classifier.max_chars}))
-        hit = self.safety(text) if self.safety is not None else None
+        hit = await model_thread.run(self.safety, text) if self.safety is not None else None
         found = signals.detect(text, c, settings, history, injection=bool(injection), safety=hit,
                                vocabulary=self.vocabulary)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Protocol
 
+from bot.classify import thread as model_thread
 from bot.messages import Classification
 
 
@@ -27,7 +28,7 @@ class Cascade:
                        conversation_id: int | None = None, message_id: int | None = None,
                        spend=None) -> Classification:  # noqa: ANN001 - bot.llm.types.Spend
         """`text` feeds the local model; only `redacted` (PII removed) may leave the process."""
-        first = self.local.classify(text)
+        first = await model_thread.run(self.local.classify, text)
         if self.remote is None or first.confidence >= self.threshold:
             return first
         second = await self.remote.classify(redacted, history or [], conversation_id=conversation_id,
