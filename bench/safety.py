@@ -1,6 +1,6 @@
 """Benchmark of the safety detector (bot/safety.py) on bench/data/safety_dev.csv and safety_holdout.csv.
 
-    .venv/bin/python bench/safety.py [--no-model] [--misses] [--intents examples/intents.yaml]
+    .venv/bin/python bench/safety.py [--model meaning|words|none] [--misses] [--intents examples/intents.yaml]
 
 Each CSV row is `text,category`; an empty category is a routine shop message (many sound
 alarming on purpose). Printed per file: recall per category (a hit of any category counts as
@@ -10,7 +10,11 @@ as wall-clock and as the thread's CPU time (fairer on a shared machine). The dev
 the detector was tuned on (its later rows are four probe sets, each written after the code was
 frozen, measured once, then folded in); the holdout was written first, before any code, and
 not tuned on, but by the same author in the same sitting, so its figures flatter the detector:
-the first-run probe figures (22%, 38%, 47%, 53% recall) are the fairer estimate for new wordings.
+the first-run probe figures (22%, 38%, 47%, 53% recall) are the fairer estimate for new wordings
+of the frames alone. --model meaning (the default, as served with the encoder installed) adds the
+model by meaning (bot/safety_model.py), whose examples were written by other authors who saw
+neither file, so for it both files are unseen data; --model words is the light install's TF-IDF
+stand-in; --model none the frames alone.
 Prints figures; it does not pass or fail.
 """
 
@@ -20,6 +24,7 @@ import argparse
 import csv
 import statistics
 import sys
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -30,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 import yaml  # noqa: E402
 
 from bot.safety import SafetyDetector  # noqa: E402
+from bot.safety_model import encoder_or_none  # noqa: E402
 
 
 def routine_negatives(path: Path) -> list[str]:
@@ -96,14 +102,19 @@ def run(name: str, rows: list[tuple[str, str]], det: SafetyDetector, misses: boo
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--no-model", action="store_true", help="frames only, no TF-IDF model")
+    ap.add_argument("--model", choices=["meaning", "words", "none"], default="meaning",
+                    help="meaning: frames + the model by meaning (as served); words: + the TF-IDF stand-in; none: frames")
     ap.add_argument("--misses", action="store_true", help="list misses and false alarms")
     ap.add_argument("--intents", default=str(ROOT / "examples" / "intents.yaml"))
     ap.add_argument("--only", choices=["dev", "holdout"])
     args = ap.parse_args()
     t0 = time.perf_counter()
-    det = SafetyDetector.build([] if args.no_model else routine_negatives(Path(args.intents)))
-    print(f"build: {time.perf_counter() - t0:.2f} s, model: {'yes' if det.model else 'no'}")
+    negatives = [] if args.model == "none" else routine_negatives(Path(args.intents))
+    encoder = encoder_or_none() if args.model == "meaning" else None
+    if args.model == "meaning" and encoder is None:
+        sys.exit("the encoder package is not installed: use --model words or none")
+    det = SafetyDetector.build(negatives, encoder=encoder, cache_dir=str(Path(tempfile.gettempdir()) / "supportbot-bench-safety"))
+    print(f"build: {time.perf_counter() - t0:.2f} s, model: {args.model}")
     for name in ("dev", "holdout"):
         if args.only and args.only != name:
             continue
