@@ -3,7 +3,7 @@
     .venv/bin/python bench/load.py [--customers 200] [--messages 5] [--latency-ms 200]
                                    [--db sqlite|postgresql] [--processes 1] [--workers 1]
                                    [--concurrency 16] [--duration-cap 120]
-                                   [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+                                   [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test] [--crash]
 
 What runs: --processes real `supportbot serve` processes (the CLI, as deployed: web server,
 inbox workers, outbox, channels; several need --db postgresql) with the demo config
@@ -44,6 +44,7 @@ import hmac  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import statistics  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -64,6 +65,8 @@ from tests.fakes.llm_servers import Behaviour, FakeLLMServer, U, ok, prompt_stri
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
+from bench.crash import Crash  # noqa: E402
+from bench.crash import report as crash_report  # noqa: E402
 from bench.serve_procs import Servers, write_config  # noqa: E402
 
 DATA = REPO / "bench" / "data" / "routing_eval.csv"
@@ -82,7 +85,8 @@ def model(provider: str, name: str, body: Any) -> Behaviour:
     """A well-behaved model: a verdict for classify requests, a grounded-looking answer otherwise."""
     prompt = list(prompt_strings(body))
     tokens = sum(len(t) for t in prompt) // 4 + 4
-    if any("Classify" in t and "intent" in t for t in prompt):
+    # the classifier's system prompt (bot/classify/llm.py) opens "You classify customer-support messages"
+    if any("classify customer-support messages" in t.lower() and "intent" in t for t in prompt):
         verdict = json.dumps({"intent": "out_of_scope", "confidence": 0.92, "needs_human": False,
                               "complexity": 0.15})
         return ok(verdict, usage=U(tokens, 30))
@@ -126,9 +130,29 @@ class Replies:
         self.events[key].set()
 
 
-async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.ClientSession, url: str,
+async def post(http: aiohttp.ClientSession, urls: list[str], i: int, path: str, body: bytes, headers: dict,
+               errors: Counter, deadline: float, retry: bool) -> bool:
+    """POST one update; with `retry` (--crash) a refused one goes again to the next server, as the
+    platforms redeliver an update that was not acknowledged."""
+    attempt = 0
+    while True:
+        try:
+            async with http.post(urls[(i + attempt) % len(urls)] + path, data=body, headers=headers) as r:
+                await r.read()
+                if r.status == 200:
+                    return True
+                errors[f"HTTP {r.status}"] += 1
+        except aiohttp.ClientError as e:
+            errors[type(e).__name__] += 1
+        attempt += 1
+        if not retry or time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+
+
+async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.ClientSession, urls: list[str],
                    tg: FakeTelegram, slack: FakeSlack, replies: Replies, sent: dict, errors: Counter,
-                   deadline: float) -> None:
+                   deadline: float, crash: Crash | None = None) -> None:
     on_tg = i % 2 == 0
     key = f"tg:{100000 + i}" if on_tg else f"slack:D{i:05d}"
     for k in range(n_messages):
@@ -138,7 +162,7 @@ async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.Cli
             body = json.dumps(update).encode()
             ext = f"{tg.bot_id}:{update['update_id']}"
             headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-            target = url + "/telegram/webhook"
+            path = "/telegram/webhook"
         else:
             payload = slack.message_event(f"U{i:05d}", text, channel=f"D{i:05d}")
             body = json.dumps(payload).encode()
@@ -146,18 +170,13 @@ async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.Cli
             ts = str(int(time.time()))
             sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
             headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
-            target = url + "/slack/events"
+            path = "/slack/events"
         expected = replies.count[key] + 1
         replies.events[key].clear()
         t0 = time.perf_counter()
-        try:
-            async with http.post(target, data=body, headers=headers) as r:
-                await r.read()
-                if r.status != 200:
-                    errors[f"HTTP {r.status}"] += 1
-                    continue
-        except aiohttp.ClientError as e:
-            errors[type(e).__name__] += 1
+        if crash is not None:
+            crash.started[ext] = t0
+        if not await post(http, urls, i, path, body, headers, errors, deadline, retry=crash is not None):
             continue
         sent[ext] = (key, t0)
         while replies.count[key] < expected:  # bounded by the run's deadline
@@ -174,6 +193,13 @@ async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.Cli
 
 async def run(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sb-load-"))
+    try:
+        return await _in_db(args, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _in_db(args: argparse.Namespace, tmp: Path) -> dict:
     if args.db == "sqlite":
         if args.processes > 1:
             raise SystemExit("SQLite is one process: use --db postgresql for --processes > 1")
@@ -231,15 +257,17 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
                         pass
 
             sampler = asyncio.create_task(sample())
+            total = args.customers * args.messages
+            crash = Crash(servers, total) if args.crash else None
+            crasher = asyncio.create_task(crash.run(sent, stop)) if crash else None
             conn = aiohttp.TCPConnector(limit=args.customers + 4)
             cpu0 = servers.cpu_seconds()
             start = time.perf_counter()
             deadline = start + args.duration_cap
             async with aiohttp.ClientSession(connector=conn, trust_env=False,
                                              timeout=aiohttp.ClientTimeout(total=30)) as http:
-                await asyncio.gather(*(customer(i, args.messages, corpus, http, servers.urls[i % len(servers.urls)],
-                                                tg, slack, replies, sent, errors, deadline)
-                                       for i in range(args.customers)))
+                await asyncio.gather(*(customer(i, args.messages, corpus, http, servers.urls, tg, slack, replies,
+                                                sent, errors, deadline, crash) for i in range(args.customers)))
             elapsed = time.perf_counter() - start
             cpu = servers.cpu_seconds() - cpu0
             # let late duplicates show up: wait until the servers have nothing left to send
@@ -248,6 +276,8 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
                 await asyncio.sleep(0.1)
             stop.set()
             await sampler
+            if crasher is not None:
+                await crasher
         llm_ms = await model_time(sessions)
         routes = await route_mix(sessions)
     await engine.dispose()
@@ -256,8 +286,7 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
     overhead = [e2e[ext] - llm_ms.get(ext, 0.0) for ext in e2e]
     per_customer = Counter(v[0] for v in sent.values())
     doubled = sum(max(0, replies.count[k] - n) for k, n in per_customer.items())
-    total = args.customers * args.messages
-    return dict(db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
+    return dict(**(crash.result(sent) if crash else {}), crash=bool(crash), db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
                 customers=args.customers, messages=total,
                 latency_ms=args.latency_ms, accepted=len(sent), answered=len(done), elapsed_s=elapsed,
                 msgs_per_s=len(done) / elapsed if elapsed else 0.0,
@@ -294,6 +323,7 @@ async def route_mix(sessions) -> dict[str, int]:  # noqa: ANN001
 
 
 def report(r: dict) -> str:
+    crash = [crash_report(r)] if r["crash"] else []
     f = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
     verdict = "MET" if r["msgs_per_s"] >= 500 and r["overhead_ms"][2] <= 13 and not r["lost"] and not r["doubled"] \
         else "NOT MET"
@@ -308,6 +338,7 @@ def report(r: dict) -> str:
         f"  inbox backlog max {r['backlog_max']}; errors {r['errors'] or 'none'}",
         f"  exactly once: accepted {r['accepted']}/{r['messages']}, lost {r['lost']}, doubled {r['doubled']}",
         f"  target (>= 500 msg/s, overhead p99 <= 13 ms, none lost or doubled): {verdict}",
+        *crash,
     ])
 
 
@@ -324,8 +355,12 @@ def main() -> None:
     p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--crash", action="store_true", help="kill -9 one of two PostgreSQL processes mid-run, "
+                   "restart it, print recovered_s (see bench/crash.py)")
     p.add_argument("--profile", metavar="FILE", help="run each server under cProfile, writing FILE.0, FILE.1 ...")
     args = p.parse_args()
+    if args.crash:
+        args.db, args.processes = "postgresql", max(2, args.processes)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("supportbot").setLevel(logging.ERROR)
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):

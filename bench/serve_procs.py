@@ -42,18 +42,38 @@ class Servers:
         self.urls: list[str] = []
 
     async def __aenter__(self) -> "Servers":
-        for _ in range(self.args.processes):
-            port = free_port()
-            prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{len(self.procs)}"] if self.args.profile else []
-            cmd = [sys.executable, *prof, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
-                   "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency)]
-            self.procs.append(await asyncio.create_subprocess_exec(
-                *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL))
-            self.urls.append(f"http://127.0.0.1:{port}")
+        self.named = "--name" in (await _output(sys.executable, "-m", "bot.cli", "serve", "--help"))
+        for i in range(self.args.processes):
+            self.procs.append(await self._spawn(i, free_port()))
         async with aiohttp.ClientSession(trust_env=False) as http:
             for url, proc in zip(self.urls, self.procs):
                 await wait_healthy(http, url, proc)
         return self
+
+    async def _spawn(self, i: int, port: int) -> asyncio.subprocess.Process:
+        """Process i on `port`, named bench-i when serve takes a --name (a restart keeps its identity)."""
+        prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{i}"] if self.args.profile else []
+        name = ["--name", f"bench-{i}"] if self.named else []
+        cmd = [sys.executable, *prof, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
+               "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency), *name]
+        url = f"http://127.0.0.1:{port}"
+        if i < len(self.urls):
+            self.urls[i] = url
+        else:
+            self.urls.append(url)
+        return await asyncio.create_subprocess_exec(
+            *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def kill9(self, i: int) -> None:
+        self.procs[i].kill()
+        await self.procs[i].wait()
+
+    async def restart(self, i: int) -> None:
+        """Start process i again on its port (same name), once the killed one is gone; wait until healthy."""
+        port = int(self.urls[i].rsplit(":", 1)[1])
+        self.procs[i] = await self._spawn(i, port)
+        async with aiohttp.ClientSession(trust_env=False) as http:
+            await wait_healthy(http, self.urls[i], self.procs[i])
 
     def cpu_seconds(self) -> float:
         tick = os.sysconf("SC_CLK_TCK")
@@ -76,6 +96,13 @@ class Servers:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+async def _output(*cmd: str) -> str:
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=REPO, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    out, _ = await proc.communicate()
+    return out.decode(errors="replace")
 
 
 def free_port() -> int:
