@@ -136,6 +136,7 @@ class Classifier(Strict):
 
 class SignalsCfg(Strict):
     emotion_threshold: float = Field(0.6, ge=0, le=1)  # intensity that counts as a signal
+    anger_by_meaning: float = Field(0.8, ge=0, le=1)  # bot/emotion_model.py's P(angry) that counts as anger; 0: off
     unresolved_turns: int = Field(3, ge=1)  # this many bot turns without resolution -> repeat
     repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
     wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones
@@ -242,6 +243,7 @@ class Handoff(Strict):
     slack_channel: str | None = None  # the agents' Slack channel id (cards with Take / Resolve / Return)
     sla_seconds: int = Field(300, gt=0)  # an escalation not taken within this is announced again
     canned_replies: dict[str, str] = {}  # title -> text, offered to agents in the console
+    show_payment_details_to_agents: bool = False  # True: web console and dashboard show IBANs, passwords unmasked
     rating_prompt: str = "Thanks for your patience! How did we do? Reply with a number from 1 (poor) to 5 (great)."
     rating_thanks: str = "Thank you for your feedback!"
     rating_comment_thanks: str = "Thanks for telling us. And from 1 (poor) to 5 (great), how did we do?"
@@ -285,7 +287,8 @@ class ResolutionCfg(Strict):
 
 class WorkerCfg(Strict):
     concurrency: int = Field(32, ge=1, le=1000)  # messages one worker handles at once (other conversations)
-    lease_seconds: float = Field(120.0, ge=5)  # an event whose worker died is taken up again after this
+    lease_seconds: float = Field(15.0, ge=3)  # a killed process's events and replies are free after this
+    name: str | None = None  # this process's stable identity (with the host); default: the port it serves on
 
 
 class Settings(Strict):

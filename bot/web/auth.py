@@ -23,7 +23,6 @@ import base64
 import functools
 import hashlib
 import hmac
-import html
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from aiohttp import web
 from bot import agents
 from bot.agents import authenticate
 from bot.web.guard import same_secret
+from bot.web.render import render
 
 log = logging.getLogger("supportbot.auth")
 COOKIE = "sb_session"
@@ -134,19 +134,6 @@ def require_agent(handler: Handler) -> Handler:
     return wrapper
 
 
-LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Agent login</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:system-ui,sans-serif;background:#eef1f5;display:flex;justify-content:center;padding-top:10vh}}
-form{{background:#fff;padding:28px;border-radius:10px;width:300px;display:flex;flex-direction:column;gap:10px}}
-input{{padding:9px;font-size:15px}}button{{padding:10px;background:#1f4e79;color:#fff;border:0;border-radius:6px;font-size:15px}}
-.error{{color:#b00020}}</style></head><body>
-<form method="post" action="/agent/login"><h2>Agent login</h2>{error}
-<input name="name" placeholder="Name" autocomplete="username" required autofocus>
-<input name="password" type="password" placeholder="Password" autocomplete="current-password" required>
-<input type="hidden" name="csrf" value="{csrf}"><input type="hidden" name="next" value="{next}">
-<button type="submit">Log in</button></form></body></html>"""
-
-
 DEFAULT_NEXT = "/agent"
 
 
@@ -188,8 +175,7 @@ def _safe_next(value: str | None) -> str:
 async def login_form(request: web.Request, error: str = "", status: int = 200,
                      headers: dict | None = None) -> web.Response:
     token = secrets.token_urlsafe(24)
-    page = LOGIN_PAGE.format(error=f'<p class="error">{html.escape(error)}</p>' if error else "", csrf=token,
-                             next=html.escape(_safe_next(request.query.get("next"))))
+    page = render("login.html", error=error, csrf=token, next=_safe_next(request.query.get("next")))
     response = web.Response(text=page, content_type="text/html", status=status, headers=headers)
     set_cookie(response, request, LOGIN_CSRF, token, 3600)
     return response

@@ -1,8 +1,11 @@
 """The agent console: the escalation queue, one conversation with its full history, the actions.
 
-Pages are rendered on the server, every stored string through html.escape (customer text is
-hostile input); bot/web/static/console.js adds live updates, no CDN and no build step. A strict
-Content-Security-Policy allows no inline script, as a second line of defence.
+Pages are rendered on the server from Jinja2 templates with autoescape (bot/web/templates/console/:
+customer text is hostile input); bot/web/static/console.js adds live updates, no CDN and no build
+step, and sets text only as text. A strict Content-Security-Policy allows no inline script, as a
+second line of defence. Customer text is shown with IBANs and passwords masked (cards are masked
+before they are stored), in the pages, the queue JSON and the event streams alike, unless
+handoff.show_payment_details_to_agents is set.
 
 Live updates: WebDesk is an AgentDesk on the service's Handoff. When an escalation is announced
 or changes, or its customer writes, it wakes the open event streams; each stream then reads what
@@ -13,7 +16,6 @@ misses nothing, and every KEEPALIVE seconds it looks again in case another proce
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 from collections import defaultdict
 from datetime import datetime, timezone
@@ -24,9 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.guardrails import mask_for_agents
 from bot.handoff import EscalationView, HandoffError
 from bot.messages import utcnow
 from bot.web.auth import AGENT, read_form, require_agent
+from bot.web.render import render
 
 STATIC = files("bot.web").joinpath("static")
 ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
@@ -38,12 +42,7 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 KEEPALIVE = 10.0  # seconds; each tick also re-reads SQL (another process may have written)
 BATCH = 200
 MAX_ID = 2**62
-EMPTY_ROW = '<tr class="empty"><td colspan="6">Nothing waiting.</td></tr>'
 CONSOLE: web.AppKey = web.AppKey("console", object)
-
-
-def h(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _utc(dt: datetime) -> datetime:
@@ -131,41 +130,24 @@ async def _sse(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _messages(s: AsyncSession, conversation_id: int, after: int = 0, limit: int | None = None) -> list[dict]:
+async def _messages(s: AsyncSession, conversation_id: int, mask, after: int = 0,  # noqa: ANN001
+                    limit: int | None = None) -> list[dict]:
     query = (select(m.Message.id, m.Message.author, m.Message.text, m.Message.created_at, m.Agent.name)
              .outerjoin(m.Agent, m.Agent.id == m.Message.agent_id)
              .where(m.Message.conversation_id == conversation_id, m.Message.id > after).order_by(m.Message.id))
     rows = (await s.execute(query.limit(limit) if limit else query)).all()
     return [{"id": i, "author": a if a in ("customer", "bot", "agent", "system") else "system",
-             "who": f"agent {name}" if a == "agent" and name else a, "text": t, "at": _at(at)}
+             "who": f"agent {name}" if a == "agent" and name else a, "text": mask(t), "at": _at(at)}
             for i, a, t, at, name in rows]
 
 
-def _msg_html(x: dict, label: str = "") -> str:
-    return (f'<div class="msg {h(x["author"])}" data-id="{h(x["id"])}"><div class="meta">{h(x["who"])} · '
-            f'{h(x["at"])}{label}</div><div class="text">{h(x["text"])}</div></div>')
-
-
-def _queue_row(r: dict) -> str:
-    review = ' <span class="tag">draft to review</span>' if r["review"] else ""
-    return (f'<tr><td><a href="{h(r["url"])}">#{h(r["id"])}</a></td><td>{h(r["customer"])}</td>'
-            f'<td>{h(r["channel"])}</td><td><b>{h(r["reason_kind"])}</b> {h(r["reason"])}{review}</td>'
-            f'<td>{h(r["status_label"])}</td><td>{h(r["age"])}</td></tr>')
-
-
-def _page(title: str, body: str, agent: dict, status: int = 200, data: dict | None = None) -> web.Response:
-    attrs = "".join(f' data-{k}="{h(v)}"' for k, v in (data or {}).items())
-    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{h(title)} · agent console</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="stylesheet" href="/agent/static/console.css"></head><body{attrs}>
-<header><a href="/agent" class="home">Agent console</a><span class="who">{h(agent["name"])}</span>
-<form method="post" action="/agent/logout">{_csrf(agent)}<button class="link">Log out</button></form></header>
-<main>{body}</main><script src="/agent/static/console.js"></script></body></html>"""
+def _page(template: str, agent: dict, status: int = 200, data: dict | None = None, **context) -> web.Response:
+    page = render(template, agent=agent, data=data or {}, **context)
     return web.Response(text=page, content_type="text/html", status=status, headers=HEADERS)
 
 
-def _csrf(agent: dict) -> str:
-    return f'<input type="hidden" name="csrf" value="{h(agent["csrf"])}">'
+def _shown(text: str) -> str:
+    return text
 
 
 class Console:
@@ -173,6 +155,11 @@ class Console:
         self.core = core
         self.desk = WebDesk()
         self.assets = {name: STATIC.joinpath(name).read_text(encoding="utf-8") for name in ASSETS}
+
+    @property
+    def mask(self):  # noqa: ANN201 - str -> str
+        """What agents see of customer text: IBANs and passwords masked, unless the setting says otherwise."""
+        return _shown if self.core.settings.handoff.show_payment_details_to_agents else mask_for_agents
 
     async def asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -183,18 +170,18 @@ class Console:
     # --- the queue --------------------------------------------------------------------------
     async def queue_rows(self) -> list[dict]:
         return [{"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
-                 "reason_kind": v.reason_kind, "reason": v.reason if len(v.reason) <= 200 else v.reason[:199] + "…",
+                 "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
                  "status": v.status, "owner": v.agent_name, "status_label": _status(v.status, v.agent_name),
                  "age": _age(v.created_at), "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft)}
                 for v in await self.core.handoff.queue()]
 
+    @staticmethod
+    def _cut(reason: str) -> str:
+        return reason if len(reason) <= 200 else reason[:199] + "…"
+
     async def queue_page(self, request: web.Request) -> web.Response:
-        rows = "".join(_queue_row(r) for r in await self.queue_rows()) or EMPTY_ROW
-        body = f"""<h1>Escalations <small id="live" class="muted"></small></h1>
-<p class="muted">Open and claimed, oldest first. Open one to see the conversation.</p>
-<table class="queue"><thead><tr><th>#</th><th>Customer</th><th>Channel</th><th>Reason</th><th>Status</th>
-<th>Waiting</th></tr></thead><tbody id="queue-rows">{rows}</tbody></table>"""
-        return _page("Escalations", body, request[AGENT], data={"page": "queue"})
+        return _page("console/queue.html", request[AGENT], data={"page": "queue"}, title="Escalations",
+                     rows=await self.queue_rows())
 
     async def queue_json(self, request: web.Request) -> web.Response:
         return web.json_response(await self.queue_rows(), headers={"Cache-Control": "no-store"})
@@ -226,86 +213,35 @@ class Console:
         agent = request[AGENT]
         async with self.core.sessions() as s:
             esc = await s.get(m.Escalation, v.id)
-            msgs = await _messages(s, v.conversation_id)
+            msgs = await _messages(s, v.conversation_id, self.mask)
             ids = [x["id"] for x in msgs if x["author"] == "customer"]
             labels = {c.message_id: c for c in (await s.scalars(
                 select(m.Classification).where(m.Classification.message_id.in_(ids)).order_by(m.Classification.id)))}
             decision = await s.scalar(select(m.RouteDecision).where(m.RouteDecision.message_id == esc.message_id)
                                       .order_by(m.RouteDecision.id.desc()).limit(1)) if esc.message_id else None
         mine = v.status == "claimed" and v.agent_id == agent["id"]
-        log = "".join(_msg_html(x, f' · {h(labels[x["id"]].intent)} {labels[x["id"]].confidence:.2f}'
-                                   if x["id"] in labels else "") for x in msgs)
+        for x in msgs:
+            c = labels.get(x["id"])
+            x["label"] = f"{c.intent} {c.confidence:.2f}" if c is not None else ""
         guess = labels.get(esc.message_id)
-        body = f"""{f'<p class="error" role="alert">{h(error)}</p>' if error else ""}
-<h1>Escalation #{h(v.id)}: {h(v.customer)} <small class="muted">on {h(v.channel)}</small>
-<span id="status" class="badge">{h(_status(v.status, v.agent_name))}</span></h1>
-<p id="notice" class="notice" hidden>This escalation changed. <a href="/agent/escalations/{h(v.id)}">Reload</a></p>
-<div class="columns"><section class="conversation"><div id="log" aria-live="polite">{log}</div>
-{self._reply_form(v, agent) if mine else ""}</section>
-<aside>{self._actions(v, mine, agent)}{self._why(v, guess, decision)}
-{self._review(v, esc, mine, agent, guess)}</aside></div>"""
-        return _page(f"Escalation #{v.id}", body, agent, status, data={
-            "page": "escalation", "escalation": v.id, "after": msgs[-1]["id"] if msgs else 0,
-            "status": _status(v.status, v.agent_name)})
+        top = ", ".join(f"{i} {float(p):.2f}" for i, p in (guess.top or [])[:3]) if guess is not None else ""
+        status_label = _status(v.status, v.agent_name)
+        data = {"page": "escalation", "escalation": v.id, "after": msgs[-1]["id"] if msgs else 0,
+                "status": status_label}
+        return _page("console/conversation.html", agent, status, data, title=f"Escalation #{v.id}", error=error,
+                     v=v, status_label=status_label, msgs=msgs, mine=mine, reason=self.mask(v.reason),
+                     summary=self.mask(v.summary or ""), since=_at(v.created_at), age=_age(v.created_at),
+                     guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
+                     intents=list(self.core.settings.intents),
+                     canned=list(self.core.settings.handoff.canned_replies.items()))
 
-    def _actions(self, v: EscalationView, mine: bool, agent: dict) -> str:
-        def button(action: str, label: str, css: str = "") -> str:
-            return (f'<form method="post" action="/agent/escalations/{h(v.id)}/{action}" class="inline">'
-                    f'{_csrf(agent)}<button class="{css}">{label}</button></form>')
-
-        if v.status == "open":
-            inner = button("take", "Take")
-        elif mine:
-            inner = button("resolve", "Resolve") + button("return", "Return to bot", "secondary")
-        elif v.status == "claimed":
-            inner = f'<span class="muted">Held by {h(v.agent_name)}.</span>'
-        else:
-            inner = f'<span class="muted">This escalation is {h(v.status)}.</span>'
-        return f'<section class="card actions">{inner}</section>'
-
-    def _why(self, v: EscalationView, guess: m.Classification | None, decision: m.RouteDecision | None) -> str:
-        rows = [("Reason", f"<b>{h(v.reason_kind)}</b>: {h(v.reason)}"), ("Summary", h(v.summary or "—")),
-                ("Waiting", f"since {h(_at(v.created_at))} ({h(_age(v.created_at))})")]
-        if guess is not None:
-            top = ", ".join(f"{h(i)} {float(p):.2f}" for i, p in (guess.top or [])[:3])
-            rows.append(("Classifier", f"{h(guess.intent)} {guess.confidence:.2f} ({h(guess.stage)}"
-                                       f"{', ' + h(guess.model_version) if guess.model_version else ''}); top: {top}"))
-        if decision is not None:
-            rows.append(("Route", f"{h(decision.route)} by rule {h(decision.rule)}: {h(decision.reason)}"))
-        items = "".join(f"<dt>{k}</dt><dd>{val}</dd>" for k, val in rows)
-        return f'<section class="card"><h2>Why it is here</h2><dl>{items}</dl></section>'
-
-    def _review(self, v: EscalationView, esc: m.Escalation, mine: bool, agent: dict,
-                guess: m.Classification | None) -> str:
+    def _review(self, v: EscalationView, esc: m.Escalation, guess: m.Classification | None) -> dict | None:
+        """The draft held for review (masked like customer text: a draft may quote the customer), if any."""
         if not v.draft:
-            return ""
-        if esc.review_outcome:
-            sent = f"<pre>{h(esc.final_text)}</pre>" if esc.final_text else "<p>Nothing was sent.</p>"
-            label = f" (intent: {h(esc.agent_intent)})" if esc.agent_intent else ""
-            return (f'<section class="card review"><h2>Draft review</h2><p>Outcome: <b id="review-outcome">'
-                    f'{h(esc.review_outcome)}</b>{label}</p>{sent}</section>')
-        suggested = guess.intent if guess is not None else None
-        options = "".join(f'<option value="{h(n)}"{" selected" if n == suggested else ""}>{h(n)}</option>'
-                          for n in self.core.settings.intents)
-        off = "" if mine else " disabled"
-        note = "" if mine else '<p class="muted">Take the escalation to review its draft.</p>'
-        return f"""<section class="card review" id="review"><h2>Draft held for review</h2>{note}
-<form method="post" action="/agent/escalations/{h(v.id)}/review">{_csrf(agent)}
-<label>Draft (edit it, then "Send edited")<textarea name="text" rows="5">{h(v.draft)}</textarea></label>
-<label>Intent of the customer's message<select name="intent"><option value="">(don't label)</option>{options}</select>
-</label><div class="buttons"><button name="outcome" value="approved"{off}>Approve draft</button>
-<button name="outcome" value="edited"{off}>Send edited</button>
-<button name="outcome" value="rejected" class="danger"{off}>Reject</button></div>
-<p class="muted">After a reject, write your own reply.</p></form></section>"""
-
-    def _reply_form(self, v: EscalationView, agent: dict) -> str:
-        canned = "".join(f'<option value="{h(title)}" data-text="{h(text)}">{h(title)}</option>'
-                         for title, text in self.core.settings.handoff.canned_replies.items())
-        picker = (f'<select id="canned" name="canned" aria-label="Canned reply"><option value="">Canned replies…'
-                  f'</option>{canned}</select>') if canned else ""
-        return f"""<form method="post" action="/agent/escalations/{h(v.id)}/reply" class="reply">{_csrf(agent)}{picker}
-<textarea id="reply-text" name="text" rows="3" placeholder="Write to the customer…" aria-label="Reply"></textarea>
-<button id="send">Send</button></form>"""
+            return None
+        return {"outcome": esc.review_outcome, "intent": esc.agent_intent,
+                "final_text": self.mask(esc.final_text) if esc.final_text else "", "draft": self.mask(v.draft),
+                "suggested": guess.intent if guess is not None else None}
 
     async def conversation_events(self, request: web.Request) -> web.StreamResponse:
         v = await self._view(_id(request))
@@ -320,7 +256,7 @@ class Console:
         try:
             while True:
                 async with self.core.sessions() as s:
-                    while batch := await _messages(s, v.conversation_id, after, BATCH):
+                    while batch := await _messages(s, v.conversation_id, self.mask, after, BATCH):
                         for x in batch:
                             await resp.write(f"id: {x['id']}\nevent: msg\ndata: {json.dumps(x)}\n\n".encode())
                         after = batch[-1]["id"]

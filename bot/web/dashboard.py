@@ -12,14 +12,15 @@ Both need an agent login (bot.web.auth.require_agent). The page loads nothing fr
 from __future__ import annotations
 
 from datetime import date, timedelta
-from html import escape
 
 from aiohttp import web
 
 from bot import analytics
+from bot.guardrails import mask_for_agents
 from bot.messages import utcnow
 from bot.web import charts
 from bot.web.auth import AGENT, require_agent
+from bot.web.render import render
 
 DEFAULT_DAYS = 30
 
@@ -58,75 +59,41 @@ def render_charts(series: dict) -> dict[str, str]:
     days = series["days"]
     return {
         "routes": charts.bar_chart("routes", "Conversations per day by final route", days,
-                                   series["conversations_by_route"], y_label="conversations"),
+                             series["conversations_by_route"], y_label="conversations"),
         "resolution": charts.line_chart("resolution", "Containment vs resolution per day (hard + soft)", days,
-                                        {"containment": series["containment_rate"],
-                                         "resolution": series["resolution_rate"], "hard": series["hard_rate"],
-                                         "more help": series["more_help_rate"]},
-                                        y_label="share of conversations", y_max=1.0, ticks=4,
-                                        y_fmt=lambda v: f"{100 * v:.0f}%"),
+                                  {"containment": series["containment_rate"],
+                                   "resolution": series["resolution_rate"], "hard": series["hard_rate"],
+                                   "more help": series["more_help_rate"]},
+                                  y_label="share of conversations", y_max=1.0, ticks=4,
+                                  y_fmt=lambda v: f"{100 * v:.0f}%"),
         "resolutions": charts.bar_chart("resolutions", "Conversations per day by resolution status", days,
-                                        {k: v for k, v in series["resolutions_by_status"].items() if any(v)},
-                                        y_label="conversations"),
+                                  {k: v for k, v in series["resolutions_by_status"].items() if any(v)},
+                                  y_label="conversations"),
         "cost": charts.line_chart("cost", "Cost vs always-strong counterfactual per day (USD)", days,
-                                  {"actual": series["cost_usd"], "always strong": series["counterfactual_usd"]},
-                                  y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
+                            {"actual": series["cost_usd"], "always strong": series["counterfactual_usd"]},
+                            y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
         "savings": charts.line_chart("savings", "Saved per day (USD): resolved conversations vs every answer",
-                                     days, {"saved (resolved)": series["saved_usd"],
-                                            "if every contained answer was right": series["saved_if_all_right_usd"]},
-                                     y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
+                               days, {"saved (resolved)": series["saved_usd"],
+                                      "if every contained answer was right": series["saved_if_all_right_usd"]},
+                               y_label="USD", y_fmt=lambda v: f"${v:.4g}" if v else "0"),
         "escalations": charts.bar_chart("escalations", "Escalations per day and SLA", days,
-                                        {"within SLA": series["escalations_within_sla"],
-                                         "SLA breached": series["escalations_breached_sla"]},
-                                        y_label="escalations"),
+                                  {"within SLA": series["escalations_within_sla"],
+                                   "SLA breached": series["escalations_breached_sla"]},
+                                  y_label="escalations"),
         "confidence": charts.bar_chart("confidence", "Classifier confidence (messages)", series["confidence_bins"],
-                                       {"messages": series["confidence_counts"]}, y_label="messages"),
+                                 {"messages": series["confidence_counts"]}, y_label="messages"),
         "csat": charts.line_chart("csat", "CSAT: average rating per day (1-5)", days,
-                                  {"CSAT": series["csat_average"]}, y_label="rating", y_max=5.0, ticks=5),
+                            {"CSAT": series["csat_average"]}, y_label="rating", y_max=5.0, ticks=5),
     }
 
 
-PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>supportbot dashboard</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{{font-family:system-ui,sans-serif;margin:0;background:#f4f6f9;color:#222}}
-header{{background:#1f4e79;color:#fff;padding:12px 24px;display:flex;justify-content:space-between;align-items:center}}
-header form{{margin:0}}
-header button{{background:none;border:1px solid #fff;color:#fff;border-radius:4px;padding:4px 10px}}
-main{{padding:16px 24px}} .filters{{display:flex;gap:12px;align-items:end;flex-wrap:wrap;margin-bottom:16px}}
-.filters label{{display:flex;flex-direction:column;font-size:12px;gap:2px}}
-.cards{{display:grid;grid-template-columns:repeat(auto-fill,minmax(170px,1fr));gap:10px;margin-bottom:16px}}
-.card{{background:#fff;border-radius:8px;padding:10px 14px}} .card b{{display:block;font-size:22px}}
-.card span{{font-size:12px;color:#555}}
-.charts{{display:grid;grid-template-columns:repeat(auto-fill,minmax(660px,1fr));gap:14px}}
-.charts figure{{background:#fff;border-radius:8px;margin:0;padding:8px}} svg.chart{{max-width:100%;height:auto}}
-table{{border-collapse:collapse;background:#fff;margin:12px 0;font-size:13px}}
-th,td{{padding:4px 10px;border-bottom:1px solid #e3e3e3;text-align:right}}
-th:first-child,td:first-child{{text-align:left}}
-.tables{{display:flex;gap:20px;flex-wrap:wrap;align-items:flex-start}} h2{{font-size:15px;margin:16px 0 4px}}
-</style></head><body>
-<header><strong>supportbot dashboard</strong><span>{agent}</span></header>
-<main>
-<form class="filters" method="get" action="/dashboard">
-<label>From <input type="date" name="since" value="{since}"></label>
-<label>To <input type="date" name="until" value="{until}"></label>
-<label>Channel <select name="channel">{channel_options}</select></label>
-<button type="submit">Apply</button> <a href="/dashboard/data?{query}">JSON</a>
-</form>
-<section class="cards">{cards}</section>
-<section class="charts">{charts}</section>
-<section class="tables">{tables}</section>
-</main></body></html>"""
-
-
-def _table(title: str, head: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<div><h2>{escape(title)}</h2><table><tr>{th}</tr>{body or '<tr><td>none</td></tr>'}</table></div>"
 
 
 def render_page(report: dict, series: dict, f: analytics.Filters, channels: list[str], agent: dict | None,
-                query: str) -> str:
+                query: str, show_payment_details: bool = False) -> str:
+    """The page; customer text (the top unhandled messages) with cards, IBANs and passwords masked,
+    unless handoff.show_payment_details_to_agents."""
+    mask = (lambda text: text) if show_payment_details else mask_for_agents
     conv, esc, s, res = report["conversations"], report["escalations"], report["savings"], report["resolution"]
     window = f"{res['soft_window_hours']:g} h"
     cards = [
@@ -150,37 +117,26 @@ def render_page(report: dict, series: dict, f: analytics.Filters, channels: list
     options = [("", "all channels")] + [(c, c) for c in channels]
     if f.channel and f.channel not in channels:
         options.append((f.channel, f.channel))
-    channel_options = "".join(f'<option value="{escape(v)}"{" selected" if v == (f.channel or "") else ""}>'
-                              f"{escape(label)}</option>" for v, label in options)
-    figures = "".join(f'<figure id="chart-{name}">{svg}</figure>' for name, svg in render_charts(series).items())
     lat = report["latency_ms"]
     tables = [
-        _table("Cost by model", ["tier / model", "calls", "failures", "tokens in", "tokens out", "cost"],
-               [[f"{m['tier']} / {m['model']}", m["calls"], m["failures"], m["tokens_in"], m["tokens_out"],
-                 _usd(m["cost_usd"])] for m in report["cost"]["by_model"]]),
-        _table("Escalations by reason", ["reason", "count", "share"],
-               [[k, d["count"], _pct(d["share"])] for k, d in esc["by_reason"].items()]),
-        _table("Latency (ms)", ["stage", "count", "p50", "p95", "p99"],
-               [[k, d["count"], d["p50"] if d["p50"] is not None else "-", d["p95"] if d["p95"] is not None else "-",
-                 d["p99"] if d["p99"] is not None else "-"] for k, d in lat.items()]),
-        _table("Resolution by status (conversations)", ["status", "conversations"],
-               [[k, n] for k, n in res["by_status"].items()]),
-        _table("Route mix (messages)", ["route", "messages", "share"],
-               [[k, d["messages"], _pct(d["share"])] for k, d in report["route_mix"].items()]),
-        _table("Top unhandled messages", ["message", "count", "intent"],
-               [[u["text"][:80], u["count"], u["intent"] or "-"] for u in report["unhandled"]]),
+        ("Cost by model", ["tier / model", "calls", "failures", "tokens in", "tokens out", "cost"],
+         [[f"{m['tier']} / {m['model']}", m["calls"], m["failures"], m["tokens_in"], m["tokens_out"],
+           _usd(m["cost_usd"])] for m in report["cost"]["by_model"]]),
+        ("Escalations by reason", ["reason", "count", "share"],
+         [[k, d["count"], _pct(d["share"])] for k, d in esc["by_reason"].items()]),
+        ("Latency (ms)", ["stage", "count", "p50", "p95", "p99"],
+         [[k, d["count"], d["p50"] if d["p50"] is not None else "-", d["p95"] if d["p95"] is not None else "-",
+           d["p99"] if d["p99"] is not None else "-"] for k, d in lat.items()]),
+        ("Resolution by status (conversations)", ["status", "conversations"],
+         [[k, n] for k, n in res["by_status"].items()]),
+        ("Route mix (messages)", ["route", "messages", "share"],
+         [[k, d["messages"], _pct(d["share"])] for k, d in report["route_mix"].items()]),
+        ("Top unhandled messages", ["message", "count", "intent"],
+         [[mask(u["text"])[:80], u["count"], u["intent"] or "-"] for u in report["unhandled"]]),
     ]
-    agent_html = ""
-    if agent:
-        csrf = escape(agent.get("csrf", ""))
-        agent_html = (f'{escape(agent.get("name", ""))} <form method="post" action="/agent/logout" '
-                      f'style="display:inline"><input type="hidden" name="csrf" value="{csrf}">'
-                      f'<button type="submit">Log out</button></form>')
-    return PAGE.format(
-        agent=agent_html, since=f.since.isoformat() if f.since else "", until=f.until.isoformat() if f.until else "",
-        channel_options=channel_options, query=escape(query),
-        cards="".join(f'<div class="card"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in cards),
-        charts=figures, tables="".join(tables))
+    return render("dashboard.html", agent=agent, since=f.since.isoformat() if f.since else "",
+            until=f.until.isoformat() if f.until else "", channel_options=options, channel=f.channel or "",
+            query=query, cards=cards, charts=render_charts(series), tables=tables)
 
 
 @require_agent
@@ -190,11 +146,12 @@ async def dashboard(request: web.Request) -> web.Response:
     f = _filters(request)
     report, series = await _figures(request, f)
     channels = await analytics.channels(request.app[SERVICE].app.engine)
-    page = render_page(report, series, f, channels, request.get(AGENT), request.query_string)
+    page = render_page(report, series, f, channels, request.get(AGENT), request.query_string,
+                       request.app[SERVICE].app.settings.handoff.show_payment_details_to_agents)
     return web.Response(text=page, content_type="text/html",
-                        headers={"Cache-Control": "no-store", "Content-Security-Policy":
-                                 "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
-                                 "form-action 'self'; frame-ancestors 'none'"})
+                  headers={"Cache-Control": "no-store", "Content-Security-Policy":
+                           "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                           "form-action 'self'; frame-ancestors 'none'"})
 
 
 @require_agent
