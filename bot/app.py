@@ -6,7 +6,7 @@ import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -91,22 +91,47 @@ class App:
             remote = _build_llm_classifier(settings, router)
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
             store = Store(sessions)
-            decider = Decider(settings, cascade, kb, llm_available=router.available, safety=build_safety(settings),
-                              vocabulary=vocabulary_of(settings, kb))
+            decider = make_decider(settings, cascade, kb, router.available)
             orchestrator = Orchestrator(settings, store, decider, Responder(settings, kb, router))
             channels = ChannelRegistry()
             inbox = Inbox(sessions)
             replies_queued = asyncio.Event()
             handoff = Handoff(settings, sessions, outbox_wake=replies_queued)
             yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
-                      inbox=inbox, outbox=Outbox(sessions, channels), store=store, orchestrator=orchestrator,
+                      inbox=inbox, store=store, orchestrator=orchestrator,
                       worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,
                                     concurrency=settings.worker.concurrency,
                                     lease_seconds=settings.worker.lease_seconds),
-                      handoff=handoff, router=router)
+                      handoff=handoff, router=router,
+                      outbox=Outbox(sessions, channels, lease_seconds=settings.worker.lease_seconds))
         finally:
             await http.aclose()
             await engine.dispose()
+
+
+def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
+                 llm_available: Callable[[str], bool] | None = None) -> Decider:
+    """The one decision path (bot/decide.py) with its readers: live handling, eval and replay build it here."""
+    return Decider(settings, cascade, kb, llm_available=llm_available or (lambda tier: False),
+                   safety=build_safety(settings), anger=build_anger(settings), vocabulary=vocabulary_of(settings, kb))
+
+
+def _routine_examples(settings: Settings) -> list[str]:
+    """The shop's routine (not critical) intents' examples and its off-topic ones: the models by
+    meaning learn these as what is *not* a case for a person."""
+    routine = [e for i in settings.intents.values() if not i.critical for e in i.examples]
+    return routine + list(settings.classifier.out_of_scope_examples)
+
+
+def build_anger(settings: Settings):  # noqa: ANN201 - bot.emotion_model.AngerCheck | None
+    """Anger by meaning (bot/emotion_model.py) when the encoder is installed and the setting is on."""
+    from bot.emotion_model import AngerReader
+    from bot.safety_model import encoder_or_none
+
+    encoder = encoder_or_none()
+    if encoder is None or not settings.signals.anger_by_meaning:
+        return None
+    return AngerReader.build(_routine_examples(settings), encoder, settings.classifier.cache_dir)
 
 
 def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
@@ -116,9 +141,8 @@ def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
     from bot.safety import SafetyDetector
     from bot.safety_model import encoder_or_none
 
-    routine = [e for name, i in settings.intents.items() if not i.critical for e in i.examples]
-    routine += list(settings.classifier.out_of_scope_examples)
-    detector = SafetyDetector.build(routine, encoder=encoder_or_none(), cache_dir=settings.classifier.cache_dir)
+    detector = SafetyDetector.build(_routine_examples(settings), encoder=encoder_or_none(),
+                                    cache_dir=settings.classifier.cache_dir)
     return lambda text: detector.check(text, weak=True)  # weak hits (score < 0.5) are a "safety_concern"
 
 

@@ -44,6 +44,9 @@ def serve(
     workers: int = typer.Option(1, "--workers", min=1, help="Inbox workers (more than 1 needs PostgreSQL)."),
     concurrency: Optional[int] = typer.Option(
         None, "--concurrency", min=1, help="Messages each worker handles at once (default: worker.concurrency, 32)."),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="This process's stable identity with the host (default: worker.name, else the port); "
+                             "a restart under the same name takes back at once what the killed process held."),
 ) -> None:
     """Run the service: web server (browser chat at /, webhooks, /healthz), workers, outbox, channels."""
     from bot.service import ServeError, serve as run_service
@@ -51,6 +54,8 @@ def serve(
     settings = _settings(config, logging.INFO)
     if concurrency is not None:
         settings.worker.concurrency = concurrency
+    if name is not None:
+        settings.worker.name = name
     try:
         _run(run_service(settings, host, port, workers))
     except ServeError as e:
@@ -137,9 +142,8 @@ def eval_cmd(
 
     from bot import evaluate as ev
     from bot.calibration import METHODS
-    from bot.app import build_safety
+    from bot.app import make_decider
     from bot.classify.cascade import Cascade
-    from bot.decide import Decider, vocabulary_of
     from bot.knowledge import KnowledgeBase
     from bot.models_store import serving_folder
 
@@ -170,8 +174,7 @@ def eval_cmd(
     async def go() -> None:
         if not with_llm:  # as live handling with no LLM key: the same Decider, no cascade stage, no LLM routes
             kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
-            decider = Decider(settings, Cascade(clf, None, settings.policy.confidence_threshold), kb,
-                              safety=build_safety(settings), vocabulary=vocabulary_of(settings, kb))
+            decider = make_decider(settings, Cascade(clf, None, settings.policy.confidence_threshold), kb)
             holder["r"] = await ev.evaluate(rows, settings, clf, decider)
             return
         from bot.app import App

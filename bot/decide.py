@@ -141,9 +141,11 @@ def vocabulary_of(settings: Settings, kb: KnowledgeBase) -> frozenset[str]:
 class Decider:
     def __init__(self, settings: Settings, cascade: Cascade, kb: KnowledgeBase,
                  llm_available: Callable[[str], bool] = lambda tier: False,
-                 safety: "signals.SafetyCheck | None" = None, vocabulary: frozenset[str] = frozenset()):
+                 safety: "signals.SafetyCheck | None" = None, vocabulary: frozenset[str] = frozenset(),
+                 anger: Callable[[str], float] | None = None):
         self.settings, self.cascade, self.kb = settings, cascade, kb
         self.llm_available, self.safety, self.vocabulary = llm_available, safety, vocabulary
+        self.anger = anger  # P(angry) by meaning (bot/emotion_model.py)
 
     async def choose(self, text: str, *, channel: str, history: History = History(),
                      transcript: list[tuple[str, str]] | None = None, ladder: Ladder = Ladder(),
@@ -171,8 +173,9 @@ class Decider:
         if c.truncated:
             events.append(("truncated", {"chars": len(text), "classified": settings.classifier.max_chars}))
         hit = await model_thread.run(self.safety, text) if self.safety is not None else None
+        anger = await model_thread.run(self.anger, text) if self.anger is not None else 0.0
         found = signals.detect(text, c, settings, history, injection=bool(injection), safety=hit,
-                               vocabulary=self.vocabulary)
+                               vocabulary=self.vocabulary, anger=anger)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         options = clarify_options(c, settings) if forced is None else ()
         facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers,

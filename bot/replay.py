@@ -223,14 +223,12 @@ def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings,
 async def replay(items: list[Logged], earlier: list[Logged], settings: Settings, classifier, kb) -> list[Replayed]:  # noqa: ANN001
     import os
 
-    from bot.app import build_safety
-    from bot.decide import Decider, vocabulary_of
+    from bot.app import make_decider
     from bot.llm.router import tier_has_key
 
     remote = LoggedVerdicts()
     cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
-    decider = Decider(settings, cascade, kb, llm_available=lambda tier: tier_has_key(settings, tier, os.environ),
-                      safety=build_safety(settings), vocabulary=vocabulary_of(settings, kb))
+    decider = make_decider(settings, cascade, kb, lambda tier: tier_has_key(settings, tier, os.environ))
     history: list[Logged] = list(earlier)
     out = []
     for item in items:

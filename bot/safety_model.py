@@ -150,9 +150,14 @@ def _fit(x: np.ndarray, labels: list[str], cats: list[str]) -> tuple[np.ndarray,
     clf.fit(x, y, sample_weight=w)
     coef = np.zeros((x.shape[1], len(cats) + 1))
     intercept = np.full(len(cats) + 1, -1e3)  # a class with no examples never wins
-    for j, cls_ in enumerate(clf.classes_):
-        coef[:, cls_] = clf.coef_[j]
-        intercept[cls_] = clf.intercept_[j]
+    if len(clf.classes_) == 2:  # binary: sklearn keeps one row, the log-odds of classes_[1]
+        low, high = clf.classes_
+        coef[:, high], intercept[high] = clf.coef_[0], clf.intercept_[0]
+        intercept[low] = 0.0
+    else:
+        for j, cls_ in enumerate(clf.classes_):
+            coef[:, cls_] = clf.coef_[j]
+            intercept[cls_] = clf.intercept_[j]
     return coef, intercept
 
 

@@ -201,10 +201,13 @@ def _critical_runner_up(c: Classification | None, settings: Settings) -> str | N
 
 def detect(text: str, classification: Classification | None, settings: Settings,
            history: History = History(), injection: bool = False, safety: SafetyHit | None = None,
-           vocabulary: frozenset[str] = frozenset()) -> Signals:
+           vocabulary: frozenset[str] = frozenset(), anger: float = 0.0) -> Signals:
+    """anger: P(angry) of the model by meaning (bot/emotion_model.py), 0 without one."""
     cfg = settings.signals
     lowered = text.lower()
     level, label = emotion(text, cfg.extra_negative_words)
+    if cfg.anger_by_meaning and anger >= cfg.anger_by_meaning and label != "distress" and anger > level:
+        level, label = anger, "anger"
     if level < cfg.emotion_threshold:
         label = "neutral"
     intent = classification.intent if classification else None

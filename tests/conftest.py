@@ -104,12 +104,13 @@ def shared_model_cache(tmp_path_factory):
     the embeddings classifier itself (tens of seconds on a loaded machine, inside a test's wait)."""
     cache = tmp_path_factory.mktemp("models")
     os.environ["SUPPORTBOT_MODEL_CACHE"] = str(cache)
-    from bot.app import build_classifier, build_safety
+    from bot.app import build_anger, build_classifier, build_safety
     from bot.settings import load_settings
 
     demo = load_settings(EXAMPLE_CONFIG)
     build_classifier(demo)
     build_safety(demo)  # the safety model by meaning, and the package's vectors every other config reuses
+    build_anger(demo)
     yield cache
     os.environ.pop("SUPPORTBOT_MODEL_CACHE", None)
 
