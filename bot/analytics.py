@@ -27,17 +27,14 @@ What the figures mean:
 
 from __future__ import annotations
 
-import math
-import re
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date, timedelta
-from typing import Any, Iterable, Sequence
+from datetime import timedelta
 
-from sqlalchemy import Date, Float, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.messages import utcnow
+from bot.analytics_sql import (  # noqa: F401 - Filters, parse_day and percentile are part of this module's API
+    PERCENTILES, Filters, _day, _rate, _rows, _stats, _usd, _where, parse_day, percentile,
+)
 
 ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")
 BOT_ROUTES = ROUTES[:-1]  # kept by the bot: contained (resolution is measured on answers: v_resolutions)
@@ -53,86 +50,6 @@ RESOLUTION_STATUS = """CASE WHEN hard = 1 THEN 'hard'
             WHEN answer_age_s < :window_s THEN 'pending'
             WHEN more_help > 0 OR next_customer_message_s <= :window_s THEN 'unresolved'
             ELSE 'soft' END"""
-PERCENTILES = (50, 95, 99)
-
-
-@dataclass(frozen=True)
-class Filters:
-    since: date | None = None  # first UTC day, inclusive
-    until: date | None = None  # last UTC day, inclusive
-    channel: str | None = None
-
-    def as_dict(self) -> dict:
-        return {"since": self.since.isoformat() if self.since else None,
-                "until": self.until.isoformat() if self.until else None, "channel": self.channel}
-
-
-def parse_day(value: str, today: date | None = None) -> date:
-    """'YYYY-MM-DD', 'today', or 'Nd' (N days before today, UTC)."""
-    today = today or utcnow().date()
-    value = value.strip().lower()
-    if value == "today":
-        return today
-    m = re.fullmatch(r"(\d{1,5})d", value)
-    if m:
-        return today - timedelta(days=int(m.group(1)))
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date: use YYYY-MM-DD, 'today' or Nd (e.g. 7d)") from None
-
-
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The p-th percentile (0-100), interpolated linearly like percentile_cont; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * p / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
-
-
-def _where(f: Filters, extra: Iterable[str] = (), prefix: str = "") -> tuple[str, dict]:
-    clauses, params = list(extra), {}
-    if f.since:
-        clauses.append(f"{prefix}day >= :since")
-        params["since"] = f.since
-    if f.until:
-        clauses.append(f"{prefix}day <= :until")
-        params["until"] = f.until
-    if f.channel:
-        clauses.append(f"{prefix}channel = :channel")
-        params["channel"] = f.channel
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-async def _rows(engine: AsyncEngine, sql: str, params: dict) -> list[dict]:
-    stmt = text(sql)
-    types = {"since": Date(), "until": Date(), "channel": String(), "window_s": Float()}
-    stmt = stmt.bindparams(*[bindparam(k, type_=types[k]) for k in params if k in types])
-    async with engine.connect() as conn:
-        return [dict(r) for r in (await conn.execute(stmt, params)).mappings().all()]
-
-
-def _day(value: Any) -> str:
-    return value.isoformat() if isinstance(value, date) else str(value)
-
-
-def _rate(part: float, whole: float) -> float | None:
-    return round(part / whole, 4) if whole else None
-
-
-def _usd(value: float | None) -> float:
-    return round(float(value or 0.0), 6)
-
-
-def _stats(values: Sequence[float]) -> dict:
-    out: dict[str, Any] = {"count": len(values)}
-    for p in PERCENTILES:
-        v = percentile(values, p)
-        out[f"p{p}"] = None if v is None else round(v, 2)
-    return out
-
 
 # --- the sections of the report -------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from bot import analytics
 from bot.analytics import Filters
+from bot.messages import utcnow
 from bot.cli import app as cli
 from bot.db.engine import make_engine
 from tests.analytics_data import (D1, D2, D3, RESOLUTION_STATUS_24H, RESOLUTION_STATUS_48H, build,
@@ -327,7 +328,7 @@ async def test_resolution_view_report_and_window(resolution_db):
             sub, params = analytics._window(Filters(), hours)
             statuses = await analytics._rows(engine, f"SELECT conversation_id, status FROM {sub} r", params)
             assert {name[s["conversation_id"]]: s["status"] for s in statuses} == expected, hours
-        today = analytics.utcnow().date()
+        today = utcnow().date()
         series = await analytics.daily(engine, Filters(since=today - timedelta(days=4), until=today),
                                        soft_window_hours=24)
     finally:

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from bot import analytics
+from bot.messages import utcnow
 from bot.agents import add_agent
 from bot.web import charts
 from tests.analytics_data import build, build_resolutions
@@ -86,7 +87,7 @@ async def test_page_shows_resolution_and_clarify(sqlite_db):
     from bot.web.dashboard import render_page
 
     await build_resolutions(sqlite_db)
-    today = analytics.utcnow().date()
+    today = utcnow().date()
     f = analytics.Filters(since=today - timedelta(days=4), until=today)
     engine = make_engine(sqlite_db)
     try:
