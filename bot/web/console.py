@@ -30,6 +30,7 @@ from bot.guardrails import mask_for_agents
 from bot.handoff import EscalationView, HandoffError
 from bot.messages import utcnow
 from bot.web.auth import AGENT, read_form, require_agent
+from bot.web.keys import SERVICE
 from bot.web.render import render
 
 STATIC = files("bot.web").joinpath("static")
@@ -310,8 +311,6 @@ class Console:
 
 def mount(app: web.Application) -> None:
     """Add the console's routes and register its desk on the service's Handoff."""
-    from bot.web.server import SERVICE  # here, not at the top: server.py imports this module
-
     console = Console(app[SERVICE].app)
     app[CONSOLE] = console
     console.core.handoff.add_desk(console.desk)

@@ -20,6 +20,7 @@ from bot.guardrails import mask_for_agents
 from bot.messages import utcnow
 from bot.web import charts
 from bot.web.auth import AGENT, require_agent
+from bot.web.keys import SERVICE
 from bot.web.render import render
 
 DEFAULT_DAYS = 30
@@ -39,8 +40,6 @@ def _filters(request: web.Request) -> analytics.Filters:
 
 
 async def _figures(request: web.Request, f: analytics.Filters) -> tuple[dict, dict]:
-    from bot.web.server import SERVICE
-
     app = request.app[SERVICE].app
     sla, window = app.settings.handoff.sla_seconds, app.settings.resolution.soft_window_hours
     return (await analytics.report(app.engine, f, sla_seconds=sla, soft_window_hours=window),
@@ -141,8 +140,6 @@ def render_page(report: dict, series: dict, f: analytics.Filters, channels: list
 
 @require_agent
 async def dashboard(request: web.Request) -> web.Response:
-    from bot.web.server import SERVICE
-
     f = _filters(request)
     report, series = await _figures(request, f)
     channels = await analytics.channels(request.app[SERVICE].app.engine)

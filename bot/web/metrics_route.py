@@ -12,6 +12,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from bot import metrics
+from bot.web.keys import SERVICE
 
 log = logging.getLogger("supportbot.metrics")
 GAUGES: web.AppKey = web.AppKey("metrics_gauges", metrics.GaugeCache)
@@ -44,8 +45,6 @@ async def _refreshing(app: web.Application) -> AsyncIterator[None]:
 
 
 def mount(app: web.Application) -> None:
-    from bot.web.server import SERVICE
-
     app[GAUGES] = metrics.GaugeCache(app[SERVICE].app, refresh_seconds())
     app.cleanup_ctx.append(_refreshing)
     app.router.add_get("/metrics", metrics_handler)

@@ -8,10 +8,10 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.web import auth, console, dashboard, metrics_route
+from bot.web.keys import SERVICE
 
 log = logging.getLogger("supportbot.web")
 MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
-SERVICE: web.AppKey = web.AppKey("service", object)  # the running bot.service.Service
 
 
 @web.middleware
