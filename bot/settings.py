@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
-from bot.messages import OUT_OF_SCOPE, Route
+from bot.messages import OUT_OF_SCOPE
+from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
 from bot.settings_limits import RateLimits
+from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
-SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "more_help", "critical",
-                "safety", "safety_concern", "urgent", "injection", "complex", "gibberish")
 
 
 class ConfigError(Exception):
@@ -42,10 +42,6 @@ class Env(BaseSettings):
     model_cache: str | None = None  # overrides classifier.cache_dir: where models trained from the config are kept
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # overrides the command's default
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Hours(Strict):
@@ -144,54 +140,6 @@ class SignalsCfg(Strict):
     critical_phrases: list[str] = []  # extra phrases that make any message critical (built-ins: legal, fraud...)
 
 
-class When(Strict):
-    """Conditions of one rule; all given ones must hold."""
-
-    intent_in: list[str] | None = None
-    intent_not_in: list[str] | None = None
-    out_of_scope: bool | None = None
-    low_confidence: bool | None = None  # confidence under policy.confidence_threshold
-    confidence_below: float | None = Field(None, ge=0, le=1)
-    confidence_at_least: float | None = Field(None, ge=0, le=1)
-    signal_any: list[str] | None = None  # at least one of these signals
-    signal_all: list[str] | None = None  # every one of these signals
-    emotion_at_least: float | None = Field(None, ge=0, le=1)
-    critical: bool | None = None
-    complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
-    complexity_at_least: float | None = Field(None, ge=0, le=1)
-    has_answer: bool | None = None  # a canned answer exists for the intent
-    has_article: bool | None = None  # a KB article scores above knowledge.min_score
-    channel_in: list[str] | None = None
-    can_clarify: bool | None = None  # the best few intents make a plausible "did you mean ...?"
-
-    @field_validator("signal_any", "signal_all")
-    @classmethod
-    def _known_signals(cls, v: list[str] | None) -> list[str] | None:
-        for s in v or []:
-            if s not in SIGNAL_NAMES:
-                raise ValueError(f"unknown signal {s!r}; known: {', '.join(SIGNAL_NAMES)}")
-        return v
-
-
-DegradeTo = Literal["strong_llm", "cheap_llm", "knowledge", "clarify", "human"]
-
-
-class Rule(Strict):
-    name: str
-    when: When = When()
-    route: Route
-    degrade_to: list[DegradeTo] | None = None  # this rule's own fallbacks (default: policy.degrade_to)
-
-
-class Policy(Strict):
-    confidence_threshold: float = Field(0.90, ge=0, le=1)  # under it: not sure enough to answer
-    review_threshold: float = Field(0.90, ge=0, le=1)  # generated answers under it go to review
-    rules: list[Rule] = Field(min_length=1)
-    # when an LLM route cannot be served (no provider, all down, budget): try these in order
-    # ("clarify" here means: ask the customer to rephrase, once)
-    degrade_to: list[DegradeTo] = ["knowledge", "clarify", "human"]
-
-
 class ModelEntry(Strict):
     provider: Literal["openai", "anthropic", "gemini"]
     model: str | None = None  # the provider's model id; default: the catalog key
@@ -248,41 +196,6 @@ class Handoff(Strict):
     rating_thanks: str = "Thank you for your feedback!"
     rating_comment_thanks: str = "Thanks for telling us. And from 1 (poor) to 5 (great), how did we do?"
     returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
-
-
-class Clarify(Strict):
-    """The "did you mean ...?" rung: offered when the classifier is unsure but its best few
-    intents are plausible. The customer's pick answers the question and is kept as a labelled example."""
-
-    max_options: int = Field(3, ge=2, le=5)  # intents offered, besides "something else"
-    min_option: float = Field(0.12, ge=0, le=1)  # an intent below this probability is not offered
-    min_total: float = Field(0.5, ge=0, le=1)  # the offered intents together must reach this
-    prompt: str = "I want to get this right. Did you mean one of these?"
-    prompt_one: str = "Just to check: is this about \"{option}\"?"  # when only one intent is plausible
-    something_else: str = "Something else"
-
-
-class Rephrase(Strict):
-    """Asked once when no rung could place the message, before a person is called."""
-
-    prompt: str = ("Sorry, I didn't quite get that. Could you say it in other words? For example: "
-                   "\"where is my order NW-12345\" or \"how do I return an item\".")
-    off_topic: str = ("I can only help with questions about {company}: orders, deliveries, returns, "
-                      "payments, your account and our products. What can I help you with? "
-                      "(You can also ask for a person at any time.)")
-
-
-class ResolutionCfg(Strict):
-    """After a bot answer: "That helped" / "I need more help" (buttons where the channel has them,
-    words anywhere). A bot answer with no further request within soft_window_hours counts as a
-    soft resolution."""
-
-    ask: bool = True
-    helped: str = "That helped"
-    more_help: str = "I need more help"
-    soft_window_hours: float = Field(24, gt=0)
-    helped_reply: str = "Glad I could help! Anything else, just write."
-    more_help_reply: str = "Sorry that didn't help."
 
 
 class WorkerCfg(Strict):
