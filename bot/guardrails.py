@@ -20,11 +20,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from bot.cards import CARD, luhn_ok, mask_card_numbers  # noqa: F401 - also imported from here
+from bot.cards import card_ok as _card_ok, masked_card as _masked_card
 from bot.settings import GuardrailsCfg
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
-CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 # US social security number: area 000, 666 and 900-999, group 00 and serial 0000 are never issued
 SSN = re.compile(r"(?<![\w#/.-])(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w/.-])")
 PHONE = re.compile(r"(?<![\w#-])(?:\+|\()?\d[\d ()./-]{7,}\d\b")
@@ -98,16 +99,6 @@ WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 LEAK_WORDS = 8  # this many consecutive words of the system prompt in a reply is a leak
 
 
-def luhn_ok(digits: str) -> bool:
-    total, parity = 0, len(digits) % 2
-    for i, ch in enumerate(digits):
-        d = int(ch)
-        if i % 2 == parity:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 @dataclass
 class Redaction:
     text: str  # what external models may see
@@ -126,11 +117,6 @@ class Redaction:
         for placeholder, original in self.mapping.items():
             text = text.replace(placeholder, original)
         return text
-
-
-def _card_ok(value: str) -> bool:
-    digits = re.sub(r"\D", "", value)
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
 
 
 def iban_ok(value: str) -> bool:
@@ -189,16 +175,6 @@ def redact(text: str, shared: Redaction | None = None) -> Redaction:
     out = sub("ADDRESS", ADDRESS, out, _address_ok)
     out = sub("PHONE", PHONE, out, _phone_ok)
     return Redaction(out, mapping)
-
-
-def _masked_card(m: re.Match) -> str:
-    value = m.group(0)
-    return "•••• " + re.sub(r"\D", "", value)[-4:] if _card_ok(value) else value
-
-
-def mask_card_numbers(text: str) -> str:
-    """Payment card numbers (Luhn-checked) cut to their last 4 digits, "•••• 4242": what may be stored."""
-    return CARD.sub(_masked_card, text) if text else text
 
 
 def mask_for_agents(text: str) -> str:

@@ -7,9 +7,9 @@ boosts. Deterministic and offline, so the policy can rely on it for every messag
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Callable, Protocol
 
+from bot.history import History, history_from  # noqa: F401 - history_from is also imported from here
 from bot.messages import Classification, Signals
 from bot.settings import Settings
 
@@ -74,42 +74,7 @@ WORD = re.compile(r"[a-z']+")
 CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but then|and now|and also)\b", re.I)
 
 
-@dataclass(frozen=True)
-class History:
-    """What the repeat-contact signal needs to know about earlier turns.
-
-    A repeat contact means it: the customer comes back about the same thing after the bot's
-    answer did not resolve it. So it counts intents the bot *answered* in this conversation
-    since the last sign of resolution, and intents whose answer the customer said did not help
-    ("I need more help") within signals.repeat_window_hours, in any conversation. A question the
-    bot never answered, small talk, or a follow-up on another intent is not a repeat."""
-
-    answered_intents: tuple[str, ...] = ()  # intents the bot answered in this conversation, unresolved
-    unhelpful_intents: tuple[str, ...] = ()  # intents whose answer got "I need more help" in the window
-    unresolved_bot_turns: int = 0  # bot answers since the last sign of resolution
-    more_help: bool = False  # this message is the customer saying the last answer did not help
-    more_help_after: str = ""  # the route of that answer (template, knowledge, cheap_llm, strong_llm)
-
-
-ANSWERED = ("template", "knowledge", "cheap_llm", "strong_llm")
 CHEAP_ANSWERS = ("template", "knowledge")  # answers no model wrote
-RESOLVED_RULES = ("helped",)  # a decision row of this rule marks "that helped": earlier answers count as resolved
-
-
-def history_from(decisions: list[tuple[str, str, str | None]], unhelpful: tuple[str, ...] = (),
-                 small_talk: frozenset[str] = frozenset(), more_help: bool = False) -> History:
-    """History from this conversation's earlier decisions, newest first: (route, rule, intent).
-    The one reading of the past that live handling and replay share."""
-    answered: list[str] = []
-    turns = 0
-    for route, rule, intent in decisions:
-        if route == "human" or rule in RESOLVED_RULES:
-            break
-        if route in ANSWERED and intent and intent not in small_talk:
-            answered.append(intent)
-            turns += 1
-    return History(answered_intents=tuple(answered), unhelpful_intents=unhelpful, unresolved_bot_turns=turns,
-                   more_help=more_help)
 
 
 class SafetyHit(Protocol):

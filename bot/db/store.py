@@ -13,11 +13,11 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.cards import mask_card_numbers
 from bot.db import models as m
-from bot.messages import Classification, Decision, InboundMessage, Reply, Route, Signals, utcnow
 from bot.db import statements as q
-from bot.guardrails import mask_card_numbers
-from bot.signals import History, history_from
+from bot.history import History, history_from
+from bot.messages import Classification, Decision, InboundMessage, Reply, Route, Signals, utcnow
 
 
 class AlreadyHandled(Exception):
