@@ -146,14 +146,14 @@ class Orchestrator:
                            reply=self._reply(msg, self.settings.handoff.rating_thanks), feedback=rating,
                            feedback_comment=comment, conversation_status="closed", record_decision=False,
                            set_pending=True)
-        choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None,
-                                    Spend(customer=conv.customer_id))
+        spend = Spend(customer=conv.customer_id)
+        choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, spend)
         c = choice.classification
         question = (c.confidence >= self.settings.policy.confidence_threshold and not c.out_of_scope
                     and not (self.settings.intents.get(c.intent) and self.settings.intents[c.intent].small_talk)
                     and c.intent != "complaint")
         if question or choice.decision.route is Route.HUMAN and (choice.signals.critical or choice.signals.safety):
-            out = await self._answer(conv, msg, message_id, past, ladder=Ladder())
+            out = await self._answer(conv, msg, message_id, past, ladder=Ladder(), decided=(choice, spend))
             out.conversation_status = out.conversation_status or "bot"
             return out
         noted = "\n".join(c for c in (earlier, msg.text.strip()) if c)
@@ -181,12 +181,16 @@ class Orchestrator:
 
     async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past, *,
                       text: str | None = None, ladder: Ladder = Ladder(), forced: Classification | None = None,
-                      answers: int | None = None) -> Outcome:
+                      answers: int | None = None, decided: tuple[Choice, Spend] | None = None) -> Outcome:
         """Decide and respond. `text` is the question being answered (the original one after a pick or a
-        verdict) and `answers` the id of the message that asked it (default: this one)."""
-        spend = Spend(customer=conv.customer_id)
+        verdict) and `answers` the id of the message that asked it (default: this one); `decided`: a
+        choice already made for this message (and what it spent), so it is not classified twice."""
         past = past or await self.store.history(conv, message_id, self._history_query)
-        choice = await self._choose(conv, msg, message_id, past, text or msg.text, ladder, forced, spend)
+        if decided is not None:
+            choice, spend = decided
+        else:
+            spend = Spend(customer=conv.customer_id)
+            choice = await self._choose(conv, msg, message_id, past, text or msg.text, ladder, forced, spend)
         ctx = self._context(choice, msg, conv, message_id, past[1], spend, ladder)
         response = await self.responder.respond(choice.decision, ctx)
         log.info("responded", extra={"conversation_id": conv.id, "message_id": message_id,
