@@ -5,17 +5,16 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.builders import build_anger, build_classifier, build_safety, make_decider  # noqa: F401 - tests import them here
 from bot.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
 from bot.classify.llm import LLMClassifier
-from bot.classify.build import resolved_kind, training_examples
-from bot.classify.local import LocalClassifier, load_or_train
+from bot.classify.local import LocalClassifier
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
 from bot.handoff import Handoff
@@ -23,39 +22,11 @@ from bot.inbox import Inbox
 from bot.knowledge import KnowledgeBase
 from bot.llm.pricing import check_catalog
 from bot.llm.router import LLMRouter
-from bot.decide import Decider, vocabulary_of
 from bot.orchestrator import Orchestrator
 from bot.outbox import Outbox
 from bot.respond import Responder
 from bot.settings import Settings
 from bot.worker import Worker
-
-
-def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalClassifier:
-    """--model DIR, else classifier.model_dir, else the active version of `supportbot train`
-    (bot.models_store), else a model of classifier.kind trained (and cached) from the intents."""
-    from bot.classify.embeddings import ExtraMissing
-    from bot.models_store import ModelStore, load_classifier
-    from bot.settings import ConfigError
-
-    cfg = settings.classifier
-    chosen = model_dir or cfg.model_dir
-    path = (settings.path(chosen) if not model_dir else Path(chosen)) if chosen else \
-        ModelStore.for_settings(settings).active_path()
-    try:
-        if path is not None:
-            return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)  # None: by kind
-        texts, labels = training_examples(settings)  # the intents' examples + the off-topic ones
-        if resolved_kind(cfg) == "embeddings":
-            from bot.classify.embeddings import EmbeddingsClassifier
-
-            return EmbeddingsClassifier.load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
-                                                      oos_threshold=cfg.threshold("embeddings"),
-                                                      max_chars=cfg.max_chars, calibrate=cfg.calibrate)
-    except ExtraMissing as e:
-        raise ConfigError(settings.source, "classifier.kind", str(e)) from None
-    return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
-                         oos_threshold=cfg.threshold("tfidf"), max_chars=cfg.max_chars, calibrate=cfg.calibrate)
 
 
 @dataclass
@@ -107,43 +78,6 @@ class App:
         finally:
             await http.aclose()
             await engine.dispose()
-
-
-def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
-                 llm_available: Callable[[str], bool] | None = None) -> Decider:
-    """The one decision path (bot/decide.py) with its readers: live handling, eval and replay build it here."""
-    return Decider(settings, cascade, kb, llm_available=llm_available or (lambda tier: False),
-                   safety=build_safety(settings), anger=build_anger(settings), vocabulary=vocabulary_of(settings, kb))
-
-
-def _routine_examples(settings: Settings) -> list[str]:
-    """The shop's routine (not critical) intents' examples and its off-topic ones: the models by
-    meaning learn these as what is *not* a case for a person."""
-    routine = [e for i in settings.intents.values() if not i.critical for e in i.examples]
-    return routine + list(settings.classifier.out_of_scope_examples)
-
-
-def build_anger(settings: Settings):  # noqa: ANN201 - bot.emotion_model.AngerCheck | None
-    """Anger by meaning (bot/emotion_model.py) when the encoder is installed and the setting is on."""
-    from bot.emotion_model import AngerReader
-    from bot.safety_model import encoder_or_none
-
-    encoder = encoder_or_none()
-    if encoder is None or not settings.signals.anger_by_meaning:
-        return None
-    return AngerReader.build(_routine_examples(settings), encoder, settings.classifier.cache_dir)
-
-
-def build_safety(settings: Settings):  # noqa: ANN201 - bot.signals.SafetyCheck
-    """The safety and money detector (bot/safety.py): concept frames, and the model by meaning on the
-    sentence encoder when its package is installed, its negatives the shop's routine and off-topic
-    examples. The fitted model is kept in the model cache beside the classifier's."""
-    from bot.safety import SafetyDetector
-    from bot.safety_model import encoder_or_none
-
-    detector = SafetyDetector.build(_routine_examples(settings), encoder=encoder_or_none(),
-                                    cache_dir=settings.classifier.cache_dir)
-    return lambda text: detector.check(text, weak=True)  # weak hits (score < 0.5) are a "safety_concern"
 
 
 def _build_llm_classifier(settings: Settings, router: LLMRouter) -> LLMClassifier | None:

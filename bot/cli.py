@@ -85,7 +85,7 @@ def migrate(
 
 def _load_model(settings: Settings, model: Optional[str]):  # noqa: ANN202
     """The classifier the bot would serve, or --model (a folder, or a version of `supportbot train`)."""
-    from bot.app import build_classifier
+    from bot.builders import build_classifier
     from bot.classify.embeddings import ExtraMissing
     from bot.models_store import ModelStore
 
@@ -142,7 +142,7 @@ def eval_cmd(
 
     from bot import evaluate as ev
     from bot.calibration import METHODS
-    from bot.app import make_decider
+    from bot.builders import make_decider
     from bot.classify.cascade import Cascade
     from bot.knowledge import KnowledgeBase
     from bot.models_store import serving_folder

@@ -8,7 +8,7 @@
 
 `supportbot train` (without --out) adds a version; only `--activate` (or
 `supportbot models activate VERSION`) moves the pointer, atomically, after checking that
-the version loads. The bot (bot.app.build_classifier) serves, in this order: --model DIR,
+the version loads. The bot (bot.builders.build_classifier) serves, in this order: --model DIR,
 classifier.model_dir, the active version here, else a model trained from the intents file.
 Every classifications row records the model_version that classified the message.
 """

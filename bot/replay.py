@@ -223,7 +223,7 @@ def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings,
 async def replay(items: list[Logged], earlier: list[Logged], settings: Settings, classifier, kb) -> list[Replayed]:  # noqa: ANN001
     import os
 
-    from bot.app import make_decider
+    from bot.builders import make_decider
     from bot.llm.router import tier_has_key
 
     remote = LoggedVerdicts()

@@ -75,7 +75,7 @@ def write_heldout(path: Path, examples: list[Example]) -> None:
 
 def train_command(settings: Settings, data: Path | None, out: Path | None, *, include_feedback: bool,
                   activate: bool, kind: str | None, run: Callable) -> list[str]:
-    from bot.app import build_classifier
+    from bot.builders import build_classifier
     from bot.classify.local import read_training_csv
     from bot.models_store import ModelStore
 

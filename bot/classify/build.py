@@ -1,4 +1,4 @@
-"""What a model trained from the config learns from, and which kind it is (used by bot.app)."""
+"""What a model trained from the config learns from, and which kind it is (used by bot.builders)."""
 
 from __future__ import annotations
 
