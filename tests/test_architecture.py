@@ -1,0 +1,183 @@
+"""The layers of docs/architecture.md, checked: no import cycle, and no import up a layer.
+
+Reads every module of bot/ and channels/ with ast (nothing is imported), takes each import of a
+bot.* or channels.* module, at the top or inside a function (TYPE_CHECKING blocks too), and checks
+the graph. A new module needs a place in LAYERS: the test names it until it has one.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("bot", "channels")
+
+# Lowest first. A module may import its own layer and the layers below it, never one above.
+# A name matches a module and everything under it ("bot.db" is bot/db/*), a trailing * any module
+# whose name starts so ("bot.settings*": settings.py, settings_limits.py, ...); the first match wins.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("foundation", (  # the shared vocabulary and the configuration; they import only each other
+        "bot.messages", "bot.history", "bot.cards", "bot.settings*",
+        "bot.hours", "bot.ratelimit", "bot.logs", "bot.classify.__init__", "bot.__init__")),
+    ("db", ("bot.db",)),  # models, engine, store, statements: storage speaks only the vocabulary
+    ("models", (  # classifiers, LLM providers and router, the models by meaning, budget and metrics
+        "bot.classify", "bot.llm", "bot.calibration", "bot.models_store", "bot.safety*", "bot.emotion_model",
+        "bot.budget", "bot.metrics")),
+    ("pipeline", (  # the steps, the decision path and the orchestrator that orders them
+        "bot.pipeline", "bot.guardrails", "bot.signals", "bot.policy", "bot.knowledge", "bot.pending",
+        "bot.decide", "bot.respond", "bot.orchestrator", "bot.builders")),
+    ("handoff", ("bot.handoff", "bot.agents")),  # escalations, agents, their desks
+    ("runtime", ("bot.runtime", "bot.channel", "bot.inbox", "bot.worker", "bot.outbox")),  # the queues
+    ("quality", (  # offline tools and reports over what was stored; they call the same decide
+        "bot.quality", "bot.evaluate", "bot.replay", "bot.training", "bot.labelling",
+        "bot.analytics*", "bot.report")),
+    ("web", ("bot.web",)),  # the aiohttp app: console, dashboard, metrics, auth
+    ("channels", ("channels",)),  # one module per platform, on the core's interface
+    ("roots", ("bot.app", "bot.service", "bot.cli*")),  # composition
+]
+
+# Edges that go up a layer on purpose, each with its reason. Keep this list short.
+ALLOWED_UP: dict[tuple[str, str], str] = {
+    ("channels.console", "bot.app"): "the terminal chat (`supportbot chat`) opens the App it talks to",
+}
+
+SDKS = ("aiogram", "slack_bolt", "slack_sdk")  # platform SDKs appear only in channels/
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            found[".".join(parts)] = path  # a package is "bot.classify.__init__"
+    return found
+
+
+MODULES = _modules()
+
+
+def _resolve(name: str) -> str | None:
+    """The module of ours that `name` (a module, or a module's attribute) is, if any."""
+    while name:
+        if name in MODULES:
+            return name
+        if f"{name}.__init__" in MODULES:
+            return f"{name}.__init__"
+        name = name.rpartition(".")[0]
+    return None
+
+
+def _imports(module: str) -> list[tuple[str, int, str]]:
+    """(what is imported, line, kind) for every import in the module: kind is 'ours' or 'external'."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    out: list[tuple[str, int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno, "") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from its package
+                package = module.split(".")[:-1]
+                package = package[: len(package) - (node.level - 1)]
+                base = ".".join(package + ([base] if base else []))
+            out.append((base, node.lineno, ""))
+            out += [(f"{base}.{a.name}", node.lineno, "name") for a in node.names]
+    return out
+
+
+def _graph() -> dict[str, dict[str, int]]:
+    """module -> {module it imports: first line}."""
+    graph: dict[str, dict[str, int]] = {}
+    for module in MODULES:
+        edges: dict[str, int] = {}
+        for name, line, kind in _imports(module):
+            target = _resolve(name)
+            if kind == "name" and target == _resolve(name.rpartition(".")[0]):
+                continue  # `from x import attr`: the edge to x is counted once, from its own entry
+            if target and target != module:
+                edges.setdefault(target, line)
+        graph[module] = edges
+    return graph
+
+
+GRAPH = _graph()
+
+
+def _layer(module: str) -> int | None:
+    for i, (_, names) in enumerate(LAYERS):
+        if any(module.startswith(n[:-1]) if n.endswith("*") else module == n or module.startswith(n + ".")
+               for n in names):
+            return i
+    return None
+
+
+def _where(module: str, line: int) -> str:
+    return f"{MODULES[module].relative_to(ROOT)}:{line}"
+
+
+def test_every_module_has_a_layer():
+    missing = [m for m in MODULES if _layer(m) is None]
+    assert not missing, f"put these modules in a layer of tests/test_architecture.py (and docs/architecture.md): {missing}"
+
+
+def test_no_import_cycle():
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in GRAPH[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for v in GRAPH:
+        if v not in index:
+            visit(v)
+    lines = []
+    for component in cycles:
+        inside = set(component)
+        lines += [f"  {_where(a, GRAPH[a][b])}: {a} -> {b}" for a in component for b in GRAPH[a] if b in inside]
+    assert not cycles, "import cycle(s) among " + "; ".join(", ".join(c) for c in cycles) + ":\n" + "\n".join(lines)
+
+
+def test_no_import_runs_up_a_layer():
+    bad = []
+    for a, edges in GRAPH.items():
+        for b, line in edges.items():
+            la, lb = _layer(a), _layer(b)
+            if la is not None and lb is not None and lb > la and (a, b) not in ALLOWED_UP:
+                bad.append(f"  {_where(a, line)}: {a} ({LAYERS[la][0]}) imports {b} ({LAYERS[lb][0]})")
+    assert not bad, "imports that run up a layer (see docs/architecture.md):\n" + "\n".join(bad)
+
+
+def test_allowed_exceptions_are_still_needed():
+    stale = [edge for edge in ALLOWED_UP if edge[1] not in GRAPH.get(edge[0], {})]
+    assert not stale, f"no longer imported, take them out of ALLOWED_UP: {stale}"
+
+
+def test_platform_sdks_only_in_channels():
+    bad = [f"  {_where(m, line)}: {m} imports {name}" for m in MODULES if not m.startswith("channels.")
+           for name, line, _ in _imports(m) if name.split(".")[0] in SDKS]
+    assert not bad, "bot/ imports a platform SDK:\n" + "\n".join(bad)
+
+
+def test_the_check_sees_function_level_imports():
+    """The graph is not only top-level imports: a known import inside a function is in it."""
+    assert "bot.classify.embeddings" in GRAPH["bot.training"]  # imported inside train_command's helpers
+    assert "channels.slack_desk" in GRAPH["channels.slack"]  # imported inside a method
