@@ -45,7 +45,7 @@ from bot.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
 from channels.slack_text import (BUTTONS, LIMIT, SECTION_LIMIT, button_blocks, escape,  # noqa: F401 - also
-                                 plain_text, split_text)  # imported from here by the tests and slack_desk
+                                 plain_text, split_text)  # imported from here by the tests
 
 NAME = "slack"
 PATH = "/slack/events"
