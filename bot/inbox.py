@@ -2,8 +2,10 @@
 
 `accept` persists an event and deduplicates on (channel, external id): a redelivered event
 is recognised, never handled twice. `claim` hands the oldest ready event to a worker under a
-lease; events of one conversation are handed out strictly in order, one at a time, and an
-event whose worker died becomes claimable again when its lease expires.
+lease; events of one conversation are handed out strictly in order, one at a time. The lease
+is short (worker.lease_seconds) and kept alive by the worker's heartbeat (`extend_many`); an
+event whose worker died becomes claimable again when its lease expires, or at once when the
+process comes back under the same identity (`take_back`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from bot.guardrails import mask_card_numbers
 from bot.messages import InboundMessage, utcnow
 
 MAX_ATTEMPTS = 5
+LEASE_SECONDS = 15.0  # worker.lease_seconds: renewed by the heartbeat every third of it
 # lone UTF-16 surrogates (a JSON body may carry "\ud800") cannot be encoded as UTF-8, and PostgreSQL
 # text cannot hold NUL: both would make storing fail forever, so they become U+FFFD on the way in
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -96,6 +99,18 @@ EXTEND = (update(EVENTS)
           .values(locked_until=bindparam("until", type_=EVENTS.c.locked_until.type)))
 
 
+EXTEND_MANY = (update(EVENTS)
+               .where(EVENTS.c.id.in_(bindparam("ids", expanding=True)), EVENTS.c.status == "processing",
+                      EVENTS.c.locked_by == bindparam("worker"))
+               .values(locked_until=bindparam("until", type_=EVENTS.c.locked_until.type))
+               .returning(EVENTS.c.id))
+
+
+def held_by(column, identity: str):  # noqa: ANN001, ANN201 - a locked_by column
+    """Rows locked by this process identity or by one of its workers ("identity/1", "identity/2"...)."""
+    return or_(column == identity, column.startswith(identity + "/", autoescape=True))
+
+
 # a transaction-scoped lock per conversation (PostgreSQL), held from before the id is drawn to commit
 THREAD_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("thread_key", type_=String))))
 
@@ -122,12 +137,12 @@ class Inbox:
             self.arrived.set()
         return event_id
 
-    async def claim(self, worker: str, lease_seconds: float = 120.0) -> Row | None:
+    async def claim(self, worker: str, lease_seconds: float = LEASE_SECONDS) -> Row | None:
         """Lease the oldest ready event whose conversation has nothing earlier unfinished."""
         claimed = await self.claim_many(worker, 1, lease_seconds)
         return claimed[0] if claimed else None
 
-    async def claim_many(self, worker: str, limit: int, lease_seconds: float = 120.0) -> list[Row]:
+    async def claim_many(self, worker: str, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[Row]:
         """Lease up to `limit` ready events in one statement, oldest first, at most one per conversation.
 
         An event is ready when pending (or its lease expired) and nothing earlier of its conversation
@@ -143,6 +158,16 @@ class Inbox:
         """Hand back every leased event (only safe when no other process can hold one: SQLite)."""
         async with self.sessions.begin() as s:
             done = await s.execute(update(InboxEvent).where(InboxEvent.status == "processing")
+                                   .values(status="pending", locked_until=None, locked_by=None))
+        return done.rowcount
+
+    async def take_back(self, identity: str) -> int:
+        """At start: hand back at once what this process identity's previous life held (it was killed).
+
+        Only safe because no live process shares the identity (see worker_identity)."""
+        async with self.sessions.begin() as s:
+            done = await s.execute(update(InboxEvent).where(InboxEvent.status == "processing",
+                                                            held_by(InboxEvent.locked_by, identity))
                                    .values(status="pending", locked_until=None, locked_by=None))
         return done.rowcount
 
@@ -163,6 +188,15 @@ class Inbox:
             done = await s.execute(EXTEND, dict(event_id=event_id, worker=worker,
                                                 until=utcnow() + timedelta(seconds=lease_seconds)))
         return done.rowcount == 1
+
+    async def extend_many(self, event_ids: list[int], worker: str, lease_seconds: float) -> set[int]:
+        """Renew the leases of the events this worker handles in one statement; the ids it still holds."""
+        if not event_ids:
+            return set()
+        async with self.sessions.begin() as s:
+            kept = await s.scalars(EXTEND_MANY, dict(ids=list(event_ids), worker=worker,
+                                                     until=utcnow() + timedelta(seconds=lease_seconds)))
+            return set(kept)
 
     async def backlog(self) -> int:
         async with self.sessions() as s:

@@ -1,7 +1,9 @@
 """The outbox: replies are persisted first, then delivered by their channel with retries.
 
-A row is claimed (status "sending" with a lease), handed to the channel adapter, then
-marked sent with the platform's message id. Failures are retried with backoff (or after
+A row is claimed (status "sending", locked by this process under a short lease that a heartbeat
+renews while the send is in flight), handed to the channel adapter, then marked sent with the
+platform's message id. A process restarted under the same identity takes back at once the rows
+its previous life was sending (`take_back`); another process takes them when the lease expires. Failures are retried with backoff (or after
 the platform's Retry-After); a permanent failure (the customer blocked the bot) marks the
 row failed and the customer unreachable instead of retrying forever.
 """
@@ -9,8 +11,11 @@ row failed and the customer unreachable instead of retrying forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import os
+import socket
 from datetime import timedelta
 
 from sqlalchemy import Row, Update, and_, bindparam, exists, select, update
@@ -19,17 +24,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import metrics
 from bot.channel import ChannelRegistry, DeliveryError
 from bot.db.models import Conversation, Customer, OutboxMessage
+from bot.inbox import held_by
 from bot.messages import Reply, utcnow
 
 log = logging.getLogger("supportbot.outbox")
 MAX_ATTEMPTS = 8
-LEASE = timedelta(seconds=60)
+LEASE = timedelta(seconds=15)  # the default; serve uses worker.lease_seconds
 
 
 ROWS = OutboxMessage.__table__
 MARK_SENT = update(ROWS).where(ROWS.c.id == bindparam("row_id")).values(
     status="sent", sent_at=bindparam("now", type_=ROWS.c.sent_at.type), external_id=bindparam("external_id"),
     error=None)
+EXTEND = (update(ROWS)
+          .where(ROWS.c.id.in_(bindparam("ids", expanding=True)), ROWS.c.status == "sending",
+                 ROWS.c.locked_by == bindparam("sender"))
+          .values(next_attempt_at=bindparam("until", type_=ROWS.c.next_attempt_at.type)))
 
 
 @functools.cache
@@ -55,7 +65,7 @@ def _claim_statement(dialect: str) -> Update:
         candidates = candidates.with_for_update(skip_locked=True)
     chosen = candidates.cte("chosen").prefix_with("MATERIALIZED")
     return (update(ROWS).where(ROWS.c.id == chosen.c.id, ready(ROWS))
-            .values(status="sending", attempts=ROWS.c.attempts + 1,
+            .values(status="sending", attempts=ROWS.c.attempts + 1, locked_by=bindparam("sender"),
                     next_attempt_at=bindparam("lease_until", type_=ROWS.c.next_attempt_at.type))
             .returning(*ROWS.c))
 
@@ -65,16 +75,55 @@ def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
 
 
 class Outbox:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], channels: ChannelRegistry):
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], channels: ChannelRegistry, *,
+                 name: str | None = None, lease_seconds: float | None = None, heartbeat_seconds: float | None = None):
         self.sessions = sessions
         self.channels = channels
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}"  # serve: the process identity
+        self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.sending: set[int] = set()  # rows being delivered now, their leases renewed by the heartbeat
+
+    @property
+    def lease(self) -> timedelta:
+        return LEASE if self.lease_seconds is None else timedelta(seconds=self.lease_seconds)
 
     async def _claim(self, limit: int) -> list[Row]:
         """Lease up to `limit` due rows, at most one per conversation (the earliest unsent)."""
         now = utcnow()
         async with self.sessions.begin() as s:
             return (await s.execute(_claim_statement(s.bind.dialect.name), dict(
-                now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + LEASE))).all()
+                now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + self.lease,
+                sender=self.name))).all()
+
+    async def beat(self) -> int:
+        """Renew the leases of the rows being delivered now (one statement); how many are still ours."""
+        if not self.sending:
+            return 0
+        async with self.sessions.begin() as s:
+            done = await s.execute(EXTEND, dict(ids=sorted(self.sending), sender=self.name,
+                                                until=utcnow() + self.lease))
+        return done.rowcount
+
+    async def _beat_while_sending(self, done: asyncio.Event) -> None:
+        interval = self.heartbeat_seconds or self.lease.total_seconds() / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+            if done.is_set():
+                return  # never cancelled in the middle of a renewal's transaction
+            try:
+                await self.beat()
+            except Exception:  # the database is away: try again at the next beat, the lease still runs
+                log.exception("outbox: could not renew the leases of rows %s", sorted(self.sending))
+
+    async def take_back(self, identity: str) -> int:
+        """At start: rows this process identity's previous life was sending are due again now."""
+        async with self.sessions.begin() as s:
+            done = await s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending",
+                                                               held_by(OutboxMessage.locked_by, identity))
+                                   .values(status="pending", locked_by=None, next_attempt_at=utcnow()))
+        return done.rowcount
 
     async def release_all(self) -> int:
         """Make rows left "sending" by a dead process due now (only safe with one process: SQLite)."""
@@ -91,11 +140,25 @@ class Outbox:
         """
         sent = 0
         while rows := await self._claim(limit):
-            delivered = sum(await asyncio.gather(*(self._deliver(row) for row in rows)))
+            self.sending.update(row.id for row in rows)
+            done = asyncio.Event()
+            heartbeat = asyncio.create_task(self._beat_while_sending(done), name="outbox-heartbeat")
+            try:
+                delivered = sum(await asyncio.gather(*(self._delivered(row) for row in rows)))
+            finally:
+                done.set()
+                self.sending.difference_update(row.id for row in rows)
+                await heartbeat
             sent += delivered
             if not delivered:
                 break  # everything claimed failed: retry at its scheduled time, not in a tight loop
         return sent
+
+    async def _delivered(self, row: Row) -> int:
+        try:
+            return await self._deliver(row)
+        finally:
+            self.sending.discard(row.id)  # done with it: no more renewals
 
     async def _deliver(self, row: Row) -> int:
         channel = self.channels.get(row.channel)
@@ -128,9 +191,10 @@ class Outbox:
         log.warning("outbox: delivery of #%s on %s failed (attempt %s%s): %s", row.id, row.channel,
                     row.attempts, ", giving up" if give_up else f", retry in {delay:.1f}s", e,
                     extra={"conversation_id": row.conversation_id, "outbox_id": row.id})
-        async with self.sessions.begin() as s:
-            await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(
-                status="failed" if give_up else "pending", error=str(e)[:2000],
+        async with self.sessions.begin() as s:  # only while still ours: a row another process took over stays
+            await s.execute(update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == "sending",
+                                                        OutboxMessage.locked_by == self.name).values(
+                status="failed" if give_up else "pending", error=str(e)[:2000], locked_by=None,
                 next_attempt_at=utcnow() + timedelta(seconds=delay)))
             if e.unreachable and row.conversation_id:
                 customer_id = await s.scalar(select(Conversation.customer_id)

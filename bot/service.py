@@ -22,7 +22,7 @@ from bot.app import App
 from bot.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
 from bot.settings import Settings
 from bot.web.server import build_web_app
-from bot.worker import Worker
+from bot.worker import Worker, worker_identity
 
 log = logging.getLogger("supportbot.service")
 
@@ -84,7 +84,14 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
+        bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
+        service.address = (bound[0], bound[1])
         w0 = app.worker
+        # a stable identity: what a killed run of this process held is taken back now, not after its lease
+        w0.name = app.outbox.name = identity = worker_identity(settings.worker.name, bound[1])
+        taken = await app.inbox.take_back(identity), await app.outbox.take_back(identity)
+        if any(taken):
+            log.warning("%s took back %s inbox events and %s replies its previous run held", identity, *taken)
         pool = [w0] + [Worker(app.inbox, app.orchestrator, name=f"{w0.name}/{i}", replies_queued=w0.replies_queued,
                               handoff=app.handoff, concurrency=w0.concurrency, lease_seconds=w0.lease_seconds)
                        for i in range(1, workers)]
@@ -92,8 +99,6 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         tasks = [asyncio.create_task(w.run(work_stop), name=f"worker-{i}") for i, w in enumerate(pool)]
         tasks.append(asyncio.create_task(app.outbox.run(work_stop, app.worker.replies_queued), name="outbox"))
         tasks.append(asyncio.create_task(app.handoff.run_sla(work_stop), name="handoff-sla"))
-        bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
-        service.address = (bound[0], bound[1])
         try:
             for rt in runtimes:
                 await rt.start()

@@ -4,6 +4,13 @@ A worker handles up to `concurrency` events at the same time (mostly they wait o
 calls). They always belong to different conversations: the inbox hands out a conversation's
 next message only when the previous one is finished, so each conversation is still answered
 one message at a time, in order.
+
+Leases: every event in hand is leased to the worker's name for `lease_seconds` (15 s by default)
+and one heartbeat per worker renews all of them in one statement every `heartbeat_seconds` (a
+third of the lease), so a slow message keeps its event while a killed process's events are free
+again seconds later. `serve` names its workers after a stable process identity
+(`worker_identity`: host + `serve --name` / `worker.name` / the port), so a restarted process
+takes back at once what its previous life held instead of waiting for the lease.
 """
 
 from __future__ import annotations
@@ -17,17 +24,25 @@ from sqlalchemy import Row
 
 from bot.db.store import AlreadyHandled
 from bot.handoff import Handoff
-from bot.inbox import Inbox, from_payload
+from bot.inbox import LEASE_SECONDS, Inbox, from_payload
 from bot.messages import HandleResult
 from bot.orchestrator import Orchestrator
 
 log = logging.getLogger("supportbot.worker")
 
 
+def worker_identity(name: str | None, port: int) -> str:
+    """The stable identity of a `serve` process: host name + its name (else the port it listens on).
+
+    Two processes alive at the same time must not share it (a start takes back what the identity
+    held); the port default guarantees that on one host."""
+    return f"{socket.gethostname()}:{name or port}"
+
+
 class Worker:
     def __init__(self, inbox: Inbox, orchestrator: Orchestrator, *, name: str | None = None,
-                 lease_seconds: float = 120.0, replies_queued: asyncio.Event | None = None,
-                 handoff: Handoff | None = None, concurrency: int = 1):
+                 lease_seconds: float = LEASE_SECONDS, replies_queued: asyncio.Event | None = None,
+                 handoff: Handoff | None = None, concurrency: int = 1, heartbeat_seconds: float | None = None):
         self.inbox = inbox
         self.orchestrator = orchestrator
         self.handoff = handoff
@@ -35,6 +50,10 @@ class Worker:
         self.lease_seconds = lease_seconds
         self.replies_queued = replies_queued or asyncio.Event()
         self.concurrency = max(1, concurrency)
+        self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
+        self.held: set[int] = set()  # events in hand, their leases renewed by the heartbeat
+        self._heartbeat: asyncio.Task | None = None
+        self._beating = False  # a renewal statement is running (not cancelled mid-transaction)
 
     async def process_next(self) -> tuple[int, HandleResult | None] | None:
         """Handle the next ready event. None when nothing is ready; (id, None) when it failed."""
@@ -46,10 +65,12 @@ class Worker:
     async def handle(self, event: Row) -> HandleResult | None:
         """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost).
 
-        The lease is renewed every third of its length while the message is handled, so a slow
-        message (model calls retrying, a provider timing out) is not taken over by another worker.
+        The heartbeat renews the lease while the message is handled, so a slow message (model calls
+        retrying, a provider timing out) is not taken over by another worker.
         """
-        heartbeat = asyncio.create_task(self._keep_lease(event.id))
+        self.held.add(event.id)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat_while_held(), name=f"heartbeat-{self.name}")
         try:
             result = await self.orchestrator.handle(from_payload(event.payload), event_id=event.id)
         except AlreadyHandled:  # its lease ran out and another worker answered it: nothing was written
@@ -61,21 +82,37 @@ class Worker:
             await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts, worker=self.name)
             return None
         finally:
-            heartbeat.cancel()
+            self.held.discard(event.id)
+            if not self.held and self._heartbeat is not None and not self._beating:
+                self._heartbeat.cancel()  # asleep: nothing left to renew (mid-beat it ends by itself)
         if result.reply is not None:
             self.replies_queued.set()
         await self._tell_agents(result)
         return result
 
-    async def _keep_lease(self, event_id: int) -> None:
-        while True:
-            await asyncio.sleep(self.lease_seconds / 3)
+    async def beat(self) -> set[int]:
+        """Renew the leases of every event in hand (one statement); the ids this worker still holds.
+
+        An event it no longer holds (its lease ran out and another worker took it) is not renewed
+        again; finishing it will find it taken (AlreadyHandled) and write nothing."""
+        ids = sorted(self.held)
+        kept = await self.inbox.extend_many(ids, self.name, self.lease_seconds)
+        for lost in set(ids) - kept:
+            if lost in self.held:  # not just finished: taken over
+                log.warning("worker %s: lost the lease of event %s", self.name, lost)
+                self.held.discard(lost)
+        return kept
+
+    async def _beat_while_held(self) -> None:
+        while self.held:
+            await asyncio.sleep(self.heartbeat_seconds)
+            self._beating = True
             try:
-                if not await self.inbox.extend(event_id, self.name, self.lease_seconds):
-                    log.warning("worker %s: lost the lease of event %s", self.name, event_id)
-                    return
+                await self.beat()
             except Exception:  # the database is away: try again at the next beat, the lease still runs
-                log.exception("worker %s: could not renew the lease of event %s", self.name, event_id)
+                log.exception("worker %s: could not renew the leases of events %s", self.name, sorted(self.held))
+            finally:
+                self._beating = False
 
     async def _tell_agents(self, result: HandleResult) -> None:
         """After the outcome is stored: agents hear of new escalations and of customer messages.

@@ -108,14 +108,14 @@ async def test_a_slow_message_keeps_its_lease_and_a_lost_lease_writes_nothing(ap
     slow = Worker(app.inbox, app.orchestrator, name="slow", lease_seconds=0.3)
     event = await app.inbox.claim("slow", lease_seconds=0.3)
     renewed = asyncio.Event()
-    real_extend = app.inbox.extend
+    real_extend = app.inbox.extend_many
 
     async def extend(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         ok = await real_extend(*args, **kwargs)
         renewed.set()
         return ok
 
-    app.inbox.extend = extend
+    app.inbox.extend_many = extend
     release = asyncio.Event()
     real = app.orchestrator.handle
 
@@ -129,7 +129,7 @@ async def test_a_slow_message_keeps_its_lease_and_a_lost_lease_writes_nothing(ap
     assert await app.inbox.claim("other") is None  # so nobody else could take it
     async with app.sessions.begin() as s:  # now it is lost anyway: the lease runs out, another worker takes over
         await s.execute(m.InboxEvent.__table__.update().values(locked_by="gone"))
-    app.inbox.extend = real_extend
+    app.inbox.extend_many = real_extend
     async with app.sessions.begin() as s:
         await s.execute(m.InboxEvent.__table__.update().values(locked_until=m.InboxEvent.received_at))
     app.orchestrator.handle = real

@@ -225,7 +225,8 @@ class OutboxMessage(Base):
     buttons: Mapped[list | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = ts()
+    locked_by: Mapped[str | None] = mapped_column(String(100))  # the process sending it (status "sending")
+    next_attempt_at: Mapped[datetime] = ts()  # when "sending": the end of the sender's lease
     error: Mapped[str | None] = mapped_column(Text)
     external_id: Mapped[str | None] = mapped_column(String(255))  # the platform's message id
     created_at: Mapped[datetime] = ts()
