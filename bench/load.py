@@ -3,7 +3,8 @@
     .venv/bin/python bench/load.py [--customers 200] [--messages 5] [--latency-ms 200]
                                    [--db sqlite|postgresql] [--processes 1] [--workers 1]
                                    [--concurrency 16] [--duration-cap 120]
-                                   [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test] [--crash]
+                                   [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
+                                   [--crash] [--lease-seconds S]
 
 What runs: --processes real `supportbot serve` processes (the CLI, as deployed: web server,
 inbox workers, outbox, channels; several need --db postgresql) with the demo config
@@ -232,7 +233,7 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
     sessions = session_factory(engine)
     async with FakeLLMServer(responder=model, latency_ms=args.latency_ms) as llm, FakeTelegram() as tg, \
             FakeSlack() as slack:
-        config, keys = write_config(tmp, db_url, llm.url)
+        config, keys = write_config(tmp, db_url, llm.url, args.lease_seconds)
         env = {**os.environ, "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url,
                "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook",
                "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "SLACK_BOT_TOKEN": slack.bot_token,
@@ -355,6 +356,8 @@ def main() -> None:
     p.add_argument("--pg-url", default=os.environ.get("SUPPORTBOT_TEST_PG_URL",
                                                       "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
     p.add_argument("--json", action="store_true")
+    p.add_argument("--lease-seconds", type=float, default=None, help="worker.lease_seconds of the servers "
+                   "(default: the config's)")
     p.add_argument("--crash", action="store_true", help="kill -9 one of two PostgreSQL processes mid-run, "
                    "restart it, print recovered_s (see bench/crash.py)")
     p.add_argument("--profile", metavar="FILE", help="run each server under cProfile, writing FILE.0, FILE.1 ...")

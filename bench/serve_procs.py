@@ -19,13 +19,16 @@ from tests.helpers import demo_config_copy
 REPO = Path(__file__).resolve().parents[1]
 
 
-def write_config(tmp: Path, db_url: str, llm_url: str) -> tuple[Path, dict[str, str]]:
-    """The demo config, with absolute paths, the bench database and every model on the fake APIs;
-    and the environment variables holding the fake keys."""
+def write_config(tmp: Path, db_url: str, llm_url: str,
+                 lease_seconds: float | None = None) -> tuple[Path, dict[str, str]]:
+    """The demo config, with absolute paths, the bench database and every model on the fake APIs
+    (and worker.lease_seconds when given); and the environment variables holding the fake keys."""
     keys: dict[str, str] = {}
 
     def tweak(cfg: dict) -> None:
         cfg["database"] = {**cfg.get("database", {}), "url": db_url}
+        if lease_seconds is not None:
+            cfg["worker"] = {**cfg.get("worker", {}), "lease_seconds": lease_seconds}
         for entry in cfg["models"].values():
             entry["base_url"] = llm_url + "/v1" if entry["provider"] == "openai" else llm_url
             keys[entry["api_key_env"]] = KEYS.get(entry["provider"], KEYS["openai"])
