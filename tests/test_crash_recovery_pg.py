@@ -1,11 +1,12 @@
 """kill -9 of one of two `serve` processes sharing a PostgreSQL inbox; the other carries on.
 
 Two real `serve` processes (the CLI in subprocesses, Telegram webhooks, the demo config with a
-5 s inbox lease and, via the crash test's launcher, a 3 s outbox lease) take updates posted to
+5 s lease for inbox events and replies being sent) take updates posted to
 both of them, as a load balancer would. Process A is killed with SIGKILL once a third of the
 updates are answered. Telegram retries what A did not acknowledge: here every update is posted
 again to B (what A had stored is absorbed by the inbox dedupe). B takes over the events A had
-leased when their lease runs out, and the replies A had claimed. A restarts and joins again.
+leased when their lease runs out, and the replies A had claimed. A restarts (on another port: another
+identity, so it does not take back its old work; tests/test_lease_recovery.py covers that) and joins again.
 Then, per update: exactly one reply, except a reply that was in flight at the kill (the
 documented at-least-once window: sent to Telegram, not yet marked sent).
 """
