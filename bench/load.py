@@ -260,7 +260,7 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
             sampler = asyncio.create_task(sample())
             total = args.customers * args.messages
             crash = Crash(servers, total) if args.crash else None
-            crasher = asyncio.create_task(crash.run(sent, stop)) if crash else None
+            crasher = asyncio.create_task(crash.run(sent, stop, sessions)) if crash else None
             conn = aiohttp.TCPConnector(limit=args.customers + 4)
             cpu0 = servers.cpu_seconds()
             start = time.perf_counter()
