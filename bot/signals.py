@@ -171,7 +171,9 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     cfg = settings.signals
     lowered = text.lower()
     level, label = emotion(text, cfg.extra_negative_words)
-    if cfg.anger_by_meaning and anger >= cfg.anger_by_meaning and label != "distress" and anger > level:
+    # an instruction to the bot reads as a demand, not a mood: the injection has its own rule
+    if cfg.anger_by_meaning and anger >= cfg.anger_by_meaning and label != "distress" and anger > level \
+            and not injection:
         level, label = anger, "anger"
     if level < cfg.emotion_threshold:
         label = "neutral"
