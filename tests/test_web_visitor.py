@@ -69,8 +69,10 @@ async def test_migration_0007_replaces_stored_visitor_ids_by_their_digest(empty_
                        m.Conversation(id=2, customer_id=2, channel="telegram", thread_key="42")])
             s.add(m.InboxEvent(channel="web", external_id=f"{visitor}:msg-0001", thread_key=visitor,
                                payload={"customer_id": visitor, "conversation_key": visitor, "text": "hi"}))
-            s.add(m.OutboxMessage(idempotency_key="k1", channel="web", conversation_id=1, text="hello",
-                                  recipient={"customer_id": visitor, "conversation_key": visitor}))
+            # Core, naming the columns: the model has columns added by later revisions (0008: locked_by)
+            await s.execute(m.OutboxMessage.__table__.insert().values(
+                idempotency_key="k1", channel="web", conversation_id=1, text="hello",
+                recipient={"customer_id": visitor, "conversation_key": visitor}))
         await asyncio.to_thread(upgrade, empty_db_url)
         public = public_id(visitor)
         async with async_sessionmaker(engine)() as s:
