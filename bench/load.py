@@ -287,7 +287,8 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
     overhead = [e2e[ext] - llm_ms.get(ext, 0.0) for ext in e2e]
     per_customer = Counter(v[0] for v in sent.values())
     doubled = sum(max(0, replies.count[k] - n) for k, n in per_customer.items())
-    return dict(**(crash.result(sent) if crash else {}), crash=bool(crash), db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
+    return dict(**(crash.result(sent) if crash else {}), crash=bool(crash),
+                db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
                 customers=args.customers, messages=total,
                 latency_ms=args.latency_ms, accepted=len(sent), answered=len(done), elapsed_s=elapsed,
                 msgs_per_s=len(done) / elapsed if elapsed else 0.0,

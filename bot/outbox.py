@@ -3,9 +3,10 @@
 A row is claimed (status "sending", locked by this process under a short lease that a heartbeat
 renews while the send is in flight), handed to the channel adapter, then marked sent with the
 platform's message id. A process restarted under the same identity takes back at once the rows
-its previous life was sending (`take_back`); another process takes them when the lease expires. Failures are retried with backoff (or after
-the platform's Retry-After); a permanent failure (the customer blocked the bot) marks the
-row failed and the customer unreachable instead of retrying forever.
+its previous life was sending (`take_back`); another process takes them when the lease expires.
+Failures are retried with backoff (or after the platform's Retry-After); a permanent failure (the
+customer blocked the bot) marks the row failed and the customer unreachable instead of retrying
+forever.
 """
 
 from __future__ import annotations
