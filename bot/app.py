@@ -10,7 +10,7 @@ from typing import AsyncIterator
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.builders import build_anger, build_classifier, build_safety, make_decider  # noqa: F401 - tests import them here
+from bot.builders import build_anger, build_classifier, build_readers, build_safety, make_decider  # noqa: F401 - tests import them here
 from bot.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
 from bot.classify.llm import LLMClassifier
@@ -55,14 +55,20 @@ class App:
             check_catalog(settings)
             await check_migrated(engine)
             sessions = session_factory(engine)
-            if classifier is None:
-                classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
+            # the models by meaning are fitted beside the classifier (a first start trains both; numpy's
+            # matrix products release the GIL, so on two cores they overlap)
+            readers = asyncio.ensure_future(asyncio.to_thread(build_readers, settings))
+            try:
+                if classifier is None:
+                    classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
+            finally:
+                built = await readers
             kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
             router = LLMRouter(settings, http, sessions)  # one per process: breaker state lives here
             remote = _build_llm_classifier(settings, router)
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
             store = Store(sessions)
-            decider = make_decider(settings, cascade, kb, router.available)
+            decider = make_decider(settings, cascade, kb, router.available, readers=built)
             orchestrator = Orchestrator(settings, store, decider, Responder(settings, kb, router))
             channels = ChannelRegistry()
             inbox = Inbox(sessions)

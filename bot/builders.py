@@ -46,10 +46,17 @@ def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalC
 
 
 def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
-                 llm_available: Callable[[str], bool] | None = None) -> Decider:
-    """The one decision path (bot/decide.py) with its readers: live handling, eval and replay build it here."""
+                 llm_available: Callable[[str], bool] | None = None, readers: tuple | None = None) -> Decider:
+    """The one decision path (bot/decide.py) with its readers: live handling, eval and replay build it here.
+    readers: (safety, anger) already built (build_readers), else they are built now."""
+    safety, anger = readers if readers is not None else build_readers(settings)
     return Decider(settings, cascade, kb, llm_available=llm_available or (lambda tier: False),
-                   safety=build_safety(settings), anger=build_anger(settings), vocabulary=vocabulary_of(settings, kb))
+                   safety=safety, anger=anger, vocabulary=vocabulary_of(settings, kb))
+
+
+def build_readers(settings: Settings) -> tuple:
+    """The safety check and the anger reader (both fitted on the sentence encoder; cached)."""
+    return build_safety(settings), build_anger(settings)
 
 
 def _routine_examples(settings: Settings) -> list[str]:

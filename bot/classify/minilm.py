@@ -235,10 +235,12 @@ class MiniLMEncoder:
 
 
 _ENCODER: list[MiniLMEncoder] = []
+_ENCODER_LOCK = threading.Lock()
 
 
 def shared_encoder() -> MiniLMEncoder:
     """One encoder per process (90 MB of weights): built on first use."""
-    if not _ENCODER:
-        _ENCODER.append(MiniLMEncoder.from_package())
+    with _ENCODER_LOCK:  # the classifier and the models by meaning may be built on two threads at once
+        if not _ENCODER:
+            _ENCODER.append(MiniLMEncoder.from_package())
     return _ENCODER[0]
