@@ -108,7 +108,8 @@ EXTEND_MANY = (update(EVENTS)
 
 def held_by(column, identity: str):  # noqa: ANN001, ANN201 - a locked_by column
     """Rows locked by this process identity or by one of its workers ("identity/1", "identity/2"...)."""
-    return or_(column == identity, column.startswith(identity + "/", autoescape=True))
+    prefix = identity + "/"  # substr, not LIKE: SQLite's LIKE ignores case, and no wildcard to escape
+    return or_(column == identity, func.substr(column, 1, len(prefix)) == prefix)
 
 
 # a transaction-scoped lock per conversation (PostgreSQL), held from before the id is drawn to commit
