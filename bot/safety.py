@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 from bot.safety_model import Encoder, MeaningModel, WordModel, train_words
 from bot.safety_cues import (  # the concept words and cues
     BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
-    NEGATORS, SURPRISE, cue,
+    NEGATORS, SURPRISE,
 )
 
 CATEGORIES = (

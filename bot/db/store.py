@@ -17,7 +17,7 @@ from bot.cards import mask_card_numbers
 from bot.db import models as m
 from bot.db import statements as q
 from bot.history import History, history_from
-from bot.messages import Classification, Decision, InboundMessage, Reply, Route, Signals, utcnow
+from bot.messages import Classification, Decision, InboundMessage, Reply, Signals, utcnow
 
 
 class AlreadyHandled(Exception):
