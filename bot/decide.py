@@ -147,6 +147,11 @@ class Decider:
         self.llm_available, self.safety, self.vocabulary = llm_available, safety, vocabulary
         self.anger = anger  # P(angry) by meaning (bot/emotion_model.py)
 
+    def _read(self, text: str) -> tuple["signals.SafetyHit | None", float]:
+        """The models by meaning, in one trip to the model thread: a safety hit, and P(angry)."""
+        return (self.safety(text) if self.safety is not None else None,
+                self.anger(text) if self.anger is not None else 0.0)
+
     async def choose(self, text: str, *, channel: str, history: History = History(),
                      transcript: list[tuple[str, str]] | None = None, ladder: Ladder = Ladder(),
                      forced: Classification | None = None, conversation_id: int | None = None,
@@ -172,8 +177,7 @@ class Decider:
                                             message_id=message_id, spend=spend or Spend())
         if c.truncated:
             events.append(("truncated", {"chars": len(text), "classified": settings.classifier.max_chars}))
-        hit = await model_thread.run(self.safety, text) if self.safety is not None else None
-        anger = await model_thread.run(self.anger, text) if self.anger is not None else 0.0
+        hit, anger = await model_thread.run(self._read, text)
         found = signals.detect(text, c, settings, history, injection=bool(injection), safety=hit,
                                vocabulary=self.vocabulary, anger=anger)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
