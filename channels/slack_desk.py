@@ -82,7 +82,7 @@ def code_block(text: str) -> str:
 
 def card_text(esc: EscalationView) -> str:
     """The notification / fallback text of a card."""
-    return escape(f"Escalation #{esc.id}: {esc.customer} on {esc.channel} ({esc.reason_kind}: {esc.reason})")
+    return escape(f"Escalation #{esc.id}: {esc.customer} on {esc.channel} ({esc.reason_kind}: {mask_for_agents(esc.reason)})")
 
 
 def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
@@ -100,7 +100,7 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
         {"type": "header", "text": {"type": "plain_text", "text": f"Escalation #{esc.id}", "emoji": True}},
         {"type": "section", "fields": [
             field("Customer", esc.customer), field("Channel", esc.channel),
-            field("Reason", f"{esc.reason_kind}: {esc.reason}"),
+            field("Reason", f"{esc.reason_kind}: {mask_for_agents(esc.reason)}"),  # a reason may quote the message
             field("Age", f"{age(esc.created_at, now)} (opened {esc.created_at:%Y-%m-%d %H:%M} UTC)")]},
         section("Summary", esc.summary or "(no summary)"),
     ]
@@ -315,7 +315,7 @@ class SlackDesk:
             state = (f"waiting {age(e.created_at, now)}" if e.status == "open"
                      else f"taken by {escape(e.agent_name or '?')}")
             lines.append(f"• *#{e.id}* {escape(e.customer)} ({e.channel}): {escape(e.reason_kind)}, "
-                         f"{escape(e.reason[:200])} ({state})")
+                         f"{escape(mask_for_agents(e.reason)[:200])} ({state})")
         if len(items) > 50:
             lines.append(f"…and {len(items) - 50} more")
         return "\n".join(lines)

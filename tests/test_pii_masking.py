@@ -84,6 +84,10 @@ async def test_slack_thread_and_card_never_show_full_card_iban_or_password():
     await desk.announce(view(id=2, desk_refs={}, summary=f"customer: my card {CARD} was stolen"), again=False)
     card = str(client.posts[-1]["blocks"])
     assert "4242 4242" not in card and "•••• 4242" in card
+    # a reason may quote the message (a frame's evidence): masked in the card's text and its fields too
+    await desk.announce(view(id=3, desk_refs={}, reason=f"critical phrase 'stolen card {CARD}'"), again=False)
+    post = client.posts[-1]
+    assert "4242 4242" not in post["text"] and "4242 4242" not in str(post["blocks"]) and "•••• 4242" in post["text"]
 
 
 @pytest.mark.parametrize("text", ["hello", "where is my order NW-20417?", ""])
