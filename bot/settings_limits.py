@@ -18,9 +18,11 @@ class RateLimits(BaseModel):
     chat_posts_per_address: str | None = "60/minute"  # ... from one client address (many visitors, one attacker)
     chat_streams_per_visitor: int = Field(3, ge=1)  # open /chat/events streams of one visitor (tabs)
     chat_streams_total: int = Field(500, ge=1)  # open /chat/events streams in this process
+    chat_history_per_address: str | None = "60/minute"  # GET /chat/history (a database read) from one address
     llm_calls_per_customer: str | None = "30/hour"  # model calls for one customer, any channel; then no model
 
-    @field_validator("chat_posts_per_visitor", "chat_posts_per_address", "llm_calls_per_customer")
+    @field_validator("chat_posts_per_visitor", "chat_posts_per_address", "chat_history_per_address",
+                     "llm_calls_per_customer")
     @classmethod
     def _a_rate(cls, v: str | None) -> str | None:
         if v is not None:

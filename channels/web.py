@@ -63,6 +63,7 @@ class WebChat:
         self.limiter = Limiter()
         self.per_visitor, self.per_address = (self.limits.item("chat_posts_per_visitor"),
                                               self.limits.item("chat_posts_per_address"))
+        self.history_per_address = self.limits.item("chat_history_per_address")
         self.streams = 0  # open /chat/events streams, all visitors
 
     # --- ChannelRuntime -------------------------------------------------------------
@@ -172,6 +173,8 @@ class WebChat:
         return resp
 
     async def history(self, request: web.Request) -> web.Response:
+        if (wait := self.limiter.hit(self.history_per_address, "history", request.remote or "")) is not None:
+            return _too_many(wait, "too many history requests from this address")
         visitor = request.query.get("visitor", "")
         if not VISITOR.match(visitor):
             return web.json_response({"error": "visitor required"}, status=400)

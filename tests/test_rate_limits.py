@@ -37,7 +37,7 @@ async def service(sqlite_db):
     settings.database.url = sqlite_db
     settings.rate_limits = settings.rate_limits.model_copy(update={
         "chat_posts_per_visitor": "3/minute", "chat_posts_per_address": "5/minute",
-        "chat_streams_per_visitor": 3, "chat_streams_total": 5})
+        "chat_streams_per_visitor": 3, "chat_streams_total": 5, "chat_history_per_address": "4/minute"})
     async with running_service(settings, {}, classifier=Scripted()) as svc:
         async with aiohttp.ClientSession() as http:
             svc.http = http
@@ -68,6 +68,17 @@ async def test_posts_over_the_address_limit_get_429_whatever_the_visitor(service
     async with service.http.post(f"{service.url}/chat/messages", data=b"not json",
                                  headers={"Content-Type": "application/json"}) as r:
         assert r.status == 429  # counted before the body is read: a flood of garbage is limited too
+
+
+async def test_history_reads_over_the_address_limit_get_429(service):
+    """/chat/history is a database read per request: limited per client address like the posts."""
+    statuses = []
+    for _ in range(5):
+        async with service.http.get(f"{service.url}/chat/history", params={"visitor": ident()}) as r:
+            await r.read()
+            statuses.append((r.status, r.headers.get("Retry-After")))
+    assert [s for s, _ in statuses[:4]] == [200] * 4
+    assert statuses[4][0] == 429 and int(statuses[4][1]) >= 1
 
 
 async def test_the_fourth_event_stream_of_a_visitor_is_refused(service):
