@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.app import App
@@ -27,21 +26,9 @@ from bot.outbox import Outbox
 from bot.worker import Worker, worker_identity
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Collect, Scripted
+from tests.test_pipeline import Collect, Scripted, app  # noqa: F401 - the app fixture
 
 HOUR = 3600.0
-
-
-@pytest.fixture
-async def app(db_url, monkeypatch):
-    monkeypatch.delenv("TEST_KEY_SMALL", raising=False)
-    monkeypatch.delenv("TEST_KEY_BIG", raising=False)
-    settings = mini_settings()
-    settings.database.url = db_url
-    async with App.open(settings, classifier=Scripted()) as a:
-        a.out = Collect()
-        a.channels.register(a.out)
-        yield a
 
 
 def message(thread: str, text: str = "where is my order") -> InboundMessage:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 
 import pytest
 
@@ -24,8 +25,9 @@ def verdict(intent: str = "out_of_scope", confidence: float = 0.9, needs_human: 
                           "complexity": complexity}))
 
 
-@pytest.fixture
-async def app(db_url, llm_server, monkeypatch):  # noqa: F811
+@asynccontextmanager
+async def llm_app(db_url, llm_server, monkeypatch, adjust=None):  # noqa: ANN001, ANN201
+    """The mini app with its two models on the fake provider APIs; `adjust(settings)` before it opens."""
     monkeypatch.setenv("TEST_KEY_SMALL", KEYS["openai"])
     monkeypatch.setenv("TEST_KEY_BIG", KEYS["anthropic"])
     settings = mini_settings()
@@ -33,10 +35,18 @@ async def app(db_url, llm_server, monkeypatch):  # noqa: F811
     settings.models["small"].base_url = llm_server.url + "/v1"
     settings.models["big"].base_url = llm_server.url
     settings.llm.max_retries = 0
+    if adjust is not None:
+        adjust(settings)
     async with App.open(settings, classifier=Scripted()) as a:
         a.out = Collect()
         a.channels.register(a.out)
         a.llm = llm_server
+        yield a
+
+
+@pytest.fixture
+async def app(db_url, llm_server, monkeypatch):  # noqa: F811
+    async with llm_app(db_url, llm_server, monkeypatch) as a:
         yield a
 
 

@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.app import App
 from bot.db import models as m
 from bot.db.models import InboxEvent
 from bot.llm.types import Spend, TierUnavailable
@@ -21,7 +20,8 @@ from tests.fakes.llm_servers import (  # noqa: F401 - fixtures
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
 from tests.test_llm_router import REQ, make_router
-from tests.test_pipeline import Collect, Scripted, rows, say
+from tests.test_pipeline import Scripted, rows, say
+from tests.test_pipeline_llm import llm_app
 
 COMPLEX = ("how do I return this, and what is the difference between a return and an exchange, "
            "which is better for me?")  # the mini policy sends it to the strong tier
@@ -124,18 +124,10 @@ async def test_the_customer_llm_limit_stops_the_router_before_any_request(llm_se
 
 @pytest.fixture
 async def app(db_url, llm_server, monkeypatch):  # noqa: F811
-    monkeypatch.setenv("TEST_KEY_SMALL", KEYS["openai"])
-    monkeypatch.setenv("TEST_KEY_BIG", KEYS["anthropic"])
-    settings = mini_settings()
-    settings.database.url = db_url
-    settings.models["small"].base_url = llm_server.url + "/v1"
-    settings.models["big"].base_url = llm_server.url
-    settings.llm.max_retries = 0
-    settings.rate_limits.llm_calls_per_customer = "2/hour"
-    async with App.open(settings, classifier=Scripted()) as a:
-        a.out = Collect()
-        a.channels.register(a.out)
-        a.llm = llm_server
+    def two_calls(settings) -> None:  # noqa: ANN001
+        settings.rate_limits.llm_calls_per_customer = "2/hour"
+
+    async with llm_app(db_url, llm_server, monkeypatch, two_calls) as a:
         yield a
 
 
