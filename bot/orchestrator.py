@@ -160,7 +160,8 @@ class Orchestrator:
         return Outcome(Decision(Route.TEMPLATE, "rating_comment", "words after the rating question: a comment"),
                        Signals(), reply=self._reply(msg, self.settings.handoff.rating_comment_thanks,
                                                     ("1", "2", "3", "4", "5")),
-                       record_decision=False, set_pending=True, pending={"kind": "rating", "comment": noted[:2000]})
+                       feedback_comment=noted[:2000], record_decision=False, set_pending=True,
+                       pending={"kind": "rating", "comment": noted[:2000]})
 
     # --- a question for the bot -------------------------------------------------------------
     async def _choose(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past, text: str,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bot import respond
 from bot.app import App
@@ -143,11 +143,22 @@ async def test_words_after_the_rating_question_are_a_comment(app):
     await app.handoff.resolve(r.escalation_id, agent.id)
     comment = await say(app, "took way too long, but ok")
     assert comment.escalation_id is None and comment.decision.rule == "rating_comment"
+    [fb] = await rows(app, m.Feedback)  # kept at once: the customer may never give a number
+    assert (fb.rating, fb.comment) == (None, "took way too long, but ok")
+    assert await _csat(app, fb.conversation_id) == (None, 0)  # a comment alone is no rating
     rated = await say(app, "2")
     assert rated.decision.rule == "feedback"
     [fb] = await rows(app, m.Feedback)
     assert (fb.rating, fb.comment) == (2, "took way too long, but ok")
     assert len(await rows(app, m.Escalation)) == 1
+    assert await _csat(app, fb.conversation_id) == (2.0, 1)
+
+
+async def _csat(app: App, conversation_id: int) -> tuple[float | None, int]:
+    async with app.sessions() as s:
+        row = (await s.execute(text("SELECT csat, csat_count FROM v_conversation_summary WHERE conversation_id = :c"),
+                               {"c": conversation_id})).one()
+    return row.csat, row.csat_count
 
 
 def test_the_wait_follows_support_hours(demo_settings_factory):

@@ -261,7 +261,7 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
     escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
-    rating: Mapped[int] = mapped_column(Integer)  # 1..5
+    rating: Mapped[int | None] = mapped_column(Integer)  # 1..5; empty for a comment given before a number
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = ts()
 

@@ -196,11 +196,8 @@ class Store:
                     confidence=c.confidence if c else None, stage=c.stage if c else None,
                     cost_usd=out.cost_usd, counterfactual_usd=out.counterfactual_usd, latency_ms=out.latency_ms,
                     created_at=utcnow()))
-            if out.feedback is not None:
-                escalation = await s.scalar(select(m.Escalation.id).where(m.Escalation.conversation_id == conv.id)
-                                            .order_by(m.Escalation.id.desc()).limit(1))
-                s.add(m.Feedback(conversation_id=conv.id, escalation_id=escalation, rating=out.feedback,
-                                 comment=out.feedback_comment))
+            if out.feedback is not None or out.feedback_comment:
+                await _feedback(s, conv.id, out.feedback, out.feedback_comment)
             if out.resolution is not None:
                 await s.execute(q.NEW_RESOLUTION, dict(conversation_id=conv.id, message_id=out.resolution[1],
                                                        outcome=out.resolution[0], created_at=utcnow()))
@@ -244,3 +241,20 @@ class Store:
     async def count(self, model: type[m.Base]) -> int:
         async with self.sessions() as s:
             return int(await s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def _feedback(s: AsyncSession, conversation_id: int, rating: int | None, comment: str | None) -> None:
+    """One feedback row per rating question: words come first as a comment (rating still empty),
+    a number given later fills in that row; a number alone is a row of its own."""
+    escalation = await s.scalar(select(m.Escalation.id).where(m.Escalation.conversation_id == conversation_id)
+                                .order_by(m.Escalation.id.desc()).limit(1))
+    open_row = await s.scalar(select(m.Feedback).where(
+        m.Feedback.conversation_id == conversation_id, m.Feedback.rating.is_(None),
+        m.Feedback.escalation_id.is_(None) if escalation is None else m.Feedback.escalation_id == escalation)
+        .order_by(m.Feedback.id.desc()).limit(1))
+    if open_row is None:
+        s.add(m.Feedback(conversation_id=conversation_id, escalation_id=escalation, rating=rating, comment=comment))
+        return
+    open_row.rating = rating
+    if comment:
+        open_row.comment = comment
