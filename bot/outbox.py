@@ -4,6 +4,10 @@ A row is claimed (status "sending", locked by this process under a short lease t
 renews while the send is in flight), handed to the channel adapter, then marked sent with the
 platform's message id. A process restarted under the same identity takes back at once the rows
 its previous life was sending (`take_back`); another process takes them when the lease expires.
+Sent-marks are batched: each round of concurrent deliveries is marked sent in one statement
+(executemany) once the round is over. A delivered row stays in `sending` (its lease renewed) until
+its mark is committed; a mark that cannot be written (the database is away) is kept and written
+before the next claim, so no mark is lost and the row is not sent again by this process.
 Failures are retried with backoff (or after the platform's Retry-After); a permanent failure (the
 customer blocked the bot) marks the row failed and the customer unreachable instead of retrying
 forever.
@@ -84,6 +88,7 @@ class Outbox:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.sending: set[int] = set()  # rows being delivered now, their leases renewed by the heartbeat
+        self.unmarked: dict[int, dict] = {}  # delivered rows whose sent-mark is not committed yet
 
     @property
     def lease(self) -> timedelta:
@@ -140,17 +145,22 @@ class Outbox:
         one after the other, in order (a claim takes only the earliest unsent row of each).
         """
         sent = 0
+        await self._mark_sent()  # marks a previous flush could not write go first
         while rows := await self._claim(limit):
             self.sending.update(row.id for row in rows)
+            rows = [row for row in rows if row.id not in self.unmarked]  # delivered already: only its mark waits
             done = asyncio.Event()
             heartbeat = asyncio.create_task(self._beat_while_sending(done), name="outbox-heartbeat")
             try:
                 delivered = sum(await asyncio.gather(*(self._delivered(row) for row in rows)))
+                await self._mark_sent()  # one statement for the round, under the still-running heartbeat
             finally:
                 done.set()
-                self.sending.difference_update(row.id for row in rows)
+                self.sending.difference_update(row.id for row in rows if row.id not in self.unmarked)
                 await heartbeat
             sent += delivered
+            if self.unmarked:
+                break  # the database is away: the kept marks are written at the next flush
             if not delivered:
                 break  # everything claimed failed: retry at its scheduled time, not in a tight loop
         return sent
@@ -159,7 +169,24 @@ class Outbox:
         try:
             return await self._deliver(row)
         finally:
-            self.sending.discard(row.id)  # done with it: no more renewals
+            if row.id not in self.unmarked:
+                self.sending.discard(row.id)  # done with it: no more renewals
+
+    async def _mark_sent(self) -> int:
+        """Write every pending sent-mark in one transaction; kept for the next try when it fails."""
+        if not self.unmarked:
+            return 0
+        marks = dict(self.unmarked)
+        try:
+            async with self.sessions.begin() as s:
+                await s.execute(MARK_SENT, list(marks.values()))
+        except Exception:  # kept: written before the next claim, the rows' leases renewed meanwhile
+            log.exception("outbox: could not mark %s sent; will retry", sorted(marks))
+            return 0
+        for row_id in marks:
+            self.unmarked.pop(row_id, None)
+            self.sending.discard(row_id)
+        return len(marks)
 
     async def _deliver(self, row: Row) -> int:
         channel = self.channels.get(row.channel)
@@ -178,8 +205,7 @@ class Outbox:
             log.exception("outbox: channel %s raised while delivering #%s", row.channel, row.id)
             await self._failed(row, DeliveryError(f"{type(e).__name__}: {e}"))
             return 0
-        async with self.sessions.begin() as s:
-            await s.execute(MARK_SENT, dict(row_id=row.id, now=utcnow(), external_id=external_id))
+        self.unmarked[row.id] = dict(row_id=row.id, now=utcnow(), external_id=external_id)
         metrics.observe_delivery(row.channel, "sent")
         log.info("delivered", extra={"conversation_id": row.conversation_id, "outbox_id": row.id,
                                      "channel": row.channel, "attempts": row.attempts})

@@ -22,7 +22,7 @@ import socket
 
 from sqlalchemy import Row
 
-from bot.db.store import AlreadyHandled
+from bot.db.store import AlreadyHandled, write_held_calls
 from bot.handoff import Handoff
 from bot.inbox import LEASE_SECONDS, Inbox, from_payload
 from bot.messages import HandleResult
@@ -76,9 +76,11 @@ class Worker:
         except AlreadyHandled:  # its lease ran out and another worker answered it: nothing was written
             log.warning("worker %s: event %s was finished by another worker; dropped this outcome",
                         self.name, event.id)
+            await self._record_held_calls(event.id)
             return None
         except Exception as e:
             log.exception("worker %s: event %s failed (attempt %s)", self.name, event.id, event.attempts)
+            await self._record_held_calls(event.id)
             await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts, worker=self.name)
             return None
         finally:
@@ -89,6 +91,13 @@ class Worker:
             self.replies_queued.set()
         await self._tell_agents(result)
         return result
+
+    async def _record_held_calls(self, event_id: int) -> None:
+        """The model calls of an outcome that was not written are still spend: record them alone."""
+        try:
+            await write_held_calls(self.inbox.sessions)
+        except Exception:  # the database is away: those rows are lost (the retry records its own)
+            log.exception("worker %s: could not record the model calls of event %s", self.name, event_id)
 
     async def beat(self) -> set[int]:
         """Renew the leases of every event in hand (one statement); the ids this worker still holds.

@@ -3,14 +3,23 @@
 Reads happen first (conversation, history); every row that records the outcome is written
 in one transaction at the end, together with the outbox row and the inbox event's
 "done" mark, so a crash leaves either nothing or everything.
+
+Model calls made while a message is handled are held in memory (`hold_model_call`, keyed by the
+message in the handling task's context) and written by `finish` in the same transaction, instead
+of one transaction per call. When handling fails or another worker finished the event first, the
+worker writes the held rows on their own (`write_held_calls`), so the spend is still recorded;
+only a process killed mid-message loses the rows of the calls that message made (its retry
+makes and records them again). Budget checks do not see held rows: the overshoot bound of
+bot/budget.py counts them.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards import mask_card_numbers
@@ -18,6 +27,44 @@ from bot.db import models as m
 from bot.db import statements as q
 from bot.history import History, history_from
 from bot.messages import Classification, Decision, InboundMessage, Reply, Signals, utcnow
+
+
+MODEL_CALLS = m.ModelCall.__table__
+NEW_MODEL_CALL = insert(MODEL_CALLS)
+# (message id, model_calls rows) of the message this task is handling; set by Store.start
+_HELD_CALLS: ContextVar[tuple[int, list[dict]] | None] = ContextVar("supportbot_held_model_calls", default=None)
+
+
+def hold_model_call(message_id: int | None, row: dict) -> bool:
+    """Keep a model_calls row for the finish transaction of `message_id`, when this task handles it.
+
+    False (the caller writes the row itself) for a call made outside the handling of that message."""
+    held = _HELD_CALLS.get()
+    if held is None or message_id is None or held[0] != message_id:
+        return False
+    held[1].append(row)
+    return True
+
+
+def held_calls() -> list[dict]:
+    held = _HELD_CALLS.get()
+    return list(held[1]) if held is not None else []
+
+
+def _forget_held(rows: list[dict]) -> None:
+    held = _HELD_CALLS.get()
+    if held is not None:
+        held[1][:] = [r for r in held[1] if not any(r is w for w in rows)]
+
+
+async def write_held_calls(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Write the model calls held for the message this task was handling (its finish did not)."""
+    rows = held_calls()
+    if rows:
+        async with sessions.begin() as s:
+            await s.execute(NEW_MODEL_CALL, rows)
+        _forget_held(rows)
+    return len(rows)
 
 
 class AlreadyHandled(Exception):
@@ -102,6 +149,7 @@ class Store:
         stored the first time."""
         async with self.sessions.begin() as s:
             ref, message_id = await self._start(s, msg, event_id)
+            _HELD_CALLS.set((message_id, []))
             wanted = history is not None and msg.kind == "text" and ref.status in ("bot", "rating", "waiting")
             return Started(ref, message_id, await self._history(s, ref, message_id, history) if wanted else None)
 
@@ -169,7 +217,10 @@ class Store:
     async def finish(self, conv: ConversationRef, message_id: int, event_id: int | None,
                      out: Outcome) -> tuple[int | None, int | None]:
         """Write the outcome, queue the reply and mark the event done. Returns (reply id, escalation id)."""
+        calls = held_calls()
         async with self.sessions.begin() as s:
+            if calls:
+                await s.execute(NEW_MODEL_CALL, calls)
             c = out.classification
             if c is not None:
                 await s.execute(q.NEW_CLASSIFICATION, dict(
@@ -219,7 +270,8 @@ class Store:
                 marked = await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})
                 if marked.rowcount != 1:  # another worker finished it first (this one's lease had run out)
                     raise AlreadyHandled(f"inbox event {event_id} was handled by another worker")
-            return reply_id, escalation_id
+        _forget_held(calls)
+        return reply_id, escalation_id
 
     async def _escalate(self, s: AsyncSession, conv: ConversationRef, message_id: int,
                         out: Outcome) -> tuple[int, bool]:

@@ -5,7 +5,8 @@ is open (row: circuit_open); check the budget before every attempt (row: budget_
 plus a guardrail event, and no request is made); call it with a connect and a total
 timeout; retry 429 / 5xx / timeouts with exponential backoff and jitter, honouring
 Retry-After up to ``backoff_max_s`` (longer than that: fail over instead of waiting);
-never retry 400/401/403 (fail over, logged). Every attempt writes one model_calls row.
+never retry 400/401/403 (fail over, logged). Every attempt writes one model_calls row (with the
+message's outcome when made while it is handled: bot/db/store.py hold_model_call).
 The breaker counts failed attempts, except a 400-class refusal of this one request (a
 prompt too long or blocked says nothing about the model's health).
 When nothing answers, TierUnavailable says why, model by model.
@@ -29,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import metrics
 from bot.budget import BudgetGuard
 from bot.db.models import GuardrailEvent, ModelCall
+from bot.db.store import hold_model_call
 from bot.llm.anthropic import AnthropicProvider
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.gemini import GeminiProvider
@@ -37,6 +39,7 @@ from bot.llm.pricing import cost_usd, counterfactual_usd
 from bot.llm.types import (
     LLMRequest, LLMResponse, ProviderError, RoutedResponse, Spend, TierUnavailable, Usage,
 )
+from bot.messages import utcnow
 from bot.ratelimit import Limiter
 from bot.settings import ModelEntry, Settings
 
@@ -190,15 +193,16 @@ class LLMRouter:
 
     async def _record(self, ctx: dict, name: str, entry: ModelEntry, *, outcome: str, usage: Usage = Usage(),
                       cost: float = 0.0, latency_ms: float = 0.0, error: str | None = None) -> None:
-        row = ModelCall(
+        row = dict(
             conversation_id=ctx["conversation_id"], message_id=ctx["message_id"], purpose=ctx["purpose"],
             provider=entry.provider, model=name, tier=ctx["tier"],
             input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
-            cost_usd=cost, latency_ms=latency_ms, outcome=outcome, error=error,
+            cost_usd=cost, latency_ms=latency_ms, outcome=outcome, error=error, created_at=utcnow(),
         )
-        async with self.session_factory() as s, s.begin():
-            s.add(row)
+        if not hold_model_call(ctx["message_id"], row):  # else written with the message's outcome
+            async with self.session_factory() as s, s.begin():
+                s.add(ModelCall(**row))
         metrics.observe_llm_call(name, ctx["tier"], outcome, usage.input_tokens, usage.output_tokens, cost, latency_ms)
         log.info("llm_call", extra={"conversation_id": ctx["conversation_id"], "message_id": ctx["message_id"],
                                     "model": name, "tier": ctx["tier"], "purpose": ctx["purpose"], "outcome": outcome,
