@@ -53,7 +53,8 @@ PROVIDERS: dict[str, type[Provider]] = {
 
 def tier_has_key(settings: Settings, tier: str, env: Mapping[str, str]) -> bool:
     """Some model of the tier has its key in `env` (the environment)."""
-    return any((env.get(settings.models[n].api_key_env) or "").strip() for n in settings.tiers.get(tier, []))
+    return any(settings.models[n].api_key_env is None or (env.get(settings.models[n].api_key_env) or "").strip()
+               for n in settings.tiers.get(tier, []))  # api_key_env unset: a key-less local server
 
 
 class LLMRouter:
@@ -77,6 +78,9 @@ class LLMRouter:
     # --- what is configured -----------------------------------------------------------
 
     def _key(self, entry: ModelEntry) -> str | None:
+        """The key; "" for a key-less model (no api_key_env), None when its variable is empty."""
+        if entry.api_key_env is None:
+            return ""
         value = (self.env.get(entry.api_key_env) or "").strip()
         return value or None
 
@@ -200,6 +204,7 @@ class LLMRouter:
             cached_tokens=usage.cached_tokens, reasoning_tokens=usage.reasoning_tokens,
             cost_usd=cost, latency_ms=latency_ms, outcome=outcome, error=error, created_at=utcnow(),
         )
+        self.budget.note(ctx["tier"], cost)
         if not hold_model_call(ctx["message_id"], row):  # else written with the message's outcome
             async with self.session_factory() as s, s.begin():
                 s.add(ModelCall(**row))
