@@ -144,7 +144,7 @@ class ModelEntry(Strict):
     provider: Literal["openai", "anthropic", "gemini"]
     model: str | None = None  # the provider's model id; default: the catalog key
     base_url: str | None = None  # default: the provider's env var, then its public URL
-    api_key_env: str  # the environment variable that holds the key
+    api_key_env: str | None = None  # the environment variable that holds the key; none: a key-less local server
     input_per_mtok: float = Field(ge=0)  # USD per million input tokens
     output_per_mtok: float = Field(ge=0)  # USD per million output tokens
     cached_input_per_mtok: float | None = Field(None, ge=0)

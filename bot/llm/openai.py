@@ -47,7 +47,7 @@ class OpenAIProvider:
         started = time.perf_counter()
         data = await post_json(
             self.client, self.label, f"{self.base_url}/chat/completions",
-            headers={"Authorization": f"Bearer {self._key}"}, body=self.build_body(req),
+            headers={"Authorization": f"Bearer {self._key}"} if self._key else {}, body=self.build_body(req),
             timeout=timeout, secret=self._key,
         )
         latency_ms = (time.perf_counter() - started) * 1000

@@ -60,7 +60,7 @@ def check_catalog(settings: Settings) -> None:
         if entry.provider not in KNOWN_PROVIDERS:
             raise ConfigError(src, f"models.{name}.provider",
                               f"unknown provider {entry.provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
-        if not _ENV_NAME.match(entry.api_key_env):
+        if entry.api_key_env is not None and not _ENV_NAME.match(entry.api_key_env):
             # never echo the value: it may be a key pasted in by mistake
             raise ConfigError(src, f"models.{name}.api_key_env",
                               "must name an environment variable (like OPENAI_API_KEY); keys never go in the file")

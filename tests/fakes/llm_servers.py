@@ -83,6 +83,7 @@ class FakeLLMServer:
     # asked when a model's scripted queue is empty: (provider, model, body) -> Behaviour, or None for "ok"
     responder: Callable[[str, str, Any], Behaviour | None] | None = None
     latency_ms: float = 0.0  # added before every answer (not before 401s)
+    keyless: bool = False  # the OpenAI-compatible API asks for no key, like a local Ollama or vLLM
 
     def __post_init__(self) -> None:
         self._queues: dict[str, list[Behaviour]] = {}
@@ -168,7 +169,7 @@ class FakeLLMServer:
 
     async def _openai(self, request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization", "")
-        done, b, model, body = await self._serve("openai", request, None, auth == f"Bearer {self.keys['openai']}")
+        done, b, model, body = await self._serve("openai", request, None, self.keyless or auth == f"Bearer {self.keys['openai']}")
         if done:
             return done
         errors = {"400": (400, "invalid_request_error", "context_length_exceeded", "Too many tokens."),
