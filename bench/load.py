@@ -371,6 +371,18 @@ def main() -> None:
         os.environ.pop(var, None)
     result = asyncio.run(run(args))
     print(json.dumps(result) if args.json else report(result))
+    print(json.dumps(summary(result)))
+
+
+def summary(r: dict, echo: dict | None = None) -> dict:
+    """The one final line (issue 16). The echo fields stay null until --baseline echo runs."""
+    cpu = r["server_cpu_ms_per_msg"]
+    echo_cpu = echo["server_cpu_ms_per_msg"] if echo else None
+    return {"msg_s": round(r["msgs_per_s"], 1), "cpu_ms_per_msg": round(cpu, 2),
+            "echo_msg_s": round(echo["msgs_per_s"], 1) if echo else None, "echo_cpu_ms_per_msg": echo_cpu,
+            "cpu_ratio_vs_echo": round(cpu / echo_cpu, 2) if echo_cpu else None,
+            "e2e_p50_ms": round(r["e2e_ms"][0], 1), "e2e_p99_ms": round(r["e2e_ms"][2], 1),
+            "lost": r["lost"], "doubled": r["doubled"]}
 
 
 if __name__ == "__main__":
