@@ -47,7 +47,28 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 20, pre_ping: 
     # is what makes a PostgreSQL restart invisible. Without it a connection the server dropped fails
     # its first statement (callers retry: webhook 5xx, event handed back), and asyncpg reports some
     # of those as errors SQLAlchemy does not recognise as a disconnect.
-    return create_async_engine(url, echo=echo, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
+    engine = create_async_engine(url, echo=echo, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
+    event.listen(engine.sync_engine, "handle_error", _recognise_disconnect)
+    return engine
+
+
+# asyncpg errors that mean the connection is gone, which SQLAlchemy does not all classify as a
+# disconnect: marked so, the pool drops every connection of that generation, and the next
+# checkout (the caller's retry) opens a fresh one, so pre-ping can be off (database.pre_ping)
+_GONE = ("ConnectionDoesNotExistError", "ConnectionFailureError", "InterfaceError", "AdminShutdownError",
+         "CannotConnectNowError", "CrashShutdownError", "ConnectionResetError", "BrokenPipeError")
+_GONE_TEXT = ("connection is closed", "connection was closed", "terminating connection", "underlying connection")
+
+
+def _recognise_disconnect(context) -> None:  # noqa: ANN001 - an ExceptionContext
+    if context.is_disconnect:
+        return
+    err = context.original_exception
+    chain = [err, getattr(err, "__cause__", None), getattr(err, "__context__", None)]
+    for e in (e for e in chain if e is not None):
+        if type(e).__name__ in _GONE or any(t in str(e).lower() for t in _GONE_TEXT):
+            context.is_disconnect = True
+            return
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker:
