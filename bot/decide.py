@@ -17,7 +17,7 @@ used up. Signals that mean a person (critical, safety, wants a person, strong em
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 from bot import guardrails, policy, signals
 from bot.classify import thread as model_thread
@@ -26,7 +26,7 @@ from bot.knowledge import Hit, KnowledgeBase
 from bot.llm.types import ChatTurn, Spend
 from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals
 from bot.settings import Settings
-from bot.signals import History
+from bot.history import History
 
 ANSWER_ROUTES = frozenset({Route.TEMPLATE, Route.KNOWLEDGE, Route.CHEAP_LLM, Route.STRONG_LLM})
 
@@ -53,7 +53,7 @@ class Choice:
     decision: Decision
     rung: str | None = None  # for the clarify route: "clarify" (did you mean) or "rephrase"
     options: tuple[tuple[str, str], ...] = ()  # (intent, button label) a "did you mean" offers
-    events: list[tuple[str, dict]] = field(default_factory=list)  # guardrail events so far
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # guardrail events so far
 
 
 def label_of(settings: Settings, intent: str) -> str:
@@ -72,7 +72,7 @@ def clarify_options(c: Classification, settings: Settings) -> tuple[tuple[str, s
 
 
 def servable(route: Route, f: policy.Facts, settings: Settings, llm_available: Callable[[str], bool],
-             ladder: Ladder, options: tuple, primary: bool) -> str | None:
+             ladder: Ladder, options: tuple[tuple[str, str], ...], primary: bool) -> str | None:
     """None when `route` can answer this message here, else why not."""
     if route is Route.TEMPLATE and not f.has_answer:
         return "no canned answer for this intent"
@@ -109,7 +109,7 @@ def fallback(decision: Decision, f: policy.Facts, settings: Settings, llm_availa
 
 
 def plan(decision: Decision, f: policy.Facts, settings: Settings, llm_available: Callable[[str], bool],
-         ladder: Ladder, options: tuple, events: list[tuple[str, dict]]) -> tuple[Decision, str | None]:
+         ladder: Ladder, options: tuple[tuple[str, str], ...], events: list[tuple[str, dict[str, Any]]]) -> tuple[Decision, str | None]:
     """The route that will serve the message (a degradation is added to `events`), and for the
     clarify route which rung: "clarify" (did you mean, with the options) or "rephrase" (say it in
     other words, or: I only help with ...)."""
@@ -159,7 +159,7 @@ class Decider:
         """classify -> signals -> policy -> plan for one message. `forced` is an intent the customer
         picked from a "did you mean": it replaces the classifier's view. Nothing is sent or stored."""
         settings = self.settings
-        events: list[tuple[str, dict]] = []
+        events: list[tuple[str, dict[str, Any]]] = []
         # guardrails.inbound: external models only ever see the redacted text
         redaction = guardrails.redact(text)
         safe_transcript = [(a, guardrails.redact(t, redaction).text) for a, t in transcript or []]

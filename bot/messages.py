@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any, NamedTuple
 
 
 def utcnow() -> datetime:
@@ -33,6 +34,46 @@ class Route(str, enum.Enum):
 OUT_OF_SCOPE = "out_of_scope"
 
 
+class ConversationStatus(enum.StrEnum):
+    """conversations.status: who answers the customer now."""
+
+    BOT = "bot"  # the bot answers
+    WAITING = "waiting"  # an escalation is open, no agent has taken it yet
+    HUMAN = "human"  # an agent holds the conversation; messages are relayed to them
+    RATING = "rating"  # an agent resolved it; the bot waits for the customer's 1-5 rating
+    CLOSED = "closed"
+
+
+class EscalationStatus(enum.StrEnum):
+    """escalations.status."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    RESOLVED = "resolved"
+    RETURNED = "returned"
+
+
+class EscalationKind(enum.StrEnum):
+    """escalations.reason_kind: why a conversation went to a person (bot/respond.py escalation_kind)."""
+
+    DEGRADED = "degraded"  # a route that could not be served walked down to human
+    CRITICAL = "critical"
+    SAFETY = "safety"
+    ASKED = "asked"  # the customer asked for a person
+    SIGNAL = "signal"  # emotion, repeat contact or the model's needs_human
+    OUT_OF_SCOPE = "out_of_scope"
+    CONFIDENCE = "confidence"
+    POLICY = "policy"
+    REVIEW = "review"  # a generated answer held back for a person to check
+
+
+class Escalate(NamedTuple):
+    """A request to open an escalation: its kind and the readable reason."""
+
+    kind: EscalationKind
+    reason: str
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """One customer message as a channel adapter hands it to the core."""
@@ -44,7 +85,7 @@ class InboundMessage:
     customer_name: str | None = None
     external_id: str | None = None  # platform event / message id
     received_at: datetime = field(default_factory=utcnow)
-    reply_to: dict | None = None  # channel-specific delivery address (chat id, thread ts)
+    reply_to: dict[str, Any] | None = None  # channel-specific delivery address (chat id, thread ts)
     # text: a customer message | start: /start or first contact | help: /help
     # edited: an edit of an earlier message (logged, not re-answered)
     # unsupported: photo, sticker, voice... (a polite "text only" reply, logged)
@@ -130,7 +171,7 @@ class Reply:
     channel: str
     customer_id: str
     conversation_key: str
-    reply_to: dict | None = None
+    reply_to: dict[str, Any] | None = None
     buttons: tuple[str, ...] = ()
 
 
@@ -151,7 +192,7 @@ class HandleResult:
     cost_usd: float = 0.0
     counterfactual_usd: float = 0.0
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         c = self.classification
         return {
             "text": self.text,

@@ -20,10 +20,10 @@ from bot.decide import ANSWER_ROUTES, Choice, Decider, Ladder
 from bot.llm.answer import build_system
 from bot.llm.pricing import estimate_counterfactual_usd
 from bot.llm.types import Spend
-from bot.messages import Classification, Decision, HandleResult, InboundMessage, Reply, Route, Signals, utcnow
+from bot.messages import Classification, ConversationStatus, Decision, HandleResult, InboundMessage, Reply, Route, Signals, utcnow
 from bot.respond import Context, Responder, Response, render, wait_text
 from bot.settings import Settings
-from bot.signals import History
+from bot.history import History
 
 log = logging.getLogger("supportbot.orchestrator")
 EMPTY_PROMPT = "It looks like your message was empty. What can I help you with?"
@@ -49,15 +49,15 @@ class Orchestrator:
 
         if msg.kind != "text":
             out = self._non_text(msg)
-        elif conv.status == "human":  # an agent is on it; the message reaches them, the bot says nothing
+        elif conv.status == ConversationStatus.HUMAN:  # an agent is on it; the message reaches them, the bot says nothing
             out = Outcome(Decision(Route.HUMAN, "with_human", "an agent holds the conversation"), Signals(),
                           relayed=True)
         elif not msg.text.strip():
             out = Outcome(Decision(Route.TEMPLATE, "empty_message", "the message is empty"), Signals(),
                           reply=self._reply(msg, EMPTY_PROMPT))
-        elif conv.status == "waiting":
+        elif conv.status == ConversationStatus.WAITING:
             out = await self._while_waiting(conv, msg, message_id, begun.history)
-        elif conv.status == "rating":
+        elif conv.status == ConversationStatus.RATING:
             out = await self._after_rating_question(conv, msg, message_id, begun.history)
         else:
             out = await self._reply_to(conv, msg, message_id, begun.history)
@@ -144,7 +144,7 @@ class Orchestrator:
             comment = "\n".join(c for c in (earlier, comment) if c) or None
             return Outcome(Decision(Route.TEMPLATE, "feedback", f"rating {rating}/5"), Signals(),
                            reply=self._reply(msg, self.settings.handoff.rating_thanks), feedback=rating,
-                           feedback_comment=comment, conversation_status="closed", record_decision=False,
+                           feedback_comment=comment, conversation_status=ConversationStatus.CLOSED, record_decision=False,
                            set_pending=True)
         spend = Spend(customer=conv.customer_id)
         choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, spend)
@@ -154,7 +154,7 @@ class Orchestrator:
                     and c.intent != "complaint")
         if question or choice.decision.route is Route.HUMAN and (choice.signals.critical or choice.signals.safety):
             out = await self._answer(conv, msg, message_id, past, ladder=Ladder(), decided=(choice, spend))
-            out.conversation_status = out.conversation_status or "bot"
+            out.conversation_status = out.conversation_status or ConversationStatus.BOT
             return out
         noted = "\n".join(c for c in (earlier, msg.text.strip()) if c)
         return Outcome(Decision(Route.TEMPLATE, "rating_comment", "words after the rating question: a comment"),
@@ -198,7 +198,7 @@ class Orchestrator:
                                      "route": response.decision.route.value,
                                      "degraded_from": response.decision.degraded_from.value
                                      if response.decision.degraded_from else None,
-                                     "escalate": response.escalate[0] if response.escalate else None,
+                                     "escalate": response.escalate.kind if response.escalate else None,
                                      "cost_usd": spend.cost_usd})
         out = self._outcome(choice, msg, response, ctx)
         out.set_pending, out.pending = True, response.pending

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.messages import Classification, Decision, Route, Signals
-from bot.settings import Rule, Settings, When
+from bot.settings import Settings
+from bot.settings_policy import Rule, When
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot import decide, hours
 from bot.guardrails import Redaction, check_outbound
@@ -26,7 +26,7 @@ from bot.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
 from bot.llm.summary import summarise
 from bot.llm.types import ChatTurn, Spend, TierUnavailable
-from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals, utcnow
+from bot.messages import OUT_OF_SCOPE, Classification, Decision, Escalate, EscalationKind, Route, Signals, utcnow
 from bot.policy import Facts
 from bot.settings import Settings
 
@@ -60,15 +60,15 @@ class Response:
     decision: Decision
     text: str
     buttons: tuple[str, ...] = ()
-    pending: dict | None = None  # what the bot now waits for from the customer (conversations.pending)
-    escalate: tuple[str, str] | None = None  # (reason_kind, reason)
+    pending: dict[str, Any] | None = None  # what the bot now waits for from the customer (conversations.pending)
+    escalate: Escalate | None = None
     summary: str | None = None
     draft: str | None = None
     counterfactual_usd: float | None = None  # the answer call priced on the strong tier, when one was made
-    events: list[tuple[str, dict]] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
-class _Placeholders(dict):
+class _Placeholders(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
@@ -97,22 +97,22 @@ def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
     return text
 
 
-def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold: float) -> str:
+def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold: float) -> EscalationKind:
     if decision.degraded_from is not None and not (s.critical or s.safety):
-        return "degraded"
+        return EscalationKind.DEGRADED
     if s.critical:
-        return "critical"
+        return EscalationKind.CRITICAL
     if s.safety or s.safety_concern:
-        return "safety"
+        return EscalationKind.SAFETY
     if s.wants_human:
-        return "asked"
+        return EscalationKind.ASKED
     if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human:
-        return "signal"
+        return EscalationKind.SIGNAL
     if c.out_of_scope:
-        return "out_of_scope"
+        return EscalationKind.OUT_OF_SCOPE
     if c.confidence < threshold:
-        return "confidence"
-    return "policy"
+        return EscalationKind.CONFIDENCE
+    return EscalationKind.POLICY
 
 
 def agent_summary(ctx: Context) -> str:
@@ -185,18 +185,22 @@ class Responder:
             draft = await generate_answer(self.router, tier, system_prompt=self.settings.company.system_prompt,
                                           articles=articles, history=self.history(ctx), text=ctx.redaction.text,
                                           conversation_id=ctx.conversation_id, message_id=ctx.message_id,
-                                          spend=ctx.spend)
+                                          spend=ctx.spend, fallback_confidence=ctx.classification.confidence)
         except TierUnavailable as e:
-            why = ("budget cap reached" if e.budget_blocked else "this customer's LLM call limit reached"
-                   if e.rate_limited else "every model failed or is unavailable")
-            return await self._degrade(decision, ctx, f"tier {tier}: {why} ({'; '.join(e.reasons)[:300]})")
+            failed = ("budget cap reached" if e.budget_blocked else "this customer's LLM call limit reached"
+                      if e.rate_limited else "every model failed or is unavailable")
+            return await self._degrade(decision, ctx, f"tier {tier}: {failed} ({'; '.join(e.reasons)[:300]})")
         if not draft.text:
             return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")
         text = ctx.redaction.restore(draft.text)
         check = check_outbound(text, self.settings.guardrails, ctx.text, self.settings.company.system_prompt)
         review = self.settings.policy.review_threshold
+        if not draft.structured:  # a model without structured output: the decision row says whose confidence
+            decision = Decision(decision.route, decision.rule, f"{decision.reason}; plain-text answer, "
+                                f"confidence {draft.confidence:.2f} from the classifier",
+                                degraded_from=decision.degraded_from)
         response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd)
-        why = None
+        why: str | None = None
         if not check.ok:
             response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))
             why = f"outbound check {check.rule}: {check.detail}"
@@ -210,7 +214,7 @@ class Responder:
             held = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; held for review: {why}",
                             degraded_from=decision.degraded_from)
             response.decision = held
-            response.draft, response.escalate = text, ("review", why)
+            response.draft, response.escalate = text, Escalate(EscalationKind.REVIEW, why)
             response.summary = agent_summary(ctx)
             response.text = self._waiting_text(review=True)
         return response
@@ -235,7 +239,7 @@ class Responder:
 
     async def _escalate(self, decision: Decision, ctx: Context) -> Response:
         kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)
-        return Response(decision, self._waiting_text(), escalate=(kind, decision.reason),
+        return Response(decision, self._waiting_text(), escalate=Escalate(kind, decision.reason),
                         summary=await self._summary(ctx))
 
     async def _summary(self, ctx: Context) -> str:
