@@ -9,9 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Mapping, Protocol, runtime_checkable
+import asyncio
+from typing import TYPE_CHECKING, Any, Mapping, Protocol, runtime_checkable
 
 from bot.messages import Reply
+
+if TYPE_CHECKING:  # types only: the service builds these and hands them over
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot.handoff import Handoff
+    from bot.inbox import Inbox
+    from bot.settings import Settings
 
 
 class DeliveryError(Exception):
@@ -42,12 +50,12 @@ class Channel(Protocol):
 class ChannelContext:
     """What the core gives a channel plugin when the service starts."""
 
-    settings: Any  # bot.settings.Settings
-    inbox: Any  # bot.inbox.Inbox: store events here *before* acknowledging the platform
-    sessions: Any  # async_sessionmaker, for channel-specific lookups
+    settings: Settings  # (the platform adapters' own tests pass None where they need no settings)
+    inbox: Inbox  # store events here *before* acknowledging the platform
+    sessions: async_sessionmaker[AsyncSession]  # for channel-specific lookups
     env: Mapping[str, str]  # where tokens come from (os.environ in production)
-    outbox_wake: Any = None  # asyncio.Event: set it to make the outbox look for work now
-    handoff: Any = None  # bot.handoff.Handoff: a channel that hosts agents adds its AgentDesk here
+    outbox_wake: asyncio.Event | None = None  # set it to make the outbox look for work now
+    handoff: Handoff | None = None  # a channel that hosts agents adds its AgentDesk here
 
 
 @runtime_checkable
@@ -71,7 +79,7 @@ class ChannelRuntime(Channel, Protocol):
     async def close(self) -> None:  # after the outbox's last flush: release sessions
         ...
 
-    def state(self) -> dict:  # for /healthz: {"state": "polling" | "webhook" | "error", ...}
+    def state(self) -> dict[str, Any]:  # for /healthz: {"state": "polling" | "webhook" | "error", ...}
         ...
 
 

@@ -390,7 +390,7 @@ def create(ctx: ChannelContext) -> SlackChannel | None:
                           "set it (HTTP Events API) or SLACK_APP_TOKEN (Socket Mode)")
     channel = SlackChannel(ctx, bot_token=bot_token, signing_secret=secret, app_token=app_token,
                            api_url=env.get("SLACK_API_URL") or None)
-    agents_channel = getattr(getattr(ctx.settings, "handoff", None), "slack_channel", None)
+    agents_channel = ctx.settings.handoff.slack_channel if ctx.settings is not None else None
     if agents_channel and ctx.handoff is not None:
         from channels.slack_desk import SlackDesk  # here: only a service with an agents' channel needs it
 
