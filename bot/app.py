@@ -14,7 +14,7 @@ from bot.builders import build_anger, build_classifier, build_readers, build_saf
 from bot.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
 from bot.classify.llm import LLMClassifier
-from bot.classify.local import LocalClassifier
+from bot.classify.protocol import Classifier
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
 from bot.handoff import Handoff
@@ -47,7 +47,7 @@ class App:
     @classmethod
     @asynccontextmanager
     async def open(cls, settings: Settings, *, model_dir: str | None = None,
-                   classifier: LocalClassifier | None = None) -> AsyncIterator["App"]:
+                   classifier: Classifier | None = None) -> AsyncIterator["App"]:
         db = settings.database
         engine = make_engine(db.url, db.echo, pool_size=db.pool_size, pre_ping=db.pre_ping)
         http = httpx.AsyncClient(timeout=httpx.Timeout(settings.llm.timeout_s, connect=settings.llm.connect_timeout_s))

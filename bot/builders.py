@@ -12,13 +12,14 @@ from typing import Callable
 
 from bot.classify.build import resolved_kind, training_examples
 from bot.classify.cascade import Cascade
-from bot.classify.local import LocalClassifier, load_or_train
+from bot.classify.local import load_or_train
+from bot.classify.protocol import Classifier
 from bot.decide import Decider, vocabulary_of
 from bot.knowledge import KnowledgeBase
 from bot.settings import Settings
 
 
-def build_classifier(settings: Settings, model_dir: str | None = None) -> LocalClassifier:
+def build_classifier(settings: Settings, model_dir: str | None = None) -> Classifier:
     """--model DIR, else classifier.model_dir, else the active version of `supportbot train`
     (bot.models_store), else a model of classifier.kind trained (and cached) from the intents."""
     from bot.classify.embeddings import ExtraMissing
