@@ -27,7 +27,7 @@ def card_ok(value: str) -> bool:
     return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
 
 
-def masked_card(m: re.Match) -> str:
+def masked_card(m: re.Match[str]) -> str:
     value = m.group(0)
     return "•••• " + re.sub(r"\D", "", value)[-4:] if card_ok(value) else value
 

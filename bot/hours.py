@@ -49,7 +49,7 @@ class Schedule:
     def is_open(self, now: datetime) -> bool:
         local = now.astimezone(self.zone)
         span = self.spans.get(local.weekday())
-        return bool(span) and span[0] <= local.time() < span[1]
+        return span is not None and span[0] <= local.time() < span[1]
 
     def next_open(self, now: datetime) -> datetime | None:
         """The next opening time after `now` (in the schedule's zone), None when never open."""

@@ -4,6 +4,7 @@ messages, and a reply's buttons as Block Kit blocks. No I/O: channels/slack.py a
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from bot.messages import Reply
 
@@ -14,10 +15,10 @@ BUTTONS_PER_BLOCK = 25
 SECTION_LIMIT = 3000  # characters of a section block: a reply with buttons is cut to fit
 
 
-def button_blocks(text: str, reply: Reply) -> list[dict]:
+def button_blocks(text: str, reply: Reply) -> list[dict[str, Any]]:
     """The text and the reply's buttons; each press comes back as the button's text, in this conversation
     (named in the block id, with the customer it is for)."""
-    blocks: list[dict] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     for n in range(0, len(reply.buttons), BUTTONS_PER_BLOCK):
         block_id = f"{BUTTONS}{n}|{reply.customer_id}|{reply.conversation_key}"
         blocks.append({"type": "actions", "block_id": block_id if len(block_id) <= 255 else f"{BUTTONS}{n}",

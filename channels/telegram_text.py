@@ -31,7 +31,7 @@ def pressed_label(query: CallbackQuery) -> str | None:
     return found[0] if found else None
 
 
-def mention(username: str, *, command: bool = False) -> re.Pattern:
+def mention(username: str, *, command: bool = False) -> re.Pattern[str]:
     """@username as a word (and, with command=True, /command@username)."""
     prefix = r"(?:^/\w+|(?<![\w@]))" if command else r"(?<![\w@])"
     return re.compile(rf"{prefix}@{re.escape(username)}\b", re.IGNORECASE)

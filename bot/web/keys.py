@@ -6,6 +6,9 @@ importing the module that imports it (bot.web.server builds the app, the pages o
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
-SERVICE: web.AppKey = web.AppKey("service", object)  # the running bot.service.Service
+# the running bot.service.Service (Any: the web layer sits below the roots and may not import service.py)
+SERVICE: web.AppKey[Any] = web.AppKey("service", object)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import AsyncIterator
+from typing import AsyncIterator, Mapping
 
 from aiohttp import web
 
@@ -15,7 +15,7 @@ from bot import metrics
 from bot.web.keys import SERVICE
 
 log = logging.getLogger("supportbot.metrics")
-GAUGES: web.AppKey = web.AppKey("metrics_gauges", metrics.GaugeCache)
+GAUGES: web.AppKey[metrics.GaugeCache] = web.AppKey("metrics_gauges", metrics.GaugeCache)
 ENV = "SUPPORTBOT_METRICS_REFRESH_SECONDS"
 
 
@@ -23,7 +23,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return web.Response(body=metrics.render(), headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
-def refresh_seconds(env: dict | None = None) -> float:
+def refresh_seconds(env: Mapping[str, str] | None = None) -> float:
     """The refresh interval from the environment; a value that is no positive number: the default."""
     raw = (os.environ if env is None else env).get(ENV, "").strip()
     if not raw:
