@@ -2,8 +2,9 @@
 
 The model gets the company's system prompt, the retrieved articles (title, URL, body),
 the conversation history and the new message, and answers in JSON with a self-reported
-confidence. An answer that is not valid JSON but has text is kept with confidence 0.0,
-so the orchestrator sends it to human review rather than to the customer.
+confidence. An answer that is not the agreed JSON but has text (a local model without
+structured output) is kept as plain text: its confidence is ``fallback_confidence`` (the
+cascade's, given by the caller) when there is one, else 0.0, so it goes to human review.
 TierUnavailable propagates: the orchestrator degrades.
 """
 
@@ -26,6 +27,7 @@ class Draft:
     model: str
     cost_usd: float
     counterfactual_usd: float
+    structured: bool = True  # False: plain text, the confidence is not the model's
 
 
 class _Answer(BaseModel):
@@ -57,20 +59,26 @@ def build_system(system_prompt: str, articles: list[tuple[str, str, str]]) -> st
 
 
 def parse_answer(raw: str) -> tuple[str, float]:
+    text, confidence, _ = parse_structured(raw)
+    return text, confidence
+
+
+def parse_structured(raw: str) -> tuple[str, float, bool]:
+    """(answer, confidence, structured): plain text keeps the words with confidence 0.0."""
     data = parse_json_object(raw)
     if data is not None:
         try:
             a = _Answer.model_validate(data)
-            return a.answer.strip(), a.confidence
+            return a.answer.strip(), a.confidence, True
         except ValidationError:
             pass
-    return raw.strip(), 0.0  # not the agreed shape: keep the words, trust none of it
+    return raw.strip(), 0.0, False  # not the agreed shape: keep the words, trust none of it
 
 
 async def generate_answer(router, tier: str, *, system_prompt: str, articles: list[tuple[str, str, str]],
                           history: list[ChatTurn], text: str, conversation_id: int | None = None,
                           message_id: int | None = None, max_tokens: int = 800,
-                          spend: Spend | None = None) -> Draft:
+                          spend: Spend | None = None, fallback_confidence: float | None = None) -> Draft:
     req = LLMRequest(
         system=build_system(system_prompt, articles),
         messages=[*history[-HISTORY_TURNS:], ChatTurn("user", text)],
@@ -78,6 +86,8 @@ async def generate_answer(router, tier: str, *, system_prompt: str, articles: li
     )
     routed = await router.complete(tier, req, purpose="answer", conversation_id=conversation_id,
                                    message_id=message_id, spend=spend)
-    answer, confidence = parse_answer(routed.text)
+    answer, confidence, structured = parse_structured(routed.text)
+    if not structured and fallback_confidence is not None:
+        confidence = fallback_confidence
     return Draft(text=answer, confidence=confidence, model=routed.model, cost_usd=routed.cost_usd,
-                 counterfactual_usd=routed.counterfactual_usd)
+                 counterfactual_usd=routed.counterfactual_usd, structured=structured)
