@@ -39,3 +39,35 @@ async def test_a_model_naming_an_unset_variable_is_still_skipped(llm_server, htt
     settings = local_settings(llm_server.url)
     settings.models["local"].api_key_env = "LOCAL_LLM_KEY"
     assert not tier_has_key(settings, "cheap", {})
+
+
+def readme_catalog() -> tuple[dict, dict]:
+    """The models and tiers of README's "Connecting an LLM" section, pasted as a user would."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Connecting an LLM"):]
+    section = section[:section.index("\n## ", 5)]
+    models_block, tiers_block = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    return yaml.safe_load("models:\n" + models_block)["models"], yaml.safe_load(tiers_block)["tiers"]
+
+
+async def test_the_readme_llm_section_pasted_literally_answers_on_the_local_fake(llm_server, http_client,
+                                                                                 db_sessions):
+    models, tiers = readme_catalog()
+    assert {"gpt-4o-mini", "claude-haiku-4-5", "gemini-2.5-flash", "deepseek-chat", "mistral-small",
+            "local"} <= set(models)
+    assert "api_key_env" not in models["local"]
+    models["local"]["base_url"] = llm_server.url + "/v1"  # the fake plays Ollama on its own port
+    llm_server.keyless = True
+    settings = Settings.model_validate({"company": {"name": "Acme"},
+                                        "policy": {"rules": [{"name": "all", "route": "human"}]},
+                                        "models": models, "tiers": tiers})
+    check_catalog(settings)
+    router = LLMRouter(settings, http_client, db_sessions, clock=FakeClock(), sleep=RecordingSleep(), env={})
+    r = await router.complete("cheap", REQ, purpose="answer")  # no key anywhere: the local model answers
+    assert r.model == "local" and r.text == "Hello from llama3.2."
+    assert not router.available("strong")
