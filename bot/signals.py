@@ -56,6 +56,9 @@ CRITICAL_PHRASES = (
     "erase my data", "right to be forgotten", "delete all my data",
 )
 CRITICAL_RUNNER_UP = 0.2  # a critical intent this likely among the top three counts too
+# a reading by meaning needs a sentence to read: "lol ok" or "." gave the anger head 0.9 on the
+# held-out set (bench/data/routing_fresh2.csv); the lexicon still reads short outbursts ("WTF!!!")
+MEANING_MIN_WORDS = 3
 NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "n't", "hardly", "without"}
 URGENT = ("urgent", "asap", "immediately", "right now", "emergency", "today!", "as soon as possible")
 WANTS_HUMAN = (
@@ -173,7 +176,7 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     level, label = emotion(text, cfg.extra_negative_words)
     # an instruction to the bot reads as a demand, not a mood: the injection has its own rule
     if cfg.anger_by_meaning and anger >= cfg.anger_by_meaning and label != "distress" and anger > level \
-            and not injection:
+            and not injection and len(WORD.findall(lowered)) >= MEANING_MIN_WORDS:
         level, label = anger, "anger"
     if level < cfg.emotion_threshold:
         label = "neutral"
