@@ -53,7 +53,7 @@ async def test_calls_of_the_message_are_written_with_its_outcome(sessions):
     async def handle() -> int:
         begun = await store.start(msg("hi"), ev)
         mid = begun.message_id
-        await asyncio.gather(asyncio.sleep(0), asyncio.create_task(_held_in_subtask(mid)))  # a model call in a sub-task
+        await asyncio.create_task(_held_in_subtask(mid))  # a model call in a sub-task
         assert hold_model_call(mid, call(mid, "second"))
         assert not hold_model_call(mid + 1000, call(None, "elsewhere"))  # not this message: the caller writes it
         assert await calls(sessions) == []  # nothing written before the finish transaction
