@@ -73,6 +73,18 @@ COMPLEX_MARKERS = [re.compile(p) for p in (
     r"\b(versus|vs\.?)\b", r"\brecommend", r"\bshould i\b", r"\bwhat if\b", r"\bexplain why\b",
     r"\bpros and cons\b", r"\bdepends on\b",
 )]
+# kinds of trouble a message can tell of; three or more in one story (broken AND charged twice AND
+# the refund went wrong) is a case to untangle, not a question with one answer
+TROUBLES = [re.compile(p) for p in (
+    r"\b(broken|broke|cracked|torn|damaged|faulty|defective|dented|scratched|damp|stained|ripped)\b",
+    r"\bwrong\b|\bnot what i ordered\b",
+    r"\b(missing|never (arrived|came|turned up)|didn't (arrive|come)|not arrived|only (partly|partially|half)|vanished)\b",
+    r"\b(charged|billed|overcharged|refunded|refund|credit note|paid|payment)\b",
+    r"\b(returned|return|exchanged|exchange|replacement|sent back)\b",
+    r"\b(address|delivered|courier|carrier|parcels?|redelivery|dispatched|shipped)\b",
+    r"\b(invoices?|vat|reverse[- ]charge|receipt)\b",
+)]
+MANY_TROUBLES, STORY_WORDS = 3, 15  # this many kinds of trouble in a message this long: complex
 WORD = re.compile(r"[a-z']+")
 CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but then|and now|and also)\b", re.I)
 
@@ -136,7 +148,8 @@ def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, st
 
 
 def complexity(text: str, classification: Classification | None) -> float:
-    """0..1: how much reasoning an answer needs (several questions, comparisons, length)."""
+    """0..1: how much reasoning an answer needs (several questions, comparisons, length, several
+    kinds of trouble in one story)."""
     lowered = f" {text.lower()} "
     words = len(WORD.findall(lowered))
     questions = len([p for p in QUESTION_SPLIT.split(text) if len(WORD.findall(p.lower())) >= 3])
@@ -150,6 +163,9 @@ def complexity(text: str, classification: Classification | None) -> float:
         second = classification.top[1][1]
         if second > 0.25:  # two intents compete: a mixed question
             score += 0.15
+    troubles = sum(1 for t in TROUBLES if t.search(lowered))
+    if troubles >= MANY_TROUBLES and words >= STORY_WORDS:
+        score = max(score, 0.5 + 0.1 * (troubles - MANY_TROUBLES))
     if classification and classification.complexity is not None:  # an LLM stage judged it
         score = max(score, classification.complexity)
     return round(min(1.0, score), 3)

@@ -76,6 +76,17 @@ def test_complexity_markers():
     assert complexity("where is my order", None) < 0.5
 
 
+# Written for this test; not in bench/data.
+def test_several_kinds_of_trouble_in_one_story_are_complex():
+    story = ("the lamp arrived with a cracked shade, the bulbs were missing and I was charged "
+             "for express delivery I never chose")
+    assert complexity(story, None) >= 0.5
+    for one_or_two in ("the shade of my lamp is cracked, can I get a replacement?",
+                       "I sent back the rug on monday, when will the refund reach my card?",
+                       "the invoice shows the wrong address, please fix it"):
+        assert complexity(one_or_two, None) < 0.5, one_or_two
+
+
 def test_emotion_below_threshold_is_neutral_label():
     s = detect("that's a bit annoying", cls("order_status", 0.95), S)
     assert s.emotion_label == "neutral" and s.emotion > 0
