@@ -59,8 +59,6 @@ class SafetyHit:
     category: str  # one of CATEGORIES
     why: str  # readable, e.g. "electric shock: 'gave me a shock'"
     score: float  # 0..1
-    sure: bool = True  # False: only the model by meaning found it, under MEANING_SURE (a classifier
-    #                    confident of a routine intent outweighs it: bot/signals.py)
 
 
 
@@ -217,8 +215,7 @@ PRIORITY = {  # when two categories are equally strong, the first here names the
         "bereavement", "financial_hardship", "distress"))
 }
 MODEL_MIN = 0.85  # the word model's probability needed to confirm weak cues
-MEANING_STRONG = 0.5  # the model by meaning alone: a safety case (a person)
-MEANING_SURE = 0.85  # ...a case even when the classifier is sure of a routine intent
+MEANING_STRONG = 0.5  # the model by meaning alone: a safety case (a person), whatever the classifier says
 MEANING_WEAK = 0.3  # ...a possible concern (a person when the classifier cannot place the message)
 MEANING_CHARS = 4000  # the classifier's cut too (bot/classify/local.py), so the encoder's memory serves both
 
@@ -295,13 +292,12 @@ class SafetyDetector:
             add("large_overcharge", 1.0, money[1])
         self._context(masked, scores)
         hits = {c: s for c, s in scores.items() if s >= 1.0}
-        note, sure = "", True
+        note = ""
         if self.meaning is not None:
             reading = self.meaning.read(text[:MEANING_CHARS])
             if not hits and reading.p_harm >= MEANING_STRONG:
                 hits = {reading.category: 1.0}
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
-                sure = reading.p_harm >= MEANING_SURE
             elif not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0):
                 scores[reading.category] = reading.p_harm / 2 + 0.01
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
@@ -318,7 +314,7 @@ class SafetyDetector:
             return SafetyHit(cat, f"possible {LABELS[cat]}: '{evidence.get(cat, '')}'", round(min(0.45, scores[cat] / 2), 2))
         best = min(hits, key=PRIORITY.__getitem__)
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
-        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score, sure)
+        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score)
 
     @staticmethod
     def _context(t: str, scores: dict[str, float]) -> None:

@@ -96,7 +96,6 @@ class SafetyHit(Protocol):
     category: str
     why: str
     score: float  # >= 0.5: a safety case; under it, a possible concern (weak cues only)
-    sure: bool  # False: a model's reading only, which a confident routine classification outweighs
 
 
 SafetyCheck = Callable[[str], "SafetyHit | None"]
@@ -206,11 +205,10 @@ def detect(text: str, classification: Classification | None, settings: Settings,
                     else f"critical intent {runner_up} among the candidates" if runner_up
                     else f"critical phrase '{phrase}'" if phrase else "")
     substantive = intent_cfg is not None and not intent_cfg.small_talk
-    # a safety case; a reading by the model alone that is not sure, against a classifier sure of a
-    # routine intent ("my sofa arrived with a big scratch on it": damaged_item 0.99), is only a concern
-    placed = bool(classification and not classification.out_of_scope
-                  and classification.confidence >= settings.policy.confidence_threshold)
-    case = bool(safety and safety.score >= 0.5 and (safety.sure or not placed))
+    # a safety case, even when the classifier is sure of a routine intent: "the table caught a small
+    # flame" is a damaged_item too (0.96). A weak hit (under 0.5) is a concern, which the policy sends to
+    # a person only when the classifier cannot place the message.
+    case = bool(safety and safety.score >= 0.5)
     # "I need more help" after a canned answer or an article: the next rung can still be a model
     more_help = history.more_help and history.more_help_after in CHEAP_ANSWERS
     repeat = (history.more_help or history.unresolved_bot_turns >= cfg.unresolved_turns

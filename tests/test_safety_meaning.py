@@ -154,23 +154,29 @@ def test_the_encoder_remembers_what_it_encoded():
     np.testing.assert_allclose(a[0], b[0])
 
 
-def test_a_confident_routine_intent_outweighs_an_unsure_reading_by_meaning():
-    """'my sofa arrived with a big scratch on it' (damaged_item 0.99) read as a possible injury: a concern,
-    which a sure classifier leaves with the bot; an unsure classifier sends the same reading to a person."""
+def test_a_reading_by_meaning_is_a_case_even_against_a_confident_routine_intent():
+    """'the table caught a small flame' is a damaged_item too (0.96): a strong reading by meaning sends it
+    to a person whatever the classifier says; a weak one is a concern, which a sure classifier answers."""
     from bot.messages import Classification
     from bot.settings import load_settings
     from bot.signals import detect
     from tests.conftest import EXAMPLE_CONFIG
 
     settings = load_settings(EXAMPLE_CONFIG)
-    unsure_reading = SafetyDetector(meaning=_Fixed(0.75, "injury")).check("my sofa arrived with a big scratch")
-    assert unsure_reading is not None and not unsure_reading.sure
+    text = "the candle jar cracked and the table caught a small flame"
     sure_intent = Classification(intent="damaged_item", confidence=0.99, top=(("damaged_item", 0.99),))
-    unsure_intent = Classification(intent="damaged_item", confidence=0.6, top=(("damaged_item", 0.6),))
-    s = detect("my sofa arrived with a big scratch", sure_intent, settings, safety=unsure_reading)
-    assert not s.safety and s.safety_concern == "injury"
-    s = detect("my sofa arrived with a big scratch", unsure_intent, settings, safety=unsure_reading)
-    assert s.safety == "injury"
-    sure_reading = SafetyDetector(meaning=_Fixed(0.95, "injury")).check("my sofa arrived with a big scratch")
-    assert sure_reading.sure
-    assert detect("my sofa arrived with a big scratch", sure_intent, settings, safety=sure_reading).safety == "injury"
+    strong = SafetyDetector(meaning=_Fixed(0.6, "fire")).check(text)
+    assert detect(text, sure_intent, settings, safety=strong).safety == "fire"
+    weak = SafetyDetector(meaning=_Fixed(0.35, "fire")).check(text, weak=True)
+    s = detect(text, sure_intent, settings, safety=weak)
+    assert not s.safety and s.safety_concern == "fire"
+
+
+def test_cosmetic_damage_in_an_injurys_words_is_not_a_case(meaning):
+    """The routine negatives about scratched, cut or bent furniture keep 'a scratch on the arm' apart from a
+    scratched arm."""
+    for text in ("my sofa arrived with a big scratch on it", "the armchair has a cut in the leather on one arm"):
+        hit = meaning.check(text)
+        assert hit is None or hit.score < 0.5, (text, hit)
+    hit = meaning.check("the broken table top scratched my arm open and it won't stop bleeding")
+    assert hit is not None and hit.score >= 0.55
