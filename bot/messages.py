@@ -125,6 +125,7 @@ class Signals:
     critical: bool = False  # a critical intent (config), a critical runner-up, or a critical phrase
     critical_why: str = ""  # which of those, for the decision's reason
     urgent: bool = False
+    chasing: bool = False  # the story says an earlier attempt (an agent, a return, an exchange) did not settle it
     complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
     injection: bool = False  # the message tries to instruct the model
     needs_human: bool = False  # the LLM classifier judged that a person should handle it
@@ -139,7 +140,7 @@ class Signals:
         if self.emotion_label != "neutral":
             out.append(self.emotion_label)
         for name in ("wants_human", "needs_human", "repeat_contact", "more_help", "critical", "safety", "safety_concern", "urgent",
-                     "injection", "gibberish"):
+                     "chasing", "injection", "gibberish"):
             if getattr(self, name):
                 out.append(name)
         if self.complexity >= 0.5:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from bot.messages import Route
 
 SIGNAL_NAMES = ("anger", "frustration", "distress", "wants_human", "needs_human", "repeat_contact", "more_help", "critical",
-                "safety", "safety_concern", "urgent", "injection", "complex", "gibberish")
+                "safety", "safety_concern", "urgent", "chasing", "injection", "complex", "gibberish")
 
 
 class Strict(BaseModel):

@@ -85,6 +85,16 @@ TROUBLES = [re.compile(p) for p in (
     r"\b(invoices?|vat|reverse[- ]charge|receipt)\b",
 )]
 MANY_TROUBLES, STORY_WORDS = 3, 15  # this many kinds of trouble in a message this long: complex
+# the story says an earlier attempt did not settle it ("was told to return and re-buy, did that, now ...",
+# "exchanged twice and both times the same size came back"): the canned process already failed, so the
+# answer would be the one they had. Only in a story (STORY_WORDS or more): "not again" is a mood.
+CHASING = re.compile(
+    r"\b(?:(?:was|were) told to|been told|(?:i|we) was promised|(?:i|we) were promised|you promised"
+    r"|promised me|both times|(?:second|third|fourth|2nd|3rd|4th) time|yet again|once again"
+    r"|already (?:asked|contacted|emailed|e-mailed|called|rang|phoned|chatted|complained|sent (?:it|them) back|returned)"
+    r"|still (?:haven't|hasn't|have not|has not|not|no sign|waiting)|never (?:heard back|replied|got back|called back)"
+    r"|chased|chasing|(?:nobody|no one|no-one) (?:has |have )?(?:replied|answered|got back|called|can find|could find|knows)"
+    r"|your colleague|the agent (?:said|told)|last time i (?:called|contacted|wrote|chatted))\b")
 WORD = re.compile(r"[a-z']+")
 CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but then|and now|and also)\b", re.I)
 
@@ -227,6 +237,7 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         gibberish=gibberish(text, vocabulary),
         needs_human=bool(classification and classification.needs_human),
         urgent=any(u in lowered for u in URGENT),
+        chasing=bool(CHASING.search(lowered)) and len(WORD.findall(lowered)) >= STORY_WORDS,
         complexity=complexity(text, classification),
         injection=injection,
     )

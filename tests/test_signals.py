@@ -125,3 +125,19 @@ def test_goods_never_ordered_is_critical():
 def test_critical_reason_says_why():
     assert detect("I'll call my solicitor", cls("order_status", 0.95), S).critical_why == "critical phrase 'solicitor'"
     assert detect("someone used my card", cls("fraud_report", 0.95), S).critical_why == "critical intent fraud_report"
+
+
+def test_a_story_of_an_earlier_attempt_that_failed_is_chasing():
+    for text in ("price dropped the day after I bought, asked for a price match, was told to return and re-buy, "
+                 "did that, and now the new one costs more",
+                 "I swapped the rug for the larger size and both times the small one turned up at my door again",
+                 "your colleague said on the phone a refund would be with me in five days, that was a month ago"):
+        s = detect(text, cls("price_match", 0.95), S)
+        assert s.chasing and "chasing" in s.names(), text
+
+
+def test_a_short_complaint_or_a_recurring_error_is_not_chasing():
+    for text in ("not again!", "still not here",
+                 "the payment page shows an error every time i click pay, the sale ends tonight, can you help",
+                 "I was told the sofa comes in grey too, is that right and how long is delivery to Leeds?"):
+        assert not detect(text, cls("order_status", 0.95), S).chasing, text
