@@ -32,8 +32,8 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.analytics_sql import (  # noqa: F401 - Filters, parse_day and percentile are part of this module's API
-    PERCENTILES, Filters, _day, _rate, _rows, _stats, _usd, _where, parse_day, percentile,
+from bot.analytics_sql import (  # noqa: F401 - Filters, parse_day/parse_since and percentile are part of this module's API
+    PERCENTILES, SINCE_FORMS, Filters, _day, _rate, _rows, _stats, _usd, _where, parse_day, parse_since, percentile,
 )
 
 ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Date, Float, String, bindparam, text
@@ -28,19 +28,38 @@ class Filters:
                 "until": self.until.isoformat() if self.until else None, "channel": self.channel}
 
 
-def parse_day(value: str, today: date | None = None) -> date:
-    """'YYYY-MM-DD', 'today', or 'Nd' (N days before today, UTC)."""
-    today = today or utcnow().date()
+SINCE_FORMS = "YYYY-MM-DD, 'today', or a duration ago: Ns, Nm, Nh or Nd (e.g. 45s, 30m, 1h, 7d)"
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str, now: datetime | None = None) -> datetime:
+    """The UTC moment `value` names: 'YYYY-MM-DD' and 'today' are midnight, 'Nd' is midnight N days
+    back (as before), and 'Ns', 'Nm', 'Nh' are exactly that long before `now`."""
+    now = now or utcnow()
+    today = now.date()
     value = value.strip().lower()
     if value == "today":
-        return today
-    m = re.fullmatch(r"(\d{1,5})d", value)
+        return datetime.combine(today, time.min, tzinfo=timezone.utc)
+    m = re.fullmatch(r"(\d{1,6})\s*([smhd])", value)
     if m:
-        return today - timedelta(days=int(m.group(1)))
+        n, unit = int(m.group(1)), m.group(2)
+        if unit == "d":
+            return datetime.combine(today - timedelta(days=n), time.min, tzinfo=timezone.utc)
+        return now - timedelta(**{_UNITS[unit]: n})
     try:
-        return date.fromisoformat(value)
+        return datetime.combine(date.fromisoformat(value), time.min, tzinfo=timezone.utc)
     except ValueError:
-        raise ValueError(f"{value!r} is not a date: use YYYY-MM-DD, 'today' or Nd (e.g. 7d)") from None
+        raise ValueError(f"{value!r} is not a date or a duration: use {SINCE_FORMS}") from None
+
+
+def parse_day(value: str, today: date | None = None, now: datetime | None = None) -> date:
+    """The UTC day of parse_since: 'YYYY-MM-DD', 'today', 'Nd' (N days before today), or 'Ns'/'Nm'/'Nh'
+    (the day that moment falls on)."""
+    if now is None:
+        now = utcnow()
+        if today is not None:
+            now = datetime.combine(today, now.timetz())
+    return parse_since(value, now).date()
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:

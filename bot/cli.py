@@ -16,6 +16,18 @@ from bot.cli_common import run as _run
 from bot.cli_common import settings_or_exit as _settings
 from bot.settings import ConfigError, Settings
 
+def _when(value: Optional[str]) -> Optional[str]:
+    """Option callback for --since/--until: a bad date or duration is a usage error naming the option."""
+    from bot.analytics_sql import parse_since
+
+    if value is not None:
+        try:
+            parse_since(value)
+        except ValueError as e:
+            raise typer.BadParameter(str(e)) from None
+    return value
+
+
 app = typer.Typer(help="supportbot: a customer-support bot that orchestrates models and people.",
                   no_args_is_help=True, add_completion=False)
 
@@ -195,7 +207,9 @@ def eval_cmd(
 def replay(
     policy_file: Optional[Path] = typer.Option(None, "--policy", help="Candidate: a complete config, or a YAML with "
                                                "some of policy, models, tiers, classifier, signals, knowledge."),
-    since: str = typer.Option("7d", "--since", help="First UTC day: YYYY-MM-DD, 'today' or Nd (e.g. 7d)."),
+    since: str = typer.Option("7d", "--since", callback=_when,
+                              help="Start: YYYY-MM-DD, 'today', or a duration ago: 45s, 30m, 1h, 7d (Nd: from "
+                              "midnight N days ago)."),
     config: Optional[Path] = ConfigOpt,
     model: Optional[str] = typer.Option(None, "--model", help="Candidate classifier: a folder or a version."),
     threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0,
@@ -208,17 +222,16 @@ def replay(
     """Re-decide logged messages with a candidate policy/threshold/model/catalog, beside what happened. Sends nothing."""
     import json
 
+    from datetime import time
+
     from bot import replay as rp
-    from bot.analytics import parse_day
+    from bot.analytics import parse_since
     from bot.db.engine import check_migrated, make_engine, session_factory
     from bot.knowledge import KnowledgeBase
 
     settings = _settings(config)
-    try:
-        day = parse_day(since)
-    except ValueError as e:
-        err.print(f"[red]bad --since:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    start = parse_since(since)  # checked by _when
+    day = start.date() if start.timetz().replace(tzinfo=None) == time.min else start.replace(microsecond=0)
     candidate = settings
     if policy_file is not None:
         try:
@@ -235,7 +248,7 @@ def replay(
         engine = make_engine(url or settings.database.url)
         try:
             await check_migrated(engine)
-            items, earlier, skipped = await rp.load_logged(session_factory(engine), rp.since_datetime(day),
+            items, earlier, skipped = await rp.load_logged(session_factory(engine), start,
                                                            candidate.signals.repeat_window_hours)
         finally:
             await engine.dispose()
@@ -299,9 +312,11 @@ def label(
 @app.command()
 def report(
     config: Optional[Path] = ConfigOpt,
-    since: Optional[str] = typer.Option(None, "--since", help="First UTC day: YYYY-MM-DD, 'today' or Nd "
-                                        "(N days ago, e.g. 7d). Default: the beginning."),
-    until: Optional[str] = typer.Option(None, "--until", help="Last UTC day (inclusive), same forms. Default: no end."),
+    since: Optional[str] = typer.Option(None, "--since", callback=_when,
+                                        help="First UTC day: YYYY-MM-DD, 'today', or a duration ago: 45s, 30m, 1h, "
+                                        "7d (the day it falls on). Default: the beginning."),
+    until: Optional[str] = typer.Option(None, "--until", callback=_when,
+                                        help="Last UTC day (inclusive), same forms. Default: no end."),
     channel: Optional[str] = typer.Option(None, "--channel", help="Only this channel (telegram, slack, web, ...)."),
     fmt: str = typer.Option("table", "--format", help="table (for people), csv (long form) or json."),
     url: Optional[str] = typer.Option(None, "--url", help="Database URL (default: $SUPPORTBOT_DATABASE_URL "
@@ -317,12 +332,8 @@ def report(
         err.print(f"[red]bad --format:[/red] {fmt!r}; use one of {', '.join(out.FORMATS)}", highlight=False)
         raise typer.Exit(2)
     settings = _settings(config)
-    try:
-        f = analytics.Filters(since=analytics.parse_day(since) if since else None,
-                              until=analytics.parse_day(until) if until else None, channel=channel)
-    except ValueError as e:
-        err.print(f"[red]bad date:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from None
+    f = analytics.Filters(since=analytics.parse_day(since) if since else None,  # checked by _when
+                          until=analytics.parse_day(until) if until else None, channel=channel)
     holder: dict = {}
 
     async def collect() -> None:

@@ -31,7 +31,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -248,10 +248,6 @@ async def replay(items: list[Logged], earlier: list[Logged], settings: Settings,
     return out
 
 
-def since_datetime(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=timezone.utc)
-
-
 # --- report ------------------------------------------------------------------------------------
 
 def summary(results: list[Replayed], skipped: int) -> dict:
@@ -297,7 +293,7 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def render(s: dict, changes: list[dict], since: date, candidate: str, shown: int = SHOWN_CHANGES) -> str:
+def render(s: dict, changes: list[dict], since: date | datetime, candidate: str, shown: int = SHOWN_CHANGES) -> str:
     out = [f"replay of {s['n']} logged messages since {since.isoformat()} with {candidate}"
            f" ({s['skipped']} inbound messages not classified by the bot were left out: relayed to agents, "
            f"ratings, edits, empty)" if s["skipped"] else

@@ -427,10 +427,15 @@ def test_cli_report_json_csv_and_table(fixture_db):
                                      "2024-03-02", "--channel", "telegram"))
     assert filtered["period"] == {"since": "2024-03-02", "until": "2024-03-02", "channel": "telegram"}
     assert (filtered["conversations"]["total"], filtered["messages"]) == (1, 1)
+    before = (utcnow() - timedelta(hours=1)).date().isoformat()
+    recent = json.loads(run_report(fixture_db, "--format", "json", "--since", "1h"))
+    after = (utcnow() - timedelta(hours=1)).date().isoformat()
+    assert recent["period"]["since"] in (before, after) and recent["messages"] == 0  # the fixture's days are past
 
 
 def test_cli_report_rejects_bad_input(sqlite_url):
-    cases = ((["--since", "last tuesday"], "bad date"), (["--format", "xml"], "bad --format"),
+    cases = ((["--since", "last tuesday"], "Invalid value for '--since'"),
+             (["--until", "3 weeks"], "Invalid value for '--until'"), (["--format", "xml"], "bad --format"),
              ([], "run `supportbot migrate`"))  # an empty database
     for args, needle in cases:
         result = CliRunner().invoke(cli, ["report", "--config", str(EXAMPLE_CONFIG), "--url", sqlite_url, *args])
@@ -444,6 +449,22 @@ def test_parse_day_and_percentile():
     assert analytics.parse_day("2024-01-31", today) == date(2024, 1, 31)
     with pytest.raises(ValueError):
         analytics.parse_day("yesterday-ish", today)
+
+
+def test_since_takes_seconds_minutes_hours_and_days():
+    from datetime import datetime, timezone
+
+    now = datetime(2024, 3, 10, 0, 20, tzinfo=timezone.utc)
+    assert analytics.parse_since("45s", now) == datetime(2024, 3, 10, 0, 19, 15, tzinfo=timezone.utc)
+    assert analytics.parse_since("30m", now) == datetime(2024, 3, 9, 23, 50, tzinfo=timezone.utc)
+    assert analytics.parse_since("1h", now) == datetime(2024, 3, 9, 23, 20, tzinfo=timezone.utc)
+    assert analytics.parse_since("2d", now) == datetime(2024, 3, 8, tzinfo=timezone.utc)  # from midnight, as before
+    assert analytics.parse_since("2024-03-01", now) == datetime(2024, 3, 1, tzinfo=timezone.utc)
+    assert analytics.parse_day("1h", now=now) == date(2024, 3, 9)  # the day that moment falls on
+    assert analytics.parse_day("30m", date(2024, 3, 10)) in (date(2024, 3, 9), date(2024, 3, 10))
+    for bad in ("1w", "h", "-1h", "1.5h"):
+        with pytest.raises(ValueError, match="45s, 30m, 1h, 7d"):
+            analytics.parse_since(bad, now)
     assert analytics.percentile([], 50) is None
     assert analytics.percentile([3.0], 99) == 3.0
     assert analytics.percentile([1, 2, 3, 4], 50) == 2.5  # like percentile_cont

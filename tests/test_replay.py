@@ -159,4 +159,8 @@ def test_replay_command_prints_side_by_side_and_writes_csv(sqlite_db, tmp_path, 
     assert all(r["logged_route"] != r["new_route"] for r in rows)
     bad = CliRunner().invoke(cli, ["replay", "--config", str(tmp_path / "cfg" / MINI.name), "--url", sqlite_db,
                                    "--since", "last week"])
-    assert bad.exit_code == 2 and "bad --since" in bad.output
+    assert bad.exit_code == 2 and "Invalid value for '--since'" in bad.output and "Traceback" not in bad.output
+    recent = CliRunner().invoke(cli, ["replay", "--config", str(tmp_path / "cfg" / MINI.name), "--url", sqlite_db,
+                                      "--since", "1h"])
+    assert recent.exit_code == 0, recent.output
+    assert "logged messages since 20" in recent.stdout
