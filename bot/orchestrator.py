@@ -21,7 +21,7 @@ from bot.llm.answer import build_system
 from bot.llm.pricing import estimate_counterfactual_usd
 from bot.llm.types import Spend
 from bot.messages import Classification, ConversationStatus, Decision, HandleResult, InboundMessage, Reply, Route, Signals, utcnow
-from bot.respond import Context, Responder, Response, render, wait_text
+from bot.respond import Context, Responder, Response, display_name, render, wait_text
 from bot.settings import Settings
 from bot.history import History
 
@@ -247,7 +247,7 @@ class Orchestrator:
                            Signals(), record_decision=False)
         text, rule = {"start": (company.welcome, "welcome"), "help": (company.help, "help")}.get(
             msg.kind, (company.text_only, "unsupported_content"))
-        text = render(text, {**self.settings.company_vars(), "customer_name": msg.customer_name or "there"})
+        text = render(text, {**self.settings.company_vars(), "customer_name": display_name(msg.customer_name) or "there"})
         return Outcome(Decision(Route.TEMPLATE, rule, f"{msg.kind} message"), Signals(), reply=self._reply(msg, text))
 
     @staticmethod

@@ -15,6 +15,7 @@ list through the same decide.fallback and records why.
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,6 +72,26 @@ class Response:
 class _Placeholders(dict[str, str]):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+_ID_WORDS = {"demo", "customer", "visitor", "guest", "user", "anonymous", "anon", "test", "web", "console", "unknown"}
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+def display_name(value: str | None) -> str | None:
+    """`value` if it reads as a person's name, else None: a customer id passed as the name (the
+    console's `demo-customer`, a UUID, a web visitor id, a phone number) is never used to greet."""
+    name = (value or "").strip()
+    if not name or len(name) > 64 or not any(c.isalpha() for c in name) or _UUID.search(name):
+        return None
+    if " " not in name:
+        parts = re.split(r"[-_.:@/]", name.lower())
+        if any(c in name for c in "_:@/") or (len(parts) > 1 and (set(parts) & _ID_WORDS or any(
+                any(c.isdigit() for c in p) for p in parts))) or name.lower() in _ID_WORDS:
+            return None
+        if re.fullmatch(r"[0-9a-f]{12,}", name.lower()):
+            return None
+    return name
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -134,7 +155,7 @@ class Responder:
         self.router = router
 
     def _values(self, ctx: Context) -> dict[str, str]:
-        return {**self.settings.company_vars(), "customer_name": ctx.customer_name or "there"}
+        return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there"}
 
     async def respond(self, decision: Decision, ctx: Context) -> Response:
         route = decision.route

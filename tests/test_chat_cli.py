@@ -149,3 +149,25 @@ def test_unmigrated_database_says_run_migrate(tmp_path):
     out = run(["chat"], tmp_path, "hi\n", env)
     assert out.returncode == 2
     assert "run `supportbot migrate`" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_greeting_names_a_person_never_a_customer_id(session):
+    """The console's default customer id, or a UUID, is not a name: the greeting has no name in it."""
+    work, env, _ = session
+    for args in ([], ["--customer", "3f2a9c1e-1b2c-4d5e-8f90-123456789abc"]):
+        out = run(["chat", *args], work, "hello\n", env)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("Hi there, welcome to Northwind Goods"), out.stdout
+        assert "demo-customer" not in out.stdout and "3f2a9c1e" not in out.stdout
+    named = run(["chat", "--customer", "Anna"], work, "hello\n", env)
+    assert named.stdout.startswith("Hi Anna, welcome to Northwind Goods"), named.stdout
+
+
+def test_display_name_keeps_names_and_drops_ids():
+    from bot.respond import display_name
+
+    for name in ("Anna", "Jean-Luc", "Mary Ann", "O'Brien", "Анна", "Anna2"):
+        assert display_name(name) == name
+    for ident in ("demo-customer", "3f2a9c1e-1b2c-4d5e-8f90-123456789abc", "visitor-3f2a", "web:abc123",
+                  "+31612345678", "user_123", "guest", "deadbeefcafe1234", "", "  ", None):
+        assert display_name(ident) is None, ident
