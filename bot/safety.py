@@ -33,7 +33,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Sequence
 
-from bot.safety_model import Encoder, MeaningModel, WordModel, train_words
+from bot.safety_model import MEANING_MIN_WORDS, Encoder, MeaningModel, WordModel, train_words
 from bot.safety_cues import (  # the concept words and cues
     BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
     NEGATORS, SURPRISE,
@@ -293,7 +293,7 @@ class SafetyDetector:
         self._context(masked, scores)
         hits = {c: s for c, s in scores.items() if s >= 1.0}
         note = ""
-        if self.meaning is not None:
+        if self.meaning is not None and len(re.findall(r"[a-z']+", t)) >= MEANING_MIN_WORDS:
             reading = self.meaning.read(text[:MEANING_CHARS])
             if not hits and reading.p_harm >= MEANING_STRONG:
                 hits = {reading.category: 1.0}

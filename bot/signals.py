@@ -12,6 +12,7 @@ from typing import Callable, Protocol
 from bot.history import History, history_from  # noqa: F401 - history_from is also imported from here
 from bot.messages import Classification, Signals
 from bot.settings import Settings
+from bot.safety_model import MEANING_MIN_WORDS
 
 # word -> (intensity 0..1, label). Stems match by prefix ("furious" matches "furiously").
 LEXICON: dict[str, tuple[float, str]] = {
@@ -56,9 +57,6 @@ CRITICAL_PHRASES = (
     "erase my data", "right to be forgotten", "delete all my data",
 )
 CRITICAL_RUNNER_UP = 0.2  # a critical intent this likely among the top three counts too
-# a reading by meaning needs a sentence to read: "lol ok" or "." gave the anger head 0.9 on the
-# held-out set (bench/data/routing_fresh2.csv); the lexicon still reads short outbursts ("WTF!!!")
-MEANING_MIN_WORDS = 3
 NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "n't", "hardly", "without"}
 URGENT = ("urgent", "asap", "immediately", "right now", "emergency", "today!", "as soon as possible")
 WANTS_HUMAN = (

@@ -180,3 +180,12 @@ def test_cosmetic_damage_in_an_injurys_words_is_not_a_case(meaning):
         assert hit is None or hit.score < 0.5, (text, hit)
     hit = meaning.check("the broken table top scratched my arm open and it won't stop bleeding")
     assert hit is not None and hit.score >= 0.55
+
+
+def test_a_message_of_under_three_words_is_not_read_by_meaning():
+    """'lol ok' read as a possible distress (0.35) on a held-out set: two words are too few to read a meaning
+    from; the word cues still catch a short case."""
+    det = SafetyDetector(meaning=_Fixed(0.9, "distress"))
+    assert det.check("lol ok", weak=True) is None
+    assert det.check("ok then, fine", weak=True) is not None
+    assert SafetyDetector(meaning=_Fixed(0.0, "distress")).check("kill myself") is not None
