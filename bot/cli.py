@@ -84,15 +84,20 @@ def migrate(
     """Apply the database migrations (SQLite or PostgreSQL)."""
     from sqlalchemy.engine import make_url
 
-    from bot.db.migrate import upgrade
+    from bot.db.migrate import head_revision, upgrade
 
     target = url or _settings(config).database.url
     try:
-        upgrade(target)
+        applied = upgrade(target)
     except Exception as e:  # noqa: BLE001 - report any driver error readably
         err.print(f"[red]migration failed:[/red] {type(e).__name__}: {e}", highlight=False)
         raise typer.Exit(1) from None
-    err.print(f"database {make_url(target).render_as_string(hide_password=True)} is up to date")
+    where = f"database {make_url(target).render_as_string(hide_password=True)}"
+    if applied:
+        err.print(f"applied {', '.join(applied)}", highlight=False)
+        err.print(f"{where} is up to date at {head_revision()}", highlight=False)
+    else:
+        err.print(f"{where} already up to date at {head_revision()}", highlight=False)
 
 
 def _load_model(settings: Settings, model: Optional[str]):  # noqa: ANN202

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from alembic import context
 from sqlalchemy import pool
@@ -23,6 +24,14 @@ def _url() -> str:
     return load_settings().database.url
 
 
+def _record(ctx, step, heads, run_args) -> None:  # noqa: ANN001 - alembic's on_version_apply hook
+    """Note each applied revision by its file name, for `supportbot migrate` to report."""
+    applied = config.attributes.get("applied")
+    if applied is not None and step.is_upgrade:
+        script = step.up_revision
+        applied.append(Path(script.path).stem if getattr(script, "path", None) else step.up_revision_id)
+
+
 def _configure(connection=None, url=None) -> None:  # noqa: ANN001
     is_sqlite = (url or str(connection.engine.url)).startswith("sqlite")
     context.configure(
@@ -31,6 +40,7 @@ def _configure(connection=None, url=None) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=is_sqlite,  # SQLite cannot ALTER most things; batch mode copies tables
         compare_type=True,
+        on_version_apply=_record,
     )
 
 

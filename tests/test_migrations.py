@@ -48,3 +48,26 @@ def test_upgrade_is_idempotent(sqlite_url):
     upgrade(sqlite_url)
     upgrade(sqlite_url)  # nothing to do the second time, no error
     assert head_revision()
+
+
+def test_upgrade_names_the_revisions_it_applied(sqlite_url):
+    assert upgrade(sqlite_url, "0007")[-2:] == ["0006_agent_sessions", "0007_web_visitor_digest"]
+    assert upgrade(sqlite_url) == ["0008_outbox_locked_by", "0009_feedback_comment_only"]
+    assert upgrade(sqlite_url) == []
+
+
+def test_migrate_command_says_what_it_applied_or_that_it_was_up_to_date(tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    first = CliRunner().invoke(cli, ["migrate", "--url", url])
+    assert first.exit_code == 0, first.output
+    words = first.output.split()
+    assert words[0] == "applied" and "0001_initial_schema," in words and "0009_feedback_comment_only" in words
+    assert "already" not in first.output and f"up to date at {head_revision()}" in " ".join(words)
+    again = CliRunner().invoke(cli, ["migrate", "--url", url])
+    assert again.exit_code == 0, again.output
+    assert f"already up to date at {head_revision()}" in " ".join(again.output.split())
+    assert "applied" not in again.output

@@ -23,6 +23,12 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Upgrade the database at url. Runs its own event loop: call it from sync code only."""
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head") -> list[str]:
+    """Upgrade the database at url; the revisions applied, oldest first, by file name
+    (e.g. ['0008_outbox_locked_by', '0009_feedback_comment_only']; [] when it was up to date).
+    Runs its own event loop: call it from sync code only."""
+    cfg = alembic_config(url)
+    applied: list[str] = []
+    cfg.attributes["applied"] = applied  # migrations/env.py appends each revision as it is applied
+    command.upgrade(cfg, revision)
+    return applied
