@@ -217,6 +217,14 @@ PRIORITY = {  # when two categories are equally strong, the first here names the
 MODEL_MIN = 0.85  # the word model's probability needed to confirm weak cues
 MEANING_STRONG = 0.5  # the model by meaning alone: a safety case (a person), whatever the classifier says
 MEANING_WEAK = 0.3  # ...a possible concern (a person when the classifier cannot place the message)
+# A crisis tucked into a routine request ("nobody would even notice if I was gone. anyway can you cancel
+# my box") is diluted in the whole message's embedding (0.15) but plain in its own sentence (0.86): a
+# message of several sentences has each one read too, for self-harm only (a sentence of venting, "it has
+# been a long and tiring week for me.", reads as distress 0.80), at a higher bar.
+SENTENCE_CATEGORIES = frozenset({"self_harm"})
+SENTENCE_STRONG = 0.8
+SENTENCE_MIN_WORDS = 5
+SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 MEANING_CHARS = 4000  # the classifier's cut too (bot/classify/local.py), so the encoder's memory serves both
 
 
@@ -301,6 +309,8 @@ class SafetyDetector:
             elif not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0):
                 scores[reading.category] = reading.p_harm / 2 + 0.01
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
+            if not hits:
+                hits = self._sentence_hit(text[:MEANING_CHARS], evidence)
         elif not hits and self.model is not None and scores:  # weak cues only: the word model may confirm them
             p = self.model.probability(t)
             if p >= MODEL_MIN:
@@ -315,6 +325,17 @@ class SafetyDetector:
         best = min(hits, key=PRIORITY.__getitem__)
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
         return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score)
+
+    def _sentence_hit(self, text: str, evidence: dict[str, str]) -> dict[str, float]:
+        """A self-harm sentence inside a longer message, read sentence by sentence."""
+        sentences = [p for p in SENTENCE_SPLIT.split(text) if len(re.findall(r"[A-Za-z']+", p)) >= SENTENCE_MIN_WORDS]
+        if len(sentences) < 2 or self.meaning is None:
+            return {}
+        for sentence, r in zip(sentences, self.meaning.read_all(sentences)):
+            if r.category in SENTENCE_CATEGORIES and r.p_harm >= SENTENCE_STRONG:
+                evidence[r.category] = f"by meaning of '{sentence[:60]}', {r.p_harm:.2f}"
+                return {r.category: 1.0}
+        return {}
 
     @staticmethod
     def _context(t: str, scores: dict[str, float]) -> None:

@@ -58,6 +58,13 @@ class MeaningModel:
 
     def read(self, text: str, embedding: np.ndarray | None = None) -> Reading:
         emb = embedding if embedding is not None else self.encoder([text])[0]
+        return self._reading(emb)
+
+    def read_all(self, texts: Sequence[str]) -> list[Reading]:
+        """One reading per text, encoded together (the encoder packs a batch side by side)."""
+        return [self._reading(e) for e in self.encoder(list(texts))] if texts else []
+
+    def _reading(self, emb: np.ndarray) -> Reading:
         z = np.asarray(emb, dtype=np.float64) @ self.coef + self.intercept
         e = np.exp(z - z.max())
         p = e / e.sum()

@@ -189,3 +189,15 @@ def test_a_message_of_under_three_words_is_not_read_by_meaning():
     assert det.check("lol ok", weak=True) is None
     assert det.check("ok then, fine", weak=True) is not None
     assert SafetyDetector(meaning=_Fixed(0.0, "distress")).check("kill myself") is not None
+
+
+def test_a_crisis_tucked_into_a_routine_request_is_read_in_its_own_sentence(meaning):
+    """The whole message's embedding dilutes one sentence of crisis in a routine request; its own sentence
+    does not. A sentence of ordinary venting stays routine."""
+    hit = meaning.check("I don't think anyone would care if I disappeared. Anyway, where is my parcel NW-41822 "
+                        "at the moment?")
+    assert hit is not None and hit.category == "self_harm" and hit.score >= 0.55, hit
+    for text in ("It has been a long and tiring week for me. Anyway, where is my parcel NW-41822 at the moment?",
+                 "We're away on holiday next month. Can I skip next month's box instead of cancelling it?"):
+        hit = meaning.check(text)
+        assert hit is None or hit.score < 0.5, (text, hit)
