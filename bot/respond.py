@@ -123,12 +123,14 @@ def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold
         return EscalationKind.DEGRADED
     if s.critical:
         return EscalationKind.CRITICAL
-    if s.safety or s.safety_concern:
+    if s.safety:
         return EscalationKind.SAFETY
     if s.wants_human:
         return EscalationKind.ASKED
-    if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human:
+    if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human or s.chasing:
         return EscalationKind.SIGNAL
+    if s.safety_concern:  # only a possible case: it names the kind when nothing stronger explains the escalation
+        return EscalationKind.SAFETY
     if c.out_of_scope:
         return EscalationKind.OUT_OF_SCOPE
     if c.confidence < threshold:
