@@ -78,7 +78,7 @@ sys.path.insert(0, str(REPO))
 
 from sklearn.metrics import f1_score  # noqa: E402
 
-from bot import calibration  # noqa: E402
+from bot.classify import calibration  # noqa: E402
 from bot.classify import OOS_THRESHOLD_WITH_CLASS  # noqa: E402
 from bot.messages import OUT_OF_SCOPE  # noqa: E402
 

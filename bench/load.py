@@ -226,7 +226,7 @@ async def _in_db(args: argparse.Namespace, tmp: Path) -> dict:
 
 async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
     from bot.db.engine import make_engine, session_factory
-    from bot.inbox import Inbox
+    from bot.runtime.inbox import Inbox
 
     corpus = texts()
     engine = make_engine(db_url)

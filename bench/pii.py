@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.guardrails import redact  # noqa: E402
+from bot.pipeline.guardrails import redact  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "pii.csv"
 PLACEHOLDER = re.compile(r"\[([A-Z_]+)_\d+\]")

@@ -1,4 +1,4 @@
-"""Benchmark of the safety detector (bot/safety.py) on bench/data/safety_dev.csv and safety_holdout.csv.
+"""Benchmark of the safety detector (bot/classify/safety.py) on bench/data/safety_dev.csv and safety_holdout.csv.
 
     .venv/bin/python bench/safety.py [--model meaning|words|none] [--misses] [--intents examples/intents.yaml]
 
@@ -12,7 +12,7 @@ frozen, measured once, then folded in); the holdout was written first, before an
 not tuned on, but by the same author in the same sitting, so its figures flatter the detector:
 the first-run probe figures (22%, 38%, 47%, 53% recall) are the fairer estimate for new wordings
 of the frames alone. --model meaning (the default, as served with the encoder installed) adds the
-model by meaning (bot/safety_model.py), whose examples were written by other authors who saw
+model by meaning (bot/classify/safety_model.py), whose examples were written by other authors who saw
 neither file, so for it both files are unseen data; --model words is the light install's TF-IDF
 stand-in; --model none the frames alone.
 Prints figures; it does not pass or fail.
@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import yaml  # noqa: E402
 
-from bot.safety import SafetyDetector  # noqa: E402
-from bot.safety_model import encoder_or_none  # noqa: E402
+from bot.classify.safety import SafetyDetector  # noqa: E402
+from bot.classify.safety_model import encoder_or_none  # noqa: E402
 
 
 def routine_negatives(path: Path) -> list[str]:

@@ -45,7 +45,7 @@ class Servers:
         self.urls: list[str] = []
 
     async def __aenter__(self) -> "Servers":
-        self.named = "--name" in (await _output(sys.executable, "-m", "bot.cli", "serve", "--help"))
+        self.named = "--name" in (await _output(sys.executable, "-m", "bot.cli.main", "serve", "--help"))
         for i in range(self.args.processes):
             self.procs.append(await self._spawn(i, free_port()))
         async with aiohttp.ClientSession(trust_env=False) as http:
@@ -57,7 +57,7 @@ class Servers:
         """Process i on `port`, named bench-i when serve takes a --name (a restart keeps its identity)."""
         prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{i}"] if self.args.profile else []
         name = ["--name", f"bench-{i}"] if self.named else []
-        cmd = [sys.executable, *prof, "-m", "bot.cli", "serve", "--config", str(self.config), "--port", str(port),
+        cmd = [sys.executable, *prof, "-m", "bot.cli.main", "serve", "--config", str(self.config), "--port", str(port),
                "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency), *name]
         url = f"http://127.0.0.1:{port}"
         if i < len(self.urls):

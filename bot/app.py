@@ -10,23 +10,23 @@ from typing import AsyncIterator
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.builders import build_anger, build_classifier, build_readers, build_safety, make_decider  # noqa: F401 - tests import them here
-from bot.channel import ChannelRegistry
+from bot.pipeline.builders import build_anger, build_classifier, build_readers, build_safety, make_decider  # noqa: F401 - tests import them here
+from bot.runtime.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
 from bot.classify.llm import LLMClassifier
 from bot.classify.protocol import Classifier
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
-from bot.handoff import Handoff
-from bot.inbox import Inbox
-from bot.knowledge import KnowledgeBase
+from bot.handoff.escalations import Handoff
+from bot.runtime.inbox import Inbox
+from bot.pipeline.knowledge import KnowledgeBase
 from bot.llm.pricing import check_catalog
 from bot.llm.router import LLMRouter
-from bot.orchestrator import Orchestrator
-from bot.outbox import Outbox
-from bot.respond import Responder
+from bot.pipeline.orchestrator import Orchestrator
+from bot.runtime.outbox import Outbox
+from bot.pipeline.respond import Responder
 from bot.settings import Settings
-from bot.worker import Worker
+from bot.runtime.worker import Worker
 
 
 @dataclass

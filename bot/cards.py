@@ -1,7 +1,7 @@
 """What may be stored of a payment card number: "•••• 4242" (Luhn-checked, so order numbers stay).
 
 A pure text function below everything that stores text: the inbox masks the raw event's payload,
-the db store the message row, and bot.guardrails (which re-exports these) redacts and masks for
+the db store the message row, and bot.pipeline.guardrails (which re-exports these) redacts and masks for
 agents with the same pattern and check. Imports nothing from bot.
 """
 

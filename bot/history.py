@@ -1,7 +1,7 @@
 """What a conversation's earlier turns tell the next one: the History the repeat-contact signal reads.
 
-Plain data and one pure function over the stored decisions, below both the pipeline (bot.signals,
-bot.decide) and the db layer (bot.db.store reads the decisions and builds the History in the same
+Plain data and one pure function over the stored decisions, below both the pipeline (bot.pipeline.signals,
+bot.pipeline.decide) and the db layer (bot.db.store reads the decisions and builds the History in the same
 transaction), so storage needs no pipeline step. Imports nothing from bot.
 """
 

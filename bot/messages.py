@@ -54,7 +54,7 @@ class EscalationStatus(enum.StrEnum):
 
 
 class EscalationKind(enum.StrEnum):
-    """escalations.reason_kind: why a conversation went to a person (bot/respond.py escalation_kind)."""
+    """escalations.reason_kind: why a conversation went to a person (bot/pipeline/respond.py escalation_kind)."""
 
     DEGRADED = "degraded"  # a route that could not be served walked down to human
     CRITICAL = "critical"
@@ -129,7 +129,7 @@ class Signals:
     complexity: float = 0.0  # 0..1: several questions, long, comparisons, conditions
     injection: bool = False  # the message tries to instruct the model
     needs_human: bool = False  # the LLM classifier judged that a person should handle it
-    safety: str = ""  # a safety or money-at-risk category found by meaning (bot/safety.py), e.g. "burn"
+    safety: str = ""  # a safety or money-at-risk category found by meaning (bot/classify/safety.py), e.g. "burn"
     safety_concern: str = ""  # only weak cues of one ("sparked", "swollen"): a person when the bot is unsure
     safety_why: str = ""  # what was found, for the decision's reason
     gibberish: bool = False  # no word of it is one the shop or everyday English knows

@@ -19,10 +19,10 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import App
-from bot.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
+from bot.runtime.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
 from bot.settings import Settings
 from bot.web.server import build_web_app
-from bot.worker import Worker, worker_identity
+from bot.runtime.worker import Worker, worker_identity
 
 log = logging.getLogger("supportbot.service")
 

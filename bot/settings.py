@@ -118,7 +118,7 @@ class Classifier(Strict):
     out_of_scope_file: str | None = None
     out_of_scope_examples: list[str] = []
     # a model trained from the intents gets a temperature fitted on cross-validated probabilities
-    # of its own examples, off-topic ones included (bot.calibration), so confidence 0.9 means 90%
+    # of its own examples, off-topic ones included (bot.classify.calibration), so confidence 0.9 means 90%
     calibrate: bool = True
 
     def threshold(self, kind: str | None = None) -> float:
@@ -132,7 +132,7 @@ class Classifier(Strict):
 
 class SignalsCfg(Strict):
     emotion_threshold: float = Field(0.6, ge=0, le=1)  # intensity that counts as a signal
-    anger_by_meaning: float = Field(0.9, ge=0, le=1)  # bot/emotion_model.py's P(angry) that counts as anger; 0: off
+    anger_by_meaning: float = Field(0.9, ge=0, le=1)  # bot/classify/emotion_model.py's P(angry) that counts as anger; 0: off
     unresolved_turns: int = Field(3, ge=1)  # this many bot turns without resolution -> repeat
     repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
     wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones

@@ -1,5 +1,5 @@
 """The `policy:` section of supportbot.yaml: routing rules and their conditions (kept apart from
-bot/settings.py to keep both small). bot/policy.py evaluates them; bot/signals.py names the signals."""
+bot/settings.py to keep both small). bot/pipeline/policy.py evaluates them; bot/pipeline/signals.py names the signals."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 
-from bot.channel import DeliveryError
+from bot.runtime.channel import DeliveryError
 from bot.messages import InboundMessage, Reply
 
 

@@ -1,6 +1,6 @@
 """Agents in Slack: an escalation card per case in the agents' channel, and what agents do with it.
 
-SlackDesk is the AgentDesk that bot.handoff tells about escalations:
+SlackDesk is the AgentDesk that bot.handoff.escalations tells about escalations:
 
     announce       a card in settings.handoff.slack_channel: customer, channel, reason, age,
                    summary, and the buttons Take / Resolve / Return to bot (value = escalation id);
@@ -12,7 +12,7 @@ SlackDesk is the AgentDesk that bot.handoff tells about escalations:
 It also carries out what agents do in Slack, called by the bolt listeners in channels/slack.py:
 press() for a card button, thread_reply() for a message in a card's thread (relayed to the
 customer on whatever channel they use), queue_text() for `/supportbot queue`. Who holds an
-escalation is decided by bot.handoff in SQL; this module only shows the outcome.
+escalation is decided by bot.handoff.escalations in SQL; this module only shows the outcome.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.db import models as m
-from bot.guardrails import mask_for_agents
-from bot.handoff import EscalationView, Handoff, HandoffError, agent_for_slack_user
+from bot.pipeline.guardrails import mask_for_agents
+from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import utcnow
 from channels.slack_text import LIMIT, escape, split_text
 

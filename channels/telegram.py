@@ -41,7 +41,7 @@ from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from bot.channel import ChannelContext, DeliveryError
+from bot.runtime.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
 from bot.web.guard import parse_json, same_secret

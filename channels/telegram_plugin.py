@@ -6,7 +6,7 @@ TELEGRAM_BOT_TOKEN there is nothing to create, so the adapter module is not even
 
 from __future__ import annotations
 
-from bot.channel import ChannelContext, ChannelRuntime
+from bot.runtime.channel import ChannelContext, ChannelRuntime
 
 
 def create(ctx: ChannelContext) -> ChannelRuntime | None:

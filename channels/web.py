@@ -8,7 +8,7 @@ after a reload, so nothing delivered while the page was closed is lost.
 The visitor id is the browser's secret: whoever knows it reads the history and writes as that
 customer. So it is never stored or shown: the customer is known by `public_id(visitor)`, a
 one-way digest (migration 0007 replaced the ids stored before), and agents see
-`web visitor 3f9a01` (bot.handoff.customer_label).
+`web visitor 3f9a01` (bot.handoff.escalations.customer_label).
 
 Abuse limits (settings.rate_limits): posts per visitor and per client address, open event
 streams per visitor and in all; over a limit the answer is 429 with Retry-After. A body that
@@ -31,7 +31,7 @@ from importlib.resources import files
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.channel import ChannelContext
+from bot.runtime.channel import ChannelContext
 from bot.db.models import Conversation, Customer, Message, OutboxMessage
 from bot.messages import InboundMessage, Reply
 from bot.ratelimit import Limiter

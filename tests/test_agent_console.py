@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
-from bot.agents import add_agent
+from bot.handoff.agents import add_agent
 from bot.db import models as m
 from channels.web import public_id
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture

@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from bot import analytics
-from bot.analytics import Filters
+from bot.analytics import figures as analytics
+from bot.analytics.figures import Filters
 from bot.messages import utcnow
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from bot.db.engine import make_engine
 from tests.analytics_data import (D1, D2, D3, RESOLUTION_STATUS_24H, RESOLUTION_STATUS_48H, build,
                                   build_resolutions)

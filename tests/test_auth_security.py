@@ -20,8 +20,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select, update
 
-from bot import agents
-from bot.agents import add_agent, authenticate
+from bot.handoff import agents
+from bot.handoff.agents import add_agent, authenticate
 from bot.db import models as m
 from bot.messages import utcnow
 from bot.web.auth import _safe_next
@@ -55,7 +55,7 @@ async def svc(db_url):  # SQLite and, with SUPPORTBOT_TEST_PG_URL, PostgreSQL
 def admin(db_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "SUPPORTBOT_CONFIG": str(EXAMPLE_CONFIG),
            "SUPPORTBOT_DATABASE_URL": db_url}
-    return subprocess.run([sys.executable, "-m", "bot.cli", "agent", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", "agent", *args], input=stdin, capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=120)
 
 

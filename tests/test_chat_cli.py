@@ -43,7 +43,7 @@ SCRIPT = [
 
 
 def run(args: list[str], cwd: Path, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], input=stdin, capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
 
@@ -164,7 +164,7 @@ def test_greeting_names_a_person_never_a_customer_id(session):
 
 
 def test_display_name_keeps_names_and_drops_ids():
-    from bot.respond import display_name
+    from bot.pipeline.respond import display_name
 
     for name in ("Anna", "Jean-Luc", "Mary Ann", "O'Brien", "Анна", "Anna2"):
         assert display_name(name) == name

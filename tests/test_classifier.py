@@ -284,7 +284,7 @@ def test_banking77_subset(tmp_path):
 def test_calibration_never_moves_what_is_out_of_scope(clf, temperature):
     """Out of scope is judged on the model's own top probability; a calibrator (sharpening or
     flattening) changes the confidence the policy sees, not which messages are out of scope."""
-    from bot.calibration import Calibrator
+    from bot.classify.calibration import Calibrator
 
     texts = ["what is the capital of france", "tell me a joke about penguins", "where is my package",
              "I want my money back", "asdf qwerty", "can you recommend a good movie"]
@@ -335,7 +335,7 @@ def test_load_or_train_calibrates_on_cross_validated_probabilities_off_topic_inc
 
 
 def test_cross_validated_calibration_needs_enough_examples():
-    from bot.calibration import cross_validated
+    from bot.classify.calibration import cross_validated
 
     texts, labels = flat(EXAMPLES)
     assert cross_validated(lambda tr, te: (None, None), labels[:20]) is None

@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 
-from bot.agents import authenticate
+from bot.handoff.agents import authenticate
 from bot.db.engine import make_engine, session_factory
 from tests.conftest import EXAMPLE_CONFIG, ROOT
 
 
 def cli(args, stdin, env, cwd):  # noqa: ANN001, ANN201
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], input=stdin, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "bot.cli.main", *args], input=stdin, capture_output=True, text=True,
                           env=env, cwd=cwd, timeout=120)
 
 

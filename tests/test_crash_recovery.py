@@ -1,6 +1,6 @@
 """kill -9 of the real `serve` process at several points of handling; restart; nothing lost.
 
-The harness runs `python -m bot.cli serve` (SQLite, Telegram in polling mode against the
+The harness runs `python -m bot.cli.main serve` (SQLite, Telegram in polling mode against the
 FakeTelegram of this test process, one chat per update so every reply is attributable), pushes
 a batch of updates, SIGKILLs the server at points chosen by *observed progress* (the number of
 replies the fake has seen, the offset a getUpdates call confirmed), restarts it, and finally
@@ -43,7 +43,7 @@ from tests.service_harness import wait_until
 
 N = 12
 FIRST_CHAT = 7000
-LAUNCH = "import sys; from bot.cli import main; sys.argv = ['supportbot', *sys.argv[1:]]; sys.exit(main())"
+LAUNCH = "import sys; from bot.cli.main import main; sys.argv = ['supportbot', *sys.argv[1:]]; sys.exit(main())"
 TEXTS = ("where is my order?", "how do I return an item?", "hello", "my package never arrived",
          "do you ship to Canada?", "I want to talk to a person")
 
@@ -55,7 +55,7 @@ def env(tmp_path):
     for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
                 "GEMINI_API_KEY", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_WEBHOOK_SECRET"):
         e.pop(key, None)
-    subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=e, cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "bot.cli.main", "migrate"], env=e, cwd=tmp_path, check=True,
                    capture_output=True)
     return e
 

@@ -65,7 +65,7 @@ async def test_kill9_one_of_two_processes_every_update_answered_once(pg_url, tmp
            "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook", "TELEGRAM_WEBHOOK_SECRET": SECRET}
     for key in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         env.pop(key, None)
-    subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=env, cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "bot.cli.main", "migrate"], env=env, cwd=tmp_path, check=True,
                    capture_output=True)
     async with FakeTelegram() as tg:
         env.update(TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.base_url)

@@ -8,9 +8,9 @@ from datetime import timedelta
 import aiohttp
 import pytest
 
-from bot import analytics
+from bot.analytics import figures as analytics
 from bot.messages import utcnow
-from bot.agents import add_agent
+from bot.handoff.agents import add_agent
 from bot.web import charts
 from tests.analytics_data import build, build_resolutions
 from tests.helpers import mini_settings

@@ -42,7 +42,7 @@ async def _health(url: str) -> int:
 
 
 async def test_database_outage_under_serve_loses_and_doubles_nothing(pg_url, tmp_path):
-    subprocess.run([sys.executable, "-m", "bot.cli", "migrate", "--url", pg_url], cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "bot.cli.main", "migrate", "--url", pg_url], cwd=tmp_path, check=True,
                    capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     real = make_url(pg_url)
     async with TcpProxy(real.host or "127.0.0.1", real.port or 5432) as proxy, FakeTelegram() as tg:

@@ -18,10 +18,10 @@ import struct
 import numpy as np
 import pytest
 
-from bot.calibration import Calibrator
+from bot.classify.calibration import Calibrator
 from bot.classify import embeddings as E
 from bot.classify import minilm as M
-from bot.models_store import load_classifier
+from bot.classify.models_store import load_classifier
 from tests.helpers import mini_settings
 
 EXTRA = M.extra_problem()

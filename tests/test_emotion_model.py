@@ -1,4 +1,4 @@
-"""Anger by meaning (bot/emotion_model.py) and how it raises the emotion signal (bot/signals.py)."""
+"""Anger by meaning (bot/classify/emotion_model.py) and how it raises the emotion signal (bot/pipeline/signals.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import os
 import pytest
 
 from bot.messages import Classification
-from bot.safety_model import encoder_or_none
+from bot.classify.safety_model import encoder_or_none
 from bot.settings import load_settings
-from bot.signals import detect
+from bot.pipeline.signals import detect
 from tests.conftest import EXAMPLE_CONFIG
 
 
@@ -26,7 +26,7 @@ def reader(tmp_path_factory):  # noqa: ANN201
     return build_anger(settings)
 
 
-# Written for this test; not in bot/emotion_examples.yaml or bench/.
+# Written for this test; not in bot/classify/emotion_examples.yaml or bench/.
 @pytest.mark.parametrize("text", [
     "FIFTH message this week. still nobody has bothered to answer. pathetic.",
     "honestly you lot couldn't organise a piss up in a brewery, third missed delivery slot",

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bot import calibration
+from bot.classify import calibration
 from bot.classify.local import LocalClassifier
-from bot.cli import app as cli
-from bot.evaluate import EvalDataError, intent_figures, read_eval_csv, route_figures
+from bot.cli.main import app as cli
+from bot.quality.evaluate import EvalDataError, intent_figures, read_eval_csv, route_figures
 from bot.messages import OUT_OF_SCOPE
 from tests.helpers import MINI, mini_settings
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.guardrails import check_outbound, injection_phrases, luhn_ok, redact
+from bot.pipeline.guardrails import check_outbound, injection_phrases, luhn_ok, redact
 from bot.settings import GuardrailsCfg
 
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 from sqlalchemy import select, update
 
-from bot.agents import add_agent
+from bot.handoff.agents import add_agent
 from bot.db import models as m
-from bot.handoff import HandoffError
+from bot.handoff.escalations import HandoffError
 from bot.messages import utcnow
 from tests.test_pipeline import app, rows, say  # noqa: F401 - the app fixture (mini config, scripted classifier)
 

@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.channel import ChannelRegistry, DeliveryError
+from bot.runtime.channel import ChannelRegistry, DeliveryError
 from bot.db.engine import make_engine, session_factory
 from bot.db.models import Conversation, Customer, InboxEvent, OutboxMessage
-from bot.inbox import Inbox, from_payload
+from bot.runtime.inbox import Inbox, from_payload
 from bot.messages import InboundMessage, Reply, utcnow
-from bot.outbox import Outbox
+from bot.runtime.outbox import Outbox
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.knowledge import KnowledgeBase, answer_from, parse_article
+from bot.pipeline.knowledge import KnowledgeBase, answer_from, parse_article
 from bot.settings import ConfigError
 from tests.helpers import mini_settings
 

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import select, text
 
-from bot import respond
+from bot.pipeline import respond
 from bot.app import App
 from bot.db import models as m
 from bot.messages import InboundMessage

@@ -14,12 +14,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from bot.app import App, build_classifier
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from bot.db import models as m
 from bot.db.engine import make_engine, session_factory
-from bot.labelling import Candidate, feedback_examples, parse_choice
+from bot.quality.labelling import Candidate, feedback_examples, parse_choice
 from bot.messages import Classification, InboundMessage, Reply
-from bot.models_store import ACTIVE_FILE, ModelStore, load_classifier
+from bot.classify.models_store import ACTIVE_FILE, ModelStore, load_classifier
 from bot.settings import load_settings
 from tests.helpers import MINI
 

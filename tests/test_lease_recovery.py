@@ -19,11 +19,11 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import select, update
 
 from bot.app import App
-from bot.channel import ChannelRegistry
+from bot.runtime.channel import ChannelRegistry
 from bot.db import models as m
 from bot.messages import InboundMessage, Reply, utcnow
-from bot.outbox import Outbox
-from bot.worker import Worker, worker_identity
+from bot.runtime.outbox import Outbox
+from bot.runtime.worker import Worker, worker_identity
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.test_pipeline import Collect, Scripted, app  # noqa: F401 - the app fixture
@@ -204,7 +204,7 @@ async def test_another_identity_takes_over_only_once_the_lease_expired(app):
 
 async def test_a_failure_does_not_hand_back_a_reply_another_process_took_over(app):
     """A's lease ran out and B took the row: A's late failure must not make it pending again."""
-    from bot.channel import DeliveryError
+    from bot.runtime.channel import DeliveryError
 
     reply = await queue_reply(app, "r1")
     (claimed,) = await outbox(app, Held(), "A", lease=HOUR)._claim(1)

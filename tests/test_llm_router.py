@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from bot.budget import BudgetGuard
+from bot.monitor.budget import BudgetGuard
 from bot.db.models import GuardrailEvent, ModelCall
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.pricing import check_catalog, cost_usd, counterfactual_usd

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import event, func, select
 
-from bot import metrics
+from bot.monitor import metrics
 from bot.db import models as m
 from bot.logs import JsonFormatter
 from bot.settings import Cap

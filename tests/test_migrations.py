@@ -59,7 +59,7 @@ def test_upgrade_names_the_revisions_it_applied(sqlite_url):
 def test_migrate_command_says_what_it_applied_or_that_it_was_up_to_date(tmp_path):
     from typer.testing import CliRunner
 
-    from bot.cli import app as cli
+    from bot.cli.main import app as cli
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
     first = CliRunner().invoke(cli, ["migrate", "--url", url])

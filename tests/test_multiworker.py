@@ -21,7 +21,7 @@ from bot.app import App
 from bot.db import models as m
 from bot.db.migrate import upgrade
 from bot.messages import InboundMessage
-from bot.worker import Worker
+from bot.runtime.worker import Worker
 from tests.helpers import mini_settings
 from tests.service_harness import wait_until
 from tests.test_pipeline import Collect, Scripted

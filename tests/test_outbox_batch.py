@@ -12,7 +12,7 @@ from sqlalchemy import event, select
 
 from bot.db.engine import make_engine, session_factory
 from bot.db.models import OutboxMessage
-from bot.outbox import Outbox
+from bot.runtime.outbox import Outbox
 from tests.test_inbox_outbox import Recorder, _queue_many, _registry
 
 

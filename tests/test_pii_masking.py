@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import models as m
-from bot.guardrails import mask_card_numbers, mask_for_agents
-from bot.handoff import EscalationView
+from bot.pipeline.guardrails import mask_card_numbers, mask_for_agents
+from bot.handoff.escalations import EscalationView
 from channels.slack_desk import SlackDesk
 from bot.app import App
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture

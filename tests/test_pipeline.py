@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.channel import ChannelRegistry
+from bot.runtime.channel import ChannelRegistry
 from bot.db import models as m
 from bot.messages import Classification, InboundMessage, Reply
 from tests.helpers import mini_settings

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import OUT_OF_SCOPE, Route, Signals
-from bot.policy import Facts, decide
+from bot.pipeline.policy import Facts, decide
 from tests.helpers import cls, mini_settings
 
 S = mini_settings()

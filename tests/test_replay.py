@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot import replay as rp
+from bot.quality import replay as rp
 from bot.app import App
-from bot.cli import app as cli
+from bot.cli.main import app as cli
 from bot.db import models as m
-from bot.knowledge import KnowledgeBase
+from bot.pipeline.knowledge import KnowledgeBase
 from bot.messages import Classification, InboundMessage, Reply, utcnow
 from bot.settings import ConfigError
 from tests.helpers import MINI, mini_settings

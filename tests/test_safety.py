@@ -1,4 +1,4 @@
-"""The safety detector (bot/safety.py): safety and money cases found by meaning, not by phrase."""
+"""The safety detector (bot/classify/safety.py): safety and money cases found by meaning, not by phrase."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.safety import CATEGORIES, SafetyDetector, SafetyHit, money_frame
-from bot.safety_cues import forms
+from bot.classify.safety import CATEGORIES, SafetyDetector, SafetyHit, money_frame
+from bot.classify.safety_cues import forms
 
 ROOT = Path(__file__).resolve().parent.parent
 

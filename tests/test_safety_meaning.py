@@ -1,4 +1,4 @@
-"""The safety model by meaning (bot/safety_model.py) inside the detector (bot/safety.py), with the real
+"""The safety model by meaning (bot/classify/safety_model.py) inside the detector (bot/classify/safety.py), with the real
 sentence encoder: cases described in words no frame lists, the cache, and how weak readings count."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from bot import safety_model
-from bot.safety import MEANING_STRONG, MEANING_WEAK, SafetyDetector, load_examples, load_routine
-from bot.safety_model import MeaningModel, Reading, encoder_or_none
+from bot.classify import safety_model
+from bot.classify.safety import MEANING_STRONG, MEANING_WEAK, SafetyDetector, load_examples, load_routine
+from bot.classify.safety_model import MeaningModel, Reading, encoder_or_none
 from tests.test_safety import routine_examples
 
 
@@ -30,7 +30,7 @@ def meaning(tmp_path_factory) -> SafetyDetector:
                                 cache_dir=str(tmp_path_factory.mktemp("safety-cache")))
 
 
-# Written for this test, in none of the frames' words; not in bot/safety_examples.yaml or bench/.
+# Written for this test, in none of the frames' words; not in bot/classify/safety_examples.yaml or bench/.
 DESCRIBED = [
     "when I flicked the switch on the desk lamp my whole arm went tingly and numb",
     "the little one gnawed the teething ring and now a bit of it is missing and she's coughing",
@@ -159,7 +159,7 @@ def test_a_reading_by_meaning_is_a_case_even_against_a_confident_routine_intent(
     to a person whatever the classifier says; a weak one is a concern, which a sure classifier answers."""
     from bot.messages import Classification
     from bot.settings import load_settings
-    from bot.signals import detect
+    from bot.pipeline.signals import detect
     from tests.conftest import EXAMPLE_CONFIG
 
     settings = load_settings(EXAMPLE_CONFIG)

@@ -27,14 +27,14 @@ def env(tmp_path):
          "SUPPORTBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'sb.db'}"}
     for key in ("TELEGRAM_BOT_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "OPENAI_API_KEY"):
         e.pop(key, None)
-    subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=e, cwd=tmp_path, check=True,
+    subprocess.run([sys.executable, "-m", "bot.cli.main", "migrate"], env=e, cwd=tmp_path, check=True,
                    capture_output=True)
     return e
 
 
 def test_serve_without_tokens_serves_the_browser_chat_and_stops_on_sigterm(env, tmp_path):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env, cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli.main", "serve", "--port", str(port)], env=env, cwd=tmp_path,
                             stderr=subprocess.PIPE, text=True)
     try:
         for line in proc.stderr:  # wait for the "serving on" line: no fixed sleep
@@ -58,6 +58,6 @@ def test_serve_without_tokens_serves_the_browser_chat_and_stops_on_sigterm(env, 
 
 
 def test_sqlite_refuses_several_workers(env, tmp_path):
-    out = subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--workers", "2"], env=env, cwd=tmp_path,
+    out = subprocess.run([sys.executable, "-m", "bot.cli.main", "serve", "--workers", "2"], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "use PostgreSQL for --workers > 1" in out.stderr

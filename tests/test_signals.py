@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.signals import gibberish, history_from, History, complexity, detect, emotion
+from bot.pipeline.signals import gibberish, history_from, History, complexity, detect, emotion
 from tests.helpers import cls, mini_settings
 
 S = mini_settings()

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.channel import ChannelContext, DeliveryError
+from bot.runtime.channel import ChannelContext, DeliveryError
 from bot.db import models as m
 from bot.messages import Reply
 from bot.settings import ConfigError

@@ -20,7 +20,7 @@ import pytest
 
 from bot.db import models as m
 from bot.db.migrate import upgrade
-from bot.handoff import EscalationView
+from bot.handoff.escalations import EscalationView
 from channels.slack import SlackChannel
 from channels.slack_desk import ZWSP, age, card_blocks
 from tests.fakes.slack_api import FakeSlack, deliver_event, deliver_interaction, fake_slack, sign  # noqa: F401

@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.channel import ChannelContext, DeliveryError, load_plugin, plugin_names
+from bot.runtime.channel import ChannelContext, DeliveryError, load_plugin, plugin_names
 from bot.db import models as m
 from bot.messages import Reply
 from bot.settings import ConfigError
@@ -46,7 +46,7 @@ def test_registered_as_a_channel_plugin():
 
 def test_serve_without_a_telegram_token_does_not_import_aiogram(tmp_path):
     """The plugin shim keeps aiogram (seconds of import) out of a service that has no Telegram."""
-    code = ("import sys; from bot.channel import ChannelContext, load_plugin; "
+    code = ("import sys; from bot.runtime.channel import ChannelContext, load_plugin; "
             "load_plugin('telegram').create(ChannelContext(settings=None, inbox=None, sessions=None, env={})); "
             "print('aiogram' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,

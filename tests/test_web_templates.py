@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from bot.agents import add_agent
+from bot.handoff.agents import add_agent
 from bot.db import models as m
 from bot.web.render import ENV
 from tests.test_agent_console import PASSWORD, Customer, escalation_of, jar_session, log_in, page_csrf, post, start

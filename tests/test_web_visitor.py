@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from bot.db import models as m
 from bot.db.engine import make_engine
 from bot.db.migrate import upgrade
-from bot.handoff import customer_label
+from bot.handoff.escalations import customer_label
 from channels.web import public_id
 from tests.service_harness import wait_until
 from tests.test_web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture

@@ -102,7 +102,7 @@ async def test_stopping_finishes_the_messages_in_hand(app):
 async def test_a_slow_message_keeps_its_lease_and_a_lost_lease_writes_nothing(app):
     """The worker renews the lease while it handles; if it still loses the event (e.g. it was
     paused past the lease), the worker that took over answers and the slow one writes nothing."""
-    from bot.worker import Worker
+    from bot.runtime.worker import Worker
 
     await app.inbox.accept(InboundMessage(channel="test", customer_id="c", text="hello", conversation_key="t"), "e1")
     slow = Worker(app.inbox, app.orchestrator, name="slow", lease_seconds=0.3)

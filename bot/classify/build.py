@@ -1,4 +1,4 @@
-"""What a model trained from the config learns from, and which kind it is (used by bot.builders)."""
+"""What a model trained from the config learns from, and which kind it is (used by bot.pipeline.builders)."""
 
 from __future__ import annotations
 

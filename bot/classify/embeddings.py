@@ -99,7 +99,7 @@ class EmbeddingsClassifier:
             raise ValueError(f"oos_threshold must be within 0..1, got {oos_threshold}")
         self.head, self.union, self.meta = head, union, meta
         self.oos_threshold, self.max_chars = oos_threshold, max_chars
-        self.calibrator = None  # bot.calibration.Calibrator, applied to every probability vector
+        self.calibrator = None  # bot.classify.calibration.Calibrator, applied to every probability vector
         self._encoder = encoder
         self._classes = [str(c) for c in head.classes_]
         self._oos = oos_index(self._classes)
@@ -139,7 +139,7 @@ class EmbeddingsClassifier:
               calibrate: bool = False) -> "EmbeddingsClassifier":
         """`embeddings` may be passed precomputed (one row per text); else the encoder computes them.
         calibrate: fit a temperature on 3-fold cross-validated probabilities of these examples
-        (bot.calibration.cross_validated), saved with the model; needs off-topic examples among
+        (bot.classify.calibration.cross_validated), saved with the model; needs off-topic examples among
         them (label out_of_scope) to mean anything for off-topic traffic."""
         texts, labels = [str(t)[:max_chars] for t in texts], [str(lb) for lb in labels]
         if len(texts) != len(labels):
@@ -171,7 +171,7 @@ class EmbeddingsClassifier:
         clf = cls(head, union, meta, gate_head=gate_head, encoder=encoder, oos_threshold=oos_threshold,
                   max_chars=max_chars)
         if calibrate:
-            from bot.calibration import cross_validated
+            from bot.classify.calibration import cross_validated
 
             def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
                 m = cls.train([texts[i] for i in train], [labels[i] for i in train], c=c, tfidf=tfidf, gate=gate,
@@ -255,7 +255,7 @@ class EmbeddingsClassifier:
              max_chars: int = DEFAULT_MAX_CHARS, encoder=None) -> "EmbeddingsClassifier":  # noqa: ANN001
         """Load a saved model; ValueError when unusable, ExtraMissing when the encoder is not installed
         (and none is given): better at start-up than at the first customer message."""
-        from bot.calibration import load_calibrator
+        from bot.classify.calibration import load_calibrator
 
         d = Path(directory)
         if encoder is None:

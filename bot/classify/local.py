@@ -186,14 +186,14 @@ class LocalClassifier:
         self._oos = oos_index(self._classes)
         self._real_classes = [c for c in self._classes if c != OUT_OF_SCOPE]
         self._fast = _fast_path(pipeline)
-        self.calibrator = None  # bot.calibration.Calibrator (calibration.json in the model folder)
+        self.calibrator = None  # bot.classify.calibration.Calibrator (calibration.json in the model folder)
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
               oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS,
               c: float = 20.0, calibrate: bool = False) -> "LocalClassifier":
         """calibrate: with a temperature fitted on 3-fold cross-validated probabilities of these
-        examples (bot.calibration.cross_validated; off-topic ones should be among them)."""
+        examples (bot.classify.calibration.cross_validated; off-topic ones should be among them)."""
         texts, labels = [str(t) for t in texts], [str(lb) for lb in labels]
         if len(texts) != len(labels):
             raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
@@ -213,7 +213,7 @@ class LocalClassifier:
                 "recipe": RECIPE, "sklearn": sklearn.__version__}
         clf = cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
         if calibrate:
-            from bot.calibration import cross_validated
+            from bot.classify.calibration import cross_validated
 
             def fit_predict(train: np.ndarray, test: np.ndarray) -> tuple[list[str], np.ndarray]:
                 m = cls.train([texts[i] for i in train], [labels[i] for i in train], max_chars=max_chars, c=c)
@@ -277,7 +277,7 @@ class LocalClassifier:
         if meta.get("intents") is not None and classes != sorted(meta["intents"]):
             raise ValueError(f"{d}: the model's intents do not match {META_FILE}")
         clf = cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
-        from bot.calibration import load_calibrator  # optional calibration.json next to the model
+        from bot.classify.calibration import load_calibrator  # optional calibration.json next to the model
 
         clf.calibrator = load_calibrator(d)
         return clf
@@ -296,7 +296,7 @@ def load_or_train(texts: Sequence[str], labels: Sequence[str], cache_dir: str | 
                   calibrate: bool = False) -> LocalClassifier:
     """The cached model for this training data, else a freshly trained (and cached) one.
     calibrate: with a temperature fitted on 3-fold cross-validated probabilities of these
-    examples (bot.calibration.cross_validated; off-topic ones should be among them)."""
+    examples (bot.classify.calibration.cross_validated; off-topic ones should be among them)."""
     cache = Path(cache_dir)
     final = cache / data_hash(texts, labels, RECIPE + ("-cvT3" if calibrate else ""))
     if final.exists():

@@ -14,7 +14,7 @@ from bot.messages import Classification
 if TYPE_CHECKING:
     import numpy as np
 
-    from bot.calibration import Calibrator
+    from bot.classify.calibration import Calibrator
 
 
 @runtime_checkable

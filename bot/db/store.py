@@ -10,7 +10,7 @@ of one transaction per call. When handling fails or another worker finished the 
 worker writes the held rows on their own (`write_held_calls`), so the spend is still recorded;
 only a process killed mid-message loses the rows of the calls that message made (its retry
 makes and records them again). Budget checks do not see held rows: the overshoot bound of
-bot/budget.py counts them.
+bot/monitor/budget.py counts them.
 """
 
 from __future__ import annotations

@@ -27,8 +27,8 @@ from typing import Awaitable, Callable, Mapping
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import metrics
-from bot.budget import BudgetGuard
+from bot.monitor import metrics
+from bot.monitor.budget import BudgetGuard
 from bot.db.models import GuardrailEvent, ModelCall
 from bot.db.store import hold_model_call
 from bot.llm.anthropic import AnthropicProvider

@@ -1,6 +1,6 @@
 """Agent login for the web console and dashboard: server-side sessions, CSRF tokens, lockout.
 
-A session is a row in agent_sessions (bot/agents.py): the cookie holds {random session token,
+A session is a row in agent_sessions (bot/handoff/agents.py): the cookie holds {random session token,
 csrf token, expiry}, signed with HMAC-SHA256 under SUPPORTBOT_SECRET_KEY (several processes
 must share it; without it a random key is made at start, and sessions end when the service
 restarts). Every request checks the row: logout, `supportbot agent passwd`, disabling the
@@ -9,7 +9,7 @@ SameSite=Lax, and Secure whenever the request came over HTTPS. Every state-chang
 must carry the session's CSRF token (form field `csrf` or header X-CSRF-Token); the login
 form uses a double-submit cookie since there is no session yet.
 
-Logins are throttled (bot.agents.LoginLimits): after 5 failures for one account name, or 20
+Logins are throttled (bot.handoff.agents.LoginLimits): after 5 failures for one account name, or 20
 from one client address, within 15 minutes, the login answers 429 with Retry-After without
 checking the password, until the failures age out or an admin runs `supportbot agent unlock
 NAME`. The address is the TCP peer (request.remote): behind a reverse proxy every client shares
@@ -34,8 +34,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
 
-from bot import agents
-from bot.agents import authenticate
+from bot.handoff import agents
+from bot.handoff.agents import authenticate
 from bot.web.guard import same_secret
 from bot.web.render import render
 

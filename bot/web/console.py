@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
-from bot.guardrails import mask_for_agents
-from bot.handoff import EscalationView, HandoffError
+from bot.pipeline.guardrails import mask_for_agents
+from bot.handoff.escalations import EscalationView, HandoffError
 from bot.messages import utcnow
 from bot.web.auth import AGENT, read_form, require_agent
 from bot.web.keys import SERVICE

@@ -2,7 +2,7 @@
 
 Resolution (hard: the customer confirmed; soft: no further request within
 resolution.soft_window_hours) is shown beside containment, and savings count resolved
-conversations only, with the every-answer figure next to them (bot/analytics.py).
+conversations only, with the every-answer figure next to them (bot/analytics/figures.py).
 
 GET /dashboard?since=YYYY-MM-DD&until=YYYY-MM-DD&channel=NAME   the page (default: the last 30 days)
 GET /dashboard/data?...                                          the same figures as JSON
@@ -15,8 +15,8 @@ from datetime import date, timedelta
 
 from aiohttp import web
 
-from bot import analytics
-from bot.guardrails import mask_for_agents
+from bot.analytics import figures as analytics
+from bot.pipeline.guardrails import mask_for_agents
 from bot.messages import utcnow
 from bot.web import charts
 from bot.web.auth import AGENT, require_agent

@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text format. The database gauges come from a cache (bot.metrics.GaugeCache)
+"""GET /metrics: Prometheus text format. The database gauges come from a cache (bot.monitor.metrics.GaugeCache)
 refreshed in the background every SUPPORTBOT_METRICS_REFRESH_SECONDS (15 by default): a scrape runs
 no query and never waits on the database, however often it comes."""
 
@@ -11,7 +11,7 @@ from typing import AsyncIterator, Mapping
 
 from aiohttp import web
 
-from bot import metrics
+from bot.monitor import metrics
 from bot.web.keys import SERVICE
 
 log = logging.getLogger("supportbot.metrics")

@@ -17,7 +17,7 @@ bot route: template, knowledge, cheap_llm, strong_llm; a clarify question is not
 
 A view cannot read the YAML config: the window is fixed here at SOFT_WINDOW_HOURS (24, the
 default of resolution.soft_window_hours). `supportbot report` and the dashboard compute the
-status from this view's columns with the configured window (bot/analytics.py, RESOLUTION_STATUS).
+status from this view's columns with the configured window (bot/analytics/figures.py, RESOLUTION_STATUS).
 
 Like 0002, `drop_views()` / `create_views()` here drop and create every analytics view (0002's,
 this revision's v_intent_stats, v_resolutions) for a later revision that rebuilds a table on

@@ -1,5 +1,5 @@
 """agent sessions and login failures: revocable server-side sessions for the web console, and
-the failed logins counted for the lockout (bot/web/auth.py, bot/agents.py)
+the failed logins counted for the lockout (bot/web/auth.py, bot/handoff/agents.py)
 
 Revision ID: 0006
 Revises: 0005

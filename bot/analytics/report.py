@@ -1,0 +1,177 @@
+"""`supportbot report` output: the dict of bot.analytics.figures.report as rich tables, CSV or JSON.
+
+CSV is long-form, one figure per line, so a spreadsheet can pivot it:
+    section,key,metric,value
+    conversations,,containment_rate,0.6
+    route_mix,template,messages,4
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any, Iterator
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+FORMATS = ("table", "csv", "json")
+
+
+def to_json(report: dict) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=str)
+
+
+def rows(report: dict) -> Iterator[tuple[str, str, str, Any]]:
+    """(section, key, metric, value) for every figure of the report."""
+    for k, v in report["period"].items():
+        yield "period", "", k, v
+    conv = report["conversations"]
+    for k in ("total", "contained", "containment_rate", "escalated", "escalation_rate", "customer_messages"):
+        yield "conversations", "", k, conv[k]
+    res = report["resolution"]
+    for k in ("soft_window_hours", "conversations", "answered", "counted", "resolved", "resolution_rate", "hard_rate",
+              "soft_rate", "more_help", "more_help_rate"):
+        yield "resolution", "", k, res[k]
+    for status, n in res["by_status"].items():
+        yield "resolution_by_status", status, "conversations", n
+    yield "messages", "", "total", report["messages"]
+    esc = report["escalations"]
+    for k in ("total", "open", "sla_seconds", "sla_breached", "sla_met"):
+        yield "escalations", "", k, esc[k]
+    for stat in ("wait_to_claim_s", "time_to_resolve_s"):
+        for k, v in esc[stat].items():
+            yield "escalations", stat, k, v
+    for reason, d in esc["by_reason"].items():
+        for k, v in d.items():
+            yield "escalations_by_reason", reason, k, v
+    for route, d in report["route_mix"].items():
+        for k, v in d.items():
+            yield "route_mix", route, k, v
+    for m in report["cost"]["by_model"]:
+        for k in ("calls", "ok", "failures", "blocked", "tokens_in", "tokens_out", "cost_usd"):
+            yield "cost_by_model", f"{m['tier']}/{m['model']}", k, m[k]
+    for tier, v in report["cost"]["by_tier"].items():
+        yield "cost_by_tier", tier, "cost_usd", v
+    yield "cost", "", "total_usd", report["cost"]["total_usd"]
+    for k, v in report["savings"].items():
+        yield "savings", "", k, v
+    for stage, d in report["latency_ms"].items():
+        for k, v in d.items():
+            yield "latency_ms", stage, k, v
+    for k, v in report["csat"].items():
+        yield "csat", "", k, v
+    for kind, n in report["guardrails"].items():
+        yield "guardrails", kind, "events", n
+    for i, u in enumerate(report["unhandled"], 1):
+        yield "unhandled", str(i), "text", u["text"]
+        yield "unhandled", str(i), "count", u["count"]
+
+
+def to_csv(report: dict) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(("section", "key", "metric", "value"))
+    for section, key, metric, value in rows(report):
+        w.writerow((section, key, metric, "" if value is None else value))
+    return buf.getvalue()
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def _num(v: Any, digits: int = 2) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def _usd(v: float | None) -> str:
+    return "-" if v is None else f"${v:,.4f}"
+
+
+def render_table(report: dict, console: Console) -> None:
+    p, conv, esc = report["period"], report["conversations"], report["escalations"]
+    period = f"{p['since'] or 'start'} .. {p['until'] or 'now'}" + (f", channel {p['channel']}" if p["channel"] else "")
+    head = Table(title=f"supportbot report ({period})", show_header=False)
+    head.add_column("figure")
+    head.add_column("value", justify="right")
+    head.add_row("conversations", str(conv["total"]))
+    head.add_row("containment rate (no human)", _pct(conv["containment_rate"]))
+    res = report["resolution"]
+    window = f"{res['soft_window_hours']:g} h"
+    head.add_row("resolution rate (hard + soft)",
+                 f"{_pct(res['resolution_rate'])} of {res['counted']} answered by the bot")
+    head.add_row("  hard (customer confirmed)", _pct(res["hard_rate"]))
+    head.add_row(f"  soft (no further request in {window})", _pct(res["soft_rate"]))
+    head.add_row("more-help rate", _pct(res["more_help_rate"]))
+    head.add_row(f"pending (answered < {window} ago)", str(res["by_status"]["pending"]))
+    head.add_row("escalation rate", _pct(conv["escalation_rate"]))
+    head.add_row("customer messages handled", str(report["messages"]))
+    s = report["savings"]
+    head.add_row("cost (actual)", _usd(s["actual_usd"]))
+    head.add_row("cost if always strong", _usd(s["counterfactual_usd"]))
+    head.add_row("saved (resolved conversations)",
+                 f"{_usd(s['saved_usd'])} ({'-' if s['saved_pct'] is None else str(s['saved_pct']) + '%'})")
+    head.add_row("saved if every contained answer was right",
+                 f"{_usd(s['saved_if_all_right_usd'])} "
+                 f"({'-' if s['saved_if_all_right_pct'] is None else str(s['saved_if_all_right_pct']) + '%'})")
+    head.add_row("CSAT", f"{_num(report['csat']['average'])} from {report['csat']['count']} ratings")
+    head.add_row("escalations / SLA breached", f"{esc['total']} / {esc['sla_breached']} (SLA {esc['sla_seconds']:g}s)")
+    console.print(head)
+
+    t = Table(title=f"resolution by status ({window} window)")
+    t.add_column("status")
+    t.add_column("conversations", justify="right")
+    for status, n in res["by_status"].items():
+        t.add_row(status, str(n))
+    console.print(t)
+
+    t = Table(title="escalations by reason")
+    for c in ("reason", "count", "share", "per conversation"):
+        t.add_column(c, justify="left" if c == "reason" else "right")
+    for reason, d in esc["by_reason"].items():
+        t.add_row(reason, str(d["count"]), _pct(d["share"]), _pct(d["rate"]))
+    console.print(t)
+
+    t = Table(title="route mix (messages)")
+    for c in ("route", "messages", "share", "degraded"):
+        t.add_column(c, justify="left" if c == "route" else "right")
+    for route, d in report["route_mix"].items():
+        t.add_row(route, str(d["messages"]), _pct(d["share"]), str(d["degraded"]))
+    console.print(t)
+
+    t = Table(title=f"cost by model and tier (total {_usd(report['cost']['total_usd'])})")
+    for c in ("tier", "model", "calls", "ok", "failures", "blocked", "tokens in", "tokens out", "cost"):
+        t.add_column(c, justify="left" if c in ("tier", "model") else "right")
+    for m in report["cost"]["by_model"]:
+        t.add_row(m["tier"], m["model"], str(m["calls"]), str(m["ok"]), str(m["failures"]), str(m["blocked"]),
+                  f"{m['tokens_in']:,}", f"{m['tokens_out']:,}", _usd(m["cost_usd"]))
+    if not report["cost"]["by_model"]:
+        t.add_row("-", "no LLM calls in this period", *["-"] * 7)
+    console.print(t)
+
+    t = Table(title="latency (ms)")
+    for c in ("stage", "count", "p50", "p95", "p99"):
+        t.add_column(c, justify="left" if c == "stage" else "right")
+    for stage, d in report["latency_ms"].items():
+        t.add_row(stage, str(d["count"]), _num(d["p50"]), _num(d["p95"]), _num(d["p99"]))
+    console.print(t)
+
+    if report["guardrails"]:
+        t = Table(title="guardrail events")
+        t.add_column("kind")
+        t.add_column("events", justify="right")
+        for kind, n in report["guardrails"].items():
+            t.add_row(kind, str(n))
+        console.print(t)
+
+    t = Table(title="top unhandled / out-of-scope messages")
+    for c in ("count", "message", "intent", "route"):
+        t.add_column(c, justify="right" if c == "count" else "left")
+    for u in report["unhandled"]:
+        t.add_row(str(u["count"]), Text(u["text"]), u["intent"] or "-", u["route"] or "-")  # text, not markup
+    console.print(t)

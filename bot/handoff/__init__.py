@@ -1,0 +1,1 @@
+"""People: the escalation lifecycle (open -> claimed -> resolved, handed back) and agent accounts."""

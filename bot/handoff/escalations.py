@@ -1,0 +1,339 @@
+"""Escalation lifecycle: open -> claimed -> resolved (or returned to the bot).
+
+The orchestrator opens an escalation; agent desks (Slack cards, the web console) are told
+through the AgentDesk protocol. Taking an escalation is decided in SQL (a conditional
+UPDATE), so two agents pressing Take at once get exactly one winner. While a person holds
+the conversation the bot stays quiet: customer messages are relayed to the agent, agent
+messages go to the customer through the outbox, on whatever channel the customer used.
+On resolve the customer is asked for a 1-5 rating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import models as m
+from bot.db.store import queue_reply
+from bot.pipeline.guardrails import mask_for_agents
+from bot.messages import Reply, utcnow
+from bot.settings import Settings
+
+log = logging.getLogger("supportbot.handoff")
+RATING_BUTTONS = ("1", "2", "3", "4", "5")
+
+
+@dataclass(frozen=True)
+class EscalationView:
+    """What a desk shows about one escalation."""
+
+    id: int
+    conversation_id: int
+    status: str
+    reason_kind: str
+    reason: str
+    summary: str | None
+    draft: str | None
+    channel: str
+    customer: str
+    agent_id: int | None
+    agent_name: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    desk_refs: dict
+
+
+# what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
+E = m.Escalation
+_VIEW_BASE = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
+                     E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
+                     m.Customer.external_id, m.Agent.name.label("agent_name"))
+              .join(m.Conversation, m.Conversation.id == E.conversation_id)
+              .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
+              .outerjoin(m.Agent, m.Agent.id == E.agent_id))
+VIEW = _VIEW_BASE.where(E.id == bindparam("escalation_id"))
+OPEN_VIEW = (_VIEW_BASE.where(E.conversation_id == bindparam("conversation_id"), E.status.in_(("open", "claimed")))
+             .order_by(E.id.desc()).limit(1))  # the conversation's escalation in progress
+
+
+def customer_label(channel: str, display_name: str | None, external_id: str) -> str:
+    """Who agents see: the customer's name, else the channel's id for them; a browser visitor has no
+    name, and its id (a digest of the browser's secret, see channels/web.py) is cut to "web visitor 3f9a01"."""
+    if display_name:
+        return display_name
+    return f"web visitor {external_id[:6]}" if channel == "web" else external_id
+
+
+def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
+    return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
+                          row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
+                          row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
+
+ESCALATIONS = E.__table__
+
+
+def _reserve_statement(again: bool):  # noqa: ANN202 - an Update
+    due = (ESCALATIONS.c.announced_at < bindparam("cutoff", type_=ESCALATIONS.c.announced_at.type) if again
+           else ESCALATIONS.c.announced_at.is_(None))
+    return (update(ESCALATIONS)
+            .where(ESCALATIONS.c.id == bindparam("escalation_id"), due, ESCALATIONS.c.status == "open")
+            .values(announced_at=bindparam("now", type_=ESCALATIONS.c.announced_at.type),
+                    announce_count=ESCALATIONS.c.announce_count + 1))
+
+
+RESERVE_FIRST, RESERVE_AGAIN = _reserve_statement(False), _reserve_statement(True)
+
+
+class AgentDesk(Protocol):
+    """Somewhere agents see escalations: a Slack channel, the web console."""
+
+    name: str
+
+    async def announce(self, esc: EscalationView, again: bool) -> dict | None:
+        """Show a new (or, again=True, still untaken) escalation; may return a ref to store."""
+        ...
+
+    async def customer_said(self, esc: EscalationView, text: str) -> None: ...
+
+    async def changed(self, esc: EscalationView, event: str, by: str | None = None) -> None:
+        """claimed | agent_replied | resolved | returned | reviewed"""
+        ...
+
+
+class HandoffError(Exception):
+    """The action can't be done in the escalation's state (a readable reason)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    won: bool
+    owner: str | None  # the agent who holds it now
+
+
+class Handoff:
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                 outbox_wake: asyncio.Event | None = None):
+        self.settings = settings
+        self.sessions = sessions
+        self.outbox_wake = outbox_wake or asyncio.Event()
+        self.desks: list[AgentDesk] = []
+
+    def add_desk(self, desk: AgentDesk) -> None:
+        self.desks.append(desk)
+
+    # --- reading ----------------------------------------------------------------------
+    async def view(self, escalation_id: int) -> EscalationView:
+        async with self.sessions() as s:
+            row = (await s.execute(VIEW, {"escalation_id": escalation_id})).first()
+        if row is None:
+            raise HandoffError(f"no escalation #{escalation_id}")
+        return _view(row)
+
+    async def queue(self) -> list[EscalationView]:
+        """Open and claimed escalations, oldest first."""
+        async with self.sessions() as s:
+            ids = (await s.scalars(select(m.Escalation.id).where(m.Escalation.status.in_(("open", "claimed")))
+                                   .order_by(m.Escalation.id))).all()
+        return [await self.view(i) for i in ids]
+
+    async def open_for_conversation(self, conversation_id: int) -> int | None:
+        async with self.sessions() as s:
+            return await s.scalar(select(m.Escalation.id).where(
+                m.Escalation.conversation_id == conversation_id, m.Escalation.status.in_(("open", "claimed")))
+                .order_by(m.Escalation.id.desc()).limit(1))
+
+    # --- telling the desks ------------------------------------------------------------
+    async def _tell(self, what: str, *args) -> None:  # noqa: ANN002
+        for desk in self.desks:
+            try:
+                await getattr(desk, what)(*args)
+            except Exception:  # a desk that is down must not stop the others (the SLA loop re-announces)
+                log.exception("handoff: desk %s failed on %s", desk.name, what)
+
+    async def _reserve(self, escalation_id: int, again: bool) -> bool:
+        """Claim the right to announce (in SQL): one card per escalation, however many processes try."""
+        now = utcnow()
+        cutoff = now - timedelta(seconds=self.settings.handoff.sla_seconds)
+        async with self.sessions.begin() as s:
+            won = await s.execute(RESERVE_AGAIN if again else RESERVE_FIRST,
+                                  {"escalation_id": escalation_id, "cutoff": cutoff, "now": now})
+        return won.rowcount == 1
+
+    async def announce(self, escalation_id: int, again: bool = False) -> None:
+        if not await self._reserve(escalation_id, again):
+            return  # another worker or process announced it a moment ago (or it was taken)
+        esc = await self.view(escalation_id)
+        refs = dict(esc.desk_refs)
+        for desk in self.desks:
+            try:
+                ref = await desk.announce(esc, again)
+            except Exception:
+                log.exception("handoff: desk %s could not announce escalation #%s", desk.name, escalation_id)
+                continue
+            if ref:
+                refs[desk.name] = ref
+        if refs != esc.desk_refs:
+            async with self.sessions.begin() as s:
+                await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id).values(desk_refs=refs))
+
+    async def relay_customer(self, conversation_id: int, text: str) -> None:
+        """A customer wrote while a person holds (or is about to take) the conversation."""
+        if not self.desks:
+            return
+        async with self.sessions() as s:
+            row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
+        if row is not None:  # agents see cards, IBANs and passwords masked, on every desk
+            await self._tell("customer_said", _view(row), mask_for_agents(text))
+
+    # --- agent actions ----------------------------------------------------------------
+    async def claim(self, escalation_id: int, agent_id: int) -> Claim:
+        """Take an escalation. Idempotent for its owner; exactly one winner under a race."""
+        async with self.sessions.begin() as s:
+            won = await s.execute(update(m.Escalation)
+                                  .where(m.Escalation.id == escalation_id, m.Escalation.status == "open")
+                                  .values(status="claimed", agent_id=agent_id, claimed_at=utcnow()))
+            row = (await s.execute(select(m.Escalation.status, m.Escalation.agent_id, m.Escalation.conversation_id)
+                                   .where(m.Escalation.id == escalation_id))).first()
+            if row is None:
+                raise HandoffError(f"no escalation #{escalation_id}")
+            if won.rowcount == 1:
+                await s.execute(update(m.Conversation).where(m.Conversation.id == row.conversation_id)
+                                .values(status="human"))
+        esc = await self.view(escalation_id)
+        if won.rowcount == 1:
+            await self._tell("changed", esc, "claimed", esc.agent_name)
+            return Claim(True, esc.agent_name)
+        if row.status == "claimed" and row.agent_id == agent_id:
+            return Claim(True, esc.agent_name)  # pressed twice: still theirs
+        return Claim(False, esc.agent_name)
+
+    async def _held_by(self, s: AsyncSession, escalation_id: int, agent_id: int) -> m.Escalation:
+        esc = await s.get(m.Escalation, escalation_id, with_for_update=s.bind.dialect.name == "postgresql")
+        if esc is None:
+            raise HandoffError(f"no escalation #{escalation_id}")
+        if esc.status != "claimed":
+            raise HandoffError(f"escalation #{escalation_id} is {esc.status}; take it first")
+        if esc.agent_id != agent_id:
+            raise HandoffError(f"escalation #{escalation_id} is held by another agent")
+        return esc
+
+    async def _send(self, s: AsyncSession, conversation_id: int, text: str, author: str, key: str,
+                    agent_id: int | None, buttons: tuple[str, ...] = ()) -> int:
+        conv = await s.get(m.Conversation, conversation_id)
+        customer = await s.get(m.Customer, conv.customer_id)
+        reply = Reply(text=text, channel=conv.channel, customer_id=customer.external_id,
+                      conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons)
+        return await queue_reply(s, conversation_id, reply, author, key, agent_id=agent_id)
+
+    async def agent_reply(self, escalation_id: int, agent_id: int, text: str, key: str | None = None) -> int:
+        """Send the agent's words to the customer. `key` (e.g. the platform's message id) makes a
+        redelivered agent message a no-op instead of a second reply."""
+        text = text.strip()
+        if not text:
+            raise HandoffError("the reply is empty")
+        async with self.sessions.begin() as s:
+            esc = await self._held_by(s, escalation_id, agent_id)
+            if key is None:
+                key = str(await s.scalar(select(m.Message.id).where(m.Message.conversation_id == esc.conversation_id)
+                                         .order_by(m.Message.id.desc()).limit(1)))
+            outbox_key = f"{esc.conversation_id}:agent:{escalation_id}:{key}"
+            channel = await s.scalar(select(m.Conversation.channel).where(m.Conversation.id == esc.conversation_id))
+            done = await s.scalar(select(m.OutboxMessage.message_id)
+                                  .where(m.OutboxMessage.idempotency_key == f"{channel}:{outbox_key}"))
+            if done is not None:
+                return done  # this agent message was sent already
+            msg_id = await self._send(s, esc.conversation_id, text, "agent", outbox_key, agent_id)
+            if esc.first_response_at is None:
+                esc.first_response_at = utcnow()
+        self.outbox_wake.set()
+        await self._tell("changed", await self.view(escalation_id), "agent_replied", None)
+        return msg_id
+
+    async def review(self, escalation_id: int, agent_id: int, outcome: str, text: str | None = None,
+                     intent: str | None = None) -> None:
+        """A held-back draft: approve it, send an edited version, or reject it (then reply yourself)."""
+        if outcome not in ("approved", "edited", "rejected"):
+            raise HandoffError(f"unknown review outcome {outcome!r}")
+        if intent is not None and intent not in self.settings.intents:
+            raise HandoffError(f"unknown intent {intent!r}")
+        async with self.sessions.begin() as s:
+            esc = await self._held_by(s, escalation_id, agent_id)
+            if not esc.draft:
+                raise HandoffError(f"escalation #{escalation_id} has no draft to review")
+            if esc.review_outcome:
+                raise HandoffError(f"the draft of escalation #{escalation_id} was {esc.review_outcome} already")
+            final = {"approved": esc.draft, "edited": (text or "").strip(), "rejected": None}[outcome]
+            if outcome == "edited" and not final:
+                raise HandoffError("the edited text is empty")
+            esc.review_outcome, esc.final_text, esc.agent_intent = outcome, final, intent
+            if final:
+                await self._send(s, esc.conversation_id, final, "agent", f"review:{escalation_id}", agent_id)
+                esc.first_response_at = esc.first_response_at or utcnow()
+            if intent and esc.message_id:
+                original = await s.get(m.Message, esc.message_id)
+                s.add(m.LabelledExample(text=original.text, intent=intent, source="review",
+                                        message_id=esc.message_id, agent_id=agent_id))
+        self.outbox_wake.set()
+        await self._tell("changed", await self.view(escalation_id), "reviewed", outcome)
+
+    async def resolve(self, escalation_id: int, agent_id: int) -> None:
+        """Done: the customer is thanked and asked for a 1-5 rating."""
+        async with self.sessions.begin() as s:
+            esc = await self._held_by(s, escalation_id, agent_id)
+            esc.status, esc.resolved_at = "resolved", utcnow()
+            await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
+                            .values(status="rating", resolved_by="agent"))
+            await self._send(s, esc.conversation_id, self.settings.handoff.rating_prompt, "bot",
+                             f"rating:{escalation_id}", None, RATING_BUTTONS)
+        self.outbox_wake.set()
+        await self._tell("changed", await self.view(escalation_id), "resolved", None)
+
+    async def return_to_bot(self, escalation_id: int, agent_id: int) -> None:
+        async with self.sessions.begin() as s:
+            esc = await self._held_by(s, escalation_id, agent_id)
+            esc.status, esc.resolved_at = "returned", utcnow()
+            await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
+                            .values(status="bot"))
+            await self._send(s, esc.conversation_id, self.settings.handoff.returned_text, "bot",
+                             f"returned:{escalation_id}", None)
+        self.outbox_wake.set()
+        await self._tell("changed", await self.view(escalation_id), "returned", None)
+
+    # --- SLA --------------------------------------------------------------------------
+    async def due(self) -> list[tuple[int, bool]]:
+        """Escalations never announced, or open past the SLA since their last announcement."""
+        cutoff = utcnow() - timedelta(seconds=self.settings.handoff.sla_seconds)
+        async with self.sessions() as s:
+            rows = (await s.execute(select(m.Escalation.id, m.Escalation.announced_at).where(
+                m.Escalation.status == "open",
+                (m.Escalation.announced_at.is_(None)) | (m.Escalation.announced_at < cutoff))
+                .order_by(m.Escalation.id))).all()
+        return [(i, at is not None) for i, at in rows]
+
+    async def run_sla(self, stop: asyncio.Event, every: float | None = None) -> None:
+        every = every if every is not None else max(0.5, min(5.0, self.settings.handoff.sla_seconds / 2))
+        while not stop.is_set():
+            for escalation_id, again in await self.due():
+                await self.announce(escalation_id, again=again)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def agent_for_slack_user(sessions: async_sessionmaker[AsyncSession], slack_user_id: str, name: str) -> int:
+    """The agent account of a Slack user, created on first use (agents in Slack need no password)."""
+    async with sessions.begin() as s:
+        agent = await s.scalar(select(m.Agent).where(m.Agent.slack_user_id == slack_user_id))
+        if agent is None:
+            taken = await s.scalar(select(m.Agent.id).where(m.Agent.name == name))
+            agent = m.Agent(name=name if not taken else f"{name} ({slack_user_id})", slack_user_id=slack_user_id)
+            s.add(agent)
+            await s.flush()
+        return agent.id

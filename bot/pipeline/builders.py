@@ -1,0 +1,90 @@
+"""The classifier and the decision path, built from settings: what live handling serves and what
+the offline tools (training, eval, replay) must build the same way.
+
+Below the composition root (bot.app opens the database, the router and the workers around these),
+so a quality tool builds the served classifier or the one decision path without importing the root.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from bot.classify.build import resolved_kind, training_examples
+from bot.classify.cascade import Cascade
+from bot.classify.local import load_or_train
+from bot.classify.protocol import Classifier
+from bot.pipeline.decide import Decider, vocabulary_of
+from bot.pipeline.knowledge import KnowledgeBase
+from bot.settings import Settings
+
+
+def build_classifier(settings: Settings, model_dir: str | None = None) -> Classifier:
+    """--model DIR, else classifier.model_dir, else the active version of `supportbot train`
+    (bot.classify.models_store), else a model of classifier.kind trained (and cached) from the intents."""
+    from bot.classify.embeddings import ExtraMissing
+    from bot.classify.models_store import ModelStore, load_classifier
+    from bot.settings import ConfigError
+
+    cfg = settings.classifier
+    chosen = model_dir or cfg.model_dir
+    path = (settings.path(chosen) if not model_dir else Path(chosen)) if chosen else \
+        ModelStore.for_settings(settings).active_path()
+    try:
+        if path is not None:
+            return load_classifier(path, oos_threshold=cfg.oos_threshold, max_chars=cfg.max_chars)  # None: by kind
+        texts, labels = training_examples(settings)  # the intents' examples + the off-topic ones
+        if resolved_kind(cfg) == "embeddings":
+            from bot.classify.embeddings import EmbeddingsClassifier
+
+            return EmbeddingsClassifier.load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
+                                                      oos_threshold=cfg.threshold("embeddings"),
+                                                      max_chars=cfg.max_chars, calibrate=cfg.calibrate)
+    except ExtraMissing as e:
+        raise ConfigError(settings.source, "classifier.kind", str(e)) from None
+    return load_or_train(texts, labels, cache_dir=Path(cfg.cache_dir).expanduser(),
+                         oos_threshold=cfg.threshold("tfidf"), max_chars=cfg.max_chars, calibrate=cfg.calibrate)
+
+
+def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
+                 llm_available: Callable[[str], bool] | None = None, readers: tuple | None = None) -> Decider:
+    """The one decision path (bot/pipeline/decide.py) with its readers: live handling, eval and replay build it here.
+    readers: (safety, anger) already built (build_readers), else they are built now."""
+    safety, anger = readers if readers is not None else build_readers(settings)
+    return Decider(settings, cascade, kb, llm_available=llm_available or (lambda tier: False),
+                   safety=safety, anger=anger, vocabulary=vocabulary_of(settings, kb))
+
+
+def build_readers(settings: Settings) -> tuple:
+    """The safety check and the anger reader (both fitted on the sentence encoder; cached)."""
+    return build_safety(settings), build_anger(settings)
+
+
+def _routine_examples(settings: Settings) -> list[str]:
+    """The shop's routine (not critical) intents' examples and its off-topic ones: the models by
+    meaning learn these as what is *not* a case for a person."""
+    routine = [e for i in settings.intents.values() if not i.critical for e in i.examples]
+    return routine + list(settings.classifier.out_of_scope_examples)
+
+
+def build_anger(settings: Settings):  # noqa: ANN201 - bot.classify.emotion_model.AngerCheck | None
+    """Anger by meaning (bot/classify/emotion_model.py) when the encoder is installed and the setting is on."""
+    from bot.classify.emotion_model import AngerReader
+    from bot.classify.safety_model import encoder_or_none
+
+    encoder = encoder_or_none()
+    if encoder is None or not settings.signals.anger_by_meaning:
+        return None
+    return AngerReader.build(_routine_examples(settings), encoder, settings.classifier.cache_dir)
+
+
+def build_safety(settings: Settings):  # noqa: ANN201 - bot.pipeline.signals.SafetyCheck
+    """The safety and money detector (bot/classify/safety.py): concept frames, and the model by meaning on the
+    sentence encoder when its package is installed, its negatives the shop's routine and off-topic
+    examples. The fitted model is kept in the model cache beside the classifier's."""
+    from bot.classify.safety import SafetyDetector
+    from bot.classify.safety_model import encoder_or_none
+
+    detector = SafetyDetector.build(_routine_examples(settings), encoder=encoder_or_none(),
+                                    cache_dir=settings.classifier.cache_dir)
+    return lambda text: detector.check(text, weak=True)  # weak hits (score < 0.5) are a "safety_concern"

@@ -1,0 +1,278 @@
+"""The respond step: turn a routing decision into a reply, degrading when a route can't be served.
+
+template   -> the intent's canned answer with placeholders filled
+knowledge  -> the best article's gist and link
+clarify    -> "did you mean ...?" with the candidate intents as buttons, or (the rung above it)
+              a request to say it in other words / what the bot can help with
+cheap_llm / strong_llm -> a grounded answer from that tier; a low-confidence or
+              rule-breaking draft goes to human review, not to the customer
+human      -> an escalation; the customer is told a person is coming and how long it takes
+
+What can be known before answering was settled by bot/pipeline/decide.py's plan; an LLM call that
+fails here (every model down, budget reached, an empty answer) walks the policy's degrade_to
+list through the same decide.fallback and records why.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.pipeline import decide
+
+from bot import hours
+from bot.pipeline.guardrails import Redaction, check_outbound
+from bot.pipeline.knowledge import Hit, KnowledgeBase, answer_from
+from bot.llm.answer import generate_answer
+from bot.llm.summary import summarise
+from bot.llm.types import ChatTurn, Spend, TierUnavailable
+from bot.messages import OUT_OF_SCOPE, Classification, Decision, Escalate, EscalationKind, Route, Signals, utcnow
+from bot.pipeline.policy import Facts
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.llm.router import LLMRouter
+
+
+@dataclass
+class Context:
+    """What the respond step knows about the message being handled."""
+
+    text: str
+    redaction: Redaction  # the message (and transcript) as external models may see it
+    classification: Classification
+    signals: Signals
+    hits: list[Hit]
+    transcript: list[tuple[str, str]]  # (author, text), already redacted, oldest first
+    spend: Spend = field(default_factory=Spend)  # what this message's model calls cost so far
+    customer_name: str | None = None
+    conversation_id: int | None = None
+    message_id: int | None = None
+    facts: Facts | None = None  # what the policy saw (for fallbacks)
+    ladder: decide.Ladder = decide.Ladder()
+    options: tuple[tuple[str, str], ...] = ()  # (intent, label) for a "did you mean"
+    rung: str | None = None  # clarify | rephrase, for the clarify route
+    tried: set[Route] = field(default_factory=set)  # routes that failed while answering
+
+
+@dataclass
+class Response:
+    decision: Decision
+    text: str
+    buttons: tuple[str, ...] = ()
+    pending: dict[str, Any] | None = None  # what the bot now waits for from the customer (conversations.pending)
+    escalate: Escalate | None = None
+    summary: str | None = None
+    draft: str | None = None
+    counterfactual_usd: float | None = None  # the answer call priced on the strong tier, when one was made
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+class _Placeholders(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+_ID_WORDS = {"demo", "customer", "visitor", "guest", "user", "anonymous", "anon", "test", "web", "console", "unknown"}
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+
+
+def display_name(value: str | None) -> str | None:
+    """`value` if it reads as a person's name, else None: a customer id passed as the name (the
+    console's `demo-customer`, a UUID, a web visitor id, a phone number) is never used to greet."""
+    name = (value or "").strip()
+    if not name or len(name) > 64 or not any(c.isalpha() for c in name) or _UUID.search(name):
+        return None
+    if " " not in name:
+        parts = re.split(r"[-_.:@/]", name.lower())
+        if any(c in name for c in "_:@/") or (len(parts) > 1 and (set(parts) & _ID_WORDS or any(
+                any(c.isdigit() for c in p) for p in parts))) or name.lower() in _ID_WORDS:
+            return None
+        if re.fullmatch(r"[0-9a-f]{12,}", name.lower()):
+            return None
+    return name
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Fill {placeholders}; unknown ones stay visible rather than crashing."""
+    return string.Formatter().vformat(template, (), _Placeholders(values))
+
+
+PASSING_ON = "I'm passing you to a person from our support team; they'll reply here"
+REVIEWING = "Thanks - a colleague will check the answer and reply here"
+
+
+def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
+    """What the customer is told while a person is on the way: within support hours, the usual
+    wait; outside them, when the team is back and the e-mail address."""
+    company, wait, first = settings.company, settings.handoff.expected_wait_minutes, lead
+    schedule = company.hours.schedule() if company.hours else None
+    if schedule is None or schedule.is_open(now):
+        return f"{first}, usually within {wait} minutes ({company.support_hours or 'during support hours'})."
+    back = schedule.next_open(now)
+    text = f"{first}. Our team is offline now" + (f" and back {hours.when(back, now)}" if back else "")
+    text += f" ({company.support_hours})." if company.support_hours else "."
+    if company.support_email:
+        text += f" You can also e-mail us at {company.support_email}."
+    return text
+
+
+def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold: float) -> EscalationKind:
+    if decision.degraded_from is not None and not (s.critical or s.safety):
+        return EscalationKind.DEGRADED
+    if s.critical:
+        return EscalationKind.CRITICAL
+    if s.safety:
+        return EscalationKind.SAFETY
+    if s.wants_human:
+        return EscalationKind.ASKED
+    if s.emotion_label != "neutral" or s.repeat_contact or s.needs_human or s.chasing:
+        return EscalationKind.SIGNAL
+    if s.safety_concern:  # only a possible case: it names the kind when nothing stronger explains the escalation
+        return EscalationKind.SAFETY
+    if c.out_of_scope:
+        return EscalationKind.OUT_OF_SCOPE
+    if c.confidence < threshold:
+        return EscalationKind.CONFIDENCE
+    return EscalationKind.POLICY
+
+
+def agent_summary(ctx: Context) -> str:
+    """What the agent sees first: the classifier's view and the last messages."""
+    c = ctx.classification
+    top = ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3]) or "-"
+    lines = [f"Intent: {c.intent} ({c.confidence:.2f}; candidates: {top})",
+             f"Signals: {', '.join(ctx.signals.names()) or 'none'}", "Last messages:"]
+    for author, text in ctx.transcript[-4:]:
+        lines.append(f"  {author}: {text[:300]}")
+    lines.append(f"  customer: {ctx.redaction.text[:300]}")
+    return "\n".join(lines)
+
+
+class Responder:
+    def __init__(self, settings: Settings, kb: KnowledgeBase, router: "LLMRouter | None" = None):
+        self.settings = settings
+        self.kb = kb
+        self.router = router
+
+    def _values(self, ctx: Context) -> dict[str, str]:
+        return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there"}
+
+    async def respond(self, decision: Decision, ctx: Context) -> Response:
+        route = decision.route
+        if route is Route.TEMPLATE:
+            answer = self.settings.answers.get(ctx.classification.intent)
+            if answer:
+                return Response(decision, render(answer, self._values(ctx)))
+            return await self._degrade(decision, ctx, "no canned answer for this intent")
+        if route is Route.KNOWLEDGE:
+            if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
+                return Response(decision, render(answer_from(ctx.hits[0]), self._values(ctx)))
+            return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
+        if route is Route.CLARIFY:
+            return self._clarify(decision, ctx)
+        if route.is_llm:
+            return await self._llm(decision, ctx)
+        return await self._escalate(decision, ctx)
+
+    def _clarify(self, decision: Decision, ctx: Context) -> Response:
+        cfg = self.settings
+        if ctx.rung == "clarify" and ctx.options:
+            labels = tuple(label for _, label in ctx.options) + (cfg.clarify.something_else,)
+            prompt = (render(cfg.clarify.prompt_one, {"option": labels[0]}) if len(ctx.options) == 1
+                      else cfg.clarify.prompt)
+            return Response(decision, prompt, buttons=labels,
+                            pending={"kind": "clarify", "options": [i for i, _ in ctx.options],
+                                     "labels": list(labels[:-1]), "text": ctx.text, "message_id": ctx.message_id})
+        off_topic = ctx.classification.intent == OUT_OF_SCOPE and not ctx.signals.gibberish
+        text = cfg.rephrase.off_topic if off_topic else cfg.rephrase.prompt
+        return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"})
+
+    def _tier(self, route: Route) -> str:
+        return "strong" if route is Route.STRONG_LLM else "cheap"
+
+    @staticmethod
+    def history_of(transcript: list[tuple[str, str]]) -> list[ChatTurn]:
+        return [ChatTurn(role="user" if a == "customer" else "assistant", content=t) for a, t in transcript]
+
+    def history(self, ctx: Context) -> list[ChatTurn]:
+        return self.history_of(ctx.transcript)
+
+    async def _llm(self, decision: Decision, ctx: Context) -> Response:
+        tier = self._tier(decision.route)
+        if self.router is None or not self.router.available(tier):
+            return await self._degrade(decision, ctx, f"no LLM provider configured for tier {tier} (no API key set)")
+        articles = [(h.article.title, h.article.url, h.article.body) for h in ctx.hits]
+        try:
+            draft = await generate_answer(self.router, tier, system_prompt=self.settings.company.system_prompt,
+                                          articles=articles, history=self.history(ctx), text=ctx.redaction.text,
+                                          conversation_id=ctx.conversation_id, message_id=ctx.message_id,
+                                          spend=ctx.spend, fallback_confidence=ctx.classification.confidence)
+        except TierUnavailable as e:
+            failed = ("budget cap reached" if e.budget_blocked else "this customer's LLM call limit reached"
+                      if e.rate_limited else "every model failed or is unavailable")
+            return await self._degrade(decision, ctx, f"tier {tier}: {failed} ({'; '.join(e.reasons)[:300]})")
+        if not draft.text:
+            return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")
+        text = ctx.redaction.restore(draft.text)
+        check = check_outbound(text, self.settings.guardrails, ctx.text, self.settings.company.system_prompt)
+        review = self.settings.policy.review_threshold
+        if not draft.structured:  # a model without structured output: the decision row says whose confidence
+            decision = Decision(decision.route, decision.rule, f"{decision.reason}; plain-text answer, "
+                                f"confidence {draft.confidence:.2f} from the classifier",
+                                degraded_from=decision.degraded_from)
+        response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd)
+        why: str | None = None
+        if not check.ok:
+            response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))
+            why = f"outbound check {check.rule}: {check.detail}"
+        elif draft.confidence < review:
+            why = f"draft confidence {draft.confidence:.2f} < {review:.2f}"
+        elif ctx.signals.critical:
+            why = "critical intent"
+        elif ctx.signals.injection:  # a model's answer to a message that tries to instruct it: a person checks
+            why = "prompt injection flagged"
+        if why:
+            held = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; held for review: {why}",
+                            degraded_from=decision.degraded_from)
+            response.decision = held
+            response.draft, response.escalate = text, Escalate(EscalationKind.REVIEW, why)
+            response.summary = agent_summary(ctx)
+            response.text = self._waiting_text(review=True)
+        return response
+
+    async def _degrade(self, decision: Decision, ctx: Context, why: str) -> Response:
+        """The route failed while answering: the next rung that can serve (decide.fallback), LLMs
+        of a failed tier not tried again."""
+        facts = ctx.facts or Facts(ctx.classification, ctx.signals, "", False, 0.0)
+        available = self.router.available if self.router is not None else (lambda tier: False)
+        ctx.tried.add(decision.route)
+        target = decide.fallback(decision, facts, self.settings, available, ctx.ladder, why,
+                                 tried=frozenset(ctx.tried))
+        if target.route is Route.CLARIFY:
+            ctx.rung = "rephrase"
+        response = await (self._llm(target, ctx) if target.route.is_llm else
+                          self._escalate(target, ctx) if target.route is Route.HUMAN else self.respond(target, ctx))
+        response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.route.value, "why": why}))
+        return response
+
+    def _waiting_text(self, review: bool = False) -> str:
+        return wait_text(self.settings, utcnow(), REVIEWING if review else PASSING_ON)
+
+    async def _escalate(self, decision: Decision, ctx: Context) -> Response:
+        kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)
+        return Response(decision, self._waiting_text(), escalate=Escalate(kind, decision.reason),
+                        summary=await self._summary(ctx))
+
+    async def _summary(self, ctx: Context) -> str:
+        """The cheap model's summary when one is configured, always followed by the classifier's view."""
+        view = agent_summary(ctx)
+        tier = self.settings.llm.classify_tier
+        if self.router is None or not self.router.available(tier):
+            return view
+        told = await summarise(self.router, tier, ctx.transcript, ctx.redaction.text, spend=ctx.spend,
+                               conversation_id=ctx.conversation_id, message_id=ctx.message_id)
+        return f"{ctx.redaction.restore(told)}\n\n{view}" if told else view
