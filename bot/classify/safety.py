@@ -290,10 +290,11 @@ class SafetyDetector:
                 if c.weight >= 1.0 or len(seen) >= 2:
                     break
         # child or pet: a harm word in a message about a child or pet
-        if CHILD_CTX.search(masked):
+        child = CHILD_CTX.search(masked)
+        if child:
             for m in CHILD_HARM.finditer(masked):
                 if not _negated(masked, m.start()):
-                    add("child_or_pet", 1.0, f"{CHILD_CTX.search(masked).group(0)} … {m.group(0)}")
+                    add("child_or_pet", 1.0, f"{child.group(0)} … {m.group(0)}")
                     break
         money = money_frame(masked)
         if money:

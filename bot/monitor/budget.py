@@ -47,7 +47,7 @@ class BudgetGuard:
         self.refresh_s, self.monotonic = refresh_s, monotonic
         # tier -> (period starts, monotonic time read, running totals)
         self._totals: dict[str, tuple[tuple[datetime, datetime], float, dict[tuple[str, str], float]]] = {}
-        self._refreshing: dict[str, asyncio.Task] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     def _caps(self, tier: str) -> list[tuple[str, str, float]]:
         """(scope, period, cap) for every cap that applies to a call on this tier."""

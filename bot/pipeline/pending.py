@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from bot.settings import Settings
 
@@ -56,7 +57,7 @@ class Pick:
     label: str
 
 
-def pick(text: str, pending: dict, settings: Settings) -> Pick | None:
+def pick(text: str, pending: dict[str, Any], settings: Settings) -> Pick | None:
     """The option the customer chose from a "did you mean" (its label, its number, or
     "something else"), or None when the message is not an answer to it."""
     t = _norm(text)

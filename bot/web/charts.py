@@ -28,8 +28,8 @@ def nice_max(value: float) -> float:
     for m in (1, 2, 2.5, 5, 10):
         top = m * 10 ** exp
         if top >= value * 0.999999:
-            return top
-    return 10 ** (exp + 1)
+            return float(top)
+    return float(10 ** (exp + 1))
 
 
 def nice_step(value: float, ticks: int) -> float:
