@@ -5,6 +5,7 @@ Rates are written the `limits` way ("10/minute", "30/hour"); null turns a limit 
 
 from __future__ import annotations
 
+from limits import RateLimitItem
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.ratelimit import rate
@@ -29,6 +30,6 @@ class RateLimits(BaseModel):
             rate(v)
         return v
 
-    def item(self, name: str):  # noqa: ANN201 - limits.RateLimitItem | None
+    def item(self, name: str) -> RateLimitItem | None:
         value = getattr(self, name)
         return rate(value) if value is not None else None

@@ -24,14 +24,14 @@ class When(Strict):
     intent_not_in: list[str] | None = None
     out_of_scope: bool | None = None
     low_confidence: bool | None = None  # confidence under policy.confidence_threshold
-    confidence_below: float | None = Field(None, ge=0, le=1)
-    confidence_at_least: float | None = Field(None, ge=0, le=1)
+    confidence_below: float | None = Field(default=None, ge=0, le=1)
+    confidence_at_least: float | None = Field(default=None, ge=0, le=1)
     signal_any: list[str] | None = None  # at least one of these signals
     signal_all: list[str] | None = None  # every one of these signals
-    emotion_at_least: float | None = Field(None, ge=0, le=1)
+    emotion_at_least: float | None = Field(default=None, ge=0, le=1)
     critical: bool | None = None
     complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
-    complexity_at_least: float | None = Field(None, ge=0, le=1)
+    complexity_at_least: float | None = Field(default=None, ge=0, le=1)
     has_answer: bool | None = None  # a canned answer exists for the intent
     has_article: bool | None = None  # a KB article scores above knowledge.min_score
     channel_in: list[str] | None = None
