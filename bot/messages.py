@@ -176,6 +176,34 @@ class Reply:
     buttons: tuple[str, ...] = ()
 
 
+@dataclass
+class Outcome:
+    """Everything handling one message produced: the orchestrator builds it, Store.finish (bot/db/store.py)
+    writes it in one transaction."""
+
+    decision: Decision
+    signals: Signals
+    classification: Classification | None = None
+    reply: Reply | None = None
+    reply_author: str = "bot"
+    guardrail_events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    escalate: Escalate | None = None  # (kind, reason)
+    escalation_summary: str | None = None
+    draft: str | None = None  # a generated answer held back for human review
+    cost_usd: float = 0.0
+    counterfactual_usd: float = 0.0
+    latency_ms: float = 0.0
+    record_decision: bool = True  # False for events that were only logged (edits)
+    relayed: bool = False  # the message is for the agent holding the conversation
+    feedback: int | None = None  # a 1-5 rating after an agent resolved the conversation
+    feedback_comment: str | None = None  # words given with (or before) the rating
+    conversation_status: str | None = None  # set the conversation to this status
+    set_pending: bool = False  # replace conversations.pending with `pending`
+    pending: dict[str, Any] | None = None  # what the bot now waits for from the customer (None: nothing)
+    resolution: tuple[str, int | None] | None = None  # (confirmed | more_help, the customer message answered)
+    labelled: tuple[str, str, int | None] | None = None  # (text, intent, message id): a "did you mean" pick
+
+
 @dataclass(frozen=True)
 class HandleResult:
     """What handling one inbound message produced, for the caller and for --json."""

@@ -15,7 +15,8 @@ from sqlalchemy import func, select, update
 from bot.db import store as store_mod
 from bot.db.engine import make_engine, session_factory
 from bot.db.models import InboxEvent, ModelCall
-from bot.db.store import AlreadyHandled, Outcome, Store, hold_model_call, write_held_calls
+from bot.db.store import AlreadyHandled, Store, hold_model_call, write_held_calls
+from bot.messages import Outcome
 from bot.runtime.inbox import Inbox
 from bot.messages import Decision, InboundMessage, Route, Signals, utcnow
 

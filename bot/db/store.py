@@ -16,7 +16,7 @@ bot/monitor/budget.py counts them.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -26,7 +26,7 @@ from bot.cards import mask_card_numbers
 from bot.db import models as m
 from bot.db import statements as q
 from bot.history import History, history_from
-from bot.messages import Classification, Decision, InboundMessage, Reply, Signals, utcnow
+from bot.messages import InboundMessage, Outcome, Reply, utcnow
 
 
 MODEL_CALLS = m.ModelCall.__table__
@@ -69,33 +69,6 @@ async def write_held_calls(sessions: async_sessionmaker[AsyncSession]) -> int:
 
 class AlreadyHandled(Exception):
     """The inbox event was finished by another worker meanwhile: this outcome is dropped, unwritten."""
-
-
-@dataclass
-class Outcome:
-    """Everything handling produced, written by Store.finish in one transaction."""
-
-    decision: Decision
-    signals: Signals
-    classification: Classification | None = None
-    reply: Reply | None = None
-    reply_author: str = "bot"
-    guardrail_events: list[tuple[str, dict]] = field(default_factory=list)
-    escalate: tuple[str, str] | None = None  # (reason_kind, reason)
-    escalation_summary: str | None = None
-    draft: str | None = None  # a generated answer held back for human review
-    cost_usd: float = 0.0
-    counterfactual_usd: float = 0.0
-    latency_ms: float = 0.0
-    record_decision: bool = True  # False for events that were only logged (edits)
-    relayed: bool = False  # the message is for the agent holding the conversation
-    feedback: int | None = None  # a 1-5 rating after an agent resolved the conversation
-    feedback_comment: str | None = None  # words given with (or before) the rating
-    conversation_status: str | None = None  # set the conversation to this status
-    set_pending: bool = False  # replace conversations.pending with `pending`
-    pending: dict | None = None  # what the bot now waits for from the customer (None: nothing)
-    resolution: tuple[str, int | None] | None = None  # (confirmed | more_help, the customer message answered)
-    labelled: tuple[str, str, int | None] | None = None  # (text, intent, message id): a "did you mean" pick
 
 
 @dataclass(frozen=True)

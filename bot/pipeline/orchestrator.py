@@ -17,12 +17,12 @@ import time
 from bot.monitor import metrics
 
 from bot.pipeline import pending
-from bot.db.store import ConversationRef, HistoryQuery, Outcome, Store
+from bot.db.store import ConversationRef, HistoryQuery, Store
 from bot.pipeline.decide import ANSWER_ROUTES, Choice, Decider, Ladder
 from bot.llm.answer import build_system
 from bot.llm.pricing import estimate_counterfactual_usd
 from bot.llm.types import Spend
-from bot.messages import Classification, ConversationStatus, Decision, HandleResult, InboundMessage, Reply, Route, Signals, utcnow
+from bot.messages import Classification, ConversationStatus, Decision, HandleResult, InboundMessage, Outcome, Reply, Route, Signals, utcnow
 from bot.pipeline.respond import Context, Responder, Response, display_name, render, wait_text
 from bot.settings import Settings
 from bot.history import History
