@@ -61,7 +61,6 @@ class SafetyHit:
     score: float  # 0..1
 
 
-
 # ---------------------------------------------------------------------------------------- money
 
 AMOUNT = re.compile(
@@ -311,7 +310,7 @@ class SafetyDetector:
                 scores[reading.category] = reading.p_harm / 2 + 0.01
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
             if not hits:
-                hits = self._sentence_hit(text[:MEANING_CHARS], evidence)
+                hits = self._sentence_hit(self.meaning, text[:MEANING_CHARS], evidence)
         elif not hits and self.model is not None and scores:  # weak cues only: the word model may confirm them
             p = self.model.probability(t)
             if p >= MODEL_MIN:
@@ -327,12 +326,12 @@ class SafetyDetector:
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
         return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score)
 
-    def _sentence_hit(self, text: str, evidence: dict[str, str]) -> dict[str, float]:
+    def _sentence_hit(self, meaning: MeaningModel, text: str, evidence: dict[str, str]) -> dict[str, float]:
         """A self-harm sentence inside a longer message, read sentence by sentence."""
         sentences = [p for p in SENTENCE_SPLIT.split(text) if len(re.findall(r"[A-Za-z']+", p)) >= SENTENCE_MIN_WORDS]
-        if len(sentences) < 2 or self.meaning is None:
+        if len(sentences) < 2:
             return {}
-        for sentence, r in zip(sentences, self.meaning.read_all(sentences)):
+        for sentence, r in zip(sentences, meaning.read_all(sentences)):
             if r.category in SENTENCE_CATEGORIES and r.p_harm >= SENTENCE_STRONG:
                 evidence[r.category] = f"by meaning of '{sentence[:60]}', {r.p_harm:.2f}"
                 return {r.category: 1.0}
