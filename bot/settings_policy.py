@@ -54,6 +54,9 @@ class Rule(Strict):
     when: When = When()
     route: Route
     degrade_to: list[DegradeTo] | None = None  # this rule's own fallbacks (default: policy.degrade_to)
+    # a model's answer under this rule is a draft a person approves before the customer sees it,
+    # whatever its confidence (policy exceptions, several troubles in one story)
+    review: bool = False
 
 
 class Policy(Strict):

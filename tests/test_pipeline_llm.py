@@ -174,3 +174,17 @@ async def test_more_help_after_a_canned_answer_lets_the_strong_model_try_once(ap
     assert "more_help" not in again.signals.names()
     outcomes = [r.outcome for r in await rows(app, m.Resolution)]
     assert outcomes == ["more_help", "more_help"]
+
+
+async def test_a_rule_with_review_holds_every_answer_for_a_person(db_url, llm_server, monkeypatch):  # noqa: F811
+    def reviewed(settings):  # noqa: ANN001, ANN202
+        next(r for r in settings.policy.rules if r.name == "out_of_scope").review = True
+
+    async with llm_app(db_url, llm_server, monkeypatch, reviewed) as a:
+        a.llm.script("small", verdict(), ok(answer("Sunny all week, enjoy!", 0.99)))
+        r = await say(a, "what's the weather", "e1")
+        assert r.decision.route.value == "human"
+        assert "held for review: rule out_of_scope has every answer reviewed" in r.decision.reason
+        [esc] = await rows(a, m.Escalation)
+        assert (esc.reason_kind, esc.draft) == ("review", "Sunny all week, enjoy!")
+        assert "Sunny" not in a.out.sent[-1].text

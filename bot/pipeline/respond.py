@@ -235,6 +235,8 @@ class Responder:
             why = "critical intent"
         elif ctx.signals.injection:  # a model's answer to a message that tries to instruct it: a person checks
             why = "prompt injection flagged"
+        elif self._reviewed_rule(decision.rule):
+            why = f"rule {decision.rule} has every answer reviewed"
         if why:
             held = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; held for review: {why}",
                             degraded_from=decision.degraded_from)
@@ -258,6 +260,9 @@ class Responder:
                           self._escalate(target, ctx) if target.route is Route.HUMAN else self.respond(target, ctx))
         response.events.insert(0, ("degraded", {"from": decision.route.value, "to": target.route.value, "why": why}))
         return response
+
+    def _reviewed_rule(self, name: str) -> bool:
+        return any(rule.review for rule in self.settings.policy.rules if rule.name == name)
 
     def _waiting_text(self, review: bool = False) -> str:
         return wait_text(self.settings, utcnow(), REVIEWING if review else PASSING_ON)
