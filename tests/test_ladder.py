@@ -182,3 +182,12 @@ async def test_a_weak_safety_hint_goes_to_a_person_when_the_bot_is_unsure(app):
     assert esc.reason_kind == "safety"
     sure = await say(app, "where is my order NW-20417?", thread="t2")  # no hint, sure: answered
     assert sure.decision.route.value in ANSWERED
+
+
+async def test_a_story_of_several_troubles_goes_to_a_person_without_a_model(app):
+    r = await say(app, "The order came a week late, two of the six plates were cracked, the mugs were missing "
+                       "altogether and I was charged for express delivery. What can you do?")
+    # complex_story when the classifier places it, complex_unclear when it cannot: never an article
+    assert r.decision.rule in {"complex_story", "complex_unclear"} and r.decision.route.value == "human", \
+        r.decision.reason
+    assert r.decision.degraded_from is not None  # the strong model it would have gone to is not configured
