@@ -111,6 +111,38 @@ def test_alarming_routine_messages_are_not_hits(detector, frames_only, text):
     assert frames_only.check(text) is None, text
 
 
+@pytest.mark.parametrize("text,category", [
+    ("the battery pack in the camping light has swollen up and feels warm", "fire"),
+    ("the tealight flame jumped and caught the curtain, we put it out", "fire"),
+    ("the setup fee was meant to be once but you've taken it every month since May", "large_overcharge"),
+    ("you refunded me twice for the rug, how do I give it back", "large_overcharge"),
+    ("I returned all four chairs and only got money back for one", "large_overcharge"),
+    ("this month it's heat or eat, can the next instalment wait", "financial_hardship"),
+    ("we're choosing between food and the rent right now", "financial_hardship"),
+    ("honestly I can't see the point of going on", "self_harm"),
+    ("I've left notes for my family, just send the parcel to my brother", "self_harm"),
+    ("that 'stain proof' claim is false advertising", "legal_threat"),
+    ("I'm reporting it to the ASA", "legal_threat"),
+])
+def test_frames_for_concepts_a_phrase_list_misses(frames_only, text, category):
+    hit = frames_only.check(text)
+    assert hit is not None and hit.category == category, (text, hit)
+
+
+@pytest.mark.parametrize("text", [
+    "the phone battery went flat, can I order by email?",
+    "can the candle holder go on a shelf?",
+    "the subscription is charged every month, how do I change the date?",
+    "is the refund paid twice a week or once?",
+    "I returned one of the chairs, when does the refund come?",
+    "can I choose between the grey and the blue?",
+    "my card is maxed out till payday, can I pay by PayPal?",
+])
+def test_their_routine_twins_are_not_cases(frames_only, text):
+    hit = frames_only.check(text)
+    assert hit is None or hit.score < 0.5, (text, hit)
+
+
 @pytest.mark.parametrize("text", [
     "no one was hurt but the shelf fell off the wall, can I get a new bracket?",
     "the lamp is not a fire hazard question, I just want the wattage",

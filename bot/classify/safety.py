@@ -35,7 +35,7 @@ from typing import Iterable, Sequence
 
 from bot.classify.safety_model import MEANING_MIN_WORDS, Encoder, MeaningModel, WordModel, train_words
 from bot.classify.safety_cues import (  # the concept words and cues
-    BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
+    BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, DEVICE_SWELLING, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
     NEGATORS, SURPRISE,
 )
 
@@ -84,6 +84,17 @@ CHARGED_N_TIMES = re.compile(r"\b(?:charged|billed|debited|taken|took|paid)\b[^.
                              r"nine|ten|\d+)\s+times\b(?!\s+the)")
 TOO_OFTEN = re.compile(r"\bevery (?:day|week|month|fortnight) (?:instead of|rather than|when it should be|not) (?:just )?"
                        r"(?:once |one )?(?:a |per |each )?(?:week|month|year|annually|yearly|quarter)")  # 12x a yearly fee
+# a one-off fee taken again and again ("paid for the freight delivery once but it's being charged every month")
+ONE_OFF_REPEATED = re.compile(r"\b(?:once|one[- ]off|one[- ]time|single)\b[^.?!]{0,60}?\b(?:charged|billed|taken|charging|billing|"
+                              r"debited|taking)\b[^.?!]{0,20}?\bevery (?:month|week|day|fortnight)\b")
+# the shop paid the customer too much: a refund twice, an overpayment to give back
+OVERPAID = re.compile(r"\b(?:refund\w*|money back|credit\w*)\b[^.?!]{0,30}?\b(?:came|arrived|went through|landed|"
+                      r"(?:was|were|has been|have been|got) (?:paid|processed|issued|sent)) twice\b|\b(?:refunded|paid|credited) me (?:\w+ ){0,2}(?:twice|too much|double)\b"
+                      r"|\b(?:you've|you have|you) (?:over ?paid|overrefunded|over-refunded)\b|\boverpaid me\b")
+# everything sent back, money back for a part ("sent back the whole 6-piece set and got money back for one chair")
+PART_REFUNDED = re.compile(r"\b(?:sent back|returned|posted back)\b[^.?!]{0,20}?\b(?:the whole|the full|the entire|all|everything|both|"
+                           r"every)\b[^.?!]{0,50}?\b(?:refund\w*|money back|credited|reimbursed|paid back)\b[^.?!]{0,10}?"
+                           r"\b(?:for|on) (?:only |just )?(?:one|1|a single|half|part|some)\b")
 BIG_WORDS = re.compile(r"\b(?:four|five|six|4|5|6)[- ]figure\b|\b(?:massive|huge|enormous|insane|crazy|ridiculous|astronomical|extortionate) (?:charge|amount|payment|bill|"
                        r"sum|debit|transaction)|\b(?:charged|billed|taken|took|debited|paid)\b[^.?!]{0,20}\bthousands\b|"
                        r"\bthousands? (?:of (?:pounds|euros|dollars) )?(?:for|on|from|out)\b")
@@ -136,6 +147,10 @@ def money_frame(text: str) -> tuple[float, str] | None:
     if m:
         n = NUMBER_WORDS.get(m.group("n"), 0) if not m.group("n").isdigit() else int(m.group("n"))
         if n >= 3:
+            return 0.8, m.group(0)
+    for frame in (ONE_OFF_REPEATED, OVERPAID, PART_REFUNDED):
+        m = frame.search(t)
+        if m:
             return 0.8, m.group(0)
     m = BIG_WORDS.search(t)
     if m:
@@ -268,6 +283,7 @@ class SafetyDetector:
         t = _normalise(text[:2000])
         masked = FIGURATIVE.sub(" ", t)
         masked = SURPRISE.sub(" ", masked)
+        masked = DEVICE_SWELLING.sub(r"\1bulging", masked)
         scores: dict[str, float] = {}
         evidence: dict[str, str] = {}
 
@@ -306,7 +322,8 @@ class SafetyDetector:
             if not hits and reading.p_harm >= MEANING_STRONG:
                 hits = {reading.category: 1.0}
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
-            elif not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0):
+            elif (not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0)
+                  and len(re.findall(r"[a-z']+", t)) > MEANING_MIN_WORDS):  # a weak reading of three words is noise
                 scores[reading.category] = reading.p_harm / 2 + 0.01
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
             if not hits:

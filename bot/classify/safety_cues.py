@@ -143,7 +143,8 @@ CUES: tuple[Cue, ...] = (
         r"smoke (?:came|coming|pouring|pour|poured|billowing|everywhere|started|rising|filled|filling)", r"{pour} (?:out )?smoke", r"(?:filled|filling|fill|full of) (?:\w+ ){0,3}(?:with )?(?:black |thick )?smoke",
         r"started (?:smoking|sparking)", r"sparks (?:came|flew|flying|coming|shot|were|everywhere|out|from)",
         r"(?:was|were|is|kept|keeps|it's|started) (?:sparking|smoking)", r"{spark} and (?:smoke|smok\w+|burn\w*)",
-        r"fire hazard (?:it is|it's)", r"nearly (?:burnt|burned) (?:the|our|my) (?:house|flat|home)",
+        r"fire hazard (?:it is|it's)", r"(?:batter(?:y|ies)|power ?banks?)\b(?:\W+\w+){0,6}?\W+(?:bulg\w+|puff\w+ up|ballooned)",
+        r"(?:flames?|candles?|sparks?|heater|burner|wick)\b(?:\W+\w+){0,8}?\W+(?:caught|catching|reached|scorched|singed) (?:the|a|my|our) (?:\w+ )?(?:shelf|shelves|curtains?|blinds?|cupboard|ceiling|wall|rug|carpet|sofa|cushions?|tablecloth|table)", r"nearly (?:burnt|burned) (?:the|our|my) (?:house|flat|home)",
         r"(?:burnt|burned|scorched) (?:the|a|our|my) (?:carpet|table|wall|floor|curtains?|sofa|rug|house|flat|worktop|bedside)",
         r"{melt} (?:the|a|my|our|through) (?:plastic|carpet|table|wall|floor|socket|cable|worktop|bedside|windowsill)"),
     cue("fire", 1.0,
@@ -211,8 +212,8 @@ CUES: tuple[Cue, ...] = (
     # ------------------------------------------------------------------ legal threat
     cue("legal_threat", 1.0, r"solicitors?", r"lawyers?", r"attorney", r"barrister", r"{sue}", r"legal (?:action|team|advice|"
         r"letter|proceedings|department|route|steps|claim)", r"legally", r"(?:in|to|at) court", r"small claims",
-        r"trading standards", r"ombudsman", r"advertising standards", r"consumer (?:rights|protection)", r"citizens advice",
-        r"(?:report|reporting|reported) (?:you|this|northwind|your company) to (?:the )?(?:police|authorit\w+|regulator|watchdog|\w+ standards)",
+        r"trading standards", r"ombudsman", r"advertising standards", r"false(?:ly)? advertis\w*", r"misleading (?:advert\w*|ads?|claims?)", r"\basa\b", r"consumer (?:rights|protection)", r"citizens advice",
+        r"(?:report|reporting|reported) (?:you|this|it|northwind|your company) to (?:the )?(?:police|authorit\w+|regulator|watchdog|\w+ standards|asa|cma|ico)\b",
         r"chargeback", r"letter before action", r"\bcourts?\b(?! ?(?:yard|shoes))", r"formal notice", r"illegal\w*",
         r"(?:breaking|broken|breaks|against|breach\w* of) the law", r"press charges", r"(?:to|going to|contact\w*|call\w*) the police",
         r"(?:consumer|data protection|competition|regulatory) (?:authority|regulator|body|watchdog|centre|center)",
@@ -283,7 +284,7 @@ CUES: tuple[Cue, ...] = (
         r"(?:took|taken|take) (?:his|her|their) own life", r"(?:he|she|they) (?:killed|hanged) (?:himself|herself|themselves)"),
     # ------------------------------------------------------------------ financial hardship
     cue("financial_hardship", 1.0, r"(?:lost|lose|losing) (?:my|our|his|her) (?:job|jobs|income|work)", r"made redundant",
-        r"{redundancy}", r"redundant", r"unemployed", r"out of work", r"jobless", r"on benefits", r"universal credit",
+        r"{redundancy}", r"redundant", r"(?:choose|choosing|chose|decide|deciding) between (?:heating|eating|food|rent|the rent|bills|heat)\b", r"heat or eat", r"unemployed", r"out of work", r"jobless", r"on benefits", r"universal credit",
         r"(?:housing|disability|child) benefit", r"bankrupt\w*", r"insolven\w*", r"debt relief", r"food ?banks?",
         r"financial (?:difficult\w*|hardship|trouble|problems?|struggles?)", r"(?:in|into) debt", r"debt collectors?",
         r"(?:can't|cannot|can not|unable to|couldn't) afford", r"barely afford", r"no money (?:left|for|at all)",
@@ -296,7 +297,7 @@ CUES: tuple[Cue, ...] = (
         r"left me with (?:the |all the |a )?(?:debt|debts|bills|payments?|payment plan|finance|loan)", r"single income",
         r"(?:can't|cannot|couldn't|unable to) manage (?:it|them|the payments?|the plan|this)(?! (?:on|in|online|through|via))", r"{pause} (?:the|my) (?:payments?|instalments?|payment plan|plan|finance)"),
     cue("financial_hardship", 0.5, r"(?:can't|cannot|unable to|couldn't) (?:pay|keep up)", r"{struggle}", r"skint",
-        r"broke (?:this|until)", r"payment (?:holiday|break)", r"spread the cost", r"rent", r"bills", r"single (?:mum|mom|parent|dad)",
+        r"broke (?:this|until)", r"(?:until|till|til) payday", r"payment (?:holiday|break)", r"spread the cost", r"rent", r"bills", r"single (?:mum|mom|parent|dad)",
         r"low (?:paid|wage)", r"pension"),
     # ------------------------------------------------------------------ distress
     cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point",
@@ -319,7 +320,8 @@ CUES: tuple[Cue, ...] = (
     cue("self_harm", 1.0, r"end it all", r"{end} my (?:own )?life", r"kill(?:ing)? myself", r"take my (?:own )?life",
         r"suicid\w*", r"self[- ]harm\w*", r"{hurt} myself", r"{harm} myself", r"(?:don't|do not) want to (?:be alive|live|"
         r"be here|exist|wake up)", r"want to die", r"wish i (?:was|were) dead", r"better (?:off )?without me", r"(?:can't|cannot|couldn't) keep (?:living|going|on living)",
-        r"(?:no|any) point (?:in )?(?:living|going on|carrying on|being alive)", r"see the point (?:in|of) (?:going on|living|anything)",
+        r"(?:no|any) point (?:in )?(?:living|going on|carrying on|being alive)", r"see the point (?:in|of) (?:going on|carrying on|living|anything|it all|any of it|being here)",
+        r"(?:written|writing|wrote|left|leaving) (?:\w+ )?(?:goodbye )?(?:letters?|notes?) (?:for|to) (?:everyone|everybody|all of them|my family|my kids|the kids)",
         r"disappear (?:for good|forever)", r"(?:can't|cannot) go on", r"not (?:be|being) (?:here|around) anymore",
         r"want (?:it|everything) (?:all )?to stop", r"nothing to live for", r"overdose",
         r"(?:no|any|what's the) (?:reason|point) (?:to|in|of) (?:keep(?:ing)? going|keep(?:ing)? living|liv\w+|go(?:ing)? on|carry(?:ing)? on|being here|wak\w+ up|any of it)",
@@ -346,6 +348,8 @@ SURPRISE = re.compile(r"\bshock(?:ed|ing)?\b\s+(?:at|by|how|to see|that|seeing|w
                       r"\b(?:bit of a|such a|what a|quite a|real) shock\b(?!\s+(?:off|from|when i touch))|"
                       r"\bshock\b\s+(?:when|as) (?:i|we) (?:saw|see|opened|looked|read|checked)|\bshock\b\s+(?:at|seeing) the (?:price|bill|cost|size|total)|"
                       r"\bshocked\b(?!\s+(?:me|him|her|us))")
+# a battery that swells is a fire risk, not an allergic reaction: read as "bulging" before the cues run
+DEVICE_SWELLING = re.compile(r"\b((?:batter(?:y|ies)|power ?banks?)\b(?:\W+\w+){0,6}?\W+)(?:swollen|swelled|swelling|swells?)(?: up)?\b")
 FIGURATIVE = re.compile(r"\b(?:killing it|dying (?:to|for)|died laughing|(?:will|gonna|going to) (?:kill|murder) me|"
                         r"(?:battery|phone|laptop|kettle|lamp|torch|charger|it) (?:has |had |just )?died|dead on arrival|"
                         r"(?:burn(?:ed|t)?|burning) (?:through|to disc|a hole in my pocket)|this jacket is fire|is fire\b|"
