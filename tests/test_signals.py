@@ -32,6 +32,17 @@ def test_wants_human_phrase():
     assert s.wants_human and "wants_human" in s.names()
 
 
+def test_other_ways_of_asking_for_a_person():
+    for text in ("can I speak with someone about this", "is there an actual person I can ask",
+                 "how do I reach a customer service person on the phone"):
+        assert detect(text, cls("order_status", 0.5), S).wants_human, text
+
+
+def test_an_intensifier_raises_the_emotion():
+    assert emotion("really upset about the delay")[0] > emotion("upset about the delay")[0]
+    assert emotion("not really upset, just asking")[1] == "neutral"
+
+
 def test_critical_from_config():
     assert detect("someone used my card", cls("fraud_report", 0.95), S).critical
 

@@ -57,13 +57,16 @@ CRITICAL_PHRASES = (
     "erase my data", "right to be forgotten", "delete all my data",
 )
 CRITICAL_RUNNER_UP = 0.2  # a critical intent this likely among the top three counts too
+INTENSIFIERS = frozenset({"really", "so", "very", "extremely", "absolutely", "incredibly", "utterly", "totally", "beyond"})
 NEGATIONS = {"not", "no", "never", "isn't", "wasn't", "don't", "didn't", "n't", "hardly", "without"}
 URGENT = ("urgent", "asap", "immediately", "right now", "emergency", "today!", "as soon as possible")
 WANTS_HUMAN = (
     "talk to a human", "talk to a person", "speak to a human", "speak to a person", "real person",
     "real human", "human being", "speak to someone", "talk to someone", "live agent", "an agent",
     "customer service rep", "representative", "operator", "your manager", "a manager", "supervisor",
-    "not a bot", "not a robot", "stop the bot", "call me", "phone me",
+    "not a bot", "not a robot", "stop the bot", "call me", "phone me", "speak with someone", "talk with someone",
+    "speak with a person", "speak with a human", "talk with a person", "actual person", "actual human", "human agent",
+    "customer service person", "a person on the phone", "someone on the phone", "reach a person", "reach a human",
 )
 QUESTION_SPLIT = re.compile(r"\?+|\b(?:and also|also|plus|additionally|as well as)\b", re.I)
 COMPLEX_MARKERS = [re.compile(p) for p in (
@@ -136,6 +139,8 @@ def emotion(text: str, extra: dict[str, float] | None = None) -> tuple[float, st
             before = WORD.findall(lowered[max(0, m.start() - 25):m.start()])[-3:]
             if phrase != "not happy" and any(t in NEGATIONS or t.endswith("n't") for t in before):
                 continue  # "not angry", "never a problem"
+            if before and before[-1] in INTENSIFIERS:
+                intensity += 0.1  # "really upset", "so angry"
             if intensity > best:
                 best, label = intensity, lab
     letters = [c for c in text if c.isalpha()]
