@@ -206,20 +206,46 @@ class Outcome:
 
 @dataclass(frozen=True)
 class HandleResult:
-    """What handling one inbound message produced, for the caller and for --json."""
+    """What handling one inbound message produced, for the caller and for --json: the Outcome that
+    was stored, with the ids storage gave it (no field copied from one to the other)."""
 
     conversation_id: int
     message_id: int
     text: str
-    classification: Classification | None
-    signals: Signals
-    decision: Decision
-    reply: Reply | None
+    outcome: Outcome
     escalation_id: int | None = None
-    new_escalation: bool = False  # agents must be told
-    relayed: bool = False  # the message is for the agent who holds the conversation
-    cost_usd: float = 0.0
-    counterfactual_usd: float = 0.0
+
+    @property
+    def classification(self) -> Classification | None:
+        return self.outcome.classification
+
+    @property
+    def signals(self) -> Signals:
+        return self.outcome.signals
+
+    @property
+    def decision(self) -> Decision:
+        return self.outcome.decision
+
+    @property
+    def reply(self) -> Reply | None:
+        return self.outcome.reply
+
+    @property
+    def relayed(self) -> bool:  # the message is for the agent who holds the conversation
+        return self.outcome.relayed
+
+    @property
+    def new_escalation(self) -> bool:  # agents must be told
+        return bool(self.outcome.escalate and self.escalation_id)
+
+    @property
+    def cost_usd(self) -> float:
+        return self.outcome.cost_usd
+
+    @property
+    def counterfactual_usd(self) -> float:
+        return self.outcome.counterfactual_usd
 
     def as_dict(self) -> dict[str, Any]:
         c = self.classification

@@ -74,11 +74,8 @@ class Orchestrator:
                                     stage=c.stage if c else None, classify_latency_ms=c.latency_ms if c else None,
                                     guardrails=[k for k, _ in out.guardrail_events],
                                     escalation=out.escalate[0] if out.escalate and escalation_id else None)
-        return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text,
-                            classification=out.classification, signals=out.signals, decision=out.decision,
-                            reply=out.reply, escalation_id=escalation_id, relayed=out.relayed,
-                            new_escalation=bool(out.escalate and escalation_id), cost_usd=out.cost_usd,
-                            counterfactual_usd=out.counterfactual_usd)
+        return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text, outcome=out,
+                            escalation_id=escalation_id)
 
     # --- what the bot was waiting for -----------------------------------------------------
     async def _reply_to(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past) -> Outcome:
