@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bot.llm.types import KNOWN_PROVIDERS, Usage
+from bot.llm.types import Usage
 from bot.settings import ConfigError, ModelEntry, Settings
 
 STRONG_TIER = "strong"
@@ -56,10 +56,13 @@ def estimate_counterfactual_usd(settings: Settings, prompt_chars: int, reply_cha
 def check_catalog(settings: Settings) -> None:
     """Fail at start-up on a catalog the router cannot serve; names the key and why."""
     src = settings.source
+    from bot.llm.provider import provider_classes
+
+    known = provider_classes()
     for name, entry in settings.models.items():
-        if entry.provider not in KNOWN_PROVIDERS:
+        if entry.provider not in known:
             raise ConfigError(src, f"models.{name}.provider",
-                              f"unknown provider {entry.provider!r}; known: {', '.join(KNOWN_PROVIDERS)}")
+                              f"unknown provider {entry.provider!r}; known: {', '.join(known)}")
         if entry.api_key_env is not None and not _ENV_NAME.match(entry.api_key_env):
             # never echo the value: it may be a key pasted in by mistake
             raise ConfigError(src, f"models.{name}.api_key_env",

@@ -2,7 +2,7 @@
 
 The router (bot/llm/router.py) builds a provider per model entry with `cls(name, entry, client,
 api_key, base_url)` and calls `complete`; a new API is one module whose class satisfies
-`ProviderClass`. The checks at the bottom make mypy hold the three built-in ones to it.
+`ProviderClass`, listed in `provider_classes()`.
 """
 
 from __future__ import annotations
@@ -38,9 +38,12 @@ class ProviderClass(Protocol):
                  base_url: str) -> Provider: ...
 
 
-if TYPE_CHECKING:  # the built-in providers satisfy the interface (checked by mypy, nothing runs)
+def provider_classes() -> dict[str, ProviderClass]:
+    """The APIs the router can call, by the name `settings.models[*].provider` gives them. A new API is
+    one module whose class satisfies ProviderClass, and one entry here (mypy holds each to the interface)."""
     from bot.llm.anthropic import AnthropicProvider
     from bot.llm.gemini import GeminiProvider
     from bot.llm.openai import OpenAIProvider
 
-    _BUILT_IN: tuple[ProviderClass, ...] = (OpenAIProvider, AnthropicProvider, GeminiProvider)
+    built_in: tuple[ProviderClass, ...] = (OpenAIProvider, AnthropicProvider, GeminiProvider)
+    return {cls.provider: cls for cls in built_in}

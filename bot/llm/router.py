@@ -31,11 +31,9 @@ from bot.monitor import metrics
 from bot.monitor.budget import BudgetGuard
 from bot.db.models import GuardrailEvent, ModelCall
 from bot.db.store import hold_model_call
-from bot.llm.anthropic import AnthropicProvider
 from bot.llm.breaker import CircuitBreaker
-from bot.llm.gemini import GeminiProvider
-from bot.llm.openai import OpenAIProvider
 from bot.llm.pricing import cost_usd, counterfactual_usd
+from bot.llm.provider import Provider, provider_classes
 from bot.llm.types import (
     LLMRequest, LLMResponse, ProviderError, RoutedResponse, Spend, TierUnavailable, Usage,
 )
@@ -45,10 +43,7 @@ from bot.settings import ModelEntry, Settings
 
 log = logging.getLogger("bot.llm.router")
 
-Provider = OpenAIProvider | AnthropicProvider | GeminiProvider
-PROVIDERS: dict[str, type[Provider]] = {
-    "openai": OpenAIProvider, "anthropic": AnthropicProvider, "gemini": GeminiProvider,
-}
+PROVIDERS = provider_classes()
 
 
 def tier_has_key(settings: Settings, tier: str, env: Mapping[str, str]) -> bool:

@@ -23,7 +23,6 @@ import httpx
 
 Role = Literal["user", "assistant"]
 ErrorKind = Literal["rate_limited", "server", "timeout", "auth", "bad_request", "malformed", "connection"]
-KNOWN_PROVIDERS = ("openai", "anthropic", "gemini")  # bot.llm.router.PROVIDERS implements each
 
 
 @dataclass(frozen=True)
@@ -234,4 +233,4 @@ def alternating_turns(messages: list[ChatTurn]) -> list[ChatTurn]:
 
 
 __all__ = ["ChatTurn", "LLMRequest", "Usage", "LLMResponse", "RoutedResponse", "Spend", "ProviderError",
-           "TierUnavailable", "KNOWN_PROVIDERS", "parse_json_object"]
+           "TierUnavailable", "parse_json_object"]
