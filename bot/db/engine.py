@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Unpack
 
-from sqlalchemy import event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy import CursorResult, Result, event, inspect
+from sqlalchemy.engine import Connection, ExceptionContext, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.exc import OperationalError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 REQUIRED_TABLES = ("inbox_events", "messages", "route_decisions", "outbox_messages")
 
@@ -33,7 +36,7 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 20, pre_ping: 
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, pool_size=1, max_overflow=0)
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001 - DBAPI types
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
@@ -60,7 +63,7 @@ _GONE = ("ConnectionDoesNotExistError", "ConnectionFailureError", "InterfaceErro
 _GONE_TEXT = ("connection is closed", "connection was closed", "terminating connection", "underlying connection")
 
 
-def _recognise_disconnect(context) -> None:  # noqa: ANN001 - an ExceptionContext
+def _recognise_disconnect(context: ExceptionContext) -> None:
     if context.is_disconnect:
         return
     err = context.original_exception
@@ -71,15 +74,23 @@ def _recognise_disconnect(context) -> None:  # noqa: ANN001 - an ExceptionContex
             return
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker:
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def rows_affected(result: Result[Unpack[tuple[Any, ...]]]) -> int:
+    """The row count of an INSERT / UPDATE / DELETE run through a session. Its result is a CursorResult,
+    which AsyncSession.execute is not typed to return."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"not the result of a DML statement: {type(result).__name__}")
+    return result.rowcount
 
 
 async def check_migrated(engine: AsyncEngine) -> None:
     """Raise NotMigrated unless the schema is at the newest Alembic revision."""
     from bot.db.migrate import head_revision  # local: keeps alembic off the import path of hot code
 
-    def _inspect(sync_conn) -> tuple[set[str], str | None]:  # noqa: ANN001
+    def _inspect(sync_conn: Connection) -> tuple[set[str], str | None]:
         names = set(inspect(sync_conn).get_table_names())
         version = None
         if "alembic_version" in names:

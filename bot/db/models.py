@@ -7,6 +7,7 @@ migrations/ create them, and a test checks the two agree.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal, overload
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -34,11 +36,32 @@ NAMING = {
 }
 
 
+# escalations.desk_refs: where each agent desk shows an escalation, desk name -> that desk's ref
+# (a Slack card: {"channel": ..., "ts": ...})
+DeskRef = dict[str, str]
+DeskRefs = dict[str, DeskRef]
+# a JSON object column (a channel's reply_to, an inbox event's payload...): what the JSON holds is the
+# writer's business, read back by the code that wrote it
+JsonObject = dict[str, Any]
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def ts(nullable: bool = False) -> Mapped:
+def table(model: type[Base]) -> Table:
+    """The Core table of a model, for prebuilt statements (`__table__` is typed as any FromClause)."""
+    t = model.__table__
+    if not isinstance(t, Table):  # a declarative model maps one Table; only a mapping to a select would not
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return t
+
+
+@overload
+def ts(nullable: Literal[False] = False) -> Mapped[datetime]: ...
+@overload
+def ts(nullable: Literal[True]) -> Mapped[datetime | None]: ...
+def ts(nullable: bool = False) -> Mapped[datetime] | Mapped[datetime | None]:
     if nullable:
         return mapped_column(DateTime(timezone=True), nullable=True)
     return mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
@@ -72,13 +95,13 @@ class Conversation(Base):
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     channel: Mapped[str] = mapped_column(String(32))
     thread_key: Mapped[str] = mapped_column(String(255))  # chat / thread on the channel
-    reply_to: Mapped[dict | None] = mapped_column(JSON)  # where replies go on the channel
+    reply_to: Mapped[JsonObject | None] = mapped_column(JSON)  # where replies go on the channel
     # bot: the bot answers | waiting: escalated, no agent yet | human: an agent holds it | closed
     status: Mapped[str] = mapped_column(String(16), default="bot")
     resolved_by: Mapped[str | None] = mapped_column(String(16))  # bot | agent
     # what the bot waits for from the customer: {"kind": "clarify", "options": [...], ...} after a
     # "did you mean", {"kind": "resolution", "message_id": n} after an answer; None when nothing
-    pending: Mapped[dict | None] = mapped_column(JSON)
+    pending: Mapped[JsonObject | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = ts()
     last_message_at: Mapped[datetime] = ts()
     ended_at: Mapped[datetime | None] = ts(nullable=True)
@@ -104,7 +127,7 @@ class Classification(Base):
     model_version: Mapped[str] = mapped_column(String(64))
     intent: Mapped[str] = mapped_column(String(100), index=True)
     confidence: Mapped[float] = mapped_column(Float)
-    top: Mapped[list | None] = mapped_column(JSON)  # [[intent, probability], ...]
+    top: Mapped[list[list[str | float]] | None] = mapped_column(JSON)  # [[intent, probability], ...]
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = ts()
@@ -119,7 +142,7 @@ class RouteDecision(Base):
     rule: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str] = mapped_column(Text)
     degraded_from: Mapped[str | None] = mapped_column(String(16))
-    signals: Mapped[list | None] = mapped_column(JSON)
+    signals: Mapped[list[str] | None] = mapped_column(JSON)
     intent: Mapped[str | None] = mapped_column(String(100))
     confidence: Mapped[float | None] = mapped_column(Float)
     stage: Mapped[str | None] = mapped_column(String(16))  # which classifier stage decided
@@ -169,7 +192,7 @@ class Escalation(Base):
     resolved_at: Mapped[datetime | None] = ts(nullable=True)
     announced_at: Mapped[datetime | None] = ts(nullable=True)  # last time agents were told (SLA re-announces)
     announce_count: Mapped[int] = mapped_column(Integer, default=0)
-    desk_refs: Mapped[dict | None] = mapped_column(JSON)  # where each agent desk shows it (slack card ts...)
+    desk_refs: Mapped[DeskRefs | None] = mapped_column(JSON)  # where each agent desk shows it (slack card ts...)
     review_outcome: Mapped[str | None] = mapped_column(String(16))  # approved | edited | rejected
     final_text: Mapped[str | None] = mapped_column(Text)  # what the customer got after review
     agent_intent: Mapped[str | None] = mapped_column(String(100))  # the intent the agent chose
@@ -200,7 +223,7 @@ class InboxEvent(Base):
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(255))
     thread_key: Mapped[str] = mapped_column(String(300), index=True)  # one conversation at a time
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[JsonObject] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | processing | done | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_by: Mapped[str | None] = mapped_column(String(100))
@@ -220,9 +243,9 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
-    recipient: Mapped[dict] = mapped_column(JSON)  # customer id, thread key, reply_to
+    recipient: Mapped[JsonObject] = mapped_column(JSON)  # customer id, thread key, reply_to
     text: Mapped[str] = mapped_column(Text)
-    buttons: Mapped[list | None] = mapped_column(JSON)
+    buttons: Mapped[list[str] | None] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_by: Mapped[str | None] = mapped_column(String(100))  # the process sending it (status "sending")
@@ -240,7 +263,7 @@ class GuardrailEvent(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     # pii_redacted | injection_flagged | truncated | budget_blocked | outbound_blocked | degraded
     kind: Mapped[str] = mapped_column(String(32), index=True)
-    detail: Mapped[dict | None] = mapped_column(JSON)
+    detail: Mapped[JsonObject | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = ts()
 
 

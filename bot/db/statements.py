@@ -16,10 +16,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.db import models as m
 
-CUSTOMERS, CONVERSATIONS, MESSAGES = m.Customer.__table__, m.Conversation.__table__, m.Message.__table__
-OUTBOX, CLASSIFICATIONS, DECISIONS = m.OutboxMessage.__table__, m.Classification.__table__, m.RouteDecision.__table__
-GUARDRAIL_EVENTS, ESCALATIONS, EVENTS = m.GuardrailEvent.__table__, m.Escalation.__table__, m.InboxEvent.__table__
-RESOLUTIONS = m.Resolution.__table__
+CUSTOMERS, CONVERSATIONS, MESSAGES = m.table(m.Customer), m.table(m.Conversation), m.table(m.Message)
+OUTBOX, CLASSIFICATIONS, DECISIONS = m.table(m.OutboxMessage), m.table(m.Classification), m.table(m.RouteDecision)
+GUARDRAIL_EVENTS, ESCALATIONS, EVENTS = m.table(m.GuardrailEvent), m.table(m.Escalation), m.table(m.InboxEvent)
+RESOLUTIONS = m.table(m.Resolution)
 
 # start of handling: the customer, their open conversation, the stored inbound message
 MESSAGE_OF_EVENT = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
@@ -71,7 +71,7 @@ NEW_GUARDRAIL_EVENT = insert(GUARDRAIL_EVENTS)
 NEW_DECISION = insert(DECISIONS)
 NEW_OUTBOX_ROW = insert(OUTBOX)
 NEW_RESOLUTION = insert(RESOLUTIONS)
-NEW_LABELLED = insert(m.LabelledExample.__table__)
+NEW_LABELLED = insert(m.table(m.LabelledExample))
 OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
     ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
 NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)

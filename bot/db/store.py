@@ -18,6 +18,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, Mapping
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,17 +26,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cards import mask_card_numbers
 from bot.db import models as m
 from bot.db import statements as q
+from bot.db.engine import rows_affected
 from bot.history import History, history_from
 from bot.messages import InboundMessage, Outcome, Reply, utcnow
 
 
-MODEL_CALLS = m.ModelCall.__table__
+MODEL_CALLS = m.table(m.ModelCall)
 NEW_MODEL_CALL = insert(MODEL_CALLS)
 # (message id, model_calls rows) of the message this task is handling; set by Store.start
-_HELD_CALLS: ContextVar[tuple[int, list[dict]] | None] = ContextVar("supportbot_held_model_calls", default=None)
+# a model_calls row: column name -> value (bot/llm/router.py builds it)
+ModelCallRow = Mapping[str, object]
+_HELD_CALLS: ContextVar[tuple[int, list[ModelCallRow]] | None] = ContextVar("supportbot_held_model_calls", default=None)
 
 
-def hold_model_call(message_id: int | None, row: dict) -> bool:
+def hold_model_call(message_id: int | None, row: ModelCallRow) -> bool:
     """Keep a model_calls row for the finish transaction of `message_id`, when this task handles it.
 
     False (the caller writes the row itself) for a call made outside the handling of that message."""
@@ -46,12 +50,12 @@ def hold_model_call(message_id: int | None, row: dict) -> bool:
     return True
 
 
-def held_calls() -> list[dict]:
+def held_calls() -> list[ModelCallRow]:
     held = _HELD_CALLS.get()
     return list(held[1]) if held is not None else []
 
 
-def _forget_held(rows: list[dict]) -> None:
+def _forget_held(rows: list[ModelCallRow]) -> None:
     held = _HELD_CALLS.get()
     if held is not None:
         held[1][:] = [r for r in held[1] if not any(r is w for w in rows)]
@@ -76,7 +80,7 @@ class ConversationRef:
     id: int
     customer_id: int
     status: str
-    pending: dict | None = None  # what the bot waits for from the customer
+    pending: dict[str, Any] | None = None  # what the bot waits for from the customer
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class Started:
 async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, author: str, key: str,
                       agent_id: int | None = None) -> int:
     """Store an outgoing message and its outbox row (delivered later by the channel)."""
-    message_id = await s.scalar(q.NEW_MESSAGE, dict(
+    message_id: int = await s.scalar(q.NEW_MESSAGE, dict(
         conversation_id=conversation_id, direction="out", author=author, text=reply.text, agent_id=agent_id,
         inbox_event_id=None, created_at=utcnow()))
     await s.execute(q.NEW_OUTBOX_ROW, dict(
@@ -123,21 +127,22 @@ class Store:
         async with self.sessions.begin() as s:
             ref, message_id = await self._start(s, msg, event_id)
             _HELD_CALLS.set((message_id, []))
-            wanted = history is not None and msg.kind == "text" and ref.status in ("bot", "rating", "waiting")
-            return Started(ref, message_id, await self._history(s, ref, message_id, history) if wanted else None)
+            wanted = msg.kind == "text" and ref.status in ("bot", "rating", "waiting")
+            query = history if wanted else None
+            return Started(ref, message_id, await self._history(s, ref, message_id, query) if query is not None else None)
 
     async def _start(self, s: AsyncSession, msg: InboundMessage, event_id: int | None) -> tuple[ConversationRef, int]:
         """The customer, their open conversation (created when there is none), the stored message."""
         if event_id is not None:
-            row = (await s.execute(q.MESSAGE_OF_EVENT, {"event_id": event_id})).first()
-            if row is not None:
-                conv = (await s.execute(q.CONVERSATION_BY_ID, {"conversation_id": row.conversation_id})).one()
-                return ConversationRef(*conv), row.id
+            stored = (await s.execute(q.MESSAGE_OF_EVENT, {"event_id": event_id})).first()
+            if stored is not None:
+                known = (await s.execute(q.CONVERSATION_BY_ID, {"conversation_id": stored.conversation_id})).one()
+                return ConversationRef(*known), stored.id
         customer_id = await self._customer(s, msg)
         conv = (await s.execute(q.OPEN_CONVERSATION, {"channel": msg.channel, "thread_key": msg.thread})).first()
         if conv is None:
             now = utcnow()
-            conv_id = await s.scalar(q.NEW_CONVERSATION, dict(
+            conv_id: int = await s.scalar(q.NEW_CONVERSATION, dict(
                 customer_id=customer_id, channel=msg.channel, thread_key=msg.thread, reply_to=msg.reply_to,
                 status="bot", started_at=now, last_message_at=now))
             ref = ConversationRef(conv_id, customer_id, "bot")
@@ -145,7 +150,7 @@ class Store:
             ref = ConversationRef(conv.id, customer_id, conv.status, conv.pending)
             if msg.reply_to and conv.reply_to != msg.reply_to:
                 await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
-        message_id = await s.scalar(q.NEW_MESSAGE, dict(
+        message_id: int = await s.scalar(q.NEW_MESSAGE, dict(
             conversation_id=ref.id, direction="in", author="customer", text=mask_card_numbers(msg.text),
             inbox_event_id=event_id, agent_id=None, created_at=msg.received_at))  # a card keeps its last 4 only
         return ref, message_id
@@ -156,19 +161,22 @@ class Store:
         key = {"channel": msg.channel, "external_id": msg.customer_id}
         row = (await s.execute(q.CUSTOMER, key)).first()
         if row is None:
-            new_id = await s.scalar(q.new_customer(s.bind.dialect.name), dict(
+            new_id: int | None = await s.scalar(q.new_customer(s.get_bind().dialect.name), dict(
                 key, display_name=msg.customer_name, unreachable=False, created_at=utcnow()))
             if new_id is not None:
                 return new_id
             row = (await s.execute(q.CUSTOMER, key)).first()  # another worker created them a moment ago
-        changes: dict = {}
+            if row is None:  # the conflicting insert was not committed after all; the event is retried
+                raise LookupError(f"customer {msg.channel}:{msg.customer_id} neither created nor found")
+        changes: dict[str, object] = {}
         if msg.customer_name and row.display_name != msg.customer_name:
             changes["display_name"] = msg.customer_name
         if row.unreachable:  # they wrote again (e.g. unblocked the bot): reachable once more
             changes["unreachable"] = False
         if changes:
             await s.execute(q.UPDATE_CUSTOMER, {"customer_id": row.id, **changes})
-        return row.id
+        customer_id: int = row.id
+        return customer_id
 
     async def history(self, conv: ConversationRef, message_id: int,
                       query: HistoryQuery) -> tuple[History, list[tuple[str, str]]]:
@@ -229,7 +237,7 @@ class Store:
                 text, intent, source_id = out.labelled
                 await s.execute(q.NEW_LABELLED, dict(text=text, intent=intent, source="clarify", message_id=source_id,
                                                      agent_id=None, created_at=utcnow()))
-            values: dict = {"last_message_at": utcnow()}
+            values: dict[str, object] = {"last_message_at": utcnow()}
             if out.set_pending:
                 values["pending"] = out.pending
             if opened:
@@ -241,7 +249,7 @@ class Store:
             await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, **values})
             if event_id is not None:
                 marked = await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})
-                if marked.rowcount != 1:  # another worker finished it first (this one's lease had run out)
+                if rows_affected(marked) != 1:  # another worker finished it first (this one's lease had run out)
                     raise AlreadyHandled(f"inbox event {event_id} was handled by another worker")
         _forget_held(calls)
         return reply_id, escalation_id

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
+from bot.db.models import DeskRef, DeskRefs
 from bot.db.store import queue_reply
 from bot.pipeline.guardrails import mask_for_agents
 from bot.messages import Reply, utcnow
@@ -46,7 +47,7 @@ class EscalationView:
     agent_name: str | None
     created_at: datetime
     claimed_at: datetime | None
-    desk_refs: dict
+    desk_refs: DeskRefs
 
 
 # what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
@@ -75,7 +76,7 @@ def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
                           row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
                           row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
 
-ESCALATIONS = E.__table__
+ESCALATIONS = m.table(E)
 
 
 def _reserve_statement(again: bool):  # noqa: ANN202 - an Update
@@ -95,7 +96,7 @@ class AgentDesk(Protocol):
 
     name: str
 
-    async def announce(self, esc: EscalationView, again: bool) -> dict | None:
+    async def announce(self, esc: EscalationView, again: bool) -> DeskRef | None:
         """Show a new (or, again=True, still untaken) escalation; may return a ref to store."""
         ...
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import InboxEvent
+from bot.db.models import InboxEvent, table
 from bot.pipeline.guardrails import mask_card_numbers
 from bot.messages import InboundMessage, utcnow
 
@@ -55,7 +55,7 @@ def from_payload(payload: dict) -> InboundMessage:
     return InboundMessage(**data)
 
 
-EVENTS = InboxEvent.__table__
+EVENTS = table(InboxEvent)
 
 
 @functools.cache

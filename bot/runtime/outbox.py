@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.monitor import metrics
 from bot.runtime.channel import ChannelRegistry, DeliveryError
-from bot.db.models import Conversation, Customer, OutboxMessage
+from bot.db.models import Conversation, Customer, OutboxMessage, table
 from bot.runtime.inbox import held_by
 from bot.messages import Reply, utcnow
 
@@ -37,7 +37,7 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(seconds=15)  # the default; serve uses worker.lease_seconds
 
 
-ROWS = OutboxMessage.__table__
+ROWS = table(OutboxMessage)
 MARK_SENT = update(ROWS).where(ROWS.c.id == bindparam("row_id")).values(
     status="sent", sent_at=bindparam("now", type_=ROWS.c.sent_at.type), external_id=bindparam("external_id"),
     error=None)

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import models as m
+from bot.db.models import DeskRef
 from bot.pipeline.guardrails import mask_for_agents
 from bot.handoff.escalations import EscalationView, HandoffError
 from bot.messages import utcnow
@@ -97,7 +98,7 @@ class WebDesk:
         for queue in [*self.streams.get(conversation_id, ()), *self.streams.get(None, ())]:
             queue.put_nowait(event)
 
-    async def announce(self, esc: EscalationView, again: bool) -> dict | None:
+    async def announce(self, esc: EscalationView, again: bool) -> DeskRef | None:
         self._wake(esc.conversation_id, "announced")
         return None
 
