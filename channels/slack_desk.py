@@ -25,16 +25,16 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from bot.db import models as m
+from bot.db.reads import DeskRef, open_escalation_desk_refs
 from bot.pipeline.guardrails import mask_for_agents
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import utcnow
 from channels.slack_text import LIMIT, escape, split_text
 
 log = logging.getLogger("supportbot.slack.desk")
+Block = dict[str, object]  # a Block Kit object (JSON) of a card
 
 ACTIONS = {"sb_take": "take", "sb_resolve": "resolve", "sb_return": "return"}  # action_id -> press()
 REMEMBER = 5000  # cards (and relayed agent replies) kept in memory; older ones are found in the database
@@ -85,18 +85,18 @@ def card_text(esc: EscalationView) -> str:
     return escape(f"Escalation #{esc.id}: {esc.customer} on {esc.channel} ({esc.reason_kind}: {mask_for_agents(esc.reason)})")
 
 
-def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
+def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
     """The card: header, fields, summary (and draft), status line, the buttons the state allows."""
-    def field(label: str, value: str) -> dict:
+    def field(label: str, value: str) -> Block:
         return {"type": "mrkdwn", "text": f"*{label}*\n{escape(value)[:1900]}"}
 
-    def section(label: str, text: str) -> dict:
+    def section(label: str, text: str) -> Block:
         body = unfence(escape(mask_for_agents(text)))  # a summary or draft may quote the customer's card, IBAN
         cut = SECTION_LIMIT - len(label) - 20
         return {"type": "section", "text": {"type": "mrkdwn", "text": f"*{label}*\n{code_block(body[:cut])}"
                                             + (" _(cut)_" if len(body) > cut else "")}}
 
-    blocks: list[dict] = [
+    blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Escalation #{esc.id}", "emoji": True}},
         {"type": "section", "fields": [
             field("Customer", esc.customer), field("Channel", esc.channel),
@@ -113,10 +113,10 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[dict]:
     if shown:
         labels = {"sb_take": ("Take", "primary"), "sb_resolve": ("Resolve", None),
                   "sb_return": ("Return to bot", None)}
-        elements = []
+        elements: list[Block] = []
         for action_id in shown:
             label, style = labels[action_id]
-            button = {"type": "button", "action_id": action_id, "value": str(esc.id),
+            button: Block = {"type": "button", "action_id": action_id, "value": str(esc.id),
                       "text": {"type": "plain_text", "text": label}}
             if style:
                 button["style"] = style
@@ -136,7 +136,7 @@ class SlackDesk:
         self.handoff = handoff
         self.channel_id = channel_id
         self.clock = clock
-        self._cards: OrderedDict[int, dict] = OrderedDict()  # escalation id -> {"channel", "ts"} of its card
+        self._cards: OrderedDict[int, DeskRef] = OrderedDict()  # escalation id -> {"channel", "ts"} of its card
         self._by_ts: dict[str, int] = {}  # card ts -> escalation id
         self._announcing = asyncio.Lock()  # the worker and the SLA loop may announce one escalation at once
         self._agents: dict[str, int] = {}  # Slack user id -> agent id
@@ -144,7 +144,7 @@ class SlackDesk:
         self._relayed: OrderedDict[str, None] = OrderedDict()  # Slack events already sent to a customer
 
     # --- AgentDesk ---------------------------------------------------------------------
-    async def announce(self, esc: EscalationView, again: bool) -> dict | None:
+    async def announce(self, esc: EscalationView, again: bool) -> DeskRef | None:
         async with self._announcing:
             ref = self._card(esc)
             if ref is None:
@@ -183,19 +183,19 @@ class SlackDesk:
             note = NOTES[event].format(agent=escape(esc.agent_name or by or "An agent"), by=escape(by or ""))
             await self.client.chat_postMessage(channel=ref["channel"], thread_ts=ref["ts"], text=note)
 
-    async def _update(self, esc: EscalationView, ref: dict) -> None:
+    async def _update(self, esc: EscalationView, ref: DeskRef) -> None:
         await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], text=card_text(esc),
                                       blocks=card_blocks(esc, self.clock()))
 
     # --- cards -------------------------------------------------------------------------
-    def _card(self, esc: EscalationView) -> dict | None:
+    def _card(self, esc: EscalationView) -> DeskRef | None:
         ref = esc.desk_refs.get(self.name) or self._cards.get(esc.id)
         if ref and ref.get("ts"):
             self._remember(esc.id, ref)
             return ref
         return None
 
-    def _remember(self, escalation_id: int, ref: dict) -> None:
+    def _remember(self, escalation_id: int, ref: DeskRef) -> None:
         self._cards[escalation_id] = ref
         self._cards.move_to_end(escalation_id)
         self._by_ts[ref["ts"]] = escalation_id
@@ -207,11 +207,9 @@ class SlackDesk:
         """The escalation whose card has this ts: from memory, else from the open ones in the database."""
         if card_ts in self._by_ts:
             return self._by_ts[card_ts]
-        async with self.handoff.sessions() as s:
-            rows = (await s.execute(select(m.Escalation.id, m.Escalation.desk_refs).where(
-                m.Escalation.status.in_(("open", "claimed"))))).all()
+        rows = await open_escalation_desk_refs(self.handoff.sessions)
         for escalation_id, refs in rows:
-            ref = (refs or {}).get(self.name) or {}
+            ref = refs.get(self.name) or {}
             if ref.get("ts") == card_ts:
                 self._remember(escalation_id, ref)
                 return escalation_id
@@ -239,7 +237,10 @@ class SlackDesk:
             log.info("slack desk: users.info %s failed (%s)", user_id, type(e).__name__)
             return None
         profile = user.get("profile") or {}
-        return profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+        for found in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
+            if isinstance(found, str) and found:  # the first name the profile has (Slack's JSON, so checked)
+                return found
+        return None
 
     async def press(self, action_id: str, value: str, user_id: str, user_name: str | None = None) -> None:
         """A button on a card: take, resolve or return to the bot. Problems reach the agent ephemerally."""
@@ -320,10 +321,10 @@ class SlackDesk:
             lines.append(f"…and {len(items) - 50} more")
         return "\n".join(lines)
 
-    async def whisper(self, user_id: str, text: str, where: dict | None = None) -> None:
+    async def whisper(self, user_id: str, text: str, where: DeskRef | None = None) -> None:
         """An ephemeral message to one agent in the agents' channel (in a card's thread when given)."""
         try:
             await self.client.chat_postEphemeral(channel=self.channel_id, user=user_id, text=text,
-                                                 **({"thread_ts": where["ts"]} if where else {}))
+                                                 thread_ts=where["ts"] if where else None)
         except Exception:  # noqa: BLE001 - telling them is best effort
             log.exception("slack desk: could not tell %s: %s", user_id, text)

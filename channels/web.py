@@ -27,12 +27,12 @@ import logging
 import re
 from collections import defaultdict
 from importlib.resources import files
+from typing import TypedDict
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.runtime.channel import ChannelContext
-from bot.db.models import Conversation, Customer, Message, OutboxMessage
+from bot.db.reads import chat_transcript
 from bot.messages import InboundMessage, Reply
 from bot.ratelimit import Limiter
 
@@ -52,12 +52,24 @@ HEADERS = {"Content-Security-Policy": "default-src 'none'; script-src 'self'; st
            "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
+class Pushed(TypedDict):
+    """A reply as an open chat page gets it on its event stream."""
+
+    id: str  # the outbox idempotency key of the reply
+    text: str
+    buttons: list[str]
+
+
+# what an open page's event stream is fed: a reply, or None to end the stream
+Listener = asyncio.Queue[Pushed | None]
+
+
 class WebChat:
     name = NAME
 
     def __init__(self, ctx: ChannelContext):
         self.ctx = ctx
-        self.listeners: dict[str, set[asyncio.Queue]] = defaultdict(set)
+        self.listeners: dict[str, set[Listener]] = defaultdict(set)
         self.accepting = True
         self.limits = ctx.settings.rate_limits
         self.limiter = Limiter()
@@ -86,7 +98,7 @@ class WebChat:
     async def close(self) -> None:
         return None
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, str | int]:
         return {"state": "ready" if self.accepting else "stopped",
                 "listeners": sum(len(q) for q in self.listeners.values())}
 
@@ -141,7 +153,7 @@ class WebChat:
             return _too_many(STREAM_RETRY_S, "too many open chat windows")
         if self.streams >= self.limits.chat_streams_total:
             return _too_many(STREAM_RETRY_S, "the chat is busy, try again shortly")
-        queue: asyncio.Queue = asyncio.Queue()
+        queue: Listener = asyncio.Queue()
         self.listeners[visitor].add(queue)  # before the first await, so the caps hold for concurrent requests
         self.streams += 1
         try:
@@ -153,7 +165,7 @@ class WebChat:
                 del self.listeners[visitor]
 
     @staticmethod
-    async def _stream(request: web.Request, queue: asyncio.Queue) -> web.StreamResponse:
+    async def _stream(request: web.Request, queue: Listener) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
@@ -179,15 +191,9 @@ class WebChat:
         if not VISITOR.match(visitor):
             return web.json_response({"error": "visitor required"}, status=400)
         customer = public_id(visitor)
-        query = (select(Message.author, Message.text, OutboxMessage.buttons)
-                 .join(Conversation, Conversation.id == Message.conversation_id)
-                 .outerjoin(OutboxMessage, OutboxMessage.message_id == Message.id)
-                 .join(Customer, Customer.id == Conversation.customer_id)
-                 .where(Customer.channel == NAME, Customer.external_id == customer)
-                 .order_by(Message.id.desc()).limit(100))
-        async with self.ctx.sessions() as s:
-            rows = (await s.execute(query)).all()
-        return web.json_response([{"author": a, "text": t, "buttons": list(b or ())} for a, t, b in reversed(rows)])
+        lines = await chat_transcript(self.ctx.sessions, NAME, customer, limit=100)
+        return web.json_response([{"author": line.author, "text": line.text, "buttons": list(line.buttons)}
+                                  for line in lines])
 
 
 def public_id(visitor: str) -> str:
