@@ -150,6 +150,10 @@ class ModelEntry(Strict):
     cached_input_per_mtok: float | None = Field(None, ge=0)
     context_tokens: int = Field(128_000, gt=0)
     max_output_tokens: int = Field(1024, gt=0)
+    # how the API holds the model to the JSON the bot asks for: "schema" (OpenAI and compatible
+    # response_format json_schema, Anthropic tool use, Gemini responseSchema), "json" (a JSON-object
+    # switch only: DeepSeek, older local servers), "none" (the prompt alone; plain text is accepted)
+    structured_output: Literal["schema", "json", "none"] = "schema"
 
 
 class Cap(Strict):

@@ -44,7 +44,9 @@ async def test_valid_json_gives_a_classification(llm_server, classifier):
     assert c.needs_human is True and c.complexity == 0.6 and c.top == (("refund", 0.82),)
     assert spend.calls == 1 and spend.cost_usd > 0
     (rec,) = llm_server.requests
-    assert rec.body["response_format"] == {"type": "json_object"} and rec.body["temperature"] == 0.0
+    assert rec.body["temperature"] == 0.0 and rec.body["response_format"]["type"] == "json_schema"
+    schema = rec.body["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["intent"]["enum"] == [*INTENTS, "out_of_scope"]  # the model can only name one
     system = rec.body["messages"][0]["content"]
     for name, desc in INTENTS.items():
         assert f"- {name}: {desc}" in system
@@ -110,7 +112,7 @@ async def test_answer_is_grounded_and_reports_confidence(llm_server, http_client
     assert "ONLY from the knowledge-base articles" in system and "Cite the URL" in system
     assert [m["role"] for m in rec.body["messages"]] == ["system", "user", "assistant", "user"]
     assert rec.body["messages"][-1]["content"] == "When do I get my refund?"
-    assert rec.body["response_format"] == {"type": "json_object"}
+    assert rec.body["response_format"]["json_schema"]["name"] == "support_answer"
 
 
 async def test_answer_without_json_goes_to_review(llm_server, http_client, db_sessions):

@@ -12,7 +12,7 @@ import time
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.llm.types import ChatTurn, LLMRequest, Spend, TierUnavailable, parse_json_object
+from bot.llm.types import ChatTurn, LLMRequest, OutputSchema, Spend, TierUnavailable, parse_json_object
 from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger("bot.classify.llm")
@@ -34,6 +34,17 @@ class LLMClassifier:
         self.router, self.intents, self.tier, self.max_tokens = router, dict(intents), tier, max_tokens
         self._by_lower = {n.lower(): n for n in (*self.intents, OUT_OF_SCOPE)}
         self.system = self._system_prompt()
+        self.schema = OutputSchema("intent_verdict", "Your reading of the customer's new message.", {
+            "type": "object",
+            "properties": {
+                "intent": {"type": "string", "enum": [*self.intents, OUT_OF_SCOPE]},
+                "confidence": {"type": "number", "description": "0..1: how sure you are of the intent"},
+                "needs_human": {"type": "boolean", "description": "upset, asks for a person, or a risky case"},
+                "complexity": {"type": "number", "description": "0 a single simple question .. 1 needs reasoning"},
+            },
+            "required": ["intent", "confidence", "needs_human", "complexity"],
+            "additionalProperties": False,
+        })
 
     def _system_prompt(self) -> str:
         lines = [f"- {name}: {desc}" if desc else f"- {name}" for name, desc in self.intents.items()]
@@ -80,7 +91,7 @@ class LLMClassifier:
         messages = [ChatTurn("user", self._user_prompt(text, history))]
         for attempt in range(2):
             req = LLMRequest(system=self.system, messages=messages, max_tokens=self.max_tokens,
-                             temperature=0.0, json_output=True)
+                             temperature=0.0, json_output=True, schema=self.schema)
             try:
                 routed = await self.router.complete(self.tier, req, purpose="classify",
                                                     conversation_id=conversation_id, message_id=message_id,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.llm.types import ChatTurn, LLMRequest, Spend, parse_json_object
+from bot.llm.types import ChatTurn, LLMRequest, OutputSchema, Spend, parse_json_object
 
 HISTORY_TURNS = 10
 ARTICLE_CHARS = 6000  # per article, to keep the prompt inside small context windows
@@ -75,6 +75,17 @@ def parse_structured(raw: str) -> tuple[str, float, bool]:
     return raw.strip(), 0.0, False  # not the agreed shape: keep the words, trust none of it
 
 
+ANSWER_SCHEMA = OutputSchema("support_answer", "The reply to the customer and how sure you are of it.", {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "description": "your reply to the customer"},
+        "confidence": {"type": "number", "description": "0..1: how sure you are that the answer is correct and complete"},
+    },
+    "required": ["answer", "confidence"],
+    "additionalProperties": False,
+})
+
+
 async def generate_answer(router, tier: str, *, system_prompt: str, articles: list[tuple[str, str, str]],
                           history: list[ChatTurn], text: str, conversation_id: int | None = None,
                           message_id: int | None = None, max_tokens: int = 800,
@@ -82,7 +93,7 @@ async def generate_answer(router, tier: str, *, system_prompt: str, articles: li
     req = LLMRequest(
         system=build_system(system_prompt, articles),
         messages=[*history[-HISTORY_TURNS:], ChatTurn("user", text)],
-        max_tokens=max_tokens, temperature=0.2, json_output=True,
+        max_tokens=max_tokens, temperature=0.2, json_output=True, schema=ANSWER_SCHEMA,
     )
     routed = await router.complete(tier, req, purpose="answer", conversation_id=conversation_id,
                                    message_id=message_id, spend=spend)

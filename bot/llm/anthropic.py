@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -29,7 +30,8 @@ class AnthropicProvider:
         return f"AnthropicProvider({self.name!r}, base_url={self.base_url!r})"
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
-        # no JSON switch in this API: callers ask for JSON in the prompt, and parse leniently
+        # no JSON switch in this API: a schema becomes the one tool the model must call (its input is
+        # the object); without one, callers ask for JSON in the prompt and parse leniently
         body: dict[str, Any] = {
             "model": self.model,
             "max_tokens": req.max_tokens,
@@ -38,6 +40,10 @@ class AnthropicProvider:
         }
         if req.system:
             body["system"] = req.system
+        if req.schema is not None and self.entry.structured_output == "schema":
+            body["tools"] = [{"name": req.schema.name, "description": req.schema.description,
+                              "input_schema": req.schema.schema}]
+            body["tool_choice"] = {"type": "tool", "name": req.schema.name}
         return body
 
     async def complete(self, req: LLMRequest, timeout: httpx.Timeout) -> LLMResponse:
@@ -51,7 +57,13 @@ class AnthropicProvider:
         content = data.get("content")
         if not isinstance(content, list):
             raise malformed(self.label, "no content list")
-        text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        tool = next((b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"), None)
+        if tool is not None:  # the schema's tool was called: its input is the JSON object asked for
+            if not isinstance(tool.get("input"), dict):
+                raise malformed(self.label, "tool_use input is not an object")
+            text = json.dumps(tool["input"])
+        else:
+            text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
         return LLMResponse(text=text, usage=self.parse_usage(data.get("usage") or {}),
                            model=str(data.get("model") or self.model), provider=self.provider, latency_ms=latency_ms)
 

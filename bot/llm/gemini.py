@@ -19,6 +19,24 @@ from bot.settings import ModelEntry
 _DELAY = re.compile(r"^\s*([0-9.]+)s\s*$")
 
 
+def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """A JSON Schema in the OpenAPI subset responseSchema takes: upper-case type names, and no
+    additionalProperties (the API rejects fields it does not know)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "additionalProperties":
+            continue
+        if key == "type" and isinstance(value, str):
+            out[key] = value.upper()
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {name: gemini_schema(sub) for name, sub in value.items()}
+        elif key == "items" and isinstance(value, dict):
+            out[key] = gemini_schema(value)
+        else:
+            out[key] = value
+    return out
+
+
 class GeminiProvider:
     provider = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
@@ -36,8 +54,11 @@ class GeminiProvider:
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         gen: dict[str, Any] = {"maxOutputTokens": req.max_tokens, "temperature": req.temperature}
-        if req.json_output:
+        mode = self.entry.structured_output
+        if (req.json_output or req.schema is not None) and mode != "none":
             gen["responseMimeType"] = "application/json"
+            if req.schema is not None and mode == "schema":
+                gen["responseSchema"] = gemini_schema(req.schema.schema)
         body: dict[str, Any] = {
             "contents": [{"role": "model" if t.role == "assistant" else "user", "parts": [{"text": t.content}]}
                          for t in alternating_turns(req.messages)],

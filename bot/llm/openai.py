@@ -39,7 +39,12 @@ class OpenAIProvider:
         # servers (vLLM, Ollama, DeepSeek) know max_tokens best
         host = urlparse(self.base_url).hostname or ""
         body["max_completion_tokens" if host == "api.openai.com" else "max_tokens"] = req.max_tokens
-        if req.json_output:
+        mode = self.entry.structured_output
+        if req.schema is not None and mode == "schema":
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": req.schema.name, "description": req.schema.description, "schema": req.schema.schema,
+                "strict": True}}
+        elif (req.json_output or req.schema is not None) and mode != "none":
             body["response_format"] = {"type": "json_object"}
         return body
 

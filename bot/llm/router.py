@@ -22,6 +22,7 @@ import logging
 import os
 import random
 import time
+from dataclasses import replace
 from typing import Awaitable, Callable, Mapping
 
 import httpx
@@ -119,8 +120,7 @@ class LLMRouter:
                 reasons.append(why)
                 continue
             provider = self.provider_for(name, key)
-            sized = req if req.max_tokens <= entry.max_output_tokens else LLMRequest(
-                req.system, req.messages, entry.max_output_tokens, req.temperature, req.json_output)
+            sized = req if req.max_tokens <= entry.max_output_tokens else replace(req, max_tokens=entry.max_output_tokens)
             malformed_seen = False
             for attempt in range(self.cfg.max_retries + 1):
                 blocked = await self.budget.check(tier)

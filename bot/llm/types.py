@@ -32,12 +32,24 @@ class ChatTurn:
 
 
 @dataclass(frozen=True)
+class OutputSchema:
+    """The JSON object a caller wants back, as a JSON Schema (every property required, no others):
+    sent as the API's structured output where the model entry says it has one
+    (settings.models[*].structured_output), always described in the prompt as well."""
+
+    name: str  # a short identifier: the OpenAI schema name, the Anthropic tool name
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class LLMRequest:
     system: str
     messages: list[ChatTurn]
     max_tokens: int
     temperature: float = 0.2
     json_output: bool = False  # ask the API for a JSON object where it has such a switch
+    schema: OutputSchema | None = None  # ...of this shape, where the API can hold the model to one
 
 
 @dataclass(frozen=True)
@@ -232,5 +244,5 @@ def alternating_turns(messages: list[ChatTurn]) -> list[ChatTurn]:
     return out
 
 
-__all__ = ["ChatTurn", "LLMRequest", "Usage", "LLMResponse", "RoutedResponse", "Spend", "ProviderError",
+__all__ = ["ChatTurn", "LLMRequest", "OutputSchema", "Usage", "LLMResponse", "RoutedResponse", "Spend", "ProviderError",
            "TierUnavailable", "parse_json_object"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
@@ -181,6 +182,11 @@ class FakeLLMServer:
             status, typ, code, msg = errors[b.kind]
             return web.json_response({"error": {"message": msg, "type": typ, "param": None, "code": code}},
                                      status=status, headers=self._headers(b))
+        problem = openai_schema_problem(body.get("response_format"))
+        if problem:  # what api.openai.com answers a response_format it cannot use
+            return web.json_response({"error": {"message": f"Invalid schema for response_format: {problem}",
+                                                "type": "invalid_request_error", "param": "response_format",
+                                                "code": None}}, status=400)
         text = b.text if b.text is not None else f"Hello from {model}."
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {
@@ -220,10 +226,25 @@ class FakeLLMServer:
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {"input_tokens": u.input - u.cached, "output_tokens": u.output,
                                 "cache_creation_input_tokens": 0, "cache_read_input_tokens": u.cached}
+        content, stop = [{"type": "text", "text": text}], "end_turn"
+        forced = (body.get("tool_choice") or {}) if isinstance(body, dict) else {}
+        if forced.get("type") == "tool":  # the model must call this tool: the scripted JSON is its input
+            tools = {t.get("name"): t for t in body.get("tools") or [] if isinstance(t, dict)}
+            if forced.get("name") not in tools or not isinstance(tools[forced["name"]].get("input_schema"), dict):
+                return web.json_response({"type": "error", "error": {
+                    "type": "invalid_request_error", "message": "tool_choice names a tool that is not defined"}},
+                    status=400)
+            try:
+                args = json.loads(text)
+            except ValueError:
+                args = None
+            if isinstance(args, dict):
+                content = [{"type": "tool_use", "id": f"toolu_fake{len(self.requests)}", "name": forced["name"],
+                            "input": args}]
+                stop = "tool_use"
         return web.json_response({
             "id": f"msg_fake{len(self.requests)}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-            "usage": usage,
+            "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
         })
 
     # --- Gemini -----------------------------------------------------------------------
@@ -246,6 +267,10 @@ class FakeLLMServer:
             status, st, msg = errors[b.kind]
             return web.json_response({"error": {"code": status, "message": msg, "status": st}},
                                      status=status, headers=self._headers(b))
+        problem = gemini_schema_problem((body.get("generationConfig") or {}).get("responseSchema"))
+        if problem:
+            return web.json_response({"error": {"code": 400, "message": f"Invalid JSON payload received. {problem}",
+                                                "status": "INVALID_ARGUMENT"}}, status=400)
         text = b.text if b.text is not None else f"Hello from {model}."
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {"promptTokenCount": u.input, "candidatesTokenCount": u.output - u.reasoning,
@@ -256,6 +281,47 @@ class FakeLLMServer:
                             "index": 0}],
             "usageMetadata": usage, "modelVersion": model, "responseId": f"fake{len(self.requests)}",
         })
+
+
+def openai_schema_problem(fmt: Any) -> str | None:
+    """What the real API rejects in a json_schema response_format with strict: true."""
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    spec = fmt.get("json_schema") or {}
+    if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(spec.get("name") or "")):
+        return "json_schema.name must be 1-64 letters, digits, _ or -"
+    schema = spec.get("schema")
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        return "json_schema.schema must be an object schema"
+    if spec.get("strict"):
+        if schema.get("additionalProperties") is not False:
+            return "'additionalProperties' is required to be supplied and to be false"
+        if set(schema.get("required") or []) != set(schema.get("properties") or {}):
+            return "'required' is required to include every key in properties"
+    return None
+
+
+GEMINI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT"}
+GEMINI_FIELDS = {"type", "format", "description", "nullable", "enum", "properties", "required", "items",
+                 "propertyOrdering", "minItems", "maxItems", "minimum", "maximum", "anyOf", "title"}
+
+
+def gemini_schema_problem(schema: Any) -> str | None:
+    """What generateContent rejects in a responseSchema (its OpenAPI subset)."""
+    if schema is None:
+        return None
+    if not isinstance(schema, dict):
+        return "responseSchema must be an object"
+    unknown = set(schema) - GEMINI_FIELDS
+    if unknown:
+        return f'Unknown name "{sorted(unknown)[0]}" at \'generation_config.response_schema\''
+    if schema.get("type") not in GEMINI_TYPES:
+        return f"Invalid value at 'generation_config.response_schema.type' ({schema.get('type')!r})"
+    for sub in (schema.get("properties") or {}).values():
+        problem = gemini_schema_problem(sub)
+        if problem:
+            return problem
+    return gemini_schema_problem(schema["items"]) if "items" in schema else None
 
 
 @pytest_asyncio.fixture
