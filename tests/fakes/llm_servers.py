@@ -85,6 +85,7 @@ class FakeLLMServer:
     responder: Callable[[str, str, Any], Behaviour | None] | None = None
     latency_ms: float = 0.0  # added before every answer (not before 401s)
     keyless: bool = False  # the OpenAI-compatible API asks for no key, like a local Ollama or vLLM
+    json_schema: bool = True  # False: the OpenAI-compatible API refuses json_schema, like DeepSeek's
 
     def __post_init__(self) -> None:
         self._queues: dict[str, list[Behaviour]] = {}
@@ -182,7 +183,10 @@ class FakeLLMServer:
             status, typ, code, msg = errors[b.kind]
             return web.json_response({"error": {"message": msg, "type": typ, "param": None, "code": code}},
                                      status=status, headers=self._headers(b))
-        problem = openai_schema_problem(body.get("response_format"))
+        fmt = body.get("response_format")
+        problem = openai_schema_problem(fmt)
+        if not self.json_schema and isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+            problem = "This response_format type is unavailable now"
         if problem:  # what api.openai.com answers a response_format it cannot use
             return web.json_response({"error": {"message": f"Invalid schema for response_format: {problem}",
                                                 "type": "invalid_request_error", "param": "response_format",
