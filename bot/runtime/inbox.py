@@ -15,14 +15,17 @@ import functools
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Insert, Row, String, Update, and_, bindparam, exists, func, or_, select, update
+from sqlalchemy import (ColumnElement, FromClause, Insert, SQLColumnExpression, String, Update, and_, bindparam, exists, func,
+                        or_, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import InboxEvent, table
-from bot.pipeline.guardrails import mask_card_numbers
+from bot.cards import mask_card_numbers
+from bot.db.engine import rows_affected
+from bot.db.models import InboxEvent, JsonObject, table
 from bot.messages import InboundMessage, utcnow
 
 MAX_ATTEMPTS = 5
@@ -32,9 +35,14 @@ LEASE_SECONDS = 15.0  # worker.lease_seconds: renewed by the heartbeat every thi
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def storable(value):  # noqa: ANN001, ANN201 - str, or any JSON-like value holding strings
+def storable_text(text: str) -> str:
+    return UNSTORABLE.sub("\ufffd", text)
+
+
+def storable(value: object) -> object:
+    """A str, or a JSON-like value holding strings (a tuple becomes a list), with every string storable."""
     if isinstance(value, str):
-        return UNSTORABLE.sub("\ufffd", value)
+        return storable_text(value)
     if isinstance(value, dict):
         return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -42,14 +50,14 @@ def storable(value):  # noqa: ANN001, ANN201 - str, or any JSON-like value holdi
     return value
 
 
-def to_payload(msg: InboundMessage) -> dict:
-    data = storable(asdict(msg))
+def to_payload(msg: InboundMessage) -> JsonObject:
+    data: JsonObject = {storable_text(k): storable(v) for k, v in asdict(msg).items()}
     data["text"] = mask_card_numbers(data["text"])  # a full card number is never stored: "•••• 4242"
     data["received_at"] = msg.received_at.isoformat()
     return data
 
 
-def from_payload(payload: dict) -> InboundMessage:
+def from_payload(payload: JsonObject) -> InboundMessage:
     data = dict(payload)
     data["received_at"] = datetime.fromisoformat(data["received_at"])
     return InboundMessage(**data)
@@ -77,7 +85,7 @@ def _claim_statement(dialect: str) -> Update:
     """
     now = bindparam("now", type_=EVENTS.c.locked_until.type)
 
-    def ready(t):  # noqa: ANN001, ANN202 - the table or an alias of it
+    def ready(t: FromClause) -> ColumnElement[bool]:  # the table or an alias of it
         return or_(t.c.status == "pending", and_(t.c.status == "processing", t.c.locked_until < now))
 
     cand, earlier = EVENTS.alias("cand"), EVENTS.alias("earlier")
@@ -106,7 +114,7 @@ EXTEND_MANY = (update(EVENTS)
                .returning(EVENTS.c.id))
 
 
-def held_by(column, identity: str):  # noqa: ANN001, ANN201 - a locked_by column
+def held_by(column: SQLColumnExpression[str | None], identity: str) -> ColumnElement[bool]:
     """Rows locked by this process identity or by one of its workers ("identity/1", "identity/2"...)."""
     prefix = identity + "/"  # substr, not LIKE: SQLite's LIKE ignores case, and no wildcard to escape
     return or_(column == identity, func.substr(column, 1, len(prefix)) == prefix)
@@ -116,6 +124,16 @@ def held_by(column, identity: str):  # noqa: ANN001, ANN201 - a locked_by column
 THREAD_LOCK = select(func.pg_advisory_xact_lock(func.hashtext(bindparam("thread_key", type_=String))))
 
 
+class ClaimedEvent(NamedTuple):
+    """An event leased to a worker (a row of the claim's RETURNING)."""
+
+    id: int
+    payload: JsonObject  # to_payload of the InboundMessage
+    attempts: int  # this claim included
+    thread_key: str
+    locked_by: str | None
+
+
 class Inbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
@@ -123,27 +141,27 @@ class Inbox:
 
     async def accept(self, msg: InboundMessage, external_id: str) -> int | None:
         """Store the event; its id, or None when (channel, external_id) was seen before."""
-        values = dict(channel=msg.channel, external_id=storable(external_id),
-                      thread_key=storable(f"{msg.channel}:{msg.thread}"), payload=to_payload(msg),
+        values = dict(channel=msg.channel, external_id=storable_text(external_id),
+                      thread_key=storable_text(f"{msg.channel}:{msg.thread}"), payload=to_payload(msg),
                       status="pending", attempts=0, received_at=utcnow())
         async with self.sessions.begin() as s:
-            dialect = s.bind.dialect.name
+            dialect = s.get_bind().dialect.name
             if dialect == "postgresql":
                 # one conversation's events get ids in the order they commit: two accepted at once
                 # could otherwise commit out of id order, and a claim in between would hand out the
                 # later one first (SQLite has one writer, so its ids already commit in order)
                 await s.execute(THREAD_LOCK, {"thread_key": values["thread_key"]})
-            event_id = await s.scalar(_accept_statement(dialect), values)
+            event_id: int | None = await s.scalar(_accept_statement(dialect), values)
         if event_id is not None:
             self.arrived.set()
         return event_id
 
-    async def claim(self, worker: str, lease_seconds: float = LEASE_SECONDS) -> Row | None:
+    async def claim(self, worker: str, lease_seconds: float = LEASE_SECONDS) -> ClaimedEvent | None:
         """Lease the oldest ready event whose conversation has nothing earlier unfinished."""
         claimed = await self.claim_many(worker, 1, lease_seconds)
         return claimed[0] if claimed else None
 
-    async def claim_many(self, worker: str, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[Row]:
+    async def claim_many(self, worker: str, limit: int, lease_seconds: float = LEASE_SECONDS) -> list[ClaimedEvent]:
         """Lease up to `limit` ready events in one statement, oldest first, at most one per conversation.
 
         An event is ready when pending (or its lease expired) and nothing earlier of its conversation
@@ -151,16 +169,16 @@ class Inbox:
         """
         now = utcnow()
         async with self.sessions.begin() as s:
-            won = (await s.execute(_claim_statement(s.bind.dialect.name), dict(
+            won = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
                 now=now, limit=limit, worker=worker, until=now + timedelta(seconds=lease_seconds)))).all()
-        return sorted(won, key=lambda e: e.id)  # rows: id, payload, attempts, thread_key, locked_by
+        return sorted((ClaimedEvent(*e) for e in won), key=lambda e: e.id)
 
     async def release_all(self) -> int:
         """Hand back every leased event (only safe when no other process can hold one: SQLite)."""
         async with self.sessions.begin() as s:
             done = await s.execute(update(InboxEvent).where(InboxEvent.status == "processing")
                                    .values(status="pending", locked_until=None, locked_by=None))
-        return done.rowcount
+        return rows_affected(done)
 
     async def take_back(self, identity: str) -> int:
         """At start: hand back at once what this process identity's previous life held (it was killed).
@@ -170,7 +188,7 @@ class Inbox:
             done = await s.execute(update(InboxEvent).where(InboxEvent.status == "processing",
                                                             held_by(InboxEvent.locked_by, identity))
                                    .values(status="pending", locked_until=None, locked_by=None))
-        return done.rowcount
+        return rows_affected(done)
 
     async def fail(self, event_id: int, error: str, attempts: int, worker: str | None = None) -> None:
         """Give the event back for a retry, or park it as failed after MAX_ATTEMPTS.
@@ -188,7 +206,7 @@ class Inbox:
         async with self.sessions.begin() as s:
             done = await s.execute(EXTEND, dict(event_id=event_id, worker=worker,
                                                 until=utcnow() + timedelta(seconds=lease_seconds)))
-        return done.rowcount == 1
+        return rows_affected(done) == 1
 
     async def extend_many(self, event_ids: list[int], worker: str, lease_seconds: float) -> set[int]:
         """Renew the leases of the events this worker handles in one statement; the ids it still holds."""

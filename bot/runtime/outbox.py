@@ -21,14 +21,16 @@ import functools
 import logging
 import os
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import Row, Update, and_, bindparam, exists, select, update
+from sqlalchemy import ColumnElement, FromClause, Update, and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.monitor import metrics
 from bot.runtime.channel import ChannelRegistry, DeliveryError
-from bot.db.models import Conversation, Customer, OutboxMessage, table
+from bot.db.engine import rows_affected
+from bot.db.models import Conversation, Customer, JsonObject, OutboxMessage, table
 from bot.runtime.inbox import held_by
 from bot.messages import Reply, utcnow
 
@@ -57,7 +59,7 @@ def _claim_statement(dialect: str) -> Update:
     """
     now = bindparam("now", type_=ROWS.c.next_attempt_at.type)
 
-    def ready(t):  # noqa: ANN001, ANN202 - the table or an alias of it
+    def ready(t: FromClause) -> ColumnElement[bool]:  # the table or an alias of it
         return and_(t.c.status.in_(("pending", "sending")), t.c.next_attempt_at <= now)
 
     cand, earlier = ROWS.alias("cand"), ROWS.alias("earlier")
@@ -72,11 +74,32 @@ def _claim_statement(dialect: str) -> Update:
     return (update(ROWS).where(ROWS.c.id == chosen.c.id, ready(ROWS))
             .values(status="sending", attempts=ROWS.c.attempts + 1, locked_by=bindparam("sender"),
                     next_attempt_at=bindparam("lease_until", type_=ROWS.c.next_attempt_at.type))
-            .returning(*ROWS.c))
+            .returning(*(ROWS.c[name] for name in ClaimedReply._fields)))
+
+
+class ClaimedReply(NamedTuple):
+    """An outbox row leased for delivery (the columns the sender reads, from the claim's RETURNING)."""
+
+    id: int
+    channel: str
+    conversation_id: int | None
+    recipient: JsonObject  # customer_id, conversation_key, reply_to (bot/db/store.py queue_reply)
+    text: str
+    buttons: list[str] | None
+    idempotency_key: str
+    attempts: int  # this claim included
+
+
+class SentMark(NamedTuple):
+    """A delivered row's sent-mark, waiting to be written (MARK_SENT's parameters)."""
+
+    row_id: int
+    now: datetime
+    external_id: str | None
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:
-    return min(cap, base * 2 ** max(0, attempt - 1))
+    return min(cap, base * 2.0 ** max(0, attempt - 1))
 
 
 class Outbox:
@@ -88,19 +111,20 @@ class Outbox:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.sending: set[int] = set()  # rows being delivered now, their leases renewed by the heartbeat
-        self.unmarked: dict[int, dict] = {}  # delivered rows whose sent-mark is not committed yet
+        self.unmarked: dict[int, SentMark] = {}  # delivered rows whose sent-mark is not committed yet
 
     @property
     def lease(self) -> timedelta:
         return LEASE if self.lease_seconds is None else timedelta(seconds=self.lease_seconds)
 
-    async def _claim(self, limit: int) -> list[Row]:
+    async def _claim(self, limit: int) -> list[ClaimedReply]:
         """Lease up to `limit` due rows, at most one per conversation (the earliest unsent)."""
         now = utcnow()
         async with self.sessions.begin() as s:
-            return (await s.execute(_claim_statement(s.bind.dialect.name), dict(
+            rows = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
                 now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + self.lease,
                 sender=self.name))).all()
+        return [ClaimedReply(*row) for row in rows]
 
     async def beat(self) -> int:
         """Renew the leases of the rows being delivered now (one statement); how many are still ours."""
@@ -109,7 +133,7 @@ class Outbox:
         async with self.sessions.begin() as s:
             done = await s.execute(EXTEND, dict(ids=sorted(self.sending), sender=self.name,
                                                 until=utcnow() + self.lease))
-        return done.rowcount
+        return rows_affected(done)
 
     async def _beat_while_sending(self, done: asyncio.Event) -> None:
         interval = self.heartbeat_seconds or self.lease.total_seconds() / 3
@@ -129,14 +153,14 @@ class Outbox:
             done = await s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending",
                                                                held_by(OutboxMessage.locked_by, identity))
                                    .values(status="pending", locked_by=None, next_attempt_at=utcnow()))
-        return done.rowcount
+        return rows_affected(done)
 
     async def release_all(self) -> int:
         """Make rows left "sending" by a dead process due now (only safe with one process: SQLite)."""
         async with self.sessions.begin() as s:
             done = await s.execute(update(OutboxMessage).where(OutboxMessage.status == "sending")
                                    .values(status="pending", next_attempt_at=utcnow()))
-        return done.rowcount
+        return rows_affected(done)
 
     async def flush(self, limit: int = 64) -> int:
         """Deliver what is due now; returns how many were sent.
@@ -165,7 +189,7 @@ class Outbox:
                 break  # everything claimed failed: retry at its scheduled time, not in a tight loop
         return sent
 
-    async def _delivered(self, row: Row) -> int:
+    async def _delivered(self, row: ClaimedReply) -> int:
         try:
             return await self._deliver(row)
         finally:
@@ -179,7 +203,7 @@ class Outbox:
         marks = dict(self.unmarked)
         try:
             async with self.sessions.begin() as s:
-                await s.execute(MARK_SENT, list(marks.values()))
+                await s.execute(MARK_SENT, [mark._asdict() for mark in marks.values()])
         except Exception:  # kept: written before the next claim, the rows' leases renewed meanwhile
             log.exception("outbox: could not mark %s sent; will retry", sorted(marks))
             return 0
@@ -188,7 +212,7 @@ class Outbox:
             self.sending.discard(row_id)
         return len(marks)
 
-    async def _deliver(self, row: Row) -> int:
+    async def _deliver(self, row: ClaimedReply) -> int:
         channel = self.channels.get(row.channel)
         r = row.recipient or {}
         reply = Reply(text=row.text, channel=row.channel, customer_id=r.get("customer_id", ""),
@@ -205,13 +229,13 @@ class Outbox:
             log.exception("outbox: channel %s raised while delivering #%s", row.channel, row.id)
             await self._failed(row, DeliveryError(f"{type(e).__name__}: {e}"))
             return 0
-        self.unmarked[row.id] = dict(row_id=row.id, now=utcnow(), external_id=external_id)
+        self.unmarked[row.id] = SentMark(row_id=row.id, now=utcnow(), external_id=external_id)
         metrics.observe_delivery(row.channel, "sent")
         log.info("delivered", extra={"conversation_id": row.conversation_id, "outbox_id": row.id,
                                      "channel": row.channel, "attempts": row.attempts})
         return 1
 
-    async def _failed(self, row: Row, e: DeliveryError) -> None:
+    async def _failed(self, row: ClaimedReply, e: DeliveryError) -> None:
         give_up = e.permanent or row.attempts >= MAX_ATTEMPTS
         metrics.observe_delivery(row.channel, "failed" if give_up else "retry")
         delay = e.retry_after if e.retry_after is not None else backoff(row.attempts)

@@ -20,11 +20,9 @@ import logging
 import os
 import socket
 
-from sqlalchemy import Row
-
 from bot.db.store import AlreadyHandled, write_held_calls
 from bot.handoff.escalations import Handoff
-from bot.runtime.inbox import LEASE_SECONDS, Inbox, from_payload
+from bot.runtime.inbox import LEASE_SECONDS, ClaimedEvent, Inbox, from_payload
 from bot.messages import HandleResult
 from bot.pipeline.orchestrator import Orchestrator
 
@@ -52,7 +50,7 @@ class Worker:
         self.concurrency = max(1, concurrency)
         self.heartbeat_seconds = heartbeat_seconds or lease_seconds / 3
         self.held: set[int] = set()  # events in hand, their leases renewed by the heartbeat
-        self._heartbeat: asyncio.Task | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self._beating = False  # a renewal statement is running (not cancelled mid-transaction)
 
     async def process_next(self) -> tuple[int, HandleResult | None] | None:
@@ -62,7 +60,7 @@ class Worker:
             return None
         return event.id, await self.handle(event)
 
-    async def handle(self, event: Row) -> HandleResult | None:
+    async def handle(self, event: ClaimedEvent) -> HandleResult | None:
         """Handle one claimed event; None when it failed (it goes back to the inbox, nothing is lost).
 
         The heartbeat renews the lease while the message is handled, so a slow message (model calls
@@ -155,17 +153,17 @@ class Worker:
         Wakes when an event arrives in this process, when a slot frees up (which may also make
         that conversation's next message ready), or every `idle` seconds for other processes' events.
         """
-        running: set[asyncio.Task] = set()
+        running: set[asyncio.Task[None]] = set()
         freed = asyncio.Event()
 
-        def finished(task: asyncio.Task) -> None:
+        def finished(task: asyncio.Task[None]) -> None:
             running.discard(task)
             freed.set()
 
         while not stop.is_set():
             self.inbox.arrived.clear()
             freed.clear()
-            claimed: list[Row] = []
+            claimed: list[ClaimedEvent] = []
             if len(running) < self.concurrency:
                 try:
                     claimed = await self.inbox.claim_many(self.name, self.concurrency - len(running),
@@ -185,7 +183,7 @@ class Worker:
         if running:  # stopping: the events in hand are finished, not abandoned to their leases
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _safe_handle(self, event: Row) -> None:
+    async def _safe_handle(self, event: ClaimedEvent) -> None:
         try:
             await self.handle(event)
         except Exception:  # recording the failure itself failed (database gone): the lease expires
