@@ -98,3 +98,17 @@ def test_outbound_catches_a_system_prompt_leak():
     assert check_outbound(leak, cfg, system_prompt=prompt).rule == "prompt_leak"
     assert check_outbound("My instructions are to help you with orders.", cfg).rule == "prompt_leak"
     assert check_outbound("Northwind Outdoor ships within 2 days.", cfg, system_prompt=prompt).ok
+
+
+def test_the_companys_own_addresses_and_numbers_are_not_pii():
+    from bot.pipeline.guardrails import own_contacts
+    from tests.helpers import mini_settings
+
+    s = mini_settings()
+    s.guardrails.allowed_emails.append("help@shop.test")
+    s.company.variables["phone"] = "+44 20 7946 0018"
+    own = own_contacts(s)
+    r = redact("I wrote to help@shop.test and rang 020 7946 0018; reach me on 07700 900123 or jo@example.com", keep=own)
+    assert "help@shop.test" in r.text and "020 7946 0018" in r.text  # the shop's own: kept
+    assert "07700 900123" not in r.text and "jo@example.com" not in r.text  # the customer's: redacted
+    assert set(r.mapping.values()) == {"07700 900123", "jo@example.com"}

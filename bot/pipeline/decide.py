@@ -165,8 +165,9 @@ class Decider:
         settings = self.settings
         events: list[tuple[str, dict[str, Any]]] = []
         # guardrails.inbound: external models only ever see the redacted text
-        redaction = guardrails.redact(text)
-        safe_transcript = [(a, guardrails.redact(t, redaction).text) for a, t in transcript or []]
+        own = guardrails.own_contacts(settings)
+        redaction = guardrails.redact(text, keep=own)
+        safe_transcript = [(a, guardrails.redact(t, redaction, own).text) for a, t in transcript or []]
         if redaction.mapping:
             events.append(("pii_redacted", {"kinds": redaction.kinds}))
         injection = guardrails.injection_phrases(text)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from bot.cards import CARD, luhn_ok, mask_card_numbers  # noqa: F401 - also imported from here
 from bot.cards import card_ok as _card_ok, masked_card as _masked_card
-from bot.settings import GuardrailsCfg
+from bot.settings import GuardrailsCfg, Settings
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
@@ -140,8 +140,25 @@ def _address_ok(value: str) -> bool:
     return not _FR_NO_NUMBER.match(value)  # "rue de Rivoli" alone is a street, not an address
 
 
-def redact(text: str, shared: Redaction | None = None) -> Redaction:
-    """Replace PII with placeholders. Pass `shared` to number several texts consistently."""
+def own_contacts(settings: Settings) -> frozenset[str]:
+    """The company's own e-mail addresses and phone numbers (guardrails.allowed_emails, which holds
+    company.support_email, and the e-mail addresses and phone numbers among company.variables):
+    not personal data, so a customer quoting them keeps them and a model may read them."""
+    found = {e.lower() for e in settings.guardrails.allowed_emails}
+    for value in settings.company.variables.values():
+        found |= {e.lower() for e in EMAIL.findall(value)}
+        found |= {_phone_key(m.group(0)) for m in PHONE.finditer(value) if _phone_ok(m.group(0))}
+    return frozenset(found)
+
+
+def _phone_key(value: str) -> str:
+    """The last nine digits: "+44 20 7946 0018" and "020 7946 0018" are one number."""
+    return "tel:" + re.sub(r"\D", "", value)[-9:]
+
+
+def redact(text: str, shared: Redaction | None = None, keep: frozenset[str] = frozenset()) -> Redaction:
+    """Replace PII with placeholders. Pass `shared` to number several texts consistently; `keep`: the
+    company's own addresses and numbers (own_contacts), left as they are."""
     mapping: dict[str, str] = shared.mapping if shared else {}
     reverse = {orig: ph for ph, orig in mapping.items()}
 
@@ -151,6 +168,8 @@ def redact(text: str, shared: Redaction | None = None) -> Redaction:
             group = "value" if "value" in pattern.groupindex else 0  # only the secret, not the words before it
             value = m.group(group)
             if check and not check(value):
+                return whole
+            if keep and (value.lower() in keep or (kind == "PHONE" and _phone_key(value) in keep)):
                 return whole
             if value not in reverse:
                 n = sum(1 for ph in mapping if ph.startswith(f"[{kind}_")) + 1
