@@ -48,6 +48,7 @@ from channels.slack_text import (BUTTONS, LIMIT, SECTION_LIMIT, button_blocks, e
                                  plain_text, split_text)  # imported from here by the tests
 
 NAME = "slack"
+REQUIRED_ENV = ("SLACK_BOT_TOKEN",)  # the start-up summary says the channel waits for these
 PATH = "/slack/events"
 TIMEOUT = 10  # seconds per Web API call
 CONNECT_WAIT = 5.0  # how long start() waits for the first Socket Mode connection

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from bot.runtime.channel import ChannelContext, ChannelRuntime
 
+REQUIRED_ENV = ("TELEGRAM_BOT_TOKEN",)  # the start-up summary says the channel waits for these
+
 
 def create(ctx: ChannelContext) -> ChannelRuntime | None:
     if not (ctx.env.get("TELEGRAM_BOT_TOKEN") or "").strip():
