@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("quality", ("bot.quality", "bot.analytics")),  # offline tools and reports over what was stored
     ("web", ("bot.web",)),  # the aiohttp app: console, dashboard, metrics, auth
     ("channels", ("channels",)),  # one module per platform, on the core's interface
-    ("roots", ("bot.app", "bot.service", "bot.startup", "bot.cli")),  # composition
+    ("roots", ("bot.app", "bot.service", "bot.startup", "bot.doctor", "bot.cli")),  # composition
 ]
 
 # Edges that go up a layer on purpose, each with its reason. Keep this list short.

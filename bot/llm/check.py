@@ -98,7 +98,7 @@ def ordered_names(settings: Settings) -> list[str]:
     """The models of the tiers in tier order, then the catalog's others."""
     seen: list[str] = []
     for names in settings.tiers.values():
-        seen += [n for n in names if n not in seen]
+        seen += [n for n in names if n not in seen and n in settings.models]
     return seen + [n for n in settings.models if n not in seen]
 
 
