@@ -21,7 +21,7 @@ from channels.web import public_id
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 from tests.browser import launch, needs_chromium
 
 PASSWORD = "correct horse battery"

@@ -17,7 +17,7 @@ import pytest
 from channels import console as console_mod
 from channels.console import ConsoleChannel, choices, chosen, run_chat
 from tests.helpers import mini_settings
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 
 LABELS = ("Returns", "Order status", "Something else")
 ORDER = "track your order at https://shop.test/orders"

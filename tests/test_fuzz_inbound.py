@@ -33,7 +33,7 @@ from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 
 SLACK_SECRET = "fuzz-signing-secret"
 TG_SECRET = "fuzz-webhook-secret"

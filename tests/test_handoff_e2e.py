@@ -23,7 +23,7 @@ from tests.fakes.slack_api import FakeSlack, deliver_event, deliver_interaction,
 from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 from tests.test_slack import SECRET, rows
 
 AGENTS = "CAGENTS"

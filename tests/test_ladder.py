@@ -18,7 +18,7 @@ from bot.app import App
 from bot.db import models as m
 from bot.messages import InboundMessage
 from bot.settings import Hours
-from tests.test_pipeline import Collect
+from tests.fakes.doubles import Collect
 
 ANSWERED = {"template", "knowledge", "cheap_llm", "strong_llm"}
 

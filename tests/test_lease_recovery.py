@@ -26,7 +26,8 @@ from bot.runtime.outbox import Outbox
 from bot.runtime.worker import Worker, worker_identity
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Collect, Scripted, app  # noqa: F401 - the app fixture
+from tests.fakes.doubles import Collect, Scripted
+from tests.test_pipeline import app  # noqa: F401 - the app fixture
 
 HOUR = 3600.0
 

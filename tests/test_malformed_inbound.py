@@ -28,7 +28,7 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
 from tests.test_auth_security import jar, log_in, session_cookie, web_app
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 
 TG_SECRET = "malformed-webhook-secret"
 SLACK_SECRET = "malformed-signing-secret"

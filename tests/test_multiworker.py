@@ -24,7 +24,7 @@ from bot.messages import InboundMessage
 from bot.runtime.worker import Worker
 from tests.helpers import mini_settings
 from tests.service_harness import wait_until
-from tests.test_pipeline import Collect, Scripted
+from tests.fakes.doubles import Collect, Scripted
 
 CONVERSATIONS = 8
 PER_CONVERSATION = 10

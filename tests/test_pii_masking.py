@@ -15,7 +15,8 @@ from bot.app import App
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.test_handoff import Desk
-from tests.test_pipeline import Collect, Scripted, app, rows, say  # noqa: F401 - the app fixture
+from tests.fakes.doubles import Collect, Scripted
+from tests.test_pipeline import app, rows, say  # noqa: F401 - the app fixture
 from tests.test_pipeline_llm import answer, verdict
 
 CARD = "4242 4242 4242 4242"

@@ -12,34 +12,9 @@ from sqlalchemy import func, select
 from bot.app import App
 from bot.runtime.channel import ChannelRegistry
 from bot.db import models as m
-from bot.messages import Classification, InboundMessage, Reply
+from bot.messages import InboundMessage
+from tests.fakes.doubles import Collect, Scripted
 from tests.helpers import mini_settings
-
-
-class Scripted:
-    """Classifies by the first keyword found in the text."""
-
-    RULES = {"order": ("order_status", 0.97), "return": ("return_item", 0.95), "card": ("fraud_report", 0.96),
-             "hello": ("greeting", 0.99), "unsure": ("order_status", 0.55), "weather": ("out_of_scope", 0.1)}
-
-    def classify(self, text: str) -> Classification:
-        truncated = len(text) > 4000
-        for word, (intent, p) in self.RULES.items():
-            if word in text.lower()[:4000]:
-                return Classification(intent, p, ((intent, p),), model_version="scripted", truncated=truncated)
-        return Classification("out_of_scope", 0.05, (("order_status", 0.05),), model_version="scripted",
-                              truncated=truncated)
-
-
-class Collect:
-    name = "test"
-
-    def __init__(self):
-        self.sent: list[Reply] = []
-
-    async def deliver(self, reply: Reply, key: str) -> str:
-        self.sent.append(reply)
-        return key
 
 
 @pytest.fixture

@@ -11,7 +11,8 @@ from bot.app import App
 from bot.db import models as m
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
-from tests.test_pipeline import Collect, Scripted, rows, say
+from tests.fakes.doubles import Collect, Scripted
+from tests.test_pipeline import rows, say
 
 
 def answer(text: str, confidence: float) -> str:

@@ -20,7 +20,8 @@ from tests.fakes.llm_servers import (  # noqa: F401 - fixtures
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
 from tests.test_llm_router import REQ, make_router
-from tests.test_pipeline import Scripted, rows, say
+from tests.fakes.doubles import Scripted
+from tests.test_pipeline import rows, say
 from tests.test_pipeline_llm import llm_app
 
 COMPLEX = ("how do I return this, and what is the difference between a return and an exchange, "

@@ -23,7 +23,7 @@ from channels.slack import LIMIT, SlackChannel, create, escape, plain_text, spli
 from tests.fakes.slack_api import FakeSlack, deliver_event, fake_slack, sign  # noqa: F401 - a fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 
 SECRET = "s3cret"
 ORDER_REPLY = "Hi there, track your order at https://shop.test/orders."

@@ -26,7 +26,7 @@ from channels.slack_desk import ZWSP, age, card_blocks
 from tests.fakes.slack_api import FakeSlack, deliver_event, deliver_interaction, fake_slack, sign  # noqa: F401
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 from tests.test_slack import SECRET, count, http_env, rows
 
 AGENTS = "CAGENTS"

@@ -28,7 +28,7 @@ from channels.telegram import LIMIT, TelegramChannel, create, split_text
 from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 - fixture
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 
 ORDER_REPLY = "Hi Alice, track your order at https://shop.test/orders."
 HOOK_URL = "https://bot.example.test/telegram/webhook"

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from bot.db.models import InboxEvent
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
-from tests.test_pipeline import Scripted
+from tests.fakes.doubles import Scripted
 from tests.browser import launch, needs_chromium
 
 

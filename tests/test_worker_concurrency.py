@@ -17,7 +17,7 @@ from bot.db import models as m
 from bot.messages import InboundMessage
 from tests.helpers import mini_settings
 from tests.service_harness import wait_until
-from tests.test_pipeline import Collect, Scripted
+from tests.fakes.doubles import Collect, Scripted
 
 CONCURRENCY = 3
 

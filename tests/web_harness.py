@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.app import App
 from bot.service import Service
 from bot.web.server import build_web_app
-from tests.test_pipeline import Collect, Scripted
+from tests.fakes.doubles import Collect, Scripted
 
 
 @asynccontextmanager

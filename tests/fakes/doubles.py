@@ -1,0 +1,36 @@
+"""Test doubles of the bot's own interfaces (not of external services: those are the fakes beside
+this file, which speak the real wire protocols over 127.0.0.1).
+
+Scripted: a local classifier whose confidence each test picks by keyword. Collect: a channel that
+keeps what it was asked to deliver.
+"""
+
+from __future__ import annotations
+
+from bot.messages import Classification, Reply
+
+
+class Scripted:
+    """Classifies by the first keyword found in the text."""
+
+    RULES = {"order": ("order_status", 0.97), "return": ("return_item", 0.95), "card": ("fraud_report", 0.96),
+             "hello": ("greeting", 0.99), "unsure": ("order_status", 0.55), "weather": ("out_of_scope", 0.1)}
+
+    def classify(self, text: str) -> Classification:
+        truncated = len(text) > 4000
+        for word, (intent, p) in self.RULES.items():
+            if word in text.lower()[:4000]:
+                return Classification(intent, p, ((intent, p),), model_version="scripted", truncated=truncated)
+        return Classification("out_of_scope", 0.05, (("order_status", 0.05),), model_version="scripted",
+                              truncated=truncated)
+
+
+class Collect:
+    name = "test"
+
+    def __init__(self):
+        self.sent: list[Reply] = []
+
+    async def deliver(self, reply: Reply, key: str) -> str:
+        self.sent.append(reply)
+        return key
