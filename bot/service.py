@@ -19,6 +19,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import App
+from bot.classify.protocol import Classifier
 from bot.runtime.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
 from bot.settings import Settings
 from bot.web.server import build_web_app
@@ -55,8 +56,8 @@ class ServeError(Exception):
 
 
 async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
-                started: asyncio.Future | None = None, stop: asyncio.Event | None = None,
-                env: Mapping[str, str] | None = None, classifier=None) -> None:  # noqa: ANN001
+                started: asyncio.Future[Service] | None = None, stop: asyncio.Event | None = None,
+                env: Mapping[str, str] | None = None, classifier: Classifier | None = None) -> None:
     """Run until SIGTERM/SIGINT (or `stop` is set). `started` receives the Service once it listens."""
     if workers > 1 and make_url(settings.database.url).get_backend_name() == "sqlite":
         raise ServeError("SQLite serves one worker in one process; use PostgreSQL for --workers > 1")
@@ -84,8 +85,9 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
-        bound = site._server.sockets[0].getsockname() if site._server and site._server.sockets else (host, port)
-        service.address = (bound[0], bound[1])
+        listening = runner.addresses  # getsockname() of the site's sockets: (host, port[, flow, scope])
+        bound = listening[0] if listening else (host, port)
+        service.address = (str(bound[0]), int(bound[1]))
         w0 = app.worker
         # a stable identity: what a killed run of this process held is taken back now, not after its lease
         w0.name = app.outbox.name = identity = worker_identity(settings.worker.name, bound[1])

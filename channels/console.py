@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import uuid
 
+from typing import TYPE_CHECKING
+
 from bot.runtime.channel import DeliveryError
 from bot.messages import InboundMessage, Reply
+
+if TYPE_CHECKING:  # types only: run_chat imports the App when it runs
+    from bot.classify.protocol import Classifier
+    from bot.settings import Settings
 
 
 class ConsoleChannel:
@@ -82,8 +88,8 @@ def _read(prompt: str | None) -> str | None:
         return None
 
 
-async def run_chat(settings, *, customer: str, as_json: bool, model_dir: str | None,  # noqa: ANN001
-                   interactive: bool, classifier=None) -> None:  # noqa: ANN001
+async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_dir: str | None,
+                   interactive: bool, classifier: Classifier | None = None) -> None:
     """The terminal chat loop: read a line, put it through the inbox, print what the outbox delivers."""
     import asyncio
     import json
@@ -120,7 +126,7 @@ async def run_chat(settings, *, customer: str, as_json: bool, model_dir: str | N
             buttons = [b for r in delivered for b in r.buttons]
             result = results.get(event_id) if event_id is not None else None
             if as_json:
-                data = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
+                data: dict[str, object] = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
                 data["reply"] = "\n".join(replies) if replies else None
                 data["buttons"] = buttons
                 print(json.dumps(data, ensure_ascii=False), flush=True)

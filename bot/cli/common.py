@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Optional
+from typing import Any, Awaitable, Callable, Coroutine, Optional, TypeVar
 
 import typer
 from rich.console import Console
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.engine import NotMigrated
 from bot.settings import ConfigError, Settings, load_settings
 
 err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Config file (default: $SUPPORTBOT_CONFIG, "
                          "./supportbot.yaml, examples/supportbot.yaml).")
@@ -32,7 +35,7 @@ def settings_or_exit(config: Optional[Path], level: int = logging.WARNING) -> Se
         raise typer.Exit(2) from None
 
 
-def run(coro) -> None:  # noqa: ANN001
+def run(coro: Coroutine[Any, Any, object]) -> None:
     try:
         asyncio.run(coro)
     except ConfigError as e:
@@ -45,7 +48,7 @@ def run(coro) -> None:  # noqa: ANN001
         raise typer.Exit(130) from None
 
 
-async def with_db(settings: Settings, fn):  # noqa: ANN001, ANN202
+async def with_db(settings: Settings, fn: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]) -> T:
     from bot.db.engine import check_migrated, make_engine, session_factory
 
     engine = make_engine(settings.database.url)

@@ -21,10 +21,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Callable, TypeVar, TypeVarTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.engine import rows_affected
 from bot.db.models import Agent, AgentSession, LoginFailure
 from bot.messages import utcnow
 
@@ -32,6 +34,8 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 MIN_PASSWORD = 8
 HASH_WORKERS = 2  # scrypt threads per process
 MAX_PENDING = 16  # login hashes running or waiting per process; beyond: Busy
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 _pool = ThreadPoolExecutor(max_workers=HASH_WORKERS, thread_name_prefix="scrypt")
 _pending = 0
 _pending_lock = threading.Lock()
@@ -59,7 +63,7 @@ def verify_password(password: str, stored: str | None) -> bool:
         return False
 
 
-async def _off_loop(fn, *args, bounded: bool = False):  # noqa: ANN001, ANN202
+async def _off_loop(fn: Callable[[*Ts], T], *args: *Ts, bounded: bool = False) -> T:
     """Run fn(*args) in the scrypt pool; bounded: refuse (Busy) when MAX_PENDING are queued."""
     global _pending
     if not bounded:
@@ -69,7 +73,7 @@ async def _off_loop(fn, *args, bounded: bool = False):  # noqa: ANN001, ANN202
             raise Busy("too many logins at once")
         _pending += 1
 
-    def job():  # noqa: ANN202 - counted until the hash ends, even if the request is cancelled
+    def job() -> T:  # counted until the hash ends, even if the request is cancelled
         global _pending
         try:
             return fn(*args)
@@ -218,9 +222,11 @@ async def begin_attempt(sessions: async_sessionmaker[AsyncSession], name: str, a
         for column, value, limit in ((LoginFailure.account, name[:100], limits.per_account),
                                      (LoginFailure.address, address[:64], limits.per_address)):
             recent = LoginFailure.created_at >= cutoff
-            count = await s.scalar(select(func.count()).where(column == value, recent, LoginFailure.id != attempt))
+            count = await s.scalar(select(func.count()).where(column == value, recent, LoginFailure.id != attempt)) or 0
             if count >= limit:
                 oldest = await s.scalar(select(func.min(LoginFailure.created_at)).where(column == value, recent))
+                if oldest is None:  # count >= limit >= 1 rows were there a moment ago; all aged out since
+                    continue
                 waits.append((_aware(oldest) + limits.window - now).total_seconds())
     if not waits:
         return attempt, 0
@@ -245,4 +251,4 @@ async def unlock(sessions: async_sessionmaker[AsyncSession], name: str) -> int:
     async with sessions.begin() as s:
         await _agent_named(s, name)
         result = await s.execute(delete(LoginFailure).where(LoginFailure.account == name))
-        return result.rowcount or 0
+        return rows_affected(result)

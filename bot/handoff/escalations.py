@@ -14,12 +14,13 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Awaitable, Callable, Protocol
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
+from bot.db.engine import rows_affected
 from bot.db.models import DeskRef, DeskRefs
 from bot.db.store import queue_reply
 from bot.pipeline.guardrails import mask_for_agents
@@ -71,7 +72,7 @@ def customer_label(channel: str, display_name: str | None, external_id: str) -> 
     return f"web visitor {external_id[:6]}" if channel == "web" else external_id
 
 
-def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
+def _view(row: Row[*tuple[object, ...]]) -> EscalationView:  # a row of _VIEW_BASE
     return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
                           row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
                           row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
@@ -79,7 +80,7 @@ def _view(row) -> "EscalationView":  # noqa: ANN001 - a row of _VIEW_BASE
 ESCALATIONS = m.table(E)
 
 
-def _reserve_statement(again: bool):  # noqa: ANN202 - an Update
+def _reserve_statement(again: bool) -> Update:
     due = (ESCALATIONS.c.announced_at < bindparam("cutoff", type_=ESCALATIONS.c.announced_at.type) if again
            else ESCALATIONS.c.announced_at.is_(None))
     return (update(ESCALATIONS)
@@ -150,10 +151,11 @@ class Handoff:
                 .order_by(m.Escalation.id.desc()).limit(1))
 
     # --- telling the desks ------------------------------------------------------------
-    async def _tell(self, what: str, *args) -> None:  # noqa: ANN002
+    async def _tell(self, what: str, call: Callable[[AgentDesk], Awaitable[None]]) -> None:
+        """call(desk) for every desk; `what` names the call in the log when a desk fails."""
         for desk in self.desks:
             try:
-                await getattr(desk, what)(*args)
+                await call(desk)
             except Exception:  # a desk that is down must not stop the others (the SLA loop re-announces)
                 log.exception("handoff: desk %s failed on %s", desk.name, what)
 
@@ -164,7 +166,7 @@ class Handoff:
         async with self.sessions.begin() as s:
             won = await s.execute(RESERVE_AGAIN if again else RESERVE_FIRST,
                                   {"escalation_id": escalation_id, "cutoff": cutoff, "now": now})
-        return won.rowcount == 1
+        return rows_affected(won) == 1
 
     async def announce(self, escalation_id: int, again: bool = False) -> None:
         if not await self._reserve(escalation_id, again):
@@ -190,7 +192,8 @@ class Handoff:
         async with self.sessions() as s:
             row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
         if row is not None:  # agents see cards, IBANs and passwords masked, on every desk
-            await self._tell("customer_said", _view(row), mask_for_agents(text))
+            esc, masked = _view(row), mask_for_agents(text)
+            await self._tell("customer_said", lambda desk: desk.customer_said(esc, masked))
 
     # --- agent actions ----------------------------------------------------------------
     async def claim(self, escalation_id: int, agent_id: int) -> Claim:
@@ -203,19 +206,20 @@ class Handoff:
                                    .where(m.Escalation.id == escalation_id))).first()
             if row is None:
                 raise HandoffError(f"no escalation #{escalation_id}")
-            if won.rowcount == 1:
+            won_it = rows_affected(won) == 1
+            if won_it:
                 await s.execute(update(m.Conversation).where(m.Conversation.id == row.conversation_id)
                                 .values(status="human"))
         esc = await self.view(escalation_id)
-        if won.rowcount == 1:
-            await self._tell("changed", esc, "claimed", esc.agent_name)
+        if won_it:
+            await self._tell("changed", lambda desk: desk.changed(esc, "claimed", esc.agent_name))
             return Claim(True, esc.agent_name)
         if row.status == "claimed" and row.agent_id == agent_id:
             return Claim(True, esc.agent_name)  # pressed twice: still theirs
         return Claim(False, esc.agent_name)
 
     async def _held_by(self, s: AsyncSession, escalation_id: int, agent_id: int) -> m.Escalation:
-        esc = await s.get(m.Escalation, escalation_id, with_for_update=s.bind.dialect.name == "postgresql")
+        esc = await s.get(m.Escalation, escalation_id, with_for_update=s.get_bind().dialect.name == "postgresql")
         if esc is None:
             raise HandoffError(f"no escalation #{escalation_id}")
         if esc.status != "claimed":
@@ -227,7 +231,9 @@ class Handoff:
     async def _send(self, s: AsyncSession, conversation_id: int, text: str, author: str, key: str,
                     agent_id: int | None, buttons: tuple[str, ...] = ()) -> int:
         conv = await s.get(m.Conversation, conversation_id)
-        customer = await s.get(m.Customer, conv.customer_id)
+        customer = await s.get(m.Customer, conv.customer_id) if conv is not None else None
+        if conv is None or customer is None:  # foreign keys: only a conversation deleted meanwhile
+            raise HandoffError(f"conversation #{conversation_id} (or its customer) is gone")
         reply = Reply(text=text, channel=conv.channel, customer_id=customer.external_id,
                       conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons)
         return await queue_reply(s, conversation_id, reply, author, key, agent_id=agent_id)
@@ -253,7 +259,8 @@ class Handoff:
             if esc.first_response_at is None:
                 esc.first_response_at = utcnow()
         self.outbox_wake.set()
-        await self._tell("changed", await self.view(escalation_id), "agent_replied", None)
+        esc_now = await self.view(escalation_id)
+        await self._tell("changed", lambda desk: desk.changed(esc_now, "agent_replied", None))
         return msg_id
 
     async def review(self, escalation_id: int, agent_id: int, outcome: str, text: str | None = None,
@@ -278,10 +285,13 @@ class Handoff:
                 esc.first_response_at = esc.first_response_at or utcnow()
             if intent and esc.message_id:
                 original = await s.get(m.Message, esc.message_id)
+                if original is None:  # a foreign key: the message outlives its escalation
+                    raise HandoffError(f"escalation #{escalation_id}: message #{esc.message_id} is gone")
                 s.add(m.LabelledExample(text=original.text, intent=intent, source="review",
                                         message_id=esc.message_id, agent_id=agent_id))
         self.outbox_wake.set()
-        await self._tell("changed", await self.view(escalation_id), "reviewed", outcome)
+        esc_now = await self.view(escalation_id)
+        await self._tell("changed", lambda desk: desk.changed(esc_now, "reviewed", outcome))
 
     async def resolve(self, escalation_id: int, agent_id: int) -> None:
         """Done: the customer is thanked and asked for a 1-5 rating."""
@@ -293,7 +303,8 @@ class Handoff:
             await self._send(s, esc.conversation_id, self.settings.handoff.rating_prompt, "bot",
                              f"rating:{escalation_id}", None, RATING_BUTTONS)
         self.outbox_wake.set()
-        await self._tell("changed", await self.view(escalation_id), "resolved", None)
+        esc_now = await self.view(escalation_id)
+        await self._tell("changed", lambda desk: desk.changed(esc_now, "resolved", None))
 
     async def return_to_bot(self, escalation_id: int, agent_id: int) -> None:
         async with self.sessions.begin() as s:
@@ -304,7 +315,8 @@ class Handoff:
             await self._send(s, esc.conversation_id, self.settings.handoff.returned_text, "bot",
                              f"returned:{escalation_id}", None)
         self.outbox_wake.set()
-        await self._tell("changed", await self.view(escalation_id), "returned", None)
+        esc_now = await self.view(escalation_id)
+        await self._tell("changed", lambda desk: desk.changed(esc_now, "returned", None))
 
     # --- SLA --------------------------------------------------------------------------
     async def due(self) -> list[tuple[int, bool]]:

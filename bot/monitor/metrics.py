@@ -18,11 +18,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import suppress
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from bot.monitor.budget import BudgetGuard
+    from bot.settings import Settings
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 REFRESH_SECONDS = 15.0  # how often the database gauges are refreshed (SUPPORTBOT_METRICS_REFRESH_SECONDS)
@@ -108,7 +113,25 @@ def observe_delivery(channel: str, outcome: str) -> None:
     METRICS.deliveries.labels(channel, outcome).inc()
 
 
-async def refresh_gauges(app, metrics: Metrics | None = None) -> None:  # noqa: ANN001 - bot.app.App
+class _Routed(Protocol):
+    @property
+    def budget(self) -> BudgetGuard: ...
+
+
+class GaugeSource(Protocol):
+    """What the gauges read of the running bot (bot.app.App, which this layer may not import)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def router(self) -> _Routed | None: ...  # the LLM router, whose budget guard is the one in use
+
+
+async def refresh_gauges(app: GaugeSource, metrics: Metrics | None = None) -> None:
     """Set the database-backed gauges from `app` (its sessions, settings and budget guard). Every query
     runs first; the gauges are then set in one go, so a scrape meanwhile sees the old values, not half."""
     from bot.monitor.budget import BudgetGuard
@@ -123,7 +146,7 @@ async def refresh_gauges(app, metrics: Metrics | None = None) -> None:  # noqa: 
         outbox = await s.scalar(select(func.count()).select_from(OutboxMessage)
                                 .where(OutboxMessage.status.in_(("pending", "sending"))))
     settings = app.settings
-    router = getattr(app, "router", None)
+    router = app.router
     guard = router.budget if router is not None else BudgetGuard(settings.budgets, app.sessions)
     budgets = settings.budgets
     tiers = sorted(set(settings.tiers) | set(budgets.tiers))
@@ -159,12 +182,12 @@ class GaugeCache:
     so a scrape of /metrics never waits on the database and runs no query: however often it is
     scraped, the queries run once per interval. A failed refresh keeps the last values (one warning)."""
 
-    def __init__(self, app, interval: float = REFRESH_SECONDS, metrics: Metrics | None = None):  # noqa: ANN001
+    def __init__(self, app: GaugeSource, interval: float = REFRESH_SECONDS, metrics: Metrics | None = None):
         self.app, self.interval, self.metrics = app, interval, metrics
         self.refreshes = 0  # refreshes run, failed ones included
         self.last_error: str | None = None
         self._done = asyncio.Condition()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     async def refresh(self) -> bool:
         """Run the queries now (one refresh at a time); False when the database failed."""

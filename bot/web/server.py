@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy import text
@@ -10,12 +11,14 @@ from sqlalchemy import text
 from bot.web import auth, console, dashboard, metrics_route
 from bot.web.keys import SERVICE
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
 log = logging.getLogger("supportbot.web")
 MAX_BODY = 1024 * 1024  # webhook bodies above this get 413
 
 
 @web.middleware
-async def errors(request: web.Request, handler):  # noqa: ANN001, ANN201
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """A bad request gets a clear 4xx; a bug gets a 500 with no stack trace on the wire."""
     try:
         return await handler(request)
@@ -26,7 +29,7 @@ async def errors(request: web.Request, handler):  # noqa: ANN001, ANN201
         return web.json_response({"error": "internal error"}, status=500)
 
 
-def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Service
+def build_web_app(service: Any) -> web.Application:  # bot.service.Service (roots: not importable here)
     app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
     app[SERVICE] = service
     app.router.add_get("/healthz", healthz)
@@ -39,7 +42,8 @@ def build_web_app(service) -> web.Application:  # noqa: ANN001 - bot.service.Ser
 
 async def healthz(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    body: dict = {"status": "ok", "channels": {}}
+    channels: dict[str, dict[str, Any]] = {}  # each channel's state(), as ChannelRuntime reports it
+    body: dict[str, object] = {"status": "ok", "channels": channels}
     try:
         async with service.app.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
@@ -48,8 +52,8 @@ async def healthz(request: web.Request) -> web.Response:
         body["status"], body["database"] = "degraded", f"unreachable: {type(e).__name__}"
     for ch in service.runtimes:
         try:
-            body["channels"][ch.name] = ch.state()
+            channels[ch.name] = ch.state()
         except Exception as e:  # noqa: BLE001
-            body["channels"][ch.name] = {"state": "error", "error": str(e)}
+            channels[ch.name] = {"state": "error", "error": str(e)}
     body["inbox_backlog"] = await service.app.inbox.backlog() if body["database"] == "ok" else None
     return web.json_response(body, status=200 if body["status"] == "ok" else 503)
