@@ -43,6 +43,7 @@ class App:
     worker: Worker
     handoff: Handoff
     router: LLMRouter | None = None
+    classifier_label: str = ""  # "embeddings emb-3f2a9c01d4e5-sk1.5.2": kind and version, for the start-up summary
 
     @classmethod
     @asynccontextmanager
@@ -79,7 +80,7 @@ class App:
                       worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,
                                     concurrency=settings.worker.concurrency,
                                     lease_seconds=settings.worker.lease_seconds),
-                      handoff=handoff, router=router,
+                      handoff=handoff, router=router, classifier_label=f"{settings.classifier.kind} {classifier.model_version}",
                       outbox=Outbox(sessions, channels, lease_seconds=settings.worker.lease_seconds))
         finally:
             await http.aclose()

@@ -98,13 +98,17 @@ async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_di
     from rich.markup import escape
 
     from bot.app import App
+    from bot.startup import announce, render, summary
 
     out = Console(highlight=False, soft_wrap=True)
     console = ConsoleChannel(customer)
     buttons: list[str] = []  # the choices shown under the last reply
     async with App.open(settings, model_dir=model_dir, classifier=classifier) as app:
         app.channels.register(console)
+        rows = summary(settings, classifier=app.classifier_label, channels={"console": "on (this terminal)"})
+        announce(rows)
         if interactive:
+            out.print(f"[dim]{escape(render(rows))}[/dim]")
             out.print(f"[bold]{settings.company.name}[/bold] support - {HELP}")
         while True:
             line = await asyncio.to_thread(_read, "you> " if interactive else None)

@@ -43,3 +43,21 @@ async def test_a_database_that_is_not_migrated_is_a_finding(empty_db_url, llm_se
     _, findings = await run(settings, {}, http_client)
     [db] = [f for f in findings if f.what == "database"]
     assert not db.ok and "supportbot migrate" in db.detail
+
+
+def test_the_cli_exits_1_on_a_problem_and_0_when_all_is_well(sqlite_url, monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli.main import app
+    from bot.db.migrate import upgrade
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY", "TELEGRAM_BOT_TOKEN",
+                "SLACK_BOT_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", sqlite_url)
+    first = CliRunner().invoke(app, ["doctor"])
+    assert first.exit_code == 1 and "supportbot migrate" in first.output
+    upgrade(sqlite_url)
+    second = CliRunner().invoke(app, ["doctor"])
+    assert second.exit_code == 0, second.output
+    assert "channels" in second.output and "web: on" in second.output

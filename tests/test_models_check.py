@@ -38,3 +38,15 @@ async def test_an_api_that_refuses_schemas_is_told_apart(llm_server, http_client
     assert check.ok and check.structured and check.structured.startswith("refused")
     assert "structured_output: json" in check.structured
     assert [r.body["response_format"]["type"] for r in llm_server.requests[:2]] == ["json_schema", "json_object"]
+
+
+def test_the_cli_without_keys_says_so_and_exits_0(monkeypatch):
+    from typer.testing import CliRunner
+
+    from bot.cli.main import app
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    result = CliRunner().invoke(app, ["models", "check"])
+    assert result.exit_code == 0, result.output
+    assert "no key" in result.output and "FAILED" not in result.output

@@ -106,7 +106,8 @@ def agent_list(config: Optional[Path] = ConfigOpt) -> None:
         print(f"{a.name}\t{'active' if a.active else 'disabled'}\t{a.slack_user_id or '-'}")
 
 
-models_app = typer.Typer(help="Versions of the classifier made by `supportbot train`.", no_args_is_help=True)
+models_app = typer.Typer(help="Versions of the classifier made by `supportbot train`, and `check` for the LLMs.",
+                         no_args_is_help=True)
 
 
 @models_app.command("list")
@@ -137,3 +138,23 @@ def models_activate(version: str = typer.Argument(...), config: Optional[Path] =
         err.print(f"[red]cannot activate:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
     err.print(f"active model: {version}", highlight=False)
+
+
+@models_app.command("check")
+def models_check(config: Optional[Path] = ConfigOpt,
+                 as_json: bool = typer.Option(False, "--json", help="One JSON object per model.")) -> None:
+    """Call each LLM of the catalog once with a tiny prompt: reachable, latency, tokens, price per call,
+    structured output. Exit 1 when a model with its key set fails."""
+    import asyncio
+    import json
+
+    from bot.llm.check import check_models, render
+
+    checks = asyncio.run(check_models(settings_or_exit(config)))
+    if as_json:
+        for c in checks:
+            print(json.dumps(c.as_dict()))
+    else:
+        print(render(checks))
+    if any(not c.ok and not c.detail.startswith("no key") for c in checks):
+        raise typer.Exit(1)

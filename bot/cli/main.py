@@ -1,4 +1,4 @@
-"""The `supportbot` command line: chat, serve, migrate, train, eval, replay, label, models, report, agent."""
+"""The `supportbot` command line: chat, serve, doctor, migrate, train, eval, replay, label, models, report, agent."""
 
 from __future__ import annotations
 
@@ -73,6 +73,22 @@ def serve(
     except ServeError as e:
         err.print(f"[red]cannot serve:[/red] {e}", highlight=False)
         raise typer.Exit(2) from None
+
+
+@app.command()
+def doctor(config: Optional[Path] = ConfigOpt) -> None:
+    """Say what is on, then check it: the database, each platform token, each model. Exit 1 on a problem."""
+    import asyncio
+
+    from bot.doctor import render, run as run_doctor
+    from bot.startup import render as render_summary
+
+    rows, findings = asyncio.run(run_doctor(_settings(config)))
+    print(render_summary(rows))
+    print()
+    print(render(findings))
+    if not all(f.ok for f in findings):
+        raise typer.Exit(1)
 
 
 @app.command()

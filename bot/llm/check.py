@@ -123,7 +123,7 @@ def render(checks: list[ModelCheck]) -> str:
         latency = f"{c.latency_ms:.0f} ms" if c.latency_ms is not None else "-"
         tokens = f"{c.input_tokens}/{c.output_tokens}" if c.input_tokens is not None else "-"
         price = f"{c.cost_usd:.6f}" if c.cost_usd is not None else "-"
-        status = "ok" if c.ok else "FAILED"
+        status = "ok" if c.ok else "no key" if c.detail.startswith("no key") else "FAILED"
         lines.append(f"{c.name:<20} {','.join(c.tiers) or '-':<13} {status:<7} {latency:>9} {tokens:>14} {price:>11}  "
                      f"{c.structured or '-'}")
         if not c.ok or c.detail != "answered":
