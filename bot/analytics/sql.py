@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Date, Float, String, bindparam, text
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.messages import utcnow
@@ -23,7 +24,7 @@ class Filters:
     until: date | None = None  # last UTC day, inclusive
     channel: str | None = None
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | None]:
         return {"since": self.since.isoformat() if self.since else None,
                 "until": self.until.isoformat() if self.until else None, "channel": self.channel}
 
@@ -72,8 +73,8 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _where(f: Filters, extra: Iterable[str] = (), prefix: str = "") -> tuple[str, dict]:
-    clauses, params = list(extra), {}
+def _where(f: Filters, extra: Iterable[str] = (), prefix: str = "") -> tuple[str, dict[str, object]]:
+    clauses, params = list(extra), dict[str, object]()
     if f.since:
         clauses.append(f"{prefix}day >= :since")
         params["since"] = f.since
@@ -86,9 +87,10 @@ def _where(f: Filters, extra: Iterable[str] = (), prefix: str = "") -> tuple[str
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-async def _rows(engine: AsyncEngine, sql: str, params: dict) -> list[dict]:
+async def _rows(engine: AsyncEngine, sql: str, params: dict[str, object]) -> list[dict[str, Any]]:
+    """The rows of a query over the analytics views, each a dict of column -> value."""
     stmt = text(sql)
-    types = {"since": Date(), "until": Date(), "channel": String(), "window_s": Float()}
+    types: dict[str, TypeEngine[Any]] = {"since": Date(), "until": Date(), "channel": String(), "window_s": Float()}
     stmt = stmt.bindparams(*[bindparam(k, type_=types[k]) for k in params if k in types])
     async with engine.connect() as conn:
         return [dict(r) for r in (await conn.execute(stmt, params)).mappings().all()]
@@ -106,8 +108,8 @@ def _usd(value: float | None) -> float:
     return round(float(value or 0.0), 6)
 
 
-def _stats(values: Sequence[float]) -> dict:
-    out: dict[str, Any] = {"count": len(values)}
+def _stats(values: Sequence[float]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {"count": len(values)}
     for p in PERCENTILES:
         v = percentile(values, p)
         out[f"p{p}"] = None if v is None else round(v, 2)
