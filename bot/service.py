@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from contextlib import suppress
 from typing import Mapping
 
@@ -22,7 +23,7 @@ from bot.app import App
 from bot.classify.protocol import Classifier
 from bot.runtime.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
 from bot.settings import Settings
-from bot.startup import announce, channel_states, summary
+from bot.startup import announce, channel_states, render, summary
 from bot.web.server import build_web_app
 from bot.runtime.worker import Worker, worker_identity
 
@@ -76,8 +77,10 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
             if any(taken):
                 log.warning("picked up %s inbox events and %s replies left by a stopped process", *taken)
         runtimes = create_channels(app, os.environ if env is None else env)
-        announce(summary(settings, classifier=app.classifier_label, env=os.environ if env is None else env,
-                         channels=channel_states([rt.name for rt in runtimes], os.environ if env is None else env)))
+        rows = summary(settings, classifier=app.classifier_label, env=os.environ if env is None else env,
+                       channels=channel_states([rt.name for rt in runtimes], os.environ if env is None else env))
+        print(render(rows), file=sys.stderr, flush=True)  # for the person who started it
+        announce(rows)  # for the logs
         for rt in runtimes:
             app.channels.register(rt)
         service = Service(app, runtimes)

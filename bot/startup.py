@@ -91,4 +91,4 @@ def render(rows: list[tuple[str, str]]) -> str:
 
 def announce(rows: list[tuple[str, str]]) -> None:
     """Log the summary once, as one record with the rows as fields (key=value in text logs)."""
-    log.info("what is on:\n%s", render(rows), extra={k.replace(" ", "_"): v for k, v in rows})
+    log.info("what is on", extra={k.replace(" ", "_"): v for k, v in rows})

@@ -223,3 +223,14 @@ async def test_llm_calls_are_counted_and_logged_as_json(llm_app, fresh_metrics):
     assert decided["route"] == "cheap_llm" and decided["level"] == "info" and decided["message_id"]
     calls = [e for e in events if e["event"] == "llm_call"]
     assert [c["purpose"] for c in calls] == ["classify", "answer"] and all(c["model"] == "small" for c in calls)
+
+
+def test_text_logs_carry_the_fields_as_key_value():
+    import logging
+
+    from bot.logs import TextFormatter
+
+    record = logging.LogRecord("bot.x", logging.INFO, __file__, 1, "handled", None, None)
+    record.route, record.latency_ms, record.reason = "human", 12.5, "confidence 0.62 < 0.90"
+    line = TextFormatter().format(record)
+    assert line.endswith('handled route=human latency_ms=12.5 reason="confidence 0.62 < 0.90"')

@@ -15,6 +15,7 @@ class Scripted:
 
     RULES = {"order": ("order_status", 0.97), "return": ("return_item", 0.95), "card": ("fraud_report", 0.96),
              "hello": ("greeting", 0.99), "unsure": ("order_status", 0.55), "weather": ("out_of_scope", 0.1)}
+    model_version = "scripted"
 
     def classify(self, text: str) -> Classification:
         truncated = len(text) > 4000
