@@ -123,6 +123,17 @@ def test_alarming_routine_messages_are_not_hits(detector, frames_only, text):
     ("I've left notes for my family, just send the parcel to my brother", "self_harm"),
     ("that 'stain proof' claim is false advertising", "legal_threat"),
     ("I'm reporting it to the ASA", "legal_threat"),
+    ("keep the mattress, I won't be around to enjoy it", "self_harm"),
+    ("no need to send it, I won't need anything where i'm going", "self_harm"),
+    ("is there any point anymore honestly", "distress"),
+    ("I'm not safe at home, can the parcel go to my sister", "distress"),
+    ("my boyfriend goes through my messages so please call instead", "distress"),
+    ("we got an eviction notice and the bed is due next week", "financial_hardship"),
+    ("the admin charge is more than I can pay right now", "financial_hardship"),
+    ("I can't do the three instalments, could it be six", "financial_hardship"),
+    ("the membership renewed even though we had cancelled it", "unauthorized_charge"),
+    ("the trial was supposed to be free but you took £7.99", "unauthorized_charge"),
+    ("sent back five towels and was credited for two", "large_overcharge"),
 ])
 def test_frames_for_concepts_a_phrase_list_misses(frames_only, text, category):
     hit = frames_only.check(text)
@@ -137,6 +148,12 @@ def test_frames_for_concepts_a_phrase_list_misses(frames_only, text, category):
     "I returned one of the chairs, when does the refund come?",
     "can I choose between the grey and the blue?",
     "my card is maxed out till payday, can I pay by PayPal?",
+    "will the parasol be around for long in the sale?",
+    "I won't be around when it arrives, can the driver leave it with a neighbour?",
+    "I won't be around to sign for it on Tuesday",
+    "I'm in the free trial, will I be charged if I cancel?",
+    "I returned 2 rugs, when will the refund arrive?",
+    "can I spread the cost over 3 payments with Klarna?",
 ])
 def test_their_routine_twins_are_not_cases(frames_only, text):
     hit = frames_only.check(text)

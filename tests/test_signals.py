@@ -38,6 +38,12 @@ def test_other_ways_of_asking_for_a_person():
         assert detect(text, cls("order_status", 0.5), S).wants_human, text
 
 
+def test_sarcastic_thanks_are_anger_and_real_ones_are_not():
+    assert emotion("well thanks for nothing then")[1] == "anger"
+    assert emotion("oh brilliant, another email saying it's delayed")[1] == "anger"
+    assert emotion("brilliant, that was really helpful, thanks!")[1] == "neutral"
+
+
 def test_an_intensifier_raises_the_emotion():
     assert emotion("really upset about the delay")[0] > emotion("upset about the delay")[0]
     assert emotion("not really upset, just asking")[1] == "neutral"

@@ -91,6 +91,9 @@ ONE_OFF_REPEATED = re.compile(r"\b(?:once|one[- ]off|one[- ]time|single)\b[^.?!]
 OVERPAID = re.compile(r"\b(?:refund\w*|money back|credit\w*)\b[^.?!]{0,30}?\b(?:came|arrived|went through|landed|"
                       r"(?:was|were|has been|have been|got) (?:paid|processed|issued|sent)) twice\b|\b(?:refunded|paid|credited) me (?:\w+ ){0,2}(?:twice|too much|double)\b"
                       r"|\b(?:you've|you have|you) (?:over ?paid|overrefunded|over-refunded)\b|\boverpaid me\b")
+COUNT = r"(\d+|one|two|three|four|five|six|seven|eight|nine|ten)"
+RETURNED_COUNT = re.compile(r"\b(?:returned|sent back|posted back)\s+(?:all\s+)?" + COUNT + r"\b")
+REFUNDED_COUNT = re.compile(r"\b(?:refunded|credited|reimbursed|paid back|money back)\s+(?:only\s+|just\s+)?for\s+(?:only\s+|just\s+)?" + COUNT + r"\b")
 # everything sent back, money back for a part ("sent back the whole 6-piece set and got money back for one chair")
 PART_REFUNDED = re.compile(r"\b(?:sent back|returned|posted back)\b[^.?!]{0,20}?\b(?:the whole|the full|the entire|all|everything|both|"
                            r"every)\b[^.?!]{0,50}?\b(?:refund\w*|money back|credited|reimbursed|paid back)\b[^.?!]{0,10}?"
@@ -152,10 +155,17 @@ def money_frame(text: str) -> tuple[float, str] | None:
         m = frame.search(t)
         if m:
             return 0.8, m.group(0)
+    sent, back = RETURNED_COUNT.search(t), REFUNDED_COUNT.search(t)
+    if sent and back and _count(back.group(1)) < _count(sent.group(1)):  # "returned 3 ... refunded for 2"
+        return 0.8, f"{sent.group(0)} … {back.group(0)}"
     m = BIG_WORDS.search(t)
     if m:
         return 0.8, m.group(0)
     return None
+
+
+def _count(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS.get(word, 1 if word == "one" else 2 if word == "two" else 0)
 
 
 PRICE_LIST = re.compile(r"\b(?:a|an|the|one)\s+[£$€]?\d[\d,.]*\s+[a-z]+(?:\s[a-z]+)?,?\s+(?:and|&|plus)\s+(?:a|an|the|one)\s+[£$€]?\d")  # "a £300 sofa and a £40 lamp"

@@ -89,7 +89,7 @@ CONTACT = _rx(r"{touch}", r"{hold}", r"held", r"{grab}", r"me", r"my", r"him", r
               r"{switch}", r"{unplug}", r"{pick} up", r"picked")
 MONEY_VERB = _rx(r"{charge}", r"{bill}", r"{take}", r"{debit}", r"came out", r"come out", r"gone out", r"{pay}",
                  r"statement", r"bank", r"card", r"account", r"transaction", r"payment", r"payments", r"invoice",
-                 r"purchases?", r"{buy}", r"bought")
+                 r"purchases?", r"{buy}", r"bought", r"renewed", r"auto-?renew\w*")
 
 NEGATORS = {"no", "not", "never", "nobody", "none", "without", "isn't", "wasn't", "weren't", "didn't", "don't",
             "doesn't", "hasn't", "haven't", "nothing", "neither", "nor", "cannot", "won't", "aren't"}
@@ -247,6 +247,8 @@ CUES: tuple[Cue, ...] = (
         r"never (?:shopped|ordered|bought|used|heard of)", r"(?:don't|do not|never) (?:have|had|made) an account",
         r"(?:didn't|did not|never) (?:buy|order|make|purchase)", r"nothing (?:from you|ordered)",
         r"after i cancel\w*", r"(?:still|keep|kept) (?:taking|charging|billing|debiting)",
+        r"(?:renewed|charged|billed|took|taken|debited)\b[^.?!]{0,50}?\b(?:even though|although|despite|when) (?:i|we) (?:had |have |'d )?(?:already )?(?:cancel\w*|unsubscribed|ended|stopped)",
+        r"(?:free trial|trial (?:was|is) (?:meant|supposed) to be free)\b[^.?!]{0,60}?\b(?:i was charged|i've been charged|i got charged|charged me|billed me|you took|you've taken|debited)",
         r"no idea what (?:it's |it is |this is |that is |this was |it was )?for", r"(?:what|who) is this (?:charge|payment|debit|transaction)",
         r"(?:don't|do not) know what (?:this|it|the charge|the payment) (?:is|was) for", r"(?:know|knew) nothing about",
         r"(?:no|zero) (?:knowledge|record|memory|recollection) of", r"not (?:something|anything) i (?:ordered|bought|signed up|agreed)",
@@ -284,7 +286,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:took|taken|take) (?:his|her|their) own life", r"(?:he|she|they) (?:killed|hanged) (?:himself|herself|themselves)"),
     # ------------------------------------------------------------------ financial hardship
     cue("financial_hardship", 1.0, r"(?:lost|lose|losing) (?:my|our|his|her) (?:job|jobs|income|work)", r"made redundant",
-        r"{redundancy}", r"redundant", r"(?:choose|choosing|chose|decide|deciding) between (?:heating|eating|food|rent|the rent|bills|heat)\b", r"heat or eat", r"unemployed", r"out of work", r"jobless", r"on benefits", r"universal credit",
+        r"{redundancy}", r"redundant", r"evict\w*", r"(?:more than|beyond what) (?:i|we) can (?:afford|pay|manage)", r"nowhere to (?:live|go|stay|put (?:it|them|anything))",
+        r"(?:can't|cannot|couldn't) (?:manage|afford|do) (?:the )?(?:\d+|two|three|four|five|six) (?:payments|instalments|installments)", r"(?:choose|choosing|chose|decide|deciding) between (?:heating|eating|food|rent|the rent|bills|heat)\b", r"heat or eat", r"unemployed", r"out of work", r"jobless", r"on benefits", r"universal credit",
         r"(?:housing|disability|child) benefit", r"bankrupt\w*", r"insolven\w*", r"debt relief", r"food ?banks?",
         r"financial (?:difficult\w*|hardship|trouble|problems?|struggles?)", r"(?:in|into) debt", r"debt collectors?",
         r"(?:can't|cannot|can not|unable to|couldn't) afford", r"barely afford", r"no money (?:left|for|at all)",
@@ -300,7 +303,9 @@ CUES: tuple[Cue, ...] = (
         r"broke (?:this|until)", r"(?:until|till|til) payday", r"payment (?:holiday|break)", r"spread the cost", r"rent", r"bills", r"single (?:mum|mom|parent|dad)",
         r"low (?:paid|wage)", r"pension"),
     # ------------------------------------------------------------------ distress
-    cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point",
+    cue("distress", 1.0, r"(?:can't|cannot|can not) cope", r"breaking point", r"(?:not|don't feel|do not feel|never feel) safe (?:at home|in my (?:own )?home|with (?:him|her|my partner))",
+        r"(?:partner|husband|wife|boyfriend|girlfriend|ex) (?:checks|reads|controls|monitors|tracks|goes through) (?:my|all my)",
+        r"(?:there's|theres|there is|is there|i see|see) (?:no|any) point (?:anymore|any more|in anything|to anything)",
         r"what'?s the point (?:of (?:anything|it all|trying|even trying|me)|anymore|any more)", r"panic attacks?", r"falling apart", r"in tears",
         r"(?:can't|cannot|couldn't) stop (?:crying|shaking|sobbing|panicking)", r"mental health", r"(?:a )?(?:bad|dark) place", r"broken me", r"(?:i'm|i am) not ok(?:ay)?",
         r"(?:can't|cannot) take (?:it |this |any ?)?(?:more|anymore|any more)", r"end of my tether", r"tipped me over",
@@ -327,7 +332,8 @@ CUES: tuple[Cue, ...] = (
         r"(?:no|any|what's the) (?:reason|point) (?:to|in|of) (?:keep(?:ing)? going|keep(?:ing)? living|liv\w+|go(?:ing)? on|carry(?:ing)? on|being here|wak\w+ up|any of it)",
         r"(?:thought|thinking|think) about (?:hurting|harming|killing|ending) (?:myself|it)",
         r"pills (?:lined up|ready|saved|counted)", r"(?:what|something) (?:i'll|i will|i might|i'd) do to myself",
-        r"(?:planning|plan|going|want|tempted) to (?:end|take) (?:it|my life|my own life)", r"(?:won't|will not) be (?:around|here|alive) (?:much longer|for much longer|any ?more|for long)",
+        r"(?:planning|plan|going|want|tempted) to (?:end|take) (?:it|my life|my own life)", r"(?:won't|will not|wont|not going to) be (?:around|here|alive) (?:much longer|for much longer|any ?more|for long|to (?:use|enjoy|need) (?:it|them|this|the refund))",
+        r"(?:won't|will not|wont) need (?:it|this|them|anything|any of it) where i'm going", r"where i'm going (?:i won't|i will not|there's no)",
         r"(?:done|finished) with (?:life|living|everything|it all)", r"{end} everything", r"(?:life|living) (?:isn't|is not|ain't|is no longer) worth",
         r"not worth living", r"goodbye (?:forever|cruel|everyone)", r"{end} things", r"not wake up",
         negatable=False),

@@ -44,6 +44,10 @@ LEXICON: dict[str, tuple[float, str]] = {
     "cheating": (0.7, "anger"), "liars": (0.85, "anger"), "lying to me": (0.8, "anger"),
     "shame on you": (0.85, "anger"), "had enough": (0.75, "frustration"), "excuses": (0.6, "frustration"),
     "treated this badly": (0.8, "anger"), "daylight robbery": (0.85, "anger"), "con artists": (0.9, "anger"),
+    # sarcasm: thanks that are not thanks
+    "thanks for nothing": (0.85, "anger"), "cheers for nothing": (0.85, "anger"), "oh brilliant": (0.75, "anger"),
+    "oh great, another": (0.75, "anger"), "oh fantastic": (0.75, "anger"),
+    "what a joke": (0.8, "anger"), "thanks a lot for nothing": (0.85, "anger"),
 }
 # stems of 3 letters or fewer match whole words only ("mad" is not "made"); longer ones match by prefix
 WHOLE_WORD = frozenset(w for w in LEXICON if len(w) <= 3)
