@@ -29,12 +29,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import timedelta
+from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.analytics.sql import (  # noqa: F401 - Filters, parse_day/parse_since and percentile are part of this module's API
-    PERCENTILES, SINCE_FORMS, Filters, _day, _rate, _rows, _stats, _usd, _where, parse_day, parse_since, percentile,
-)
+from bot.analytics.sql import PERCENTILES as PERCENTILES  # re-exported: part of this module's API
+from bot.analytics.sql import SINCE_FORMS as SINCE_FORMS
+from bot.analytics.sql import Filters as Filters
+from bot.analytics.sql import parse_day as parse_day
+from bot.analytics.sql import parse_since as parse_since
+from bot.analytics.sql import percentile as percentile
+from bot.analytics.sql import _day, _rate, _rows, _stats, _usd, _where
 
 ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")
 BOT_ROUTES = ROUTES[:-1]  # kept by the bot: contained (resolution is measured on answers: v_resolutions)
@@ -51,9 +56,144 @@ RESOLUTION_STATUS = """CASE WHEN hard = 1 THEN 'hard'
             WHEN more_help > 0 OR next_customer_message_s <= :window_s THEN 'unresolved'
             ELSE 'soft' END"""
 
+# --- the shapes of the figures (plain dicts, JSON-ready) ---------------------------------------
+
+Stats = dict[str, float | None]  # count, p50, p95, p99 (bot.analytics.sql._stats)
+
+
+class Csat(TypedDict):
+    count: int
+    average: float | None
+
+
+class ConversationFigures(TypedDict):
+    total: int
+    contained: int
+    containment_rate: float | None
+    escalated: int
+    escalation_rate: float | None
+    customer_messages: int
+    csat: Csat
+
+
+class ReasonFigures(TypedDict):
+    count: int
+    share: float | None
+    rate: float | None
+
+
+class EscalationFigures(TypedDict):
+    total: int
+    by_reason: dict[str, ReasonFigures]
+    open: int
+    sla_seconds: float
+    sla_breached: int
+    sla_met: int
+    wait_to_claim_s: Stats
+    time_to_resolve_s: Stats
+
+
+class RouteFigures(TypedDict):
+    messages: int
+    share: float | None
+    degraded: int
+
+
+class ModelCost(TypedDict):
+    model: str
+    tier: str
+    calls: int
+    ok: int
+    failures: int
+    blocked: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+class CostFigures(TypedDict):
+    by_model: list[ModelCost]
+    by_tier: dict[str, float]
+    total_usd: float
+
+
+class ResolutionFigures(TypedDict):
+    soft_window_hours: float
+    conversations: int
+    answered: int
+    counted: int
+    by_status: dict[str, int]
+    resolved: int
+    resolution_rate: float | None
+    hard_rate: float | None
+    soft_rate: float | None
+    more_help: int
+    more_help_rate: float | None
+
+
+class SavingsFigures(TypedDict):
+    actual_usd: float
+    counterfactual_usd: float
+    saved_usd: float
+    saved_pct: float | None
+    resolved_actual_usd: float
+    resolved_counterfactual_usd: float
+    saved_if_all_right_usd: float
+    saved_if_all_right_pct: float | None
+
+
+class Unhandled(TypedDict):
+    text: str
+    count: int
+    intent: str | None
+    route: str | None
+    reason: str | None
+
+
+class _Group(Unhandled):  # unhandled(): one normalised text, with its newest message's id
+    last_id: int
+
+
+class Report(TypedDict):
+    period: dict[str, str | None]
+    conversations: ConversationFigures
+    resolution: ResolutionFigures
+    messages: int
+    escalations: EscalationFigures
+    route_mix: dict[str, RouteFigures]
+    cost: CostFigures
+    savings: SavingsFigures
+    latency_ms: dict[str, Stats]
+    csat: Csat
+    guardrails: dict[str, int]
+    unhandled: list[Unhandled]
+
+
+class Daily(TypedDict):
+    days: list[str]
+    conversations_by_route: dict[str, list[int]]
+    containment_rate: list[float | None]
+    resolution_rate: list[float | None]
+    hard_rate: list[float | None]
+    soft_rate: list[float | None]
+    more_help_rate: list[float | None]
+    resolutions_by_status: dict[str, list[int]]
+    cost_usd: list[float]
+    counterfactual_usd: list[float]
+    saved_usd: list[float]
+    saved_if_all_right_usd: list[float]
+    escalations_within_sla: list[int]
+    escalations_breached_sla: list[int]
+    escalations_open: list[int]
+    confidence_bins: list[str]
+    confidence_counts: list[int]
+    csat_average: list[float | None]
+    csat_count: list[int]
+
+
 # --- the sections of the report -------------------------------------------------------------
 
-async def conversations(engine: AsyncEngine, f: Filters) -> dict:
+async def conversations(engine: AsyncEngine, f: Filters) -> ConversationFigures:
     where, params = _where(f)
     [row] = await _rows(engine, f"""
         SELECT count(*) AS total, COALESCE(sum(contained), 0) AS contained,
@@ -70,12 +210,12 @@ async def conversations(engine: AsyncEngine, f: Filters) -> dict:
     }
 
 
-async def escalations(engine: AsyncEngine, f: Filters, conversations_total: int, sla_seconds: float) -> dict:
+async def escalations(engine: AsyncEngine, f: Filters, conversations_total: int, sla_seconds: float) -> EscalationFigures:
     where, params = _where(f)
     rows = await _rows(engine, f"""
         SELECT reason_kind, status, wait_to_claim_s, time_to_resolve_s, waiting_s
         FROM v_escalations{where}""", params)
-    by_reason: dict[str, dict] = {}
+    by_reason: dict[str, ReasonFigures] = {}
     for kind, n in sorted(Counter(r["reason_kind"] for r in rows).items(), key=lambda kv: (-kv[1], kv[0])):
         by_reason[kind] = {"count": n, "share": _rate(n, len(rows)), "rate": _rate(n, conversations_total)}
     breached = sum(1 for r in rows if r["waiting_s"] is not None and float(r["waiting_s"]) > sla_seconds)
@@ -89,7 +229,7 @@ async def escalations(engine: AsyncEngine, f: Filters, conversations_total: int,
     }
 
 
-async def route_mix(engine: AsyncEngine, f: Filters) -> dict:
+async def route_mix(engine: AsyncEngine, f: Filters) -> dict[str, RouteFigures]:
     where, params = _where(f)
     rows = await _rows(engine, f"""
         SELECT route, count(*) AS messages,
@@ -102,14 +242,14 @@ async def route_mix(engine: AsyncEngine, f: Filters) -> dict:
             for r in sorted(rows, key=lambda r: (order.get(r["route"], 99), r["route"]))}
 
 
-async def cost(engine: AsyncEngine, f: Filters) -> dict:
+async def cost(engine: AsyncEngine, f: Filters) -> CostFigures:
     where, params = _where(f)
     rows = await _rows(engine, f"""
         SELECT model, tier, sum(calls) AS calls, sum(ok_calls) AS ok_calls, sum(failures) AS failures,
                sum(blocked) AS blocked, sum(tokens_in) AS tokens_in, sum(tokens_out) AS tokens_out,
                sum(cost_usd) AS cost_usd
         FROM v_daily_cost{where} GROUP BY model, tier ORDER BY tier, model""", params)
-    by_model = [{"model": r["model"], "tier": r["tier"], "calls": int(r["calls"]), "ok": int(r["ok_calls"]),
+    by_model: list[ModelCost] = [{"model": r["model"], "tier": r["tier"], "calls": int(r["calls"]), "ok": int(r["ok_calls"]),
                  "failures": int(r["failures"]), "blocked": int(r["blocked"]), "tokens_in": int(r["tokens_in"]),
                  "tokens_out": int(r["tokens_out"]), "cost_usd": _usd(r["cost_usd"])} for r in rows]
     by_tier: dict[str, float] = defaultdict(float)
@@ -119,7 +259,7 @@ async def cost(engine: AsyncEngine, f: Filters) -> dict:
             "total_usd": _usd(sum(float(r["cost_usd"] or 0.0) for r in rows))}
 
 
-def _window(f: Filters, soft_window_hours: float) -> tuple[str, dict]:
+def _window(f: Filters, soft_window_hours: float) -> tuple[str, dict[str, object]]:
     """v_resolutions with the status under the given window, filtered: (SQL of a subquery, params)."""
     where, params = _where(f)
     params["window_s"] = float(soft_window_hours) * 3600.0
@@ -127,7 +267,7 @@ def _window(f: Filters, soft_window_hours: float) -> tuple[str, dict]:
             f"FROM v_resolutions{where})"), params
 
 
-async def resolution(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+async def resolution(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> ResolutionFigures:
     """Hard and soft resolutions of the conversations started in the period (see the module doc)."""
     sub, params = _window(f, soft_window_hours)
     rows = await _rows(engine, f"""
@@ -160,7 +300,7 @@ def _saved(actual: float, counterfactual: float, of: float) -> tuple[float, floa
     return _usd(saved), (round(100.0 * saved / of, 2) if of else None)
 
 
-async def savings(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+async def savings(engine: AsyncEngine, f: Filters, soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> SavingsFigures:
     """Saved = always-strong counterfactual - actual, over the messages of resolved conversations
     (an answer that did not resolve saved nothing); saved_if_all_right_* is the same over every
     message, as if every contained answer had been right. Percentages are of the whole counterfactual."""
@@ -183,7 +323,7 @@ async def savings(engine: AsyncEngine, f: Filters, soft_window_hours: float = DE
             "saved_if_all_right_usd": all_saved, "saved_if_all_right_pct": all_pct}
 
 
-async def latency(engine: AsyncEngine, f: Filters) -> dict:
+async def latency(engine: AsyncEngine, f: Filters) -> dict[str, Stats]:
     where, params = _where(f)
     msgs = await _rows(engine, f"SELECT classify_latency_ms, latency_ms FROM v_messages{where}", params)
     where_ok, params_ok = _where(f, ["outcome = 'ok'"])
@@ -199,22 +339,25 @@ def _normalise(text_: str) -> str:
     return " ".join(text_.split()).casefold()[:200]
 
 
-async def unhandled(engine: AsyncEngine, f: Filters, top: int = 10) -> list[dict]:
+async def unhandled(engine: AsyncEngine, f: Filters, top: int = 10) -> list[Unhandled]:
     where, params = _where(f, ["unhandled = 1"])
     rows = await _rows(engine, f"""
         SELECT message_id, text, intent, route, escalation_reason FROM v_messages{where}
         ORDER BY message_id""", params)
-    groups: dict[str, dict] = {}
+    groups: dict[str, _Group] = {}
     for r in rows:
         key = _normalise(r["text"] or "")
-        g = groups.setdefault(key, {"text": " ".join((r["text"] or "").split())[:200], "count": 0, "last_id": 0})
+        g = groups.setdefault(key, {"text": " ".join((r["text"] or "").split())[:200], "count": 0, "last_id": 0,
+                                    "intent": None, "route": None, "reason": None})
         g["count"] += 1
-        g.update(last_id=r["message_id"], intent=r["intent"], route=r["route"], reason=r["escalation_reason"])
+        g["last_id"], g["intent"], g["route"] = r["message_id"], r["intent"], r["route"]
+        g["reason"] = r["escalation_reason"]
     ranked = sorted(groups.values(), key=lambda g: (-g["count"], -g["last_id"]))[:top]
-    return [{k: g.get(k) for k in ("text", "count", "intent", "route", "reason")} for g in ranked]
+    return [{"text": g["text"], "count": g["count"], "intent": g["intent"], "route": g["route"], "reason": g["reason"]}
+            for g in ranked]
 
 
-async def guardrails(engine: AsyncEngine, f: Filters) -> dict:
+async def guardrails(engine: AsyncEngine, f: Filters) -> dict[str, int]:
     where, params = _where(f)
     rows = await _rows(engine, f"SELECT kind, sum(events) AS events FROM v_guardrail_events{where} GROUP BY kind",
                        params)
@@ -222,7 +365,7 @@ async def guardrails(engine: AsyncEngine, f: Filters) -> dict:
 
 
 async def report(engine: AsyncEngine, f: Filters = Filters(), *, sla_seconds: float = 300, top: int = 10,
-                 soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+                 soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> Report:
     """Every figure of `supportbot report`, as one JSON-ready dict."""
     conv = await conversations(engine, f)
     mix = await route_mix(engine, f)
@@ -248,7 +391,7 @@ CONFIDENCE_BINS = 10
 
 
 async def daily(engine: AsyncEngine, f: Filters, *, sla_seconds: float = 300,
-                soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> dict:
+                soft_window_hours: float = DEFAULT_SOFT_WINDOW_HOURS) -> Daily:
     """Per-day series (and the confidence histogram) over the filtered period."""
     where, params = _where(f)
     conv = await _rows(engine, f"""

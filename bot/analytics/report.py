@@ -11,36 +11,42 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, Iterator
+from typing import Iterator, Mapping
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bot.analytics.figures import Report
+
 FORMATS = ("table", "csv", "json")
 
 
-def to_json(report: dict) -> str:
+def to_json(report: Report) -> str:
     return json.dumps(report, indent=2, sort_keys=False, default=str)
 
 
-def rows(report: dict) -> Iterator[tuple[str, str, str, Any]]:
+def rows(report: Report) -> Iterator[tuple[str, str, str, object]]:
     """(section, key, metric, value) for every figure of the report."""
+    v: object
+    d: Mapping[str, object]
     for k, v in report["period"].items():
         yield "period", "", k, v
-    conv = report["conversations"]
+    conv: Mapping[str, object] = report["conversations"]
     for k in ("total", "contained", "containment_rate", "escalated", "escalation_rate", "customer_messages"):
         yield "conversations", "", k, conv[k]
     res = report["resolution"]
+    res_: Mapping[str, object] = res
     for k in ("soft_window_hours", "conversations", "answered", "counted", "resolved", "resolution_rate", "hard_rate",
               "soft_rate", "more_help", "more_help_rate"):
-        yield "resolution", "", k, res[k]
+        yield "resolution", "", k, res_[k]
     for status, n in res["by_status"].items():
         yield "resolution_by_status", status, "conversations", n
     yield "messages", "", "total", report["messages"]
     esc = report["escalations"]
+    esc_: Mapping[str, object] = esc
     for k in ("total", "open", "sla_seconds", "sla_breached", "sla_met"):
-        yield "escalations", "", k, esc[k]
+        yield "escalations", "", k, esc_[k]
     for stat in ("wait_to_claim_s", "time_to_resolve_s"):
         for k, v in esc[stat].items():
             yield "escalations", stat, k, v
@@ -51,8 +57,9 @@ def rows(report: dict) -> Iterator[tuple[str, str, str, Any]]:
         for k, v in d.items():
             yield "route_mix", route, k, v
     for m in report["cost"]["by_model"]:
+        m_: Mapping[str, object] = m
         for k in ("calls", "ok", "failures", "blocked", "tokens_in", "tokens_out", "cost_usd"):
-            yield "cost_by_model", f"{m['tier']}/{m['model']}", k, m[k]
+            yield "cost_by_model", f"{m['tier']}/{m['model']}", k, m_[k]
     for tier, v in report["cost"]["by_tier"].items():
         yield "cost_by_tier", tier, "cost_usd", v
     yield "cost", "", "total_usd", report["cost"]["total_usd"]
@@ -70,7 +77,7 @@ def rows(report: dict) -> Iterator[tuple[str, str, str, Any]]:
         yield "unhandled", str(i), "count", u["count"]
 
 
-def to_csv(report: dict) -> str:
+def to_csv(report: Report) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(("section", "key", "metric", "value"))
@@ -83,7 +90,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
-def _num(v: Any, digits: int = 2) -> str:
+def _num(v: object, digits: int = 2) -> str:
     if v is None:
         return "-"
     return f"{v:,.{digits}f}" if isinstance(v, float) else str(v)
@@ -93,7 +100,7 @@ def _usd(v: float | None) -> str:
     return "-" if v is None else f"${v:,.4f}"
 
 
-def render_table(report: dict, console: Console) -> None:
+def render_table(report: Report, console: Console) -> None:
     p, conv, esc = report["period"], report["conversations"], report["escalations"]
     period = f"{p['since'] or 'start'} .. {p['until'] or 'now'}" + (f", channel {p['channel']}" if p["channel"] else "")
     head = Table(title=f"supportbot report ({period})", show_header=False)
@@ -140,8 +147,8 @@ def render_table(report: dict, console: Console) -> None:
     t = Table(title="route mix (messages)")
     for c in ("route", "messages", "share", "degraded"):
         t.add_column(c, justify="left" if c == "route" else "right")
-    for route, d in report["route_mix"].items():
-        t.add_row(route, str(d["messages"]), _pct(d["share"]), str(d["degraded"]))
+    for route, mix in report["route_mix"].items():
+        t.add_row(route, str(mix["messages"]), _pct(mix["share"]), str(mix["degraded"]))
     console.print(t)
 
     t = Table(title=f"cost by model and tier (total {_usd(report['cost']['total_usd'])})")
@@ -157,8 +164,8 @@ def render_table(report: dict, console: Console) -> None:
     t = Table(title="latency (ms)")
     for c in ("stage", "count", "p50", "p95", "p99"):
         t.add_column(c, justify="left" if c == "stage" else "right")
-    for stage, d in report["latency_ms"].items():
-        t.add_row(stage, str(d["count"]), _num(d["p50"]), _num(d["p95"]), _num(d["p99"]))
+    for stage, lat in report["latency_ms"].items():
+        t.add_row(stage, str(lat["count"]), _num(lat["p50"]), _num(lat["p95"]), _num(lat["p99"]))
     console.print(t)
 
     if report["guardrails"]:

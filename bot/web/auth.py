@@ -29,10 +29,12 @@ import os
 import secrets
 import time
 import unicodedata
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping, TypedDict
 from urllib.parse import quote, unquote, urlsplit
 
 from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.handoff import agents
 from bot.handoff.agents import authenticate
@@ -44,6 +46,15 @@ COOKIE = "sb_session"
 LOGIN_CSRF = "sb_login_csrf"
 MAX_AGE = 12 * 3600
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
+
+
+class Agent(TypedDict):
+    """The logged-in agent of a request (request[AGENT])."""
+    id: int
+    name: str
+    csrf: str
+    sid: str
 
 
 class Signer:
@@ -54,12 +65,12 @@ class Signer:
             key = secrets.token_urlsafe(32)
         self._key = hashlib.sha256(key.encode()).digest()
 
-    def sign(self, data: dict) -> str:
+    def sign(self, data: Mapping[str, object]) -> str:
         body = base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode()
         mac = hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
         return f"{body}.{mac}"
 
-    def unsign(self, token: str | None) -> dict | None:
+    def unsign(self, token: str | None) -> dict[str, object] | None:
         if not token or "." not in token:
             return None
         body, mac = token.rsplit(".", 1)
@@ -75,10 +86,10 @@ class Signer:
         return data
 
 
-SIGNER: web.AppKey = web.AppKey("signer", Signer)
-AGENT: web.RequestKey = web.RequestKey("agent", dict)  # the logged-in agent: {"id", "name", "csrf", "sid"}
-SESSIONS: web.AppKey = web.AppKey("sessions", object)  # async_sessionmaker
-LIMITS: web.AppKey = web.AppKey("login_limits", agents.LoginLimits)
+SIGNER: web.AppKey[Signer] = web.AppKey("signer", Signer)
+AGENT: web.RequestKey[Agent] = web.RequestKey("agent", Agent)  # the logged-in agent: {"id", "name", "csrf", "sid"}
+SESSIONS: web.AppKey[async_sessionmaker[AsyncSession]] = web.AppKey("sessions", async_sessionmaker)
+LIMITS: web.AppKey[agents.LoginLimits] = web.AppKey("login_limits", agents.LoginLimits)
 
 
 def is_secure(request: web.Request) -> bool:
@@ -90,18 +101,21 @@ def set_cookie(response: web.StreamResponse, request: web.Request, name: str, va
                         path="/")
 
 
-async def current_agent(request: web.Request) -> dict | None:
+async def current_agent(request: web.Request) -> Agent | None:
     """{"id", "name", "csrf", "sid"} of a live session (checked in the database), else None."""
     cookie = request.app[SIGNER].unsign(request.cookies.get(COOKIE))
-    if cookie is None or not isinstance(cookie.get("sid"), str) or not isinstance(cookie.get("csrf"), str):
+    if cookie is None:
         return None
-    found = await agents.session_agent(request.app[SESSIONS], cookie["sid"])
+    sid, csrf = cookie.get("sid"), cookie.get("csrf")
+    if not isinstance(sid, str) or not isinstance(csrf, str):
+        return None
+    found = await agents.session_agent(request.app[SESSIONS], sid)
     if found is None:
         return None
-    return {"id": found[0], "name": found[1], "csrf": cookie["csrf"], "sid": cookie["sid"]}
+    return {"id": found[0], "name": found[1], "csrf": csrf, "sid": sid}
 
 
-async def read_form(request: web.Request):  # noqa: ANN201 - aiohttp's MultiDictProxy
+async def read_form(request: web.Request) -> Form:
     """The posted form; a body that is not one (not UTF-8, a broken multipart) is a 400, not a 500."""
     try:
         return await request.post()
@@ -121,7 +135,7 @@ def require_agent(handler: Handler) -> Handler:
                 raise web.HTTPFound(f"/agent/login?next={quote(request.path_qs)}")
             raise web.HTTPUnauthorized(text="log in first")
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            sent = request.headers.get("X-CSRF-Token")
+            sent: object = request.headers.get("X-CSRF-Token")
             if sent is None:
                 form = await read_form(request)
                 sent = form.get("csrf")
@@ -173,7 +187,7 @@ def _safe_next(value: str | None) -> str:
 
 
 async def login_form(request: web.Request, error: str = "", status: int = 200,
-                     headers: dict | None = None) -> web.Response:
+                     headers: dict[str, str] | None = None) -> web.Response:
     token = secrets.token_urlsafe(24)
     page = render("login.html", error=error, csrf=token, next=_safe_next(request.query.get("next")))
     response = web.Response(text=page, content_type="text/html", status=status, headers=headers)
@@ -221,7 +235,7 @@ async def logout(request: web.Request) -> web.Response:
     raise response
 
 
-def mount(app: web.Application, sessions, signer: Signer | None = None,  # noqa: ANN001
+def mount(app: web.Application, sessions: async_sessionmaker[AsyncSession], signer: Signer | None = None,
           limits: agents.LoginLimits | None = None) -> None:
     app[SIGNER] = signer or Signer()
     app[SESSIONS] = sessions

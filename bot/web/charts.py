@@ -9,7 +9,7 @@ title so a hover shows the value.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 from markupsafe import Markup
 
@@ -108,7 +108,7 @@ def _empty(name: str, title: str, out: list[Mark]) -> Markup:
     return _svg(name, title, out)
 
 
-def bar_chart(name: str, title: str, labels: Sequence[str], series: dict[str, Sequence[float]], *,
+def bar_chart(name: str, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]], *,
               stacked: bool = True, y_label: str = "", y_fmt: Callable[[float], str] = _fmt,
               integer: bool = True) -> Markup:
     """Bars per label; several series are stacked (or side by side with stacked=False). integer: counts."""
@@ -142,7 +142,7 @@ def bar_chart(name: str, title: str, labels: Sequence[str], series: dict[str, Se
     return _svg(name, title, out)
 
 
-def line_chart(name: str, title: str, labels: Sequence[str], series: dict[str, Sequence[float | None]], *,
+def line_chart(name: str, title: str, labels: Sequence[str], series: Mapping[str, Sequence[float | None]], *,
                y_label: str = "", y_fmt: Callable[[float], str] = _fmt, y_max: float | None = None,
                ticks: int = 4) -> Markup:
     """One line (with a dot per point) per series; None leaves a gap."""

@@ -19,7 +19,7 @@ from bot.analytics import figures as analytics
 from bot.pipeline.guardrails import mask_for_agents
 from bot.messages import utcnow
 from bot.web import charts
-from bot.web.auth import AGENT, require_agent
+from bot.web.auth import AGENT, Agent, require_agent
 from bot.web.keys import SERVICE
 from bot.web.render import render
 
@@ -39,7 +39,7 @@ def _filters(request: web.Request) -> analytics.Filters:
     return analytics.Filters(since=since, until=until, channel=q.get("channel") or None)
 
 
-async def _figures(request: web.Request, f: analytics.Filters) -> tuple[dict, dict]:
+async def _figures(request: web.Request, f: analytics.Filters) -> tuple[analytics.Report, analytics.Daily]:
     app = request.app[SERVICE].app
     sla, window = app.settings.handoff.sla_seconds, app.settings.resolution.soft_window_hours
     return (await analytics.report(app.engine, f, sla_seconds=sla, soft_window_hours=window),
@@ -54,7 +54,7 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
 
-def render_charts(series: dict) -> dict[str, str]:
+def render_charts(series: analytics.Daily) -> dict[str, str]:
     days = series["days"]
     return {
         "routes": charts.bar_chart("routes", "Conversations per day by final route", days,
@@ -88,7 +88,7 @@ def render_charts(series: dict) -> dict[str, str]:
 
 
 
-def render_page(report: dict, series: dict, f: analytics.Filters, channels: list[str], agent: dict | None,
+def render_page(report: analytics.Report, series: analytics.Daily, f: analytics.Filters, channels: list[str], agent: Agent | None,
                 query: str, show_payment_details: bool = False) -> str:
     """The page; customer text (the top unhandled messages) with cards, IBANs and passwords masked,
     unless handoff.show_payment_details_to_agents."""
