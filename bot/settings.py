@@ -28,9 +28,11 @@ REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot
 class ConfigError(Exception):
     """A configuration problem a person can fix: which file, which key, why."""
 
-    def __init__(self, file: Path | str, key: str, reason: str):
+    def __init__(self, file: Path | str, key: str, reason: str, more: list[tuple[str, str]] | None = None):
         self.file, self.key, self.reason = str(file), key, reason
-        super().__init__(f"{file}: {key or '(top level)'}: {reason}")
+        self.more = more or []  # further (key, reason) pairs of the same file, so one run shows them all
+        lines = [f"{file}: {k or '(top level)'}: {r}" for k, r in [(key, reason), *self.more]]
+        super().__init__("\n".join(lines))
 
 
 class Env(BaseSettings):
@@ -292,14 +294,18 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 
 
 def _first_error(path: Path, err: ValidationError, prefix: str = "") -> ConfigError:
-    e = err.errors()[0]
-    key = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
-    msg = e["msg"].removeprefix("Value error, ")
-    if msg.startswith("tiers."):  # raised from a model validator: the message holds the key
-        key, _, msg = msg.partition(": ")
-    if e["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return ConfigError(path, key, msg)
+    """Every error pydantic found, the first as the error's key and reason, the others in `more`."""
+    found = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in (prefix, *e["loc"]) if p != "")
+        msg = e["msg"].removeprefix("Value error, ")
+        if msg.startswith("tiers."):  # raised from a model validator: the message holds the key
+            key, _, msg = msg.partition(": ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        found.append((key, msg))
+    (key, msg), *more = found
+    return ConfigError(path, key, msg, more)
 
 
 def load_settings(explicit: str | Path | None = None) -> Settings:

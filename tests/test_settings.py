@@ -148,3 +148,14 @@ def test_the_demo_ships_off_topic_examples():
     oos = s.classifier.out_of_scope_examples
     assert 80 <= len(oos) <= 150 and len(set(oos)) == len(oos)
     assert "how tall is the eiffel tower" in oos
+
+
+def test_every_error_of_a_file_at_once(tmp_path):
+    bad = tmp_path / "supportbot.yaml"
+    bad.write_text("company: {name: X, colour: red}\npolicy:\n  confidence_threshold: 2\n"
+                   "  rules: [{name: a, route: nowhere}]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as e:
+        load_settings(bad)
+    assert (e.value.key, e.value.reason) == ("company.colour", "unknown key")  # the first, as before
+    assert [k for k, _ in e.value.more] == ["policy.confidence_threshold", "policy.rules.0.route"]
+    assert str(e.value).count(str(bad)) == 3  # one line per error, each naming the file
