@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Awaitable, Callable, Optional, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.db.models import Agent
 from bot.handoff.agents import AgentExists, add_agent, set_active, set_password, unlock
 from bot.cli.common import ConfigOpt, err, run, settings_or_exit, with_db
+
+Sessions = async_sessionmaker[AsyncSession]
+R = TypeVar("R")
 
 agent_app = typer.Typer(help="Agent accounts for the web console and dashboard.", no_args_is_help=True)
 
@@ -17,10 +22,12 @@ agent_app = typer.Typer(help="Agent accounts for the web console and dashboard."
 def _password(password_stdin: bool) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
 
 
-def _change_account(config: Optional[Path], password_stdin: bool, action, failure: str, done: str) -> None:  # noqa: ANN001
+def _change_account(config: Optional[Path], password_stdin: bool, action: Callable[[Sessions, str], Awaitable[object]],
+                    failure: str, done: str) -> None:
     settings = settings_or_exit(config)
     password = _password(password_stdin)
     try:
@@ -53,12 +60,13 @@ def agent_passwd(
                     f"password of {name!r} changed")
 
 
-def _account_change(config: Optional[Path], action, failure: str, done) -> None:  # noqa: ANN001
+def _account_change(config: Optional[Path], action: Callable[[Sessions], Awaitable[R]], failure: str,
+                    done: Callable[[R], str]) -> None:
     """Run action(sessions) on the database; done(result) is printed, LookupError exits 2."""
     settings = settings_or_exit(config)
-    holder: list = []
+    holder: list[R] = []
 
-    async def act(sessions):  # noqa: ANN001, ANN202
+    async def act(sessions: Sessions) -> None:
         holder.append(await action(sessions))
 
     try:
@@ -96,9 +104,9 @@ def agent_list(config: Optional[Path] = ConfigOpt) -> None:
     from bot.handoff.agents import list_agents
 
     settings = settings_or_exit(config)
-    holder: list = []
+    holder: list[Agent] = []
 
-    async def collect(sessions):  # noqa: ANN001, ANN202
+    async def collect(sessions: Sessions) -> None:
         holder.extend(await list_agents(sessions))
 
     run(with_db(settings, collect))
@@ -128,7 +136,7 @@ def models_list(config: Optional[Path] = ConfigOpt) -> None:
 @models_app.command("activate")
 def models_activate(version: str = typer.Argument(...), config: Optional[Path] = ConfigOpt) -> None:
     """Serve this version from now on (checked to load first); restart `serve` to pick it up."""
-    from bot.classify.embeddings import ExtraMissing
+    from bot.classify.minilm import ExtraMissing
     from bot.classify.models_store import ModelStore
 
     store = ModelStore.for_settings(settings_or_exit(config))

@@ -15,14 +15,25 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Protocol
 
 from bot.classify.build import training_examples
 from bot.quality.labelling import Example, feedback_examples
 from bot.settings import Settings
 
+if TYPE_CHECKING:
+    from bot.classify.embeddings import EmbeddingsClassifier
+    from bot.classify.local import LocalClassifier
+    from bot.messages import Classification
+
 MIN_FEEDBACK_FOR_HOLDOUT = 5
 HOLDOUT_SHARE = 0.2
+
+
+class _Scored(Protocol):
+    """What score() needs of a model: the served one (bot.classify.protocol.Classifier) or a new one."""
+
+    def classify(self, text: str) -> Classification: ...
 
 
 class TrainError(Exception):
@@ -42,10 +53,11 @@ def split_holdout(examples: list[Example], share: float = HOLDOUT_SHARE, seed: i
     return [e for i, e in enumerate(examples) if i not in held], [e for i, e in enumerate(examples) if i in held]
 
 
-def _train(kind: str, texts: list[str], labels: list[str], settings: Settings):  # noqa: ANN202
+def _train(kind: str, texts: list[str], labels: list[str], settings: Settings) -> EmbeddingsClassifier | LocalClassifier:
     cfg = settings.classifier
     if kind == "embeddings":
-        from bot.classify.embeddings import EmbeddingsClassifier, ExtraMissing
+        from bot.classify.embeddings import EmbeddingsClassifier
+        from bot.classify.minilm import ExtraMissing
 
         try:
             return EmbeddingsClassifier.train(texts, labels, oos_threshold=cfg.threshold(kind),
@@ -58,7 +70,7 @@ def _train(kind: str, texts: list[str], labels: list[str], settings: Settings): 
                                  calibrate=cfg.calibrate)
 
 
-def score(classifier, examples: list[Example]) -> dict:  # noqa: ANN001
+def score(classifier: _Scored, examples: list[Example]) -> dict[str, Any]:
     from bot.quality.evaluate import intent_figures
 
     pred = [classifier.classify(e.text).intent for e in examples]
@@ -74,7 +86,7 @@ def write_heldout(path: Path, examples: list[Example]) -> None:
 
 
 def train_command(settings: Settings, data: Path | None, out: Path | None, *, include_feedback: bool,
-                  activate: bool, kind: str | None, run: Callable) -> list[str]:
+                  activate: bool, kind: str | None, run: Callable[[Coroutine[Any, Any, object]], None]) -> list[str]:
     from bot.pipeline.builders import build_classifier
     from bot.classify.local import read_training_csv
     from bot.classify.models_store import ModelStore
@@ -98,7 +110,7 @@ def train_command(settings: Settings, data: Path | None, out: Path | None, *, in
     train_fb: list[Example] = []
     held: list[Example] = []
     if include_feedback:
-        holder: dict = {}
+        found: list[tuple[list[Example], int]] = []  # (feedback examples, how many were left out)
 
         async def collect() -> None:
             from bot.db.engine import check_migrated, make_engine, session_factory
@@ -106,17 +118,18 @@ def train_command(settings: Settings, data: Path | None, out: Path | None, *, in
             engine = make_engine(settings.database.url)
             try:
                 await check_migrated(engine)
-                holder["fb"], holder["dropped"] = await feedback_examples(session_factory(engine), set(settings.intents))
+                found.append(await feedback_examples(session_factory(engine), set(settings.intents)))
             finally:
                 await engine.dispose()
 
         run(collect())
-        train_fb, held = split_holdout(holder["fb"])
+        feedback, dropped = found[0]
+        train_fb, held = split_holdout(feedback)
         by_source: dict[str, int] = {}
-        for e in holder["fb"]:
-            by_source[e.source] = by_source.get(e.source, 0) + 1
-        lines.append(f"feedback: {len(holder['fb'])} examples ({', '.join(f'{k} {v}' for k, v in sorted(by_source.items())) or 'none yet'})"
-                     + (f"; {holder['dropped']} left out (intent no longer in the intents file)" if holder["dropped"] else "")
+        for ex in feedback:
+            by_source[ex.source] = by_source.get(ex.source, 0) + 1
+        lines.append(f"feedback: {len(feedback)} examples ({', '.join(f'{k} {v}' for k, v in sorted(by_source.items())) or 'none yet'})"
+                     + (f"; {dropped} left out (intent no longer in the intents file)" if dropped else "")
                      + (f"; {len(held)} held out for the comparison" if held else ""))
     all_texts = texts + [e.text for e in train_fb]
     all_labels = labels + [e.intent for e in train_fb]
