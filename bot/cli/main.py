@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,14 @@ from bot.cli.common import ConfigOpt, err, with_db
 from bot.cli.common import run as _run
 from bot.cli.common import settings_or_exit as _settings
 from bot.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from bot.analytics.figures import Report
+    from bot.classify.protocol import Classifier
+    from bot.quality.evaluate import EvalResult
+    from bot.quality.replay import Replayed
 
 def _when(value: Optional[str]) -> Optional[str]:
     """Option callback for --since/--until: a bad date or duration is a usage error naming the option."""
@@ -116,10 +124,10 @@ def migrate(
         err.print(f"{where} already up to date at {head_revision()}", highlight=False)
 
 
-def _load_model(settings: Settings, model: Optional[str]):  # noqa: ANN202
+def _load_model(settings: Settings, model: Optional[str]) -> tuple[Classifier, str | None]:
     """The classifier the bot would serve, or --model (a folder, or a version of `supportbot train`)."""
     from bot.pipeline.builders import build_classifier
-    from bot.classify.embeddings import ExtraMissing
+    from bot.classify.minilm import ExtraMissing
     from bot.classify.models_store import ModelStore
 
     try:
@@ -202,21 +210,21 @@ def eval_cmd(
             err.print(f"[red]cannot calibrate:[/red] {e}", highlight=False)
             raise typer.Exit(2) from None
         clf.calibrator = cal
-    holder: dict = {}
+    holder: list[EvalResult] = []
 
     async def go() -> None:
         if not with_llm:  # as live handling with no LLM key: the same Decider, no cascade stage, no LLM routes
             kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
             decider = make_decider(settings, Cascade(clf, None, settings.policy.confidence_threshold), kb)
-            holder["r"] = await ev.evaluate(rows, settings, clf, decider)
+            holder.append(await ev.evaluate(rows, settings, clf, decider))
             return
         from bot.app import App
 
         async with App.open(settings, classifier=clf) as a:
-            holder["r"] = await ev.evaluate(rows, settings, clf, a.orchestrator.decider)
+            holder.append(await ev.evaluate(rows, settings, clf, a.orchestrator.decider))
 
     _run(go())
-    result = holder["r"]
+    result = holder[0]
     result.calibrated = calibrated
     if as_json:
         sys.stdout.write(json.dumps(result.as_json()) + "\n")
@@ -263,7 +271,7 @@ def replay(
     if threshold is not None:
         candidate.policy.confidence_threshold = threshold
     clf, _ = _load_model(candidate, model)
-    holder: dict = {}
+    holder: list[tuple[list[Replayed], int]] = []  # (the replayed messages, inbound messages skipped)
 
     async def go() -> None:
         engine = make_engine(url or settings.database.url)
@@ -274,12 +282,11 @@ def replay(
         finally:
             await engine.dispose()
         kb = KnowledgeBase.load(candidate.path(candidate.knowledge.path), set(candidate.intents))
-        holder["results"] = await rp.replay(items, earlier, candidate, clf, kb)
-        holder["skipped"] = skipped
+        holder.append((await rp.replay(items, earlier, candidate, clf, kb), skipped))
 
     _run(go())
-    results = holder["results"]
-    summary = rp.summary(results, holder["skipped"])
+    results, skipped = holder[0]
+    summary = rp.summary(results, skipped)
     changes = rp.changed_rows(results)
     if csv_out is not None:
         try:
@@ -311,7 +318,7 @@ def label(
 
     settings = _settings(config)
     limit_threshold = settings.policy.confidence_threshold if threshold is None else threshold
-    holder: dict = {}
+    holder: dict[str, int] = {}
 
     def read() -> str | None:
         line = sys.stdin.readline()
@@ -322,7 +329,7 @@ def label(
         sys.stdout.write(text + end)
         sys.stdout.flush()
 
-    async def go(sessions):  # noqa: ANN001, ANN202
+    async def go(sessions: async_sessionmaker[AsyncSession]) -> None:
         holder.update(await label_loop(sessions, sorted(settings.intents), limit_threshold, limit, read, write))
 
     _run(with_db(settings, go))
@@ -355,24 +362,24 @@ def report(
     settings = _settings(config)
     f = analytics.Filters(since=analytics.parse_day(since) if since else None,  # checked by _when
                           until=analytics.parse_day(until) if until else None, channel=channel)
-    holder: dict = {}
+    holder: list[Report] = []
 
     async def collect() -> None:
         engine = make_engine(url or settings.database.url)
         try:
             await check_migrated(engine)
-            holder.update(await analytics.report(engine, f, sla_seconds=settings.handoff.sla_seconds, top=top,
+            holder.append(await analytics.report(engine, f, sla_seconds=settings.handoff.sla_seconds, top=top,
                                                   soft_window_hours=settings.resolution.soft_window_hours))
         finally:
             await engine.dispose()
 
     _run(collect())
     if fmt == "json":
-        sys.stdout.write(out.to_json(holder) + "\n")
+        sys.stdout.write(out.to_json(holder[0]) + "\n")
     elif fmt == "csv":
-        sys.stdout.write(out.to_csv(holder))
+        sys.stdout.write(out.to_csv(holder[0]))
     else:
-        out.render_table(holder, Console(highlight=False))
+        out.render_table(holder[0], Console(highlight=False))
 
 
 app.add_typer(agent_app, name="agent")
