@@ -43,6 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion
 
 from bot.classify import OOS_THRESHOLD_BY_KIND
+from bot.classify.calibration import Calibrator
 from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, oos_index, sparse_features, to_classification
 from bot.classify.minilm import ExtraMissing, MiniLMEncoder, extra_problem, model_path, shared_encoder  # noqa: F401
 from bot.messages import OUT_OF_SCOPE, Classification
@@ -99,7 +100,7 @@ class EmbeddingsClassifier:
             raise ValueError(f"oos_threshold must be within 0..1, got {oos_threshold}")
         self.head, self.union, self.meta = head, union, meta
         self.oos_threshold, self.max_chars = oos_threshold, max_chars
-        self.calibrator = None  # bot.classify.calibration.Calibrator, applied to every probability vector
+        self.calibrator: Calibrator | None = None  # applied to every probability vector
         self._encoder = encoder
         self._classes = [str(c) for c in head.classes_]
         self._oos = oos_index(self._classes)

@@ -32,6 +32,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from bot.classify import OOS_THRESHOLD_BY_KIND
+from bot.classify.calibration import Calibrator
 from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,7 @@ class LocalClassifier:
         self._oos = oos_index(self._classes)
         self._real_classes = [c for c in self._classes if c != OUT_OF_SCOPE]
         self._fast = _fast_path(pipeline)
-        self.calibrator = None  # bot.classify.calibration.Calibrator (calibration.json in the model folder)
+        self.calibrator: Calibrator | None = None  # calibration.json in the model folder
 
     @classmethod
     def train(cls, texts: Sequence[str], labels: Sequence[str], *,
