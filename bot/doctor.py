@@ -57,7 +57,8 @@ async def check_channels(states: Mapping[str, str], env: Mapping[str, str]) -> l
 
 
 def configured_channels(env: Mapping[str, str]) -> list[str]:
-    """The channels `serve` would start: the browser chat, and each whose variables are set."""
+    """The channels `serve` would start: the browser chat, and each whose variables are set (asked as if
+    none were on, a plugin is "off" with nothing missing exactly when its variables are all there)."""
     states = channel_states([], env)
     return [name for name, state in states.items() if name == "web" or state == "off"]
 

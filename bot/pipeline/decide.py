@@ -148,6 +148,7 @@ class Decider:
                  safety: "signals.SafetyCheck | None" = None, vocabulary: frozenset[str] = frozenset(),
                  anger: Callable[[str], float] | None = None):
         self.settings, self.cascade, self.kb = settings, cascade, kb
+        self.own_contacts = guardrails.own_contacts(settings)  # the company's own: never redacted
         self.llm_available, self.safety, self.vocabulary = llm_available, safety, vocabulary
         self.anger = anger  # P(angry) by meaning (bot/classify/emotion_model.py)
 
@@ -165,9 +166,8 @@ class Decider:
         settings = self.settings
         events: list[tuple[str, dict[str, Any]]] = []
         # guardrails.inbound: external models only ever see the redacted text
-        own = guardrails.own_contacts(settings)
-        redaction = guardrails.redact(text, keep=own)
-        safe_transcript = [(a, guardrails.redact(t, redaction, own).text) for a, t in transcript or []]
+        redaction = guardrails.redact(text, keep=self.own_contacts)
+        safe_transcript = [(a, guardrails.redact(t, redaction, self.own_contacts).text) for a, t in transcript or []]
         if redaction.mapping:
             events.append(("pii_redacted", {"kinds": redaction.kinds}))
         injection = guardrails.injection_phrases(text)

@@ -215,8 +215,7 @@ class Orchestrator:
                  transcript: list[tuple[str, str]], spend: Spend, ladder: Ladder = Ladder()) -> Context:
         from bot.pipeline import guardrails
 
-        own = guardrails.own_contacts(self.settings)
-        safe = [(a, guardrails.redact(t, choice.redaction, own).text) for a, t in transcript]
+        safe = [(a, guardrails.redact(t, choice.redaction, self.decider.own_contacts).text) for a, t in transcript]
         return Context(text=choice.text, redaction=choice.redaction, classification=choice.classification,
                        signals=choice.signals, hits=choice.hits, transcript=safe, spend=spend,
                        customer_name=msg.customer_name, conversation_id=conv.id, message_id=message_id,
