@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from bot.classify import OOS_THRESHOLD_BY_KIND
 from bot.classify.calibration import Calibrator
 from bot.messages import OUT_OF_SCOPE, Classification
+from bot.csvfile import open_csv
 
 log = logging.getLogger(__name__)
 
@@ -329,19 +329,7 @@ def read_training_csv(path: str | Path) -> tuple[list[str], list[str]]:
     Rows are numbered as in a spreadsheet: the header is row 1, the first example row 2.
     """
     p = Path(path)
-    raw = p.read_bytes()  # OSError (missing file) propagates as is
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        row = raw[: e.start].count(b"\n") + 1
-        raise ValueError(f"{p}: row {row}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    reader = csv.reader(io.StringIO(content, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise ValueError(f"{p}: row 1: empty file, expected a header with columns text,intent") from None
-    except csv.Error as e:
-        raise ValueError(f"{p}: row 1: invalid CSV: {e}") from None
+    header, reader = open_csv(p, ValueError, "a header with columns text,intent")  # OSError propagates as is
     for col in ("text", "intent"):
         if col not in header:
             raise ValueError(f"{p}: row 1: missing column {col!r} in the header "

@@ -24,7 +24,6 @@ Rows are numbered as in a spreadsheet (header = row 1).
 from __future__ import annotations
 
 import csv
-import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +35,7 @@ from bot.classify import calibration
 from bot.pipeline.decide import Decider
 from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals
 from bot.settings import Settings
+from bot.csvfile import open_csv
 
 ROUTES = tuple(r.value for r in Route)
 AUTO = "auto"
@@ -60,22 +60,9 @@ class EvalRow:
 def read_eval_csv(path: str | Path) -> list[EvalRow]:
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        header, reader = open_csv(p, EvalDataError, "a header with a text column")
     except OSError as e:
         raise EvalDataError(f"{p}: cannot read: {e.strerror or e}") from None
-    try:
-        content = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        row = raw[: e.start].count(b"\n") + 1
-        raise EvalDataError(f"{p}: row {row}: not UTF-8 text ({e.reason} at byte {e.start}); "
-                            f"save the file as UTF-8") from None
-    reader = csv.reader(io.StringIO(content, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-    except StopIteration:
-        raise EvalDataError(f"{p}: row 1: empty file, expected a header with a text column") from None
-    except csv.Error as e:
-        raise EvalDataError(f"{p}: row 1: invalid CSV: {e}") from None
     for alias in ("expected_route", "expected"):
         if "route" not in header and alias in header:
             header[header.index(alias)] = "route"
