@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from bot.classify import thread as model_thread
 from bot.messages import Classification
+
+if TYPE_CHECKING:
+    from bot.llm.types import ChatTurn, Spend
 
 
 class LocalModel(Protocol):
@@ -14,19 +17,19 @@ class LocalModel(Protocol):
 
 
 class RemoteModel(Protocol):
-    async def classify(self, text: str, history: list, *, conversation_id: int | None = None,
-                       message_id: int | None = None, spend=None) -> Classification | None: ...  # noqa: ANN001
+    async def classify(self, text: str, history: list[ChatTurn], *, conversation_id: int | None = None,
+                       message_id: int | None = None, spend: Spend | None = None) -> Classification | None: ...
 
 
 class Cascade:
-    def __init__(self, local: LocalModel, remote: RemoteModel | None = None, threshold: float = 0.90):
+    def __init__(self, local: LocalModel, remote: RemoteModel | None = None, threshold: float = 0.90) -> None:
         self.local = local
         self.remote = remote
         self.threshold = threshold
 
-    async def classify(self, text: str, redacted: str, history: list | None = None, *,
+    async def classify(self, text: str, redacted: str, history: list[ChatTurn] | None = None, *,
                        conversation_id: int | None = None, message_id: int | None = None,
-                       spend=None) -> Classification:  # noqa: ANN001 - bot.llm.types.Spend
+                       spend: Spend | None = None) -> Classification:
         """`text` feeds the local model; only `redacted` (PII removed) may leave the process."""
         first = await model_thread.run(self.local.classify, text)
         if self.remote is None or first.confidence >= self.threshold:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.llm.types import ChatTurn, LLMRequest, OutputSchema, Spend, TierUnavailable, parse_json_object
 from bot.messages import OUT_OF_SCOPE, Classification
+
+if TYPE_CHECKING:
+    from bot.llm.router import Completer
 
 log = logging.getLogger("bot.classify.llm")
 
@@ -30,7 +34,7 @@ class LLMVerdict(BaseModel):
 
 
 class LLMClassifier:
-    def __init__(self, router, intents: dict[str, str], tier: str = "cheap", *, max_tokens: int = 200):
+    def __init__(self, router: Completer, intents: dict[str, str], tier: str = "cheap", *, max_tokens: int = 200) -> None:
         self.router, self.intents, self.tier, self.max_tokens = router, dict(intents), tier, max_tokens
         self._by_lower = {n.lower(): n for n in (*self.intents, OUT_OF_SCOPE)}
         self.system = self._system_prompt()

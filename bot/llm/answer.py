@@ -11,10 +11,14 @@ TierUnavailable propagates: the orchestrator degrades.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bot.llm.types import ChatTurn, LLMRequest, OutputSchema, Spend, parse_json_object
+
+if TYPE_CHECKING:
+    from bot.llm.router import Completer
 
 HISTORY_TURNS = 10
 ARTICLE_CHARS = 6000  # per article, to keep the prompt inside small context windows
@@ -86,7 +90,7 @@ ANSWER_SCHEMA = OutputSchema("support_answer", "The reply to the customer and ho
 })
 
 
-async def generate_answer(router, tier: str, *, system_prompt: str, articles: list[tuple[str, str, str]],
+async def generate_answer(router: Completer, tier: str, *, system_prompt: str, articles: list[tuple[str, str, str]],
                           history: list[ChatTurn], text: str, conversation_id: int | None = None,
                           message_id: int | None = None, max_tokens: int = 800,
                           spend: Spend | None = None, fallback_confidence: float | None = None) -> Draft:

@@ -23,7 +23,7 @@ import os
 import random
 import time
 from dataclasses import replace
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping, Protocol, TypedDict
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -47,10 +47,29 @@ log = logging.getLogger("bot.llm.router")
 PROVIDERS = provider_classes()
 
 
+class Completer(Protocol):
+    """What the callers of a tier (answers, summaries, the LLM classifier) need: LLMRouter, or a fake."""
+
+    async def complete(self, tier: str, req: LLMRequest, *, purpose: str, conversation_id: int | None = None,
+                       message_id: int | None = None, spend: Spend | None = None) -> RoutedResponse: ...
+
+
+class _CallContext(TypedDict):
+    """What every row of one routed call shares."""
+
+    tier: str
+    purpose: str
+    conversation_id: int | None
+    message_id: int | None
+
+
 def tier_has_key(settings: Settings, tier: str, env: Mapping[str, str]) -> bool:
     """Some model of the tier has its key in `env` (the environment)."""
-    return any(settings.models[n].api_key_env is None or (env.get(settings.models[n].api_key_env) or "").strip()
-               for n in settings.tiers.get(tier, []))  # api_key_env unset: a key-less local server
+    def keyed(entry: ModelEntry) -> bool:
+        key_env = entry.api_key_env
+        return key_env is None or bool((env.get(key_env) or "").strip())  # unset: a key-less local server
+
+    return any(keyed(settings.models[n]) for n in settings.tiers.get(tier, []))
 
 
 class LLMRouter:
@@ -97,9 +116,9 @@ class LLMRouter:
         names = self.settings.tiers.get(tier)
         if not names:
             raise TierUnavailable(tier, [f"tier {tier!r} is not configured"])
-        ctx = {"tier": tier, "purpose": purpose, "conversation_id": conversation_id, "message_id": message_id}
+        ctx: _CallContext = {"tier": tier, "purpose": purpose, "conversation_id": conversation_id, "message_id": message_id}
         if spend is not None and spend.customer is not None and self.available(tier):
-            wait = self.limiter.hit(self.per_customer, "llm", str(spend.customer))
+            wait: float | None = self.limiter.hit(self.per_customer, "llm", str(spend.customer))
             if wait is not None:
                 why = f"this customer's model calls reached {self.per_customer} (again in {wait}s)"
                 await self._guardrail(ctx, {"tier": tier, "purpose": purpose, "reason": why}, kind="llm_rate_limited")
@@ -172,10 +191,10 @@ class LLMRouter:
         if err.retry_after is not None:
             # the server said how long; longer than we are willing to wait: another model
             return err.retry_after if err.retry_after <= self.cfg.backoff_max_s else None
-        backoff = self.cfg.backoff_base_s * 2 ** attempt + self.rng() * self.cfg.backoff_base_s
+        backoff: float = self.cfg.backoff_base_s * 2 ** attempt + self.rng() * self.cfg.backoff_base_s
         return min(self.cfg.backoff_max_s, backoff)
 
-    async def _success(self, ctx: dict, name: str, entry: ModelEntry, resp: LLMResponse, attempts: int,
+    async def _success(self, ctx: _CallContext, name: str, entry: ModelEntry, resp: LLMResponse, attempts: int,
                        spend: Spend | None) -> RoutedResponse:
         cost = cost_usd(entry, resp.usage)
         routed = RoutedResponse(
@@ -190,7 +209,7 @@ class LLMRouter:
 
     # --- rows -------------------------------------------------------------------------
 
-    async def _record(self, ctx: dict, name: str, entry: ModelEntry, *, outcome: str, usage: Usage = Usage(),
+    async def _record(self, ctx: _CallContext, name: str, entry: ModelEntry, *, outcome: str, usage: Usage = Usage(),
                       cost: float = 0.0, latency_ms: float = 0.0, error: str | None = None) -> None:
         row = dict(
             conversation_id=ctx["conversation_id"], message_id=ctx["message_id"], purpose=ctx["purpose"],
@@ -209,7 +228,7 @@ class LLMRouter:
                                     "tokens_in": usage.input_tokens, "tokens_out": usage.output_tokens,
                                     "cost_usd": cost, "latency_ms": round(latency_ms, 2)})
 
-    async def _guardrail(self, ctx: dict, detail: dict, kind: str = "budget_blocked") -> None:
+    async def _guardrail(self, ctx: _CallContext, detail: dict[str, Any], kind: str = "budget_blocked") -> None:
         async with self.session_factory() as s, s.begin():
             s.add(GuardrailEvent(conversation_id=ctx["conversation_id"], message_id=ctx["message_id"],
                                  kind=kind, detail=detail))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.llm.types import ChatTurn, LLMRequest, Spend, TierUnavailable
+
+if TYPE_CHECKING:
+    from bot.llm.router import Completer
 
 SYSTEM = ("You hand a customer-support conversation over to a human agent. Summarise it in at most 60 "
           "words, as 2-4 short bullet points: what the customer wants, what the bot already answered, anything urgent or "
           "emotional. Facts from the conversation only; never invent order numbers, amounts or promises.")
 
 
-async def summarise(router, tier: str, transcript: list[tuple[str, str]], text: str, *,  # noqa: ANN001
+async def summarise(router: Completer, tier: str, transcript: list[tuple[str, str]], text: str, *,
                     conversation_id: int | None = None, message_id: int | None = None,
                     spend: Spend | None = None) -> str | None:
     """The cheap model's summary, or None when it can't be had (the caller falls back)."""
