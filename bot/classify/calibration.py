@@ -17,13 +17,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 CALIBRATION_FILE = "calibration.json"
 METHODS = ("temperature", "isotonic")
 N_BINS = 10
+
+Probs = npt.NDArray[np.floating[Any]]  # probabilities: a vector, or one row per message
+Floats = Sequence[float] | npt.NDArray[np.floating[Any]]
+Labels = Sequence[str] | npt.NDArray[np.str_]
+Rows = npt.NDArray[np.intp]  # row indices
 
 
 @dataclass
@@ -33,9 +39,9 @@ class Calibrator:
     xs: list[float] = field(default_factory=list)  # isotonic: top probability knots
     ys: list[float] = field(default_factory=list)  # isotonic: calibrated values at the knots
     n: int = 0  # examples it was fitted on
-    info: dict = field(default_factory=dict)  # ECE before/after etc., for people
+    info: dict[str, Any] = field(default_factory=dict)  # ECE before/after etc., for people (JSON)
 
-    def apply(self, probs: np.ndarray) -> np.ndarray:
+    def apply(self, probs: Probs) -> npt.NDArray[np.float64]:
         """Calibrated probabilities; a vector (one message) or a matrix (one row per message)."""
         p = np.asarray(probs, dtype=np.float64)
         one = p.ndim == 1
@@ -43,7 +49,7 @@ class Calibrator:
         if self.method == "temperature":
             logp = np.log(np.clip(p, 1e-12, 1.0)) / self.temperature
             e = np.exp(logp - logp.max(1, keepdims=True))
-            out = e / e.sum(1, keepdims=True)
+            out: npt.NDArray[np.float64] = e / e.sum(1, keepdims=True)
         elif self.method == "isotonic":
             top_i = p.argmax(1)
             rows = np.arange(len(p))
@@ -55,10 +61,11 @@ class Calibrator:
             out[rows, top_i] = new_top
         else:
             raise ValueError(f"unknown calibration method {self.method!r}")
-        return out[0] if one else out
+        calibrated: npt.NDArray[np.float64] = out[0] if one else out  # a row of the matrix: a vector
+        return calibrated
 
-    def to_dict(self) -> dict:
-        d = {"method": self.method, "n": self.n, "info": self.info}
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"method": self.method, "n": self.n, "info": self.info}
         if self.method == "temperature":
             d["temperature"] = self.temperature
         else:
@@ -71,7 +78,7 @@ class Calibrator:
         return path
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Calibrator":
+    def from_dict(cls, d: dict[str, Any]) -> Calibrator:
         method = d.get("method")
         if method not in METHODS:
             raise ValueError(f"unknown calibration method {method!r}")
@@ -101,18 +108,19 @@ def load_calibrator(directory: str | Path) -> Calibrator | None:
         raise ValueError(f"{path}: unreadable calibration: {e}") from e
 
 
-def _correct_and_conf(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def _correct_and_conf(probs: Probs, classes: Sequence[str],
+                      labels: Labels) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
     pred = np.asarray(classes)[probs.argmax(1)]
     return (pred == np.asarray(labels)).astype(np.float64), probs.max(1)
 
 
-def reliability(confidence: Sequence[float], correct: Sequence[float], bins: int = N_BINS) -> list[dict]:
+def reliability(confidence: Floats, correct: Floats, bins: int = N_BINS) -> list[dict[str, Any]]:
     """Equal-width confidence bins: count, mean confidence and accuracy in each (empty bins left out)."""
     conf, ok = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
     edges = np.linspace(0.0, 1.0, bins + 1)
     idx = np.clip(np.digitize(conf, edges[1:-1], right=True), 0, bins - 1)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for b in range(bins):
         sel = idx == b
         if sel.any():
@@ -121,7 +129,7 @@ def reliability(confidence: Sequence[float], correct: Sequence[float], bins: int
     return rows
 
 
-def ece(confidence: Sequence[float], correct: Sequence[float], bins: int = N_BINS) -> float | None:
+def ece(confidence: Floats, correct: Floats, bins: int = N_BINS) -> float | None:
     """Expected calibration error: sum over bins of |accuracy - confidence| weighted by the bin's share."""
     n = len(confidence)
     if n == 0:
@@ -129,7 +137,7 @@ def ece(confidence: Sequence[float], correct: Sequence[float], bins: int = N_BIN
     return float(sum(r["n"] / n * abs(r["accuracy"] - r["confidence"]) for r in reliability(confidence, correct, bins)))
 
 
-def fit_temperature(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str]) -> float:
+def fit_temperature(probs: Probs, classes: Sequence[str], labels: Labels) -> float:
     """The temperature minimising the negative log-likelihood of the true labels."""
     from scipy.optimize import minimize_scalar
 
@@ -150,7 +158,7 @@ def fit_temperature(probs: np.ndarray, classes: Sequence[str], labels: Sequence[
     return float(np.exp(res.x))
 
 
-def fit_isotonic(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str]) -> tuple[list[float], list[float]]:
+def fit_isotonic(probs: Probs, classes: Sequence[str], labels: Labels) -> tuple[list[float], list[float]]:
     from sklearn.isotonic import IsotonicRegression
 
     correct, conf = _correct_and_conf(probs, classes, labels)
@@ -158,7 +166,7 @@ def fit_isotonic(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str
     return [float(x) for x in iso.X_thresholds_], [float(y) for y in iso.y_thresholds_]
 
 
-def fit(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str], method: str = "temperature") -> Calibrator:
+def fit(probs: Probs, classes: Sequence[str], labels: Labels, method: str = "temperature") -> Calibrator:
     """A calibrator fitted on held-out probabilities (rows) with their true labels."""
     if method not in METHODS:
         raise ValueError(f"unknown calibration method {method!r}; use one of {', '.join(METHODS)}")
@@ -175,7 +183,7 @@ def fit(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str], method
     return cal
 
 
-def cross_fitted_ece(probs: np.ndarray, classes: Sequence[str], labels: Sequence[str], method: str = "temperature",
+def cross_fitted_ece(probs: Probs, classes: Sequence[str], labels: Labels, method: str = "temperature",
                      folds: int = 2, seed: int = 0) -> float | None:
     """ECE of a calibrator judged on examples it was not fitted on (k-fold), the honest figure."""
     probs = np.atleast_2d(np.asarray(probs, dtype=np.float64))
@@ -183,19 +191,20 @@ def cross_fitted_ece(probs: np.ndarray, classes: Sequence[str], labels: Sequence
     if n < 2 * folds:
         return None
     order = np.random.default_rng(seed).permutation(n)
-    labels = np.asarray(labels)
-    confs, oks = [], []
+    gold = np.asarray(labels)
+    confs: list[npt.NDArray[np.float64]] = []
+    oks: list[npt.NDArray[np.float64]] = []
     for k in range(folds):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        cal = fit(probs[train], classes, labels[train], method)
-        ok, conf = _correct_and_conf(cal.apply(probs[test]), classes, labels[test])
+        cal = fit(probs[train], classes, gold[train], method)
+        ok, conf = _correct_and_conf(cal.apply(probs[test]), classes, gold[test])
         confs.append(conf)
         oks.append(ok)
     return ece(np.concatenate(confs), np.concatenate(oks))
 
 
-def cross_validated(fit_predict: Callable[[np.ndarray, np.ndarray], tuple[Sequence[str], np.ndarray]],
+def cross_validated(fit_predict: Callable[[Rows, Rows], tuple[Sequence[str], Probs]],
                     labels: Sequence[str], folds: int = 3, seed: int = 0, min_examples: int = 50) -> Calibrator | None:
     """A temperature fitted on out-of-fold probabilities of a model's own training examples.
 
@@ -206,28 +215,28 @@ def cross_validated(fit_predict: Callable[[np.ndarray, np.ndarray], tuple[Sequen
     among the labels: fitted on in-scope examples alone, a temperature says nothing about
     off-topic traffic and makes it confident too. None when there is too little data to fold.
     """
-    labels = np.asarray([str(lb) for lb in labels])
-    classes = sorted(set(labels))
-    if len(labels) < min_examples or len(classes) < 2:
+    gold = np.asarray([str(lb) for lb in labels])
+    classes = sorted(set(gold))
+    if len(gold) < min_examples or len(classes) < 2:
         return None
     rng = np.random.default_rng(seed)
-    fold_of = np.empty(len(labels), dtype=int)
+    fold_of = np.empty(len(gold), dtype=int)
     start = 0
     for c in classes:  # stratified: each class dealt round-robin over the folds
-        rows = rng.permutation(np.flatnonzero(labels == c))
+        rows = rng.permutation(np.flatnonzero(gold == c))
         fold_of[rows] = (np.arange(len(rows)) + start) % folds
         start += len(rows)
     column = {c: i for i, c in enumerate(classes)}
-    probs = np.zeros((len(labels), len(classes)))
+    probs = np.zeros((len(gold), len(classes)))
     for k in range(folds):
         test, train = np.flatnonzero(fold_of == k), np.flatnonzero(fold_of != k)
-        if len(set(labels[train])) < 2 or not len(test):
+        if len(set(gold[train])) < 2 or not len(test):
             return None
         got, p = fit_predict(train, test)
-        probs[np.ix_(test, [column[str(c)] for c in got])] = p  # an intent missing from this fold stays 0
-    cal = Calibrator("temperature", temperature=fit_temperature(probs, classes, labels), n=len(labels))
-    correct, conf = _correct_and_conf(probs, classes, labels)
-    after_ok, after_conf = _correct_and_conf(cal.apply(probs), classes, labels)
+        probs[np.ix_(test, np.asarray([column[str(c)] for c in got], dtype=np.intp))] = p  # an intent missing from this fold stays 0
+    cal = Calibrator("temperature", temperature=fit_temperature(probs, classes, gold), n=len(gold))
+    correct, conf = _correct_and_conf(probs, classes, gold)
+    after_ok, after_conf = _correct_and_conf(cal.apply(probs), classes, gold)
     cal.info = {"fitted_on": f"{folds}-fold cross-validation of the training examples",
                 "oof_accuracy": float(correct.mean()), "ece_before": ece(conf, correct),
                 "ece_after_in_sample": ece(after_conf, after_ok)}

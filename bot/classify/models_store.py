@@ -21,17 +21,21 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.classify import OOS_THRESHOLD_BY_KIND
 from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, LocalClassifier
+
+if TYPE_CHECKING:
+    from bot.classify.protocol import Classifier
+    from bot.settings import Settings
 
 ACTIVE_FILE = "active"
 TRAINING_FILE = "training.json"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
 
-def read_meta(directory: str | Path) -> dict:
+def read_meta(directory: str | Path) -> dict[str, Any]:
     try:
         meta = json.loads((Path(directory) / META_FILE).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -42,7 +46,7 @@ def read_meta(directory: str | Path) -> dict:
 
 
 def load_classifier(directory: str | Path, *, oos_threshold: float | None = None,
-                    max_chars: int = DEFAULT_MAX_CHARS) -> Any:
+                    max_chars: int = DEFAULT_MAX_CHARS) -> Classifier:
     """A saved model of either kind (meta.json says which); ValueError when unusable.
     oos_threshold None: the default of the stored model's kind (OOS_THRESHOLD_BY_KIND)."""
     kind = read_meta(directory).get("kind", "tfidf")
@@ -57,11 +61,11 @@ def load_classifier(directory: str | Path, *, oos_threshold: float | None = None
 
 
 class ModelStore:
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()
 
     @classmethod
-    def for_settings(cls, settings) -> "ModelStore":  # noqa: ANN001 - bot.settings.Settings
+    def for_settings(cls, settings: Settings) -> ModelStore:
         return cls(settings.classifier.models_dir)
 
     def path(self, version: str) -> Path:
@@ -69,12 +73,12 @@ class ModelStore:
             raise ValueError(f"{version!r} is not a model version name")
         return self.root / version
 
-    def versions(self) -> list[dict]:
+    def versions(self) -> list[dict[str, Any]]:
         """Every stored version's metadata (plus `path` and `active`), oldest first."""
         if not self.root.is_dir():
             return []
         active = self.active()
-        out = []
+        out: list[dict[str, Any]] = []
         for d in self.root.iterdir():
             if d.is_dir() and not d.name.startswith(".") and (d / META_FILE).exists():
                 try:
@@ -91,7 +95,7 @@ class ModelStore:
                             "training": training})
         return sorted(out, key=lambda m: (str(m.get("created_at", "")), m["name"]))
 
-    def add(self, clf: Any, training: dict | None = None) -> Path:
+    def add(self, clf: Classifier, training: dict[str, Any] | None = None) -> Path:
         """Save a trained model as a new version (same data and recipe = same version: kept as is)."""
         final = self.path(clf.model_version)
         if final.exists() and (final / META_FILE).exists():
@@ -148,7 +152,7 @@ class ModelStore:
         raise ValueError(f"{name_or_path}: no model there (and no version of that name in {self.root})")
 
 
-def serving_folder(settings, classifier: Any, explicit: str | Path | None = None) -> Path:  # noqa: ANN001
+def serving_folder(settings: Settings, classifier: Classifier, explicit: str | Path | None = None) -> Path:
     """The folder the served model was loaded from (or cached in), where calibration.json goes."""
     cfg = settings.classifier
     if explicit:
