@@ -10,6 +10,7 @@ from typing import AsyncIterator
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.actions.runner import Actions
 from bot.pipeline.builders import build_anger, build_classifier, build_readers, build_safety, make_decider  # noqa: F401 - tests import them here
 from bot.runtime.channel import ChannelRegistry
 from bot.classify.cascade import Cascade
@@ -43,6 +44,7 @@ class App:
     worker: Worker
     handoff: Handoff
     router: LLMRouter | None = None
+    actions: Actions | None = None  # set actions.self_url once the address of the mounted apps is known
     classifier_label: str = ""  # "embeddings emb-3f2a9c01d4e5-sk1.5.2": kind and version, for the start-up summary
 
     @classmethod
@@ -70,7 +72,8 @@ class App:
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
             store = Store(sessions)
             decider = make_decider(settings, cascade, kb, router.available, readers=built)
-            orchestrator = Orchestrator(settings, store, decider, Responder(settings, kb, router))
+            actions = Actions(settings, http)
+            orchestrator = Orchestrator(settings, store, decider, Responder(settings, kb, router, actions))
             channels = ChannelRegistry()
             inbox = Inbox(sessions)
             replies_queued = asyncio.Event()
@@ -80,7 +83,7 @@ class App:
                       worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,
                                     concurrency=settings.worker.concurrency,
                                     lease_seconds=settings.worker.lease_seconds),
-                      handoff=handoff, router=router, classifier_label=f"{settings.classifier.kind} {classifier.model_version}",
+                      handoff=handoff, router=router, actions=actions, classifier_label=f"{settings.classifier.kind} {classifier.model_version}",
                       outbox=Outbox(sessions, channels, lease_seconds=settings.worker.lease_seconds))
         finally:
             await http.aclose()

@@ -27,7 +27,7 @@ class History:
     more_help_after: str = ""  # the route of that answer (template, knowledge, cheap_llm, strong_llm)
 
 
-ANSWERED = ("template", "knowledge", "cheap_llm", "strong_llm")
+ANSWERED = ("template", "knowledge", "action", "cheap_llm", "strong_llm")
 RESOLVED_RULES = ("helped",)  # a decision row of this rule marks "that helped": earlier answers count as resolved
 
 

@@ -22,6 +22,7 @@ class Route(str, enum.Enum):
     TEMPLATE = "template"
     KNOWLEDGE = "knowledge"
     CLARIFY = "clarify"  # "did you mean ...?" with the top intents as buttons
+    ACTION = "action"  # a call to the shop's API (bot/actions/): an order looked up, a return started
     CHEAP_LLM = "cheap_llm"
     STRONG_LLM = "strong_llm"
     HUMAN = "human"
@@ -176,6 +177,19 @@ class Reply:
     buttons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ActionRecord:
+    """One call of an action, as action_calls stores it (parameters masked where they are personal data)."""
+
+    action: str
+    params: dict[str, str]
+    status: str  # ok | not_found | rejected | failed
+    http_status: int | None
+    latency_ms: float
+    attempts: int
+    error: str | None = None
+
+
 @dataclass
 class Outcome:
     """Everything handling one message produced: the orchestrator builds it, Store.finish (bot/db/store.py)
@@ -202,6 +216,7 @@ class Outcome:
     pending: dict[str, Any] | None = None  # what the bot now waits for from the customer (None: nothing)
     resolution: tuple[str, int | None] | None = None  # (confirmed | more_help, the customer message answered)
     labelled: tuple[str, str, int | None] | None = None  # (text, intent, message id): a "did you mean" pick
+    action_call: ActionRecord | None = None  # the shop API call an action made for this message
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from bot.classify.protocol import Classifier
 from bot.runtime.channel import ChannelContext, ChannelRuntime, load_plugin, plugin_names
 from bot.settings import Settings
 from bot.startup import announce, channel_states, render, summary
+from bot.web import apps
 from bot.web.server import build_web_app
 from bot.runtime.worker import Worker, worker_identity
 
@@ -87,6 +88,7 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         web_app = build_web_app(service)
         for rt in runtimes:
             rt.mount(web_app)
+        apps.mount(web_app, settings)  # the shop apps the config names (the demo order API)
         runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=5)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
@@ -94,6 +96,8 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         listening = runner.addresses  # getsockname() of the site's sockets: (host, port[, flow, scope])
         bound = listening[0] if listening else (host, port)
         service.address = (str(bound[0]), int(bound[1]))
+        if app.actions is not None:
+            app.actions.self_url = apps.own_url(*service.address)
         w0 = app.worker
         # a stable identity: what a killed run of this process held is taken back now, not after its lease
         w0.name = app.outbox.name = identity = worker_identity(settings.worker.name, bound[1])

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
 from bot.messages import OUT_OF_SCOPE
+from bot.settings_actions import Action, MountedApp, config_errors
 from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
 from bot.settings_limits import RateLimits
 from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
@@ -230,6 +231,8 @@ class Settings(Strict):
     resolution: ResolutionCfg = ResolutionCfg()
     worker: WorkerCfg = WorkerCfg()
     rate_limits: RateLimits = RateLimits()  # abuse limits (bot/settings_limits.py)
+    actions: dict[str, Action] = {}  # what the bot does on the shop's data (bot/settings_actions.py)
+    apps: list[MountedApp] = []  # shop apps served beside the bot (the demo order API)
 
     # filled by load_settings from the files named above
     source: Path = Path(".")
@@ -251,6 +254,10 @@ class Settings(Strict):
         """A path from the config, relative to the config file's folder."""
         p = Path(relative).expanduser()
         return p if p.is_absolute() else self.source.parent / p
+
+    def action_for(self, intent: str) -> str | None:
+        """The action the intent uses, if any."""
+        return next((name for name, a in self.actions.items() if intent in a.intents), None)
 
     def company_vars(self) -> dict[str, str]:
         c = self.company
@@ -351,6 +358,9 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     settings.answers = {str(k): v.strip() for k, v in raw_answers.items()}
 
     _check_rule_intents(path, settings)
+    if found := config_errors(settings.actions, settings.apps, settings.intents, settings.company_vars(), settings.path):
+        (key, reason), *more = found
+        raise ConfigError(path, key, reason, more)
     _check_placeholders(answers_path, settings)
     return settings
 

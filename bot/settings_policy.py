@@ -33,6 +33,7 @@ class When(Strict):
     complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
     complexity_at_least: float | None = Field(default=None, ge=0, le=1)
     has_answer: bool | None = None  # a canned answer exists for the intent
+    has_action: bool | None = None  # the intent uses an action (actions.<name>.intents)
     has_article: bool | None = None  # a KB article scores above knowledge.min_score
     channel_in: list[str] | None = None
     can_clarify: bool | None = None  # the best few intents make a plausible "did you mean ...?"
@@ -46,7 +47,7 @@ class When(Strict):
         return v
 
 
-DegradeTo = Literal["strong_llm", "cheap_llm", "knowledge", "clarify", "human"]
+DegradeTo = Literal["strong_llm", "cheap_llm", "template", "knowledge", "clarify", "human"]
 
 
 class Rule(Strict):

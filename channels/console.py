@@ -98,12 +98,16 @@ async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_di
     from rich.markup import escape
 
     from bot.app import App
+    from bot.web import apps
     from bot.startup import announce, render, summary
 
     out = Console(highlight=False, soft_wrap=True)
     console = ConsoleChannel(customer)
     buttons: list[str] = []  # the choices shown under the last reply
-    async with App.open(settings, model_dir=model_dir, classifier=classifier) as app:
+    async with App.open(settings, model_dir=model_dir, classifier=classifier) as app, \
+            apps.served_alone(settings) as apps_url:
+        if apps_url and app.actions is not None:  # the shop apps the actions call (the demo order API)
+            app.actions.self_url = apps_url
         app.channels.register(console)
         rows = summary(settings, classifier=app.classifier_label, channels={"console": "on (this terminal)"})
         announce(rows)

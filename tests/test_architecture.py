@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "bot.hours", "bot.ratelimit", "bot.logs", "bot.csvfile", "bot.classify.__init__", "bot.__init__")),
     ("db", ("bot.db",)),  # models, engine, store, statements: storage speaks only the vocabulary
     ("models", (  # classifiers and the models by meaning, LLM providers and router, the meters they report to
-        "bot.classify", "bot.llm", "bot.monitor")),
+        "bot.classify", "bot.llm", "bot.monitor", "bot.actions")),  # bot.actions: the shop's API
     ("pipeline", ("bot.pipeline",)),  # the steps, the decision path and the orchestrator that orders them
     ("handoff", ("bot.handoff",)),  # escalations, agents, their desks
     ("runtime", ("bot.runtime",)),  # the channel interface and the queues

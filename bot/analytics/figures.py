@@ -41,7 +41,7 @@ from bot.analytics.sql import parse_since as parse_since
 from bot.analytics.sql import percentile as percentile
 from bot.analytics.sql import _day, _rate, _rows, _stats, _usd, _where
 
-ROUTES = ("template", "knowledge", "clarify", "cheap_llm", "strong_llm", "human")
+ROUTES = ("template", "knowledge", "action", "clarify", "cheap_llm", "strong_llm", "human")
 BOT_ROUTES = ROUTES[:-1]  # kept by the bot: contained (resolution is measured on answers: v_resolutions)
 STATUSES = ("hard", "soft", "pending", "unresolved", "more_help_then_escalated", "escalated", "no_answer")
 RESOLVED = ("hard", "soft")

@@ -267,6 +267,24 @@ class GuardrailEvent(Base):
     created_at: Mapped[datetime] = ts()
 
 
+class ActionCall(Base):
+    """One call of an action to the shop's API (bot/actions/): what, with what (masked), how it went."""
+
+    __tablename__ = "action_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    params: Mapped[JsonObject | None] = mapped_column(JSON)  # personal values masked ("SW1***")
+    status: Mapped[str] = mapped_column(String(16), index=True)  # ok | not_found | rejected | failed
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text)
+    approved_by: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))  # an agent's Approve (refunds over the limit)
+    created_at: Mapped[datetime] = ts()
+
+
 class Resolution(Base):
     """The customer's verdict on a bot answer: confirmed ("that helped") or more_help.
     Soft resolutions (no further request within the window) are derived in SQL, not stored."""

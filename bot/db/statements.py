@@ -72,6 +72,7 @@ NEW_DECISION = insert(DECISIONS)
 NEW_OUTBOX_ROW = insert(OUTBOX)
 NEW_RESOLUTION = insert(RESOLUTIONS)
 NEW_LABELLED = insert(m.table(m.LabelledExample))
+NEW_ACTION_CALL = insert(m.table(m.ActionCall))
 OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
     ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
 NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)

@@ -237,6 +237,11 @@ class Store:
                 text, intent, source_id = out.labelled
                 await s.execute(q.NEW_LABELLED, dict(text=text, intent=intent, source="clarify", message_id=source_id,
                                                      agent_id=None, created_at=utcnow()))
+            if (a := out.action_call) is not None:
+                await s.execute(q.NEW_ACTION_CALL, dict(
+                    conversation_id=conv.id, message_id=message_id, action=a.action, params=a.params, status=a.status,
+                    http_status=a.http_status, attempts=a.attempts, latency_ms=a.latency_ms,
+                    error=(a.error or "")[:500] or None, approved_by=None, created_at=utcnow()))
             values: dict[str, object] = {"last_message_at": utcnow()}
             if out.set_pending:
                 values["pending"] = out.pending

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
+from bot.actions import form as action_form
 from bot.pipeline import guardrails
 
 from bot.pipeline import policy
@@ -32,7 +33,7 @@ from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals
 from bot.settings import Settings
 from bot.history import History
 
-ANSWER_ROUTES = frozenset({Route.TEMPLATE, Route.KNOWLEDGE, Route.CHEAP_LLM, Route.STRONG_LLM})
+ANSWER_ROUTES = frozenset({Route.TEMPLATE, Route.KNOWLEDGE, Route.ACTION, Route.CHEAP_LLM, Route.STRONG_LLM})
 
 
 @dataclass(frozen=True)
@@ -75,11 +76,21 @@ def clarify_options(c: Classification, settings: Settings) -> tuple[tuple[str, s
     return tuple((i, label_of(settings, i)) for i, _ in picked)
 
 
+def startable(settings: Settings, intent: str, text: str) -> str | None:
+    """The intent's action, when this message may start it (Action.start)."""
+    name = settings.action_for(intent)
+    if name is None or settings.actions[name].start == "always":
+        return name
+    return name if action_form.extract(settings.actions[name], text) else None
+
+
 def servable(route: Route, f: policy.Facts, settings: Settings, llm_available: Callable[[str], bool],
              ladder: Ladder, options: tuple[tuple[str, str], ...], primary: bool) -> str | None:
     """None when `route` can answer this message here, else why not."""
     if route is Route.TEMPLATE and not f.has_answer:
         return "no canned answer for this intent"
+    if route is Route.ACTION and f.action is None:
+        return "no action for this intent"
     if route is Route.KNOWLEDGE and f.article_score < settings.knowledge.min_score:
         return "no knowledge-base article matches well enough"
     if route.is_llm:
@@ -188,7 +199,8 @@ class Decider:
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         options = clarify_options(c, settings) if forced is None else ()
         facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers,
-                             article_score=hits[0].score if hits else 0.0, can_clarify=bool(options))
+                             article_score=hits[0].score if hits else 0.0, can_clarify=bool(options),
+                             action=startable(settings, c.intent, text))
         decision, rung = plan(policy.decide(facts, settings), facts, settings, self.llm_available, ladder, options,
                               events)
         return Choice(text=text, redaction=redaction, injection=injection, classification=c, signals=found,

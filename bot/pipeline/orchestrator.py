@@ -1,10 +1,11 @@
 """The orchestrator: the one place that knows the order of steps for a customer message.
 
-    conversation  -> a person on it? waiting for one? a rating, a "did you mean" pick or a
-                     verdict on the last answer ("That helped" / "I need more help") pending?
+    conversation  -> a person on it? waiting for one? a rating, a "did you mean" pick, a value an
+                     action asked for, or a verdict on the last answer ("That helped" / "I need
+                     more help") pending?
     decide        -> guardrails, classify, signals, policy, plan (bot/pipeline/decide.py: the same
                      function eval and replay run)
-    respond       -> canned / knowledge / clarify / LLM / human, degrading when a route fails
+    respond       -> canned / knowledge / action / clarify / LLM / human, degrading when a route fails
     resolution    -> an answer offers "That helped" / "I need more help"
     finish        -> every row, the queued reply and the inbox "done" mark in one transaction
 """
@@ -16,6 +17,7 @@ import time
 
 from bot.monitor import metrics
 
+from bot.actions import form as action_form
 from bot.pipeline import pending
 from bot.db.store import ConversationRef, HistoryQuery, Store
 from bot.pipeline.decide import ANSWER_ROUTES, Choice, Decider, Ladder
@@ -113,8 +115,40 @@ class Orchestrator:
                     out.reply = self._reply(msg, f"{self.settings.resolution.more_help_reply} {out.reply.text}",
                                             out.reply.buttons)
                 return out
+        if kind == "action" and (f := action_form.Form.of(waiting_for)) and f.action in self.settings.actions:
+            return await self._continue_form(conv, msg, message_id, past, f)
         ladder = Ladder(clarified=kind == "clarify", rephrased=kind == "rephrase")
         return await self._answer(conv, msg, message_id, past, ladder=ladder)
+
+    async def _continue_form(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past,
+                             f: action_form.Form) -> Outcome:
+        """An action asked for a value: this message gives it (the action goes on), says "never mind",
+        or is something else: a new question, a person wanted, or a value not understood (asked again)."""
+        action = self.settings.actions[f.action]
+        if action_form.is_cancel(msg.text):
+            return Outcome(Decision(Route.ACTION, "action_cancelled", f"the customer left {f.action}"), Signals(),
+                           reply=self._reply(msg, action.cancel_reply), set_pending=True)
+        gives = len(action_form.extract(action, msg.text, f.values, asking=f.asking)) > len(f.values)
+        spend = Spend(customer=conv.customer_id)
+        if not gives:
+            choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, spend)
+            c = choice.classification
+            new_question = (c.confidence >= self.settings.policy.confidence_threshold and not c.out_of_scope
+                            and c.intent != f.intent)
+            sig = choice.signals  # what means a person even in the middle of a form (not a mere possible concern)
+            person = choice.decision.route is Route.HUMAN and (sig.critical or bool(sig.safety) or sig.wants_human
+                                                               or sig.emotion_label in ("anger", "distress"))
+            if person or new_question:
+                return await self._answer(conv, msg, message_id, past, decided=(choice, spend))
+        picked = Classification(intent=f.intent, confidence=1.0, top=((f.intent, 1.0),), stage="form",
+                                model_version=f"action {f.action}")
+        choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), picked, spend)
+        if choice.decision.route is Route.HUMAN and (choice.signals.critical or choice.signals.safety):
+            return await self._answer(conv, msg, message_id, past, decided=(choice, spend))
+        choice.decision = Decision(Route.ACTION, "action_form", f"a value for {f.action}'s {f.asking}"
+                                   if gives else f"no {f.asking} in the answer")
+        return await self._answer(conv, msg, message_id, past, text=f.text, decided=(choice, spend), form=f,
+                                  answers=f.message_id)
 
     async def _while_waiting(self, conv: ConversationRef, msg: InboundMessage, message_id: int,
                              past: Past) -> Outcome:
@@ -181,10 +215,12 @@ class Orchestrator:
 
     async def _answer(self, conv: ConversationRef, msg: InboundMessage, message_id: int, past: Past, *,
                       text: str | None = None, ladder: Ladder = Ladder(), forced: Classification | None = None,
-                      answers: int | None = None, decided: tuple[Choice, Spend] | None = None) -> Outcome:
+                      answers: int | None = None, decided: tuple[Choice, Spend] | None = None,
+                      form: action_form.Form | None = None) -> Outcome:
         """Decide and respond. `text` is the question being answered (the original one after a pick or a
         verdict) and `answers` the id of the message that asked it (default: this one); `decided`: a
-        choice already made for this message (and what it spent), so it is not classified twice."""
+        choice already made for this message (and what it spent), so it is not classified twice;
+        `form`: the action this message gives a value for."""
         past = past or await self.store.history(conv, message_id, self._history_query)
         if decided is not None:
             choice, spend = decided
@@ -192,6 +228,8 @@ class Orchestrator:
             spend = Spend(customer=conv.customer_id)
             choice = await self._choose(conv, msg, message_id, past, text or msg.text, ladder, forced, spend)
         ctx = self._context(choice, msg, conv, message_id, past[1], spend, ladder)
+        if form is not None:
+            ctx.form, ctx.form_asks, ctx.form_text = form.values, form.asks, form.text
         response = await self.responder.respond(choice.decision, ctx)
         log.info("responded", extra={"conversation_id": conv.id, "message_id": message_id,
                                      "route": response.decision.route.value,
@@ -203,7 +241,7 @@ class Orchestrator:
         out.set_pending, out.pending = True, response.pending
         intent = self.settings.intents.get(choice.classification.intent)
         if (self.settings.resolution.ask and response.decision.route in ANSWER_ROUTES and not response.escalate
-                and not (intent and intent.small_talk) and out.reply is not None):
+                and not (intent and intent.small_talk) and out.reply is not None and response.pending is None):
             r = self.settings.resolution
             out.reply = self._reply(msg, out.reply.text, (r.helped, r.more_help))
             out.pending = {"kind": "resolution", "message_id": answers or message_id,
@@ -219,7 +257,8 @@ class Orchestrator:
         return Context(text=choice.text, redaction=choice.redaction, classification=choice.classification,
                        signals=choice.signals, hits=choice.hits, transcript=safe, spend=spend,
                        customer_name=msg.customer_name, conversation_id=conv.id, message_id=message_id,
-                       facts=choice.facts, ladder=ladder, options=choice.options, rung=choice.rung)
+                       facts=choice.facts, ladder=ladder, options=choice.options, rung=choice.rung,
+                       channel=msg.channel, customer_id=msg.customer_id, key=str(message_id))
 
     def _outcome(self, choice: Choice, msg: InboundMessage, response: Response, ctx: Context) -> Outcome:
         spend = ctx.spend
@@ -227,6 +266,7 @@ class Orchestrator:
                        reply=self._reply(msg, response.text, response.buttons),
                        guardrail_events=choice.events + response.events, escalate=response.escalate,
                        escalation_summary=response.summary, draft=response.draft, cost_usd=spend.cost_usd,
+                       action_call=response.action_call,
                        counterfactual_usd=self._counterfactual(ctx, response))
 
     def _counterfactual(self, ctx: Context, response: Response) -> float:

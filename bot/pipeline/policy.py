@@ -24,6 +24,7 @@ class Facts:
     has_answer: bool  # a canned answer exists for the intent
     article_score: float  # best knowledge-base score for the message (0 when none)
     can_clarify: bool = False  # the best few intents make a plausible "did you mean ...?"
+    action: str | None = None  # the action the intent uses (actions: in the config)
 
 
 def _signal_hits(names: list[str], s: Signals) -> list[str]:
@@ -76,6 +77,8 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
                                                  f"complexity {s.complexity:.2f}"),
         when.has_answer is None or need(f.has_answer == when.has_answer,
                                         "canned answer" if when.has_answer else "no canned answer"),
+        when.has_action is None or need((f.action is not None) == when.has_action,
+                                        f"action {f.action}" if f.action else "no action"),
         when.has_article is None or need(
             (f.article_score >= settings.knowledge.min_score) == when.has_article,
             f"article score {f.article_score:.2f}"),

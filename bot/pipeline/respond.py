@@ -2,6 +2,7 @@
 
 template   -> the intent's canned answer with placeholders filled
 knowledge  -> the best article's gist and link
+action     -> the intent's action (bot/actions/): a value asked for, or the shop's API called
 clarify    -> "did you mean ...?" with the candidate intents as buttons, or (the rung above it)
               a request to say it in other words / what the bot can help with
 cheap_llm / strong_llm -> a grounded answer from that tier; a low-confidence or
@@ -29,7 +30,8 @@ from bot.pipeline.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
 from bot.llm.summary import summarise
 from bot.llm.types import ChatTurn, Spend, TierUnavailable
-from bot.messages import OUT_OF_SCOPE, Classification, Decision, Escalate, EscalationKind, Route, Signals, utcnow
+from bot.actions.runner import Actions
+from bot.messages import OUT_OF_SCOPE, ActionRecord, Classification, Decision, Escalate, EscalationKind, Route, Signals, utcnow
 from bot.pipeline.policy import Facts
 from bot.settings import Settings
 
@@ -56,6 +58,12 @@ class Context:
     options: tuple[tuple[str, str], ...] = ()  # (intent, label) for a "did you mean"
     rung: str | None = None  # clarify | rephrase, for the clarify route
     tried: set[Route] = field(default_factory=set)  # routes that failed while answering
+    channel: str = ""
+    customer_id: str = ""
+    key: str = ""  # the inbound event (or message) this answers: an action's idempotency key
+    form: dict[str, str] | None = None  # an action's values given in earlier turns (None: no form yet)
+    form_asks: int = 0  # how often the value now missing was asked for
+    form_text: str | None = None  # the request that started the form
 
 
 @dataclass
@@ -68,6 +76,7 @@ class Response:
     summary: str | None = None
     draft: str | None = None
     counterfactual_usd: float | None = None  # the answer call priced on the strong tier, when one was made
+    action_call: ActionRecord | None = None  # the shop API call an action made
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -153,10 +162,12 @@ def agent_summary(ctx: Context) -> str:
 
 
 class Responder:
-    def __init__(self, settings: Settings, kb: KnowledgeBase, router: "LLMRouter | None" = None):
+    def __init__(self, settings: Settings, kb: KnowledgeBase, router: "LLMRouter | None" = None,
+                 actions: Actions | None = None):
         self.settings = settings
         self.kb = kb
         self.router = router
+        self.actions = actions
 
     def _values(self, ctx: Context) -> dict[str, str]:
         return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there"}
@@ -174,6 +185,8 @@ class Responder:
             return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
         if route is Route.CLARIFY:
             return self._clarify(decision, ctx)
+        if route is Route.ACTION:
+            return await self._action(decision, ctx)
         if route.is_llm:
             return await self._llm(decision, ctx)
         return await self._escalate(decision, ctx)
@@ -190,6 +203,23 @@ class Responder:
         off_topic = ctx.classification.intent == OUT_OF_SCOPE and not ctx.signals.gibberish
         text = cfg.rephrase.off_topic if off_topic else cfg.rephrase.prompt
         return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"})
+
+    async def _action(self, decision: Decision, ctx: Context) -> Response:
+        name = self.settings.action_for(ctx.classification.intent)
+        if name is None or self.actions is None:
+            return await self._degrade(decision, ctx, "no action for this intent" if name is None
+                                       else "actions are not available here")
+        step = await self.actions.step(name, ctx.text, known=ctx.form, asks=ctx.form_asks,
+                                       intent=ctx.classification.intent, original=ctx.form_text,
+                                       message_id=ctx.message_id, channel=ctx.channel,
+                                       customer_id=ctx.customer_id, key=ctx.key)
+        if step.gave_up:
+            return await self._escalate(Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}",
+                                                 degraded_from=Route.ACTION), ctx)
+        # asking for a value is the bot asking, not answering (route clarify: not an answer in history or resolution)
+        said = Decision(Route.CLARIFY if step.pending else decision.route, decision.rule,
+                        f"{decision.reason}; {step.note}", decision.degraded_from)
+        return Response(said, step.text, pending=step.pending, action_call=step.record)
 
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"

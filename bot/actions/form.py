@@ -1,0 +1,85 @@
+"""The values an action needs, gathered over one or several turns.
+
+The customer's words are searched with each parameter's pattern, in the order the action lists them;
+a value found is taken out of the text before the next pattern looks, so the digits of an order
+number are not read again as a postcode. A missing value is asked for (Param.ask); the
+conversation's `pending` state remembers what was asked and what is known, so a restart in the
+middle loses nothing. "never mind" ends the form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.settings_actions import Action, Param
+
+CANCEL = re.compile(r"^\s*(?:no\s*,?\s*)?(?:never\s*mind|nevermind|forget it|cancel( that| it)?|stop|not now|"
+                    r"leave it|no thanks|no thank you|doesn'?t matter|skip( it)?)\b[\s.!]*$", re.I)
+
+
+def is_cancel(text: str) -> bool:
+    return bool(CANCEL.match(text))
+
+
+def find(param: Param, text: str, asked: bool = False) -> tuple[str, str] | None:
+    """(value, the text with the match taken out) or None. `asked`: the text answers this param's question."""
+    pattern = (param.when_asked or param.pattern) if asked else param.pattern
+    m = re.search(pattern, text, re.IGNORECASE) if pattern else None
+    if m is None:
+        return None
+    groups = [m.group(0), *(g or "" for g in m.groups())]
+    try:
+        value = param.value.format(*groups).strip()
+    except IndexError:  # value names a group the pattern does not have
+        value = m.group(0)
+    if param.upper:
+        value = value.upper()
+    value = " ".join(value.split())
+    return (value, text[: m.start()] + " " + text[m.end():]) if value else None
+
+
+def extract(action: Action, text: str, known: dict[str, str] | None = None, asking: str | None = None) -> dict[str, str]:
+    """The values known before, plus those this message gives (a later mention does not overwrite one
+    given); `asking`: the parameter the bot's last question asked for."""
+    values = dict(known or {})
+    rest = text
+    for name, param in action.params.items():
+        if name in values:
+            continue
+        got = find(param, rest, asked=name == asking)
+        if got is not None:
+            values[name], rest = got
+    return values
+
+
+def missing(action: Action, values: dict[str, str]) -> str | None:
+    """The first parameter still to ask for, or None when the call can be made."""
+    return next((name for name in action.params if name not in values), None)
+
+
+@dataclass(frozen=True)
+class Form:
+    """A form in progress, as conversations.pending holds it."""
+
+    action: str
+    values: dict[str, str]
+    asking: str  # the parameter the last question asked for
+    asks: int  # how many times the bot has asked for it
+    text: str  # the customer's original request
+    intent: str
+    message_id: int | None
+
+    def pending(self) -> dict[str, Any]:
+        return {"kind": "action", "action": self.action, "values": self.values, "asking": self.asking,
+                "asks": self.asks, "text": self.text[:2000], "intent": self.intent, "message_id": self.message_id}
+
+    @classmethod
+    def of(cls, pending: dict[str, Any]) -> "Form | None":
+        if pending.get("kind") != "action" or not isinstance(pending.get("values"), dict):
+            return None
+        return cls(action=str(pending.get("action")), values={str(k): str(v) for k, v in pending["values"].items()},
+                   asking=str(pending.get("asking")), asks=int(pending.get("asks") or 1),
+                   text=str(pending.get("text") or ""), intent=str(pending.get("intent") or ""),
+                   message_id=pending.get("message_id"))

@@ -1,0 +1,73 @@
+"""One turn of an action: ask for what is missing, or make the call and word the result.
+
+Actions holds what every call needs (the HTTP client, the address the mounted apps are served at);
+`step` is pure but for the call itself, so the respond step stays a dispatcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.actions import call as http_call
+from bot.actions import form
+from bot.actions.reply import render_reply
+from bot.messages import ActionRecord
+from bot.settings import Settings
+
+DEFAULT_SELF_URL = "http://127.0.0.1:8080"
+SORRY = "Sorry, something went wrong on our side and nothing has been changed. A person from our team can help."
+
+
+def mask(value: str) -> str:
+    """What the audit row shows of a personal value: its first characters."""
+    return value[:3] + "***" if len(value) > 4 else "***"
+
+
+@dataclass(frozen=True)
+class Step:
+    text: str  # what the customer is told
+    note: str  # for the decision's reason: "asked for postcode", "called: ok (HTTP 200)"
+    pending: dict[str, Any] | None = None  # a form still waiting for a value
+    record: ActionRecord | None = None  # the call, when one was made
+    gave_up: bool = False  # a value asked for max_asks times and not given: a person takes over
+
+
+class Actions:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None):
+        self.settings, self.http = settings, http
+        self.self_url = DEFAULT_SELF_URL  # serve and chat set where they serve the mounted apps
+
+    async def step(self, name: str, text: str, *, known: dict[str, str] | None = None, asks: int = 0,
+                   intent: str, original: str | None = None, message_id: int | None, channel: str,
+                   customer_id: str, key: str) -> Step:
+        """`text` is this message; `known` the values earlier turns gave and `asks` how often the
+        value now missing was asked for; `original` the request that started the form."""
+        action = self.settings.actions[name]
+        values = form.extract(action, text, known, asking=form.missing(action, known) if known is not None else None)
+        asking = form.missing(action, values)
+        if asking is not None:
+            again = known is not None and asking in action.params and asks > 0 and len(values) == len(known)
+            if again and asks >= action.max_asks:
+                return Step("", f"{asking} asked {asks} times and not given", gave_up=True)
+            prompt = action.params[asking].ask
+            f = form.Form(action=name, values=values, asking=asking, asks=asks + 1 if again else 1,
+                          text=original or text, intent=intent, message_id=message_id)
+            return Step(("Sorry, I didn't catch that. " if again else "") + prompt, f"asked for {asking}",
+                        pending=f.pending())
+        if self.http is None:
+            raise RuntimeError("actions need an HTTP client")
+        result = await http_call.call(action, values, self.http, variables=self.settings.company_vars(),
+                                      self_url=self.self_url, channel=channel, customer_id=customer_id,
+                                      idempotency_key=f"supportbot:{key}:{name}")
+        template = {http_call.OK: action.reply.ok, http_call.NOT_FOUND: action.reply.not_found,
+                    http_call.REJECTED: action.reply.rejected}.get(result.status, action.reply.failed)
+        reply = render_reply(template, result.data if result.status != http_call.FAILED else None, values) \
+            or render_reply(action.reply.failed, None, values) or SORRY
+        shown = {k: mask(v) if action.params[k].masked else v for k, v in values.items()}
+        record = ActionRecord(action=name, params=shown, status=result.status, http_status=result.http_status,
+                              latency_ms=result.latency_ms, attempts=result.attempts, error=result.error)
+        code = f" (HTTP {result.http_status})" if result.http_status else f" ({result.error})"
+        return Step(reply, f"{name}: {result.status}{code}", record=record)

@@ -1,0 +1,120 @@
+"""The demo shop's order API: a small stand-in for Northwind Goods' own system, so the demo's actions
+(examples/supportbot.yaml, `actions:`) have something real to call. `supportbot serve` mounts it at
+the prefix the config's `apps:` names; it is the shop's code, not supportbot's.
+
+    GET  /orders/{number}?postcode=...          the order's status, carrier and tracking
+    POST /orders/{number}/returns               {"postcode": ...}: a return and its label link
+
+A customer acts on their own order only: the postcode on the order is the second factor. A wrong
+postcode gets the same 404 as an unknown number, so a stranger learns nothing. A write with an
+Idempotency-Key seen before gets the first answer again. Orders come from shop_orders.json (days
+counted back from today); returns are kept in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+ORDERS_FILE = Path(__file__).with_name("shop_orders.json")
+NUMBER = re.compile(r"^NW-\d{5}$")
+RETURN_DAYS = 30
+PER_CLIENT = parse("120/minute")
+ORDERS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("orders", dict)
+RETURNS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("returns", dict)
+SEEN: web.AppKey[dict[str, tuple[int, dict[str, Any]]]] = web.AppKey("seen", dict)
+LIMITER: web.AppKey[MovingWindowRateLimiter] = web.AppKey("limiter", MovingWindowRateLimiter)
+
+
+def _postcode(value: str) -> str:
+    return "".join(value.split()).upper()
+
+
+def _day(days_ago: int | None) -> str | None:
+    return None if days_ago is None else (date.today() - timedelta(days=days_ago)).isoformat()
+
+
+def _order(request: web.Request, postcode: str) -> tuple[str, dict[str, Any]]:
+    number = request.match_info["number"].upper()
+    if not NUMBER.fullmatch(number):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "order numbers look like NW-12345"}),
+                                 content_type="application/json")
+    order = request.app[ORDERS].get(number)
+    if order is None or not postcode or _postcode(postcode) != _postcode(order["postcode"]):
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such order"}), content_type="application/json")
+    return number, order
+
+
+def _public(number: str, order: dict[str, Any]) -> dict[str, Any]:
+    """What the bot may tell the customer: no e-mail, no address."""
+    shipped = order.get("shipped_days_ago")
+    eta = order.get("eta_days")
+    return {"number": number, "status": order["status"], "ordered_on": _day(order.get("ordered_days_ago")),
+            "shipped_on": _day(shipped), "delivered_on": _day(order.get("delivered_days_ago")),
+            "expected_on": (date.today() + timedelta(days=eta)).isoformat() if eta is not None else None,
+            "carrier": order.get("carrier"), "tracking": order.get("tracking"),
+            "tracking_url": f"https://www.northwind-goods.example/track/{order['tracking']}"
+            if order.get("tracking") else None,
+            "items": [{"name": i["name"], "qty": i["qty"]} for i in order.get("items", [])]}
+
+
+async def get_order(request: web.Request) -> web.Response:
+    number, order = _order(request, request.query.get("postcode", ""))
+    return web.json_response(_public(number, order))
+
+
+async def start_return(request: web.Request) -> web.Response:
+    key = request.headers.get("Idempotency-Key", "")[:200]
+    if key and key in request.app[SEEN]:
+        status, body = request.app[SEEN][key]
+        return web.json_response(body, status=status)
+    try:
+        payload = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON body"}), content_type="application/json")
+    if not isinstance(payload, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON object"}), content_type="application/json")
+    number, order = _order(request, str(payload.get("postcode", ""))[:20])
+    status, body = _return(request.app, number, order)
+    if key:
+        request.app[SEEN][key] = (status, body)
+    return web.json_response(body, status=status)
+
+
+def _return(app: web.Application, number: str, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    if number in app[RETURNS]:
+        return 200, app[RETURNS][number]
+    if order["status"] != "delivered":
+        return 409, {"reason": "it hasn't been delivered yet, so there is nothing to return so far"}
+    if order.get("delivered_days_ago", 0) > RETURN_DAYS:
+        return 409, {"reason": f"it was delivered more than {RETURN_DAYS} days ago, past the return window"}
+    ref = f"R-{number[3:]}"
+    body = {"return_id": ref, "number": number, "label_url": f"https://www.northwind-goods.example/returns/label/{ref}",
+            "drop_off_by": (date.today() + timedelta(days=14)).isoformat(), "carrier": order.get("carrier") or "DHL"}
+    app[RETURNS][number] = body
+    return 201, body
+
+
+@web.middleware
+async def limited(request: web.Request, handler: Any) -> web.StreamResponse:
+    if not request.app[LIMITER].hit(PER_CLIENT, "shop", request.remote or "?"):
+        raise web.HTTPTooManyRequests(text=json.dumps({"error": "too many requests"}), content_type="application/json")
+    return await handler(request)
+
+
+def create_app() -> web.Application:
+    app = web.Application(middlewares=[limited], client_max_size=16 * 1024)
+    app[LIMITER] = MovingWindowRateLimiter(MemoryStorage())
+    app[ORDERS] = json.loads(ORDERS_FILE.read_text(encoding="utf-8"))["orders"]
+    app[RETURNS], app[SEEN] = {}, {}
+    app.router.add_get("/orders/{number}", get_order)
+    app.router.add_post("/orders/{number}/returns", start_return)
+    return app
