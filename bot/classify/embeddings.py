@@ -32,10 +32,11 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import joblib
 import numpy as np
+import numpy.typing as npt
 import sklearn
 from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -57,6 +58,8 @@ GATE = 0.8  # the TF-IDF head answers alone at or above this top probability
 HEAD_FILE = "head.joblib"
 EMB_WEIGHT = 1.0  # the embedding block's scale next to the two L2-normed TF-IDF blocks
 ENCODER_TOKENS = None  # encode only the first this many tokens (None: all, up to 256)
+
+Encoder = MiniLMEncoder | Callable[[Sequence[str]], np.ndarray]  # a stand-in callable: one row per text
 
 
 def build_tfidf() -> FeatureUnion:
@@ -92,9 +95,9 @@ def data_hash(texts: Sequence[str], labels: Sequence[str], recipe: str) -> str:
 
 
 class EmbeddingsClassifier:
-    def __init__(self, head: LogisticRegression, union: FeatureUnion | None, meta: dict, *,
+    def __init__(self, head: LogisticRegression, union: FeatureUnion | None, meta: dict[str, Any], *,
                  gate_head: LogisticRegression | None = None,
-                 encoder: MiniLMEncoder | Callable[[Sequence[str]], np.ndarray] | None = None,
+                 encoder: Encoder | None = None,
                  oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS):
         if not 0.0 <= oos_threshold <= 1.0:
             raise ValueError(f"oos_threshold must be within 0..1, got {oos_threshold}")
@@ -116,10 +119,10 @@ class EmbeddingsClassifier:
         self.gate_head = gate_head if union is not None else None
         self.gate = float(meta.get("gate", 0.0)) if self.gate_head is not None else 0.0
         if self.gate_head is not None:
-            if [str(c) for c in gate_head.classes_] != self._classes:
+            if [str(c) for c in self.gate_head.classes_] != self._classes:
                 raise ValueError("the gate head's intents differ from the head's")
-            self._gate_coef_t = np.ascontiguousarray(np.asarray(gate_head.coef_, dtype=np.float64).T)
-            self._gate_intercept = np.asarray(gate_head.intercept_, dtype=np.float64)
+            self._gate_coef_t = np.ascontiguousarray(np.asarray(self.gate_head.coef_, dtype=np.float64).T)
+            self._gate_intercept = np.asarray(self.gate_head.intercept_, dtype=np.float64)
         self.encoded = 0  # messages that needed the encoder (classify and predict_proba)
 
     # --- the encoder ----------------------------------------------------------------------
@@ -136,7 +139,7 @@ class EmbeddingsClassifier:
     def train(cls, texts: Sequence[str], labels: Sequence[str], *, oos_threshold: float = DEFAULT_OOS_THRESHOLD,
               max_chars: int = DEFAULT_MAX_CHARS, c: float = 20.0, tfidf: bool = True, gate: float = GATE,
               emb_weight: float = EMB_WEIGHT, encoder_tokens: int | None = ENCODER_TOKENS,
-              encoder=None, embeddings: np.ndarray | None = None,  # noqa: ANN001
+              encoder: Encoder | None = None, embeddings: np.ndarray | None = None,
               calibrate: bool = False) -> "EmbeddingsClassifier":
         """`embeddings` may be passed precomputed (one row per text); else the encoder computes them.
         calibrate: fit a temperature on 3-fold cross-validated probabilities of these examples
@@ -194,18 +197,19 @@ class EmbeddingsClassifier:
     def intents(self) -> list[str]:
         return list(self._classes)
 
-    def _softmax(self, z: np.ndarray) -> np.ndarray:
+    def _softmax(self, z: np.ndarray) -> npt.NDArray[np.float64]:
         if z.shape[-1] == 1:  # binary: one decision value
             p1 = 1.0 / (1.0 + np.exp(-z[..., 0]))
             return np.stack([1.0 - p1, p1], axis=-1)
         e = np.exp(z - z.max(-1, keepdims=True))
-        return e / e.sum(-1, keepdims=True)
+        probs: npt.NDArray[np.float64] = e / e.sum(-1, keepdims=True)
+        return probs
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
         """Batch probabilities, gated like classify(); `embeddings` (one row per text) skips the encoder."""
         texts = [str(t)[: self.max_chars] for t in texts]
         x = self.union.transform(texts) if self.union is not None else None
-        if self.gate_head is not None:
+        if self.gate_head is not None and x is not None:  # (a gate head is only kept with the union)
             probs = self._softmax(np.asarray(x @ self._gate_coef_t) + self._gate_intercept)
             need = np.flatnonzero(probs.max(1) < self.gate)
         else:
@@ -227,8 +231,8 @@ class EmbeddingsClassifier:
         text = str(text)
         truncated = len(text) > self.max_chars
         cut = text[: self.max_chars]
-        idx, vals = self._features(cut) if self._features is not None else (np.zeros(0, dtype=np.intp), None)
-        probs = None
+        idx, vals = self._features(cut) if self._features is not None else (np.zeros(0, dtype=np.intp), np.zeros(0))
+        probs: npt.NDArray[np.float64] | None = None
         if self.gate_head is not None:
             zg = self._gate_intercept + (vals @ self._gate_coef_t[idx] if len(idx) else 0.0)
             probs = self._softmax(zg)
@@ -253,7 +257,7 @@ class EmbeddingsClassifier:
 
     @classmethod
     def load(cls, directory: str | Path, *, oos_threshold: float = DEFAULT_OOS_THRESHOLD,
-             max_chars: int = DEFAULT_MAX_CHARS, encoder=None) -> "EmbeddingsClassifier":  # noqa: ANN001
+             max_chars: int = DEFAULT_MAX_CHARS, encoder: Encoder | None = None) -> EmbeddingsClassifier:
         """Load a saved model; ValueError when unusable, ExtraMissing when the encoder is not installed
         (and none is given): better at start-up than at the first customer message."""
         from bot.classify.calibration import load_calibrator

