@@ -77,6 +77,7 @@ from bot.app import App  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.messages import OUT_OF_SCOPE, InboundMessage, Reply, Route  # noqa: E402
 from bot.settings import Settings, load_settings  # noqa: E402
+from bot.web import apps  # noqa: E402
 from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 
 from bench.routing_report import CATEGORIES, report, show, show_both  # noqa: E402
@@ -263,7 +264,9 @@ async def run(rows: list[Row], db_url: str, latency_ms: float, model_cache: Path
             no_keys(settings)
         else:
             point_at_fake(settings, srv.url)
-        async with App.open(settings) as app:
+        async with App.open(settings) as app, apps.served_alone(settings) as shop_url:
+            if shop_url and app.actions is not None:  # the demo's order API, as `chat` serves it
+                app.actions.self_url = shop_url
             out = Collect()
             app.channels.register(out)
             orch = app.orchestrator  # the cascade lives on its decider (older: on the orchestrator)

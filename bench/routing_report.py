@@ -74,6 +74,18 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
+def actions(per_row: list[dict], action_intents: dict[str, str]) -> dict:
+    """Of the rows labelled with an intent that has an action (order_status, return_item in the demo):
+    how many the action took up (its value asked for, or the call made), how many a call answered."""
+    sub = [r for r in per_row if r["label_intent"] in action_intents]
+    taken = [r for r in sub if r["rule"] == "action"]
+    called = [r for r in taken if r["route"] == "action"]
+    return {"rows": len(sub), "taken_up": len(taken), "called": len(called),
+            "taken_up_share": share(len(taken), len(sub)),
+            "by_intent": {i: {"rows": sum(r["label_intent"] == i for r in sub),
+                              "taken_up": sum(r["label_intent"] == i for r in taken)} for i in action_intents}}
+
+
 async def report(app: Any, rows: list, conv_of: dict[int, int]) -> dict:
     """Every figure, read back from the database (route_decisions, model_calls, escalations)."""
     async with app.sessions() as s:
@@ -165,6 +177,7 @@ async def report(app: Any, rows: list, conv_of: dict[int, int]) -> dict:
         "misses": {"answered_although_human_needed": answered, "false_escalations": false_esc,
                    "expected_route_disagreements": disagree},
         "containment": containment(per_row),
+        "actions": actions(per_row, {i: name for name, a in app.settings.actions.items() for i in a.intents}),
         "rows": per_row,
     }
 
@@ -204,6 +217,16 @@ def show_containment(f: dict, every_row: bool) -> None:
             text = r["text"] if len(r["text"]) <= 70 else r["text"][:67] + "..."
             print(f"  {r['csv_line']:>4}  {r['kind']:<16} {r['expected']:<8} {r['route']:<10} {str(r['rule']):<20} "
                   f"{str(r['intent']):<24} {r['confidence']:.2f}  {text}")
+
+
+def show_actions(f: dict) -> None:
+    a = f.get("actions")
+    if not a or not a["rows"]:
+        return
+    per = ", ".join(f"{i} {v['taken_up']}/{v['rows']}" for i, v in a["by_intent"].items())
+    print(f"\nActions: {a['taken_up']}/{a['rows']} = {fmt_share(a['taken_up_share']).strip()} of the messages labelled "
+          f"with an action's intent were taken up by it ({per}); {a['called']} called the shop's API in the one turn "
+          f"(the rest asked for a value first: the order number or the postcode)")
 
 
 def show(f: dict, every_row: bool = False) -> None:
@@ -257,6 +280,7 @@ def show(f: dict, every_row: bool = False) -> None:
         print(f"  human route without an escalation row: {e['human_route_without_escalation_row']}")
 
     show_containment(f, every_row)
+    show_actions(f)
 
     x = f["expected_route"]
     if x["scored"]:

@@ -34,6 +34,7 @@ def demo_config_copy(folder: Path, cache_dir: Path, tweak=None) -> Path:  # noqa
     knowledge = cfg.get("knowledge", {})
     cfg["knowledge"] = {**knowledge, "path": str(demo.parent / knowledge.get("path", "kb"))}
     cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(cache_dir)}
+    cfg["apps"] = [{**app, "file": str(demo.parent / app["file"])} for app in cfg.get("apps", [])]
     if tweak is not None:
         tweak(cfg)
     path = Path(folder) / "supportbot.yaml"

@@ -181,6 +181,9 @@ def test_values_are_found_where_the_config_says():
     assert form.extract(status, "where is #nw48213 please") == {"order_number": "NW-48213"}
     assert form.extract(status, "ordered NW 48213 in 2024 is it late") == {"order_number": "NW-48213"}  # no postcode
     assert form.extract(status, "48213") == {}  # bare digits only answer the question
+    # the number said again is not read as the postcode the bot asked for
+    assert form.extract(status, "where is NW-20417???", {"order_number": "NW-20417"}, asking="postcode") == {
+        "order_number": "NW-20417"}
     assert form.extract(status, "48213", {}, asking="order_number") == {"order_number": "NW-48213"}
     assert form.extract(status, "it's sw1a 1aa", {"order_number": "NW-48213"}, asking="postcode") == {
         "order_number": "NW-48213", "postcode": "SW1A 1AA"}

@@ -110,8 +110,9 @@ async def test_a_follow_up_in_a_new_conversation_is_answered(app):
 
 
 async def test_the_same_question_again_after_an_answer_is_a_repeat(app):
-    await say(app, "where is my order NW-20417?")
-    again = await say(app, "where is my order NW-20417???")
+    first = await say(app, "Do you ship to Switzerland?")
+    assert first.decision.route.value in ANSWERED
+    again = await say(app, "do you ship to switzerland???")
     assert "repeat_contact" in again.signals.names() and again.decision.route.value == "human"
 
 
@@ -180,7 +181,7 @@ async def test_a_weak_safety_hint_goes_to_a_person_when_the_bot_is_unsure(app):
         r.decision.reason
     [esc] = await rows(app, m.Escalation)
     assert esc.reason_kind == "safety"
-    sure = await say(app, "where is my order NW-20417?", thread="t2")  # no hint, sure: answered
+    sure = await say(app, "What payment methods do you take?", thread="t2")  # no hint, sure: answered
     assert sure.decision.route.value in ANSWERED
 
 

@@ -45,6 +45,9 @@ def extract(action: Action, text: str, known: dict[str, str] | None = None, aski
     given); `asking`: the parameter the bot's last question asked for."""
     values = dict(known or {})
     rest = text
+    for name, param in action.params.items():  # a value given before and said again is taken out first
+        if name in values and (again := find(param, rest)) is not None:
+            rest = again[1]
     for name, param in action.params.items():
         if name in values:
             continue

@@ -46,7 +46,7 @@ class Metrics:
         self.confidence = Histogram("supportbot_classifier_confidence", "Classifier confidence of handled messages",
                                     ["stage"], buckets=CONFIDENCE_BUCKETS, registry=r)
         self.latency = Histogram("supportbot_stage_latency_seconds",
-                                 "Latency per stage: classify, llm_call, end_to_end", ["stage"],
+                                 "Latency per stage: classify, llm_call, action_call, end_to_end", ["stage"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.llm_calls = Counter("supportbot_llm_calls", "LLM call attempts, by model, tier and outcome",
                                  ["model", "tier", "outcome"], registry=r)
@@ -58,6 +58,8 @@ class Metrics:
                                    ["reason"], registry=r)
         self.guardrails = Counter("supportbot_guardrail_events", "Guardrail events on handled messages, by kind",
                                   ["kind"], registry=r)
+        self.action_calls = Counter("supportbot_action_calls", "Calls actions made to the shop's API, by action and status",
+                                    ["action", "status"], registry=r)
         self.deliveries = Counter("supportbot_outbox_deliveries", "Outbox delivery attempts, by channel and outcome",
                                   ["channel", "outcome"], registry=r)
         # refreshed from the database at scrape time
@@ -107,6 +109,11 @@ def observe_llm_call(model: str, tier: str, outcome: str, tokens_in: int, tokens
     m.llm_cost.labels(model, tier, outcome).inc(max(0.0, cost))
     if outcome in ("ok", "retried", "failed"):  # a request was made (blocked calls make none)
         m.latency.labels("llm_call").observe(max(0.0, latency_ms) / 1000)
+
+
+def observe_action_call(action: str, status: str, latency_ms: float) -> None:
+    METRICS.action_calls.labels(action, status).inc()
+    METRICS.latency.labels("action_call").observe(max(0.0, latency_ms) / 1000)
 
 
 def observe_delivery(channel: str, outcome: str) -> None:

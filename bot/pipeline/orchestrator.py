@@ -76,6 +76,8 @@ class Orchestrator:
                                     stage=c.stage if c else None, classify_latency_ms=c.latency_ms if c else None,
                                     guardrails=[k for k, _ in out.guardrail_events],
                                     escalation=out.escalate[0] if out.escalate and escalation_id else None)
+        if (a := out.action_call) is not None:
+            metrics.observe_action_call(a.action, a.status, a.latency_ms)
         return HandleResult(conversation_id=conv.id, message_id=message_id, text=msg.text, outcome=out,
                             escalation_id=escalation_id)
 
