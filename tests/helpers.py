@@ -40,3 +40,16 @@ def demo_config_copy(folder: Path, cache_dir: Path, tweak=None) -> Path:  # noqa
     path = Path(folder) / "supportbot.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return path
+
+
+async def say(app, text: str, thread: str = "t1", customer: str = "c1"):  # noqa: ANN001, ANN201
+    """One customer message on the console channel through inbox, worker and outbox; its HandleResult.
+    The event id names the thread and text too, so a second App on the same database (a restart) gets new ones."""
+    from bot.messages import InboundMessage
+
+    app.n += 1
+    msg = InboundMessage(channel="console", customer_id=customer, text=text, conversation_key=thread)
+    event_id = await app.inbox.accept(msg, f"e{app.n}:{thread}:{text[:20]}")
+    results = await app.worker.drain()
+    await app.outbox.flush()
+    return results[event_id]

@@ -16,10 +16,10 @@ from sqlalchemy import select
 from bot.actions import form
 from bot.app import App
 from bot.db import models as m
-from bot.messages import InboundMessage
 from bot.settings import ConfigError, load_settings
 from bot.web import apps
 from tests.fakes.doubles import Collect
+from tests.helpers import say
 
 ROOT_CONFIG = "examples/supportbot.yaml"
 
@@ -53,15 +53,6 @@ async def app(settings, shop):
     cm, a = await _opened(settings, shop)
     yield a
     await cm.__aexit__(None, None, None)
-
-
-async def say(app, text: str, thread: str = "t1", customer: str = "c1"):  # noqa: ANN001, ANN201
-    app.n += 1
-    msg = InboundMessage(channel="console", customer_id=customer, text=text, conversation_key=thread)
-    event_id = await app.inbox.accept(msg, f"e{thread}{app.n}{text[:20]}")
-    results = await app.worker.drain()
-    await app.outbox.flush()
-    return results[event_id]
 
 
 async def calls(app):  # noqa: ANN001, ANN201

@@ -16,9 +16,9 @@ from sqlalchemy import select, text
 from bot.pipeline import respond
 from bot.app import App
 from bot.db import models as m
-from bot.messages import InboundMessage
 from bot.settings import Hours
 from tests.fakes.doubles import Collect
+from tests.helpers import say
 
 ANSWERED = {"template", "knowledge", "cheap_llm", "strong_llm"}
 
@@ -33,15 +33,6 @@ async def app(db_url, demo_settings_factory, monkeypatch):
         a.channels.register(a.out)
         a.n = 0
         yield a
-
-
-async def say(app, text: str, thread: str = "t1", customer: str = "c1"):  # noqa: ANN001, ANN201
-    app.n += 1
-    msg = InboundMessage(channel="console", customer_id=customer, text=text, conversation_key=thread)
-    event_id = await app.inbox.accept(msg, f"e{app.n}")
-    results = await app.worker.drain()
-    await app.outbox.flush()
-    return results[event_id]
 
 
 async def rows(app, model):  # noqa: ANN001, ANN201

@@ -67,7 +67,11 @@ class Actions:
         reply = render_reply(template, result.data if result.status != http_call.FAILED else None, values) \
             or render_reply(action.reply.failed, None, values) or SORRY
         shown = {k: mask(v) if action.params[k].masked else v for k, v in values.items()}
+        error = result.error
+        for k, v in values.items():  # an error may quote the URL: its personal values masked as in `params`
+            if error and action.params[k].masked and v:
+                error = error.replace(v, shown[k])
         record = ActionRecord(action=name, params=shown, status=result.status, http_status=result.http_status,
-                              latency_ms=result.latency_ms, attempts=result.attempts, error=result.error)
-        code = f" (HTTP {result.http_status})" if result.http_status else f" ({result.error})"
+                              latency_ms=result.latency_ms, attempts=result.attempts, error=error)
+        code = f" (HTTP {result.http_status})" if result.http_status else f" ({error})"
         return Step(reply, f"{name}: {result.status}{code}", record=record)

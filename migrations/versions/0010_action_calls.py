@@ -56,11 +56,6 @@ def all_view_sql(dialect: str) -> dict[str, str]:
     return views
 
 
-def _create(views: dict[str, str]) -> None:
-    for name, sql in views.items():
-        op.execute(f"CREATE VIEW {name} AS {sql.strip()}")
-
-
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     op.create_table('action_calls',
@@ -86,13 +81,14 @@ def upgrade() -> None:
     op.create_index(op.f('ix_action_calls_conversation_id'), 'action_calls', ['conversation_id'], unique=False)
     op.create_index(op.f('ix_action_calls_status'), 'action_calls', ['status'], unique=False)
     _rev("0005_resolution_views.py").drop_views()
-    _create(all_view_sql(dialect))
+    _rev("0009_feedback_comment_only.py")._create(all_view_sql(dialect))
 
 
 def downgrade() -> None:
     dialect = op.get_bind().dialect.name
     _rev("0005_resolution_views.py").drop_views()
-    _create(_rev("0009_feedback_comment_only.py").all_view_sql(dialect))
+    rev_0009 = _rev("0009_feedback_comment_only.py")
+    rev_0009._create(rev_0009.all_view_sql(dialect))
     op.drop_index(op.f('ix_action_calls_status'), table_name='action_calls')
     op.drop_index(op.f('ix_action_calls_conversation_id'), table_name='action_calls')
     op.drop_index(op.f('ix_action_calls_action'), table_name='action_calls')
