@@ -90,12 +90,7 @@ class Replies(Strict):
     @field_validator("ok", "not_found", "rejected", "failed")
     @classmethod
     def _parses(cls, v: str) -> str:
-        """A template that does not parse is a config error naming the key, not a reply that fails."""
-        try:
-            _JINJA.parse(v)
-        except TemplateSyntaxError as e:
-            raise ValueError(f"template error on line {e.lineno}: {e.message}") from None
-        return v
+        return _template(v)
 
 
 class Action(Strict):
@@ -107,8 +102,16 @@ class Action(Strict):
     # always: the intent starts the action (asking for what is missing); with_value: only a message that
     # already holds one of its values does ("return NW-50118"), others get the intent's canned answer
     start: Literal["always", "with_value"] = "always"
+    # a write the customer says yes to first: a Jinja2 template over `params` ("Cancel order {{ params.order_number }}?")
+    confirm: str | None = None
+    confirm_buttons: tuple[str, str] = ("Yes", "No")
     cancel_reply: str = "No problem, I've left it. Anything else I can help with?"
     max_asks: int = Field(2, ge=1, le=5)  # a value asked for this many times and not given: a person takes over
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirm_parses(cls, v: str | None) -> str | None:
+        return _template(v) if v is not None else None
 
     @field_validator("params")
     @classmethod
@@ -131,6 +134,15 @@ class MountedApp(Strict):
         if not re.fullmatch(r"/[a-z0-9][a-z0-9_-]*", v):
             raise ValueError("a URL prefix like /demo-shop (lower case, one segment)")
         return v
+
+
+def _template(text: str) -> str:
+    """A template that does not parse is a config error naming the key, not a reply that fails."""
+    try:
+        _JINJA.parse(text)
+    except TemplateSyntaxError as e:
+        raise ValueError(f"template error on line {e.lineno}: {e.message}") from None
+    return text
 
 
 def _fields(where: str, text: str) -> list[str]:

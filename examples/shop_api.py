@@ -4,6 +4,7 @@ the prefix the config's `apps:` names; it is the shop's code, not supportbot's.
 
     GET  /orders/{number}?postcode=...          the order's status, carrier and tracking
     POST /orders/{number}/returns               {"postcode": ...}: a return and its label link
+    POST /orders/{number}/cancel                {"postcode": ...}: cancel an order not yet shipped
 
 A customer acts on their own order only: the postcode on the order is the second factor. A wrong
 postcode gets the same 404 as an unknown number, so a stranger learns nothing. A write with an
@@ -63,7 +64,8 @@ def _public(number: str, order: dict[str, Any]) -> dict[str, Any]:
             "carrier": order.get("carrier"), "tracking": order.get("tracking"),
             "tracking_url": f"https://www.northwind-goods.example/track/{order['tracking']}"
             if order.get("tracking") else None,
-            "items": [{"name": i["name"], "qty": i["qty"]} for i in order.get("items", [])]}
+            "items": [{"name": i["name"], "qty": i["qty"]} for i in order.get("items", [])],
+            "total_eur": order.get("total_eur")}
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -71,7 +73,8 @@ async def get_order(request: web.Request) -> web.Response:
     return web.json_response(_public(number, order))
 
 
-async def start_return(request: web.Request) -> web.Response:
+async def _write(request: web.Request, do: Any) -> web.Response:
+    """A write: the postcode from the JSON body, the first answer again for an Idempotency-Key seen before."""
     key = request.headers.get("Idempotency-Key", "")[:200]
     if key and key in request.app[SEEN]:
         status, body = request.app[SEEN][key]
@@ -83,10 +86,27 @@ async def start_return(request: web.Request) -> web.Response:
     if not isinstance(payload, dict):
         raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON object"}), content_type="application/json")
     number, order = _order(request, str(payload.get("postcode", ""))[:20])
-    status, body = _return(request.app, number, order)
+    status, body = do(request.app, number, order)
     if key:
         request.app[SEEN][key] = (status, body)
     return web.json_response(body, status=status)
+
+
+async def start_return(request: web.Request) -> web.Response:
+    return await _write(request, _return)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    return await _write(request, _cancel)
+
+
+def _cancel(app: web.Application, number: str, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    if order["status"] == "cancelled":
+        return 200, {"number": number, "status": "cancelled", "refund_eur": order.get("total_eur")}
+    if order["status"] != "processing":
+        return 409, {"reason": "it has already left our warehouse; once it arrives you can return it for free"}
+    order["status"] = "cancelled"
+    return 200, {"number": number, "status": "cancelled", "refund_eur": order.get("total_eur")}
 
 
 def _return(app: web.Application, number: str, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -117,4 +137,5 @@ def create_app() -> web.Application:
     app[RETURNS], app[SEEN] = {}, {}
     app.router.add_get("/orders/{number}", get_order)
     app.router.add_post("/orders/{number}/returns", start_return)
+    app.router.add_post("/orders/{number}/cancel", cancel)
     return app

@@ -201,3 +201,34 @@ def test_a_bad_action_names_the_file_key_and_reason(tmp_path, patch, key):
         load_settings(tmp_path / "supportbot.yaml")
     assert str(tmp_path / "supportbot.yaml") in str(e.value)
     assert key in str(e.value)
+
+
+async def test_a_cancel_asks_yes_or_no_first_and_no_leaves_the_order(app):
+    await say(app, "please cancel my order NW-51207")
+    ask = await say(app, "75011")
+    assert "Cancel order NW-51207?" in ask.reply.text and ask.reply.buttons == ("Yes, cancel it", "No, keep it")
+    assert ask.decision.route.value == "clarify" and await calls(app) == []  # nothing done before the yes
+    kept = await say(app, "No, keep it")
+    assert kept.decision.rule == "action_cancelled" and await calls(app) == []
+    await say(app, "cancel NW-51207 please", thread="t2")
+    await say(app, "75011", thread="t2")
+    done = await say(app, "Yes, cancel it", thread="t2")
+    assert done.decision.route.value == "action" and "is cancelled" in done.reply.text and "329.00" in done.reply.text
+    (row,) = await calls(app)
+    assert (row.action, row.status, row.http_status) == ("cancel_order", "ok", 200)
+
+
+async def test_a_cancel_of_a_shipped_order_is_refused_and_an_unclear_answer_does_nothing(app):
+    await say(app, "cancel order NW-48213")
+    await say(app, "1012 AB")
+    refused = await say(app, "yes")
+    assert "can't cancel this order" in refused.reply.text and "left our warehouse" in refused.reply.text
+    (row,) = await calls(app)
+    assert (row.status, row.http_status) == ("rejected", 409)
+    await say(app, "cancel my order NW-51207", thread="t3")
+    await say(app, "75011", thread="t3")
+    again = await say(app, "hmm what does that mean", thread="t3")
+    assert "didn't catch" in again.reply.text and again.reply.buttons == ("Yes, cancel it", "No, keep it")
+    left = await say(app, "what?", thread="t3")
+    assert "left it" in left.reply.text and not left.reply.buttons
+    assert len(await calls(app)) == 1  # only the refused one: nothing was cancelled

@@ -19,8 +19,25 @@ CANCEL = re.compile(r"^\s*(?:no\s*,?\s*)?(?:never\s*mind|nevermind|forget it|can
                     r"leave it|no thanks|no thank you|doesn'?t matter|skip( it)?)\b[\s.!]*$", re.I)
 
 
+CONFIRM = "confirm"  # Form.asking while the bot waits for the customer's yes or no to a write
+YES = re.compile(r"^\s*(?:y|yes|yep|yeah|yup|sure|ok|okay|please|yes please|go ahead|do it|confirm(?:ed)?|"
+                 r"that'?s right|correct)\b[\s,.!]*(?:please|thanks|thank you|cancel it|do it|go ahead)?[\s.!]*$", re.I)
+NO = re.compile(r"^\s*(?:n|no|nope|nah|don'?t|do not|keep it|no keep it|wait|hold on)\b[\s,.!]*(?:thanks|thank you|"
+                r"keep it|don'?t)?[\s.!]*$", re.I)
+
+
 def is_cancel(text: str) -> bool:
     return bool(CANCEL.match(text))
+
+
+def confirmation(text: str, buttons: tuple[str, str]) -> bool | None:
+    """True for a yes (or the first button), False for a no (or the second), None for anything else."""
+    t = " ".join(text.lower().split()).strip(" .!")
+    if t == buttons[0].lower() or YES.match(text):
+        return True
+    if t == buttons[1].lower() or NO.match(text) or is_cancel(text):
+        return False
+    return None
 
 
 def find(param: Param, text: str, asked: bool = False) -> tuple[str, str] | None:
@@ -73,6 +90,7 @@ class Form:
     text: str  # the customer's original request
     intent: str
     message_id: int | None
+    confirmed: bool = False  # the customer said yes to the write (set for the turn that makes the call)
 
     def pending(self) -> dict[str, Any]:
         return {"kind": "action", "action": self.action, "values": self.values, "asking": self.asking,

@@ -33,6 +33,7 @@ class Step:
     pending: dict[str, Any] | None = None  # a form still waiting for a value
     record: ActionRecord | None = None  # the call, when one was made
     gave_up: bool = False  # a value asked for max_asks times and not given: a person takes over
+    buttons: tuple[str, ...] = ()  # a confirmation's yes / no
 
 
 class Actions:
@@ -42,9 +43,10 @@ class Actions:
 
     async def step(self, name: str, text: str, *, known: dict[str, str] | None = None, asks: int = 0,
                    intent: str, original: str | None = None, message_id: int | None, channel: str,
-                   customer_id: str, key: str) -> Step:
+                   customer_id: str, key: str, confirmed: bool = False) -> Step:
         """`text` is this message; `known` the values earlier turns gave and `asks` how often the
-        value now missing was asked for; `original` the request that started the form."""
+        value now missing was asked for; `original` the request that started the form; `confirmed`:
+        the customer said yes to the write."""
         action = self.settings.actions[name]
         values = form.extract(action, text, known, asking=form.missing(action, known) if known is not None else None)
         asking = form.missing(action, values)
@@ -57,6 +59,16 @@ class Actions:
                           text=original or text, intent=intent, message_id=message_id)
             return Step(("Sorry, I didn't catch that. " if again else "") + prompt, f"asked for {asking}",
                         pending=f.pending())
+        if action.confirm and not confirmed:
+            f = form.Form(action=name, values=values, asking=form.CONFIRM, asks=asks + 1 if known is not None and
+                          asks > 0 and len(values) == len(known) else 1, text=original or text, intent=intent,
+                          message_id=message_id)
+            if f.asks > 2:  # two answers that were neither yes nor no: nothing is done
+                return Step(action.cancel_reply, "no yes or no to the confirmation: left undone")
+            prompt = render_reply(action.confirm, None, values) or f"{action.description}?"
+            asked = f"Sorry, I didn't catch that. {prompt} Please answer {action.confirm_buttons[0]!r} or " \
+                f"{action.confirm_buttons[1]!r}." if f.asks > 1 else prompt
+            return Step(asked, "asked to confirm", pending=f.pending(), buttons=action.confirm_buttons)
         if self.http is None:
             raise RuntimeError("actions need an HTTP client")
         result = await http_call.call(action, values, self.http, variables=self.settings.company_vars(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 
 from bot.monitor import metrics
 
@@ -130,7 +131,12 @@ class Orchestrator:
         if action_form.is_cancel(msg.text):
             return Outcome(Decision(Route.ACTION, "action_cancelled", f"the customer left {f.action}"), Signals(),
                            reply=self._reply(msg, action.cancel_reply), set_pending=True)
-        gives = len(action_form.extract(action, msg.text, f.values, asking=f.asking)) > len(f.values)
+        if f.asking == action_form.CONFIRM and (yes := action_form.confirmation(msg.text, action.confirm_buttons)) is not None:
+            if not yes:
+                return Outcome(Decision(Route.ACTION, "action_cancelled", f"the customer said no to {f.action}"),
+                               Signals(), reply=self._reply(msg, action.cancel_reply), set_pending=True)
+            f = replace(f, confirmed=True)
+        gives = f.confirmed or len(action_form.extract(action, msg.text, f.values, asking=f.asking)) > len(f.values)
         spend = Spend(customer=conv.customer_id)
         if not gives:
             choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), None, spend)
@@ -147,8 +153,8 @@ class Orchestrator:
         choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), picked, spend)
         if choice.decision.route is Route.HUMAN and (choice.signals.critical or choice.signals.safety):
             return await self._answer(conv, msg, message_id, past, decided=(choice, spend))
-        choice.decision = Decision(Route.ACTION, "action_form", f"a value for {f.action}'s {f.asking}"
-                                   if gives else f"no {f.asking} in the answer")
+        choice.decision = Decision(Route.ACTION, "action_form", "the customer said yes" if f.confirmed else
+                                   f"a value for {f.action}'s {f.asking}" if gives else f"no {f.asking} in the answer")
         return await self._answer(conv, msg, message_id, past, text=f.text, decided=(choice, spend), form=f,
                                   answers=f.message_id)
 
@@ -231,7 +237,7 @@ class Orchestrator:
             choice = await self._choose(conv, msg, message_id, past, text or msg.text, ladder, forced, spend)
         ctx = self._context(choice, msg, conv, message_id, past[1], spend, ladder)
         if form is not None:
-            ctx.form, ctx.form_asks, ctx.form_text = form.values, form.asks, form.text
+            ctx.form, ctx.form_asks, ctx.form_text, ctx.form_confirmed = form.values, form.asks, form.text, form.confirmed
         response = await self.responder.respond(choice.decision, ctx)
         log.info("responded", extra={"conversation_id": conv.id, "message_id": message_id,
                                      "route": response.decision.route.value,
@@ -243,7 +249,8 @@ class Orchestrator:
         out.set_pending, out.pending = True, response.pending
         intent = self.settings.intents.get(choice.classification.intent)
         if (self.settings.resolution.ask and response.decision.route in ANSWER_ROUTES and not response.escalate
-                and not (intent and intent.small_talk) and out.reply is not None and response.pending is None):
+                and not (intent and intent.small_talk) and out.reply is not None and response.pending is None
+                and (response.decision.route is not Route.ACTION or response.action_call is not None)):
             r = self.settings.resolution
             out.reply = self._reply(msg, out.reply.text, (r.helped, r.more_help))
             out.pending = {"kind": "resolution", "message_id": answers or message_id,

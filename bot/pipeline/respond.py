@@ -64,6 +64,7 @@ class Context:
     form: dict[str, str] | None = None  # an action's values given in earlier turns (None: no form yet)
     form_asks: int = 0  # how often the value now missing was asked for
     form_text: str | None = None  # the request that started the form
+    form_confirmed: bool = False  # the customer said yes to the action's write
 
 
 @dataclass
@@ -212,14 +213,14 @@ class Responder:
         step = await self.actions.step(name, ctx.text, known=ctx.form, asks=ctx.form_asks,
                                        intent=ctx.classification.intent, original=ctx.form_text,
                                        message_id=ctx.message_id, channel=ctx.channel,
-                                       customer_id=ctx.customer_id, key=ctx.key)
+                                       customer_id=ctx.customer_id, key=ctx.key, confirmed=ctx.form_confirmed)
         if step.gave_up:
             return await self._escalate(Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}",
                                                  degraded_from=Route.ACTION), ctx)
         # asking for a value is the bot asking, not answering (route clarify: not an answer in history or resolution)
         said = Decision(Route.CLARIFY if step.pending else decision.route, decision.rule,
                         f"{decision.reason}; {step.note}", decision.degraded_from)
-        return Response(said, step.text, pending=step.pending, action_call=step.record)
+        return Response(said, step.text, buttons=step.buttons, pending=step.pending, action_call=step.record)
 
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"
