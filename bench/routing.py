@@ -285,6 +285,7 @@ async def run(rows: list[Row], db_url: str, latency_ms: float, model_cache: Path
                 if result is None:
                     raise SystemExit(f"row {row.index + 2}: the worker did not handle the message")
                 conv_of[row.index] = result.conversation_id
+                await answer_forms(app, result, row.index)
             msgs_s = time.perf_counter() - t_msgs
             player.row = None
             figures = await report(app, rows, conv_of)
@@ -293,6 +294,29 @@ async def run(rows: list[Row], db_url: str, latency_ms: float, model_cache: Path
                       "replies_delivered": len(out.sent), "db": db_url, "data": data,
                       "model_misses_human": misses_human, "no_llm": no_llm}
     return figures
+
+
+# the customer of a bench row knows their order: what they answer when an action asks (the demo's orders)
+FORM_ANSWERS = {"cancel_order": {"order_number": "NW-51207", "postcode": "75011"},
+                None: {"order_number": "NW-50118", "postcode": "SW1A 1AA"}}
+
+
+async def answer_forms(app: Any, result: Any, index: int) -> None:
+    """While an action asks for a value (or a yes), answer as the customer would, up to 3 turns, so the
+    report can say how many action messages end resolved by an action. The row's figures stay those of
+    its first message."""
+    for turn in range(3):
+        pending = result.outcome.pending or {}
+        if pending.get("kind") != "action":
+            return
+        known = FORM_ANSWERS.get(pending.get("action"), FORM_ANSWERS[None])
+        text = "yes" if pending.get("asking") == "confirm" else known.get(str(pending.get("asking")), "I don't know")
+        msg = InboundMessage(channel="bench", customer_id=f"bench-{index}", text=text,
+                             conversation_key=f"bench-{index}", customer_name="Sam")
+        event_id = await app.inbox.accept(msg, f"row-{index}-form-{turn}")
+        results = await app.worker.drain()
+        await app.outbox.flush()
+        result = results[event_id]
 
 
 def main() -> None:

@@ -74,22 +74,27 @@ def percentile(values: list[float], q: float) -> float:
     return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
-def actions(per_row: list[dict], action_intents: dict[str, str]) -> dict:
-    """Of the rows labelled with an intent that has an action (order_status, return_item in the demo):
-    how many the action took up (its value asked for, or the call made), how many a call answered."""
+def actions(per_row: list[dict], action_intents: dict[str, str], ok_conversations: set[int]) -> dict:
+    """Of the rows labelled with an intent that has an action (order_status, return_item, cancel_order in
+    the demo): how many the action took up (asked for its values, or called at once), and how many ended
+    resolved by it (a call that answered ok, after the bench's customer gave what was asked)."""
     sub = [r for r in per_row if r["label_intent"] in action_intents]
     taken = [r for r in sub if r["rule"] == "action"]
-    called = [r for r in taken if r["route"] == "action"]
-    return {"rows": len(sub), "taken_up": len(taken), "called": len(called),
-            "taken_up_share": share(len(taken), len(sub)),
+    resolved = [r for r in sub if r["conversation_id"] in ok_conversations]
+    return {"rows": len(sub), "taken_up": len(taken), "resolved": len(resolved),
+            "taken_up_share": share(len(taken), len(sub)), "resolved_share": share(len(resolved), len(sub)),
             "by_intent": {i: {"rows": sum(r["label_intent"] == i for r in sub),
-                              "taken_up": sum(r["label_intent"] == i for r in taken)} for i in action_intents}}
+                              "taken_up": sum(r["label_intent"] == i for r in taken),
+                              "resolved": sum(r["label_intent"] == i for r in resolved)} for i in action_intents}}
 
 
 async def report(app: Any, rows: list, conv_of: dict[int, int]) -> dict:
     """Every figure, read back from the database (route_decisions, model_calls, escalations)."""
     async with app.sessions() as s:
-        decisions = {d.conversation_id: d for d in (await s.scalars(select(m.RouteDecision))).all()}
+        decisions: dict[int, Any] = {}  # a row's first message (a form's follow-up answers come after it)
+        for d in (await s.scalars(select(m.RouteDecision).order_by(m.RouteDecision.id))).all():
+            decisions.setdefault(d.conversation_id, d)
+        action_calls = (await s.scalars(select(m.ActionCall))).all()
         calls = (await s.scalars(select(m.ModelCall))).all()
         escalations = (await s.scalars(select(m.Escalation))).all()
     esc_by_conv = {e.conversation_id: e for e in escalations}
@@ -98,7 +103,7 @@ async def report(app: Any, rows: list, conv_of: dict[int, int]) -> dict:
     for row in rows:
         d = decisions[conv_of[row.index]]
         e = esc_by_conv.get(d.conversation_id)
-        per_row.append({"csv_line": row.index + 2, "text": row.text, "category": row.category,
+        per_row.append({"csv_line": row.index + 2, "conversation_id": d.conversation_id, "text": row.text, "category": row.category,
                         "kind": row.kind, "label_intent": row.intent, "needs_human": row.needs_human, "expected": row.expected, "route": d.route,
                         "rule": d.rule, "reason": d.reason, "degraded_from": d.degraded_from,
                         "intent": d.intent, "confidence": round(d.confidence or 0, 3), "stage": d.stage,
@@ -177,7 +182,8 @@ async def report(app: Any, rows: list, conv_of: dict[int, int]) -> dict:
         "misses": {"answered_although_human_needed": answered, "false_escalations": false_esc,
                    "expected_route_disagreements": disagree},
         "containment": containment(per_row),
-        "actions": actions(per_row, {i: name for name, a in app.settings.actions.items() for i in a.intents}),
+        "actions": actions(per_row, {i: name for name, a in app.settings.actions.items() for i in a.intents},
+                           {c.conversation_id for c in action_calls if c.status == "ok"}),
         "rows": per_row,
     }
 
@@ -223,10 +229,11 @@ def show_actions(f: dict) -> None:
     a = f.get("actions")
     if not a or not a["rows"]:
         return
-    per = ", ".join(f"{i} {v['taken_up']}/{v['rows']}" for i, v in a["by_intent"].items())
-    print(f"\nActions: {a['taken_up']}/{a['rows']} = {fmt_share(a['taken_up_share']).strip()} of the messages labelled "
-          f"with an action's intent were taken up by it ({per}); {a['called']} called the shop's API in the one turn "
-          f"(the rest asked for a value first: the order number or the postcode)")
+    per = ", ".join(f"{i} {v['resolved']}/{v['taken_up']}/{v['rows']}" for i, v in a["by_intent"].items())
+    print(f"\nActions: of {a['rows']} messages labelled with an action's intent, {a['taken_up']} were taken up by "
+          f"it and {a['resolved']} = {fmt_share(a['resolved_share']).strip()} ended resolved by it (a call answered "
+          f"ok, the bench's customer giving the order number, postcode and yes it asked for); per intent "
+          f"resolved/taken up/rows: {per}")
 
 
 def show(f: dict, every_row: bool = False) -> None:
