@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.actions import form
+from bot.analytics import figures
 from bot.app import App
 from bot.db import models as m
 from bot.settings import ConfigError, load_settings
@@ -216,6 +217,12 @@ async def test_a_cancel_asks_yes_or_no_first_and_no_leaves_the_order(app):
     assert done.decision.route.value == "action" and "is cancelled" in done.reply.text and "329.00" in done.reply.text
     (row,) = await calls(app)
     assert (row.action, row.status, row.http_status) == ("cancel_order", "ok", 200)
+    await say(app, "That helped", thread="t2")
+    section = (await figures.report(app.engine))["actions"]  # what `supportbot report` shows
+    assert section["calls"] == 1 and section["ok_rate"] == 1.0
+    assert section["by_action"] == [{"action": "cancel_order", "calls": 1, "ok": 1, "not_found": 0, "rejected": 0,
+                                     "failed": 0, "mean_latency_ms": pytest.approx(row.latency_ms, abs=0.1),
+                                     "conversations_resolved": 1}]
 
 
 async def test_a_cancel_of_a_shipped_order_is_refused_and_an_unclear_answer_does_nothing(app):

@@ -33,6 +33,7 @@ from typing import TypedDict
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.analytics.actions import ActionsSection, actions
 from bot.analytics.sql import PERCENTILES as PERCENTILES  # re-exported: part of this module's API
 from bot.analytics.sql import SINCE_FORMS as SINCE_FORMS
 from bot.analytics.sql import Filters as Filters
@@ -156,6 +157,7 @@ class _Group(Unhandled):  # unhandled(): one normalised text, with its newest me
 
 class Report(TypedDict):
     period: dict[str, str | None]
+    actions: ActionsSection
     conversations: ConversationFigures
     resolution: ResolutionFigures
     messages: int
@@ -382,6 +384,7 @@ async def report(engine: AsyncEngine, f: Filters = Filters(), *, sla_seconds: fl
         "csat": conv["csat"],
         "guardrails": await guardrails(engine, f),
         "unhandled": await unhandled(engine, f, top),
+        "actions": await actions(engine, f),
     }
 
 

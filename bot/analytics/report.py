@@ -75,6 +75,15 @@ def rows(report: Report) -> Iterator[tuple[str, str, str, object]]:
     for i, u in enumerate(report["unhandled"], 1):
         yield "unhandled", str(i), "text", u["text"]
         yield "unhandled", str(i), "count", u["count"]
+    yield "actions", "", "calls", report["actions"]["calls"]
+    yield "actions", "", "ok_rate", report["actions"]["ok_rate"]
+    for a in report["actions"]["by_action"]:
+        figures: dict[str, object] = {"calls": a["calls"], "ok": a["ok"], "not_found": a["not_found"],
+                                      "rejected": a["rejected"], "failed": a["failed"],
+                                      "mean_latency_ms": a["mean_latency_ms"],
+                                      "conversations_resolved": a["conversations_resolved"]}
+        for k, v in figures.items():
+            yield "actions", a["action"], k, v
 
 
 def to_csv(report: Report) -> str:
@@ -174,6 +183,15 @@ def render_table(report: Report, console: Console) -> None:
         t.add_column("events", justify="right")
         for kind, n in report["guardrails"].items():
             t.add_row(kind, str(n))
+        console.print(t)
+
+    if report["actions"]["by_action"]:
+        t = Table(title="actions (calls to the shop's API)")
+        for c in ("action", "calls", "ok", "not found", "rejected", "failed", "mean ms", "resolved conversations"):
+            t.add_column(c, justify="left" if c == "action" else "right")
+        for a in report["actions"]["by_action"]:
+            t.add_row(a["action"], str(a["calls"]), str(a["ok"]), str(a["not_found"]), str(a["rejected"]),
+                      str(a["failed"]), _num(a["mean_latency_ms"], 0), str(a["conversations_resolved"]))
         console.print(t)
 
     t = Table(title="top unhandled / out-of-scope messages")
