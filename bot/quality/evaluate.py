@@ -32,6 +32,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from bot.classify import calibration
+from bot.classify.protocol import Classifier
+from bot.history import History
 from bot.pipeline.decide import Decider
 from bot.messages import OUT_OF_SCOPE, Classification, Decision, Route, Signals
 from bot.settings import Settings
@@ -75,7 +77,10 @@ def read_eval_csv(path: str | Path) -> list[EvalRow]:
         for n, rec in enumerate(reader, start=2):
             if not any(f.strip() for f in rec):
                 continue
-            get = lambda name: (rec[col[name]].strip() if name in col and col[name] < len(rec) else "")  # noqa: E731, B023
+
+            def get(name: str) -> str:
+                return rec[col[name]].strip() if name in col and col[name] < len(rec) else ""
+
             text = get("text")
             if not text:
                 raise EvalDataError(f"{p}: row {n}: empty text")
@@ -103,10 +108,8 @@ class Decided:
     article_score: float
 
 
-async def decide(text: str, decider: Decider, channel: str = DEFAULT_CHANNEL, history=None) -> Decided:  # noqa: ANN001
+async def decide(text: str, decider: Decider, channel: str = DEFAULT_CHANNEL, history: History | None = None) -> Decided:
     """One message through Decider.choose as a new conversation's first message; nothing sent or stored."""
-    from bot.pipeline.signals import History
-
     choice = await decider.choose(text, channel=channel, history=history or History())
     return Decided(choice.classification, choice.signals, choice.decision, choice.facts.article_score)
 
@@ -178,15 +181,15 @@ def calibration_figures(probs: np.ndarray, classes: Sequence[str], gold: Sequenc
 class EvalResult:
     rows: list[EvalRow]
     decided: list[Decided]
-    intent: dict
-    routes: dict
-    calibration: dict
+    intent: dict[str, Any]  # intent_figures
+    routes: dict[str, Any]  # route_figures
+    calibration: dict[str, Any]  # calibration_figures
     model_version: str
     threshold: float
     unknown_intents: list[str] = field(default_factory=list)  # labels the model was not trained on
-    calibrated: dict | None = None  # what --calibrate fitted and saved
+    calibrated: dict[str, Any] | None = None  # what --calibrate fitted and saved
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "n": len(self.rows),
             "intent_accuracy": self.intent["accuracy"],
@@ -209,15 +212,15 @@ class EvalResult:
         }
 
 
-async def evaluate(rows: list[EvalRow], settings: Settings, classifier, decider: Decider) -> EvalResult:  # noqa: ANN001
+async def evaluate(rows: list[EvalRow], settings: Settings, classifier: Classifier, decider: Decider) -> EvalResult:
     decided = [await decide(r.text, decider, r.channel) for r in rows]
-    labelled = [(r, d) for r, d in zip(rows, decided) if r.intent is not None]
-    gold = [r.intent for r, _ in labelled]
-    intent = intent_figures(gold, [d.classification.intent for _, d in labelled])
+    labelled = [(r, r.intent, d) for r, d in zip(rows, decided) if r.intent is not None]
+    gold = [g for _, g, _ in labelled]
+    intent = intent_figures(gold, [d.classification.intent for _, _, d in labelled])
     routes = route_figures([r.route for r in rows], [d.decision.route.value for d in decided])
     threshold = settings.policy.confidence_threshold
     if labelled:
-        classes, probs = classifier.predict_proba([r.text for r, _ in labelled])
+        classes, probs = classifier.predict_proba([r.text for r, _, _ in labelled])
     else:
         classes, probs = classifier.intents, np.zeros((0, len(classifier.intents)))
     cal = calibration_figures(probs, classes, gold, threshold)
@@ -225,9 +228,11 @@ async def evaluate(rows: list[EvalRow], settings: Settings, classifier, decider:
     return EvalResult(rows, decided, intent, routes, cal, classifier.model_version, threshold, unknown)
 
 
-def calibrate(classifier, rows: list[EvalRow], method: str = "temperature") -> tuple[calibration.Calibrator, dict]:  # noqa: ANN001
+def calibrate(classifier: Classifier, rows: list[EvalRow],
+              method: str = "temperature") -> tuple[calibration.Calibrator, dict[str, Any]]:
     """Fit a calibration map on the rows with a known intent (uncalibrated probabilities)."""
-    rows = [r for r in rows if r.intent is not None and r.intent in set(classifier.intents)]
+    known = [(r, r.intent) for r in rows if r.intent is not None and r.intent in set(classifier.intents)]
+    rows = [r for r, _ in known]
     if len(rows) < 10:
         raise EvalDataError(f"--calibrate needs at least 10 rows with an intent the model knows, got {len(rows)}")
     previous, classifier.calibrator = classifier.calibrator, None
@@ -235,7 +240,7 @@ def calibrate(classifier, rows: list[EvalRow], method: str = "temperature") -> t
         classes, probs = classifier.predict_proba([r.text for r in rows])
     finally:
         classifier.calibrator = previous
-    gold = [r.intent for r in rows]
+    gold = [g for _, g in known]
     cal = calibration.fit(probs, classes, gold, method)
     cal.info["ece_after_cross_fitted"] = calibration.cross_fitted_ece(probs, classes, gold, method)
     return cal, {"method": method, "n": len(rows), **cal.info,
