@@ -33,7 +33,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -47,6 +47,12 @@ from bot.llm.pricing import CHARS_PER_TOKEN, MIN_ANSWER_TOKENS, cost_usd
 from bot.llm.types import Usage
 from bot.messages import Classification, Route
 from bot.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.classify.protocol import Classifier
+    from bot.history import History
+    from bot.llm.types import ChatTurn
+    from bot.pipeline.knowledge import Hit, KnowledgeBase
 
 OVERLAY_KEYS = ("policy", "models", "tiers", "classifier", "signals", "knowledge", "llm", "budgets")
 SHOWN_CHANGES = 20
@@ -91,7 +97,7 @@ class Logged:
     created_at: datetime
     intent: str
     confidence: float
-    top: tuple
+    top: tuple[tuple[str, float], ...]
     stage: str
     route: str | None
     decided: str | None  # the policy's route (degraded_from when it was degraded)
@@ -150,19 +156,23 @@ async def load_logged(sessions: async_sessionmaker[AsyncSession], since: datetim
                            m.ModelCall.output_tokens, m.ModelCall.cached_tokens, m.ModelCall.cost_usd,
                            m.ModelCall.outcome)
                     .where(m.ModelCall.message_id.in_(ids[chunk:chunk + 500])))).all():
+                if mid is None:  # never: the query keeps only calls whose message_id is in ids
+                    continue
                 spent[mid] += float(cost or 0.0)
                 if outcome == "ok":
                     u = calls[mid].get(purpose, Usage())
                     calls[mid][purpose] = Usage(u.input_tokens + i, u.output_tokens + o, u.cached_tokens + c)
     seen: set[int] = set()
-    window, replay = [], []
+    window: list[Logged] = []
+    replay: list[Logged] = []
     for r in rows:
         if r[0] in seen:  # one row per message (a second classification row would repeat it)
             continue
         seen.add(r[0])
         item = Logged(message_id=r[0], conversation_id=r[1], customer_id=r[2], channel=r[3], text=r[4],
                       created_at=_aware(r[5]), intent=r[6], confidence=float(r[7]),
-                      top=tuple(tuple(x) for x in (r[8] or [])), stage=r[9], route=r[10],
+                      # the column holds [intent, probability] pairs (m.Classification.top)
+                      top=tuple(cast("tuple[str, float]", tuple(x)) for x in (r[8] or [])), stage=r[9], route=r[10],
                       decided=r[11] or r[10], rule=r[12], signals=list(r[13] or []),
                       cost_usd=spent[r[0]] if r[0] in spent else float(r[14] or 0.0),
                       calls=calls.get(r[0], {}))
@@ -177,15 +187,15 @@ class LoggedVerdicts:
         self.current: Classification | None = None
         self.asked = False
 
-    async def classify(self, text, history, **_: Any):  # noqa: ANN001, ANN201
+    async def classify(self, text: str, history: list[ChatTurn], **_: Any) -> Classification | None:
         self.asked = True
         return self.current
 
 
-def _history(item: Logged, earlier: list[Logged], settings: Settings):  # noqa: ANN202
-    """What live handling would have read of the past (signals.history_from, the same reading).
+def _history(item: Logged, earlier: list[Logged], settings: Settings) -> History:
+    """What live handling would have read of the past (history_from, the same reading).
     Replay has no resolution verdicts, so "I need more help" earlier is not seen."""
-    from bot.pipeline.signals import history_from
+    from bot.history import history_from
 
     small_talk = frozenset(n for n, i in settings.intents.items() if i.small_talk)
     mine = [e for e in earlier if e.conversation_id == item.conversation_id][-20:]
@@ -198,7 +208,7 @@ def _price(settings: Settings, tier: str, usage: Usage) -> float:
     return cost_usd(entry, usage) if entry else 0.0
 
 
-def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings, hits) -> float:  # noqa: ANN001
+def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings, hits: list[Hit]) -> float:
     total = 0.0
     classify_tier = settings.llm.classify_tier
     if asked_llm and settings.tiers.get(classify_tier):
@@ -207,11 +217,13 @@ def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings,
         total += _price(settings, classify_tier, usage)
     if route in (Route.CHEAP_LLM.value, Route.STRONG_LLM.value):
         tier = "strong" if route == Route.STRONG_LLM.value else "cheap"
-        usage = item.calls.get("answer")
-        if usage is None:
+        answer = item.calls.get("answer")
+        if answer is None:
             articles = [(h.article.title, h.article.url, h.article.body) for h in hits]
             prompt = len(build_system(settings.company.system_prompt, articles)) + len(item.text)
             usage = Usage(-(-prompt // CHARS_PER_TOKEN), MIN_ANSWER_TOKENS)
+        else:
+            usage = answer
         total += _price(settings, tier, usage)
     if route == Route.HUMAN.value and settings.tiers.get(classify_tier):
         usage = item.calls.get("summary") or Usage(-(-(600 + len(item.text)) // CHARS_PER_TOKEN),
@@ -220,7 +232,8 @@ def estimate_cost(item: Logged, route: str, asked_llm: bool, settings: Settings,
     return total
 
 
-async def replay(items: list[Logged], earlier: list[Logged], settings: Settings, classifier, kb) -> list[Replayed]:  # noqa: ANN001
+async def replay(items: list[Logged], earlier: list[Logged], settings: Settings, classifier: Classifier,
+                 kb: KnowledgeBase) -> list[Replayed]:
     import os
 
     from bot.pipeline.builders import make_decider
@@ -230,7 +243,7 @@ async def replay(items: list[Logged], earlier: list[Logged], settings: Settings,
     cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)
     decider = make_decider(settings, cascade, kb, lambda tier: tier_has_key(settings, tier, os.environ))
     history: list[Logged] = list(earlier)
-    out = []
+    out: list[Replayed] = []
     for item in items:
         remote.asked = False
         remote.current = Classification(
@@ -250,7 +263,7 @@ async def replay(items: list[Logged], earlier: list[Logged], settings: Settings,
 
 # --- report ------------------------------------------------------------------------------------
 
-def summary(results: list[Replayed], skipped: int) -> dict:
+def summary(results: list[Replayed], skipped: int) -> dict[str, Any]:
     n = len(results)
     old = Counter(r.logged.decided or "-" for r in results)
     final = Counter(r.logged.route or "-" for r in results)
@@ -275,7 +288,7 @@ CSV_FIELDS = ("message_id", "created_at", "channel", "text", "logged_intent", "l
               "new_reason", "logged_cost_usd", "new_cost_usd")
 
 
-def changed_rows(results: list[Replayed]) -> list[dict]:
+def changed_rows(results: list[Replayed]) -> list[dict[str, Any]]:
     return [{"message_id": r.logged.message_id, "created_at": r.logged.created_at.isoformat(timespec="seconds"),
              "channel": r.logged.channel, "text": r.logged.text, "logged_intent": r.logged.intent,
              "logged_confidence": round(r.logged.confidence, 4), "logged_route": r.logged.decided,
@@ -285,7 +298,7 @@ def changed_rows(results: list[Replayed]) -> list[dict]:
              "new_cost_usd": round(r.cost_usd, 6)} for r in results if r.changed]
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
@@ -293,7 +306,7 @@ def to_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def render(s: dict, changes: list[dict], since: date | datetime, candidate: str, shown: int = SHOWN_CHANGES) -> str:
+def render(s: dict[str, Any], changes: list[dict[str, Any]], since: date | datetime, candidate: str, shown: int = SHOWN_CHANGES) -> str:
     out = [f"replay of {s['n']} logged messages since {since.isoformat()} with {candidate}"
            f" ({s['skipped']} inbound messages not classified by the bot were left out: relayed to agents, "
            f"ratings, edits, empty)" if s["skipped"] else
