@@ -20,17 +20,19 @@ import json
 from collections import defaultdict
 from datetime import datetime, timezone
 from importlib.resources import files
+from typing import Any, Callable, Protocol
 
 from aiohttp import web
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
 from bot.db.models import DeskRef
 from bot.pipeline.guardrails import mask_for_agents
-from bot.handoff.escalations import EscalationView, HandoffError
+from bot.handoff.escalations import EscalationView, Handoff, HandoffError
 from bot.messages import utcnow
-from bot.web.auth import AGENT, read_form, require_agent
+from bot.settings import Settings
+from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
 from bot.web.render import render
 
@@ -44,7 +46,14 @@ SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
 KEEPALIVE = 10.0  # seconds; each tick also re-reads SQL (another process may have written)
 BATCH = 200
 MAX_ID = 2**62
-CONSOLE: web.AppKey = web.AppKey("console", object)
+
+
+class Core(Protocol):
+    """What the console reads of bot.app.App (a root: the web layer may not import it)."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    handoff: Handoff
 
 
 def _utc(dt: datetime) -> datetime:
@@ -71,7 +80,7 @@ def _id(request: web.Request) -> int:
     return value
 
 
-def _field(form, name: str) -> str:  # noqa: ANN001 - a MultiDictProxy; uploads are not text
+def _field(form: Form, name: str) -> str:  # uploads are not text
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
@@ -82,14 +91,14 @@ class WebDesk:
     name = "web"
 
     def __init__(self) -> None:
-        self.streams: dict[int | None, set[asyncio.Queue]] = defaultdict(set)  # conversation id; None: queue page
+        self.streams: dict[int | None, set[asyncio.Queue[str | None]]] = defaultdict(set)  # conversation id; None: queue page
 
-    def listen(self, key: int | None) -> asyncio.Queue:
-        queue: asyncio.Queue = asyncio.Queue()
+    def listen(self, key: int | None) -> asyncio.Queue[str | None]:
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
         self.streams[key].add(queue)
         return queue
 
-    def forget(self, key: int | None, queue: asyncio.Queue) -> None:
+    def forget(self, key: int | None, queue: asyncio.Queue[str | None]) -> None:
         self.streams[key].discard(queue)
         if not self.streams[key]:
             del self.streams[key]
@@ -114,7 +123,7 @@ class WebDesk:
                 queue.put_nowait(None)  # ends the event streams
 
 
-async def _next(queue: asyncio.Queue) -> str | None:
+async def _next(queue: asyncio.Queue[str | None]) -> str | None:
     """The next wake-up ("tick" after KEEPALIVE seconds); None when the service stops."""
     try:
         item = await asyncio.wait_for(queue.get(), KEEPALIVE)
@@ -132,8 +141,8 @@ async def _sse(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _messages(s: AsyncSession, conversation_id: int, mask, after: int = 0,  # noqa: ANN001
-                    limit: int | None = None) -> list[dict]:
+async def _messages(s: AsyncSession, conversation_id: int, mask: Callable[[str], str], after: int = 0,
+                    limit: int | None = None) -> list[dict[str, Any]]:
     query = (select(m.Message.id, m.Message.author, m.Message.text, m.Message.created_at, m.Agent.name)
              .outerjoin(m.Agent, m.Agent.id == m.Message.agent_id)
              .where(m.Message.conversation_id == conversation_id, m.Message.id > after).order_by(m.Message.id))
@@ -143,7 +152,8 @@ async def _messages(s: AsyncSession, conversation_id: int, mask, after: int = 0,
             for i, a, t, at, name in rows]
 
 
-def _page(template: str, agent: dict, status: int = 200, data: dict | None = None, **context) -> web.Response:
+def _page(template: str, agent: Agent, status: int = 200, data: dict[str, Any] | None = None,
+          **context: Any) -> web.Response:
     page = render(template, agent=agent, data=data or {}, **context)
     return web.Response(text=page, content_type="text/html", status=status, headers=HEADERS)
 
@@ -153,13 +163,13 @@ def _shown(text: str) -> str:
 
 
 class Console:
-    def __init__(self, core) -> None:  # noqa: ANN001 - bot.app.App
+    def __init__(self, core: Core) -> None:
         self.core = core
         self.desk = WebDesk()
         self.assets = {name: STATIC.joinpath(name).read_text(encoding="utf-8") for name in ASSETS}
 
     @property
-    def mask(self):  # noqa: ANN201 - str -> str
+    def mask(self) -> Callable[[str], str]:
         """What agents see of customer text: IBANs and passwords masked, unless the setting says otherwise."""
         return _shown if self.core.settings.handoff.show_payment_details_to_agents else mask_for_agents
 
@@ -170,7 +180,7 @@ class Console:
         return web.Response(text=self.assets[name], content_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
     # --- the queue --------------------------------------------------------------------------
-    async def queue_rows(self) -> list[dict]:
+    async def queue_rows(self) -> list[dict[str, Any]]:
         return [{"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
                  "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
                  "status": v.status, "owner": v.agent_name, "status_label": _status(v.status, v.agent_name),
@@ -215,6 +225,7 @@ class Console:
         agent = request[AGENT]
         async with self.core.sessions() as s:
             esc = await s.get(m.Escalation, v.id)
+            assert esc is not None, f"escalation #{v.id}"  # _view just read it, and escalations are never deleted
             msgs = await _messages(s, v.conversation_id, self.mask)
             ids = [x["id"] for x in msgs if x["author"] == "customer"]
             labels = {c.message_id: c for c in (await s.scalars(
@@ -225,7 +236,7 @@ class Console:
         for x in msgs:
             c = labels.get(x["id"])
             x["label"] = f"{c.intent} {c.confidence:.2f}" if c is not None else ""
-        guess = labels.get(esc.message_id)
+        guess = labels.get(esc.message_id) if esc.message_id is not None else None
         top = ", ".join(f"{i} {float(p):.2f}" for i, p in (guess.top or [])[:3]) if guess is not None else ""
         status_label = _status(v.status, v.agent_name)
         data = {"page": "escalation", "escalation": v.id, "after": msgs[-1]["id"] if msgs else 0,
@@ -237,7 +248,7 @@ class Console:
                      intents=list(self.core.settings.intents),
                      canned=list(self.core.settings.handoff.canned_replies.items()))
 
-    def _review(self, v: EscalationView, esc: m.Escalation, guess: m.Classification | None) -> dict | None:
+    def _review(self, v: EscalationView, esc: m.Escalation, guess: m.Classification | None) -> dict[str, Any] | None:
         """The draft held for review (masked like customer text: a draft may quote the customer), if any."""
         if not v.draft:
             return None
@@ -301,13 +312,16 @@ class Console:
             return await self.conversation_page(request, error=str(err), status=409)
         raise web.HTTPSeeOther(f"/agent/escalations/{escalation_id}")
 
-    async def _do_review(self, escalation_id: int, agent_id: int, form) -> None:  # noqa: ANN001
+    async def _do_review(self, escalation_id: int, agent_id: int, form: Form) -> None:
         async with self.core.sessions() as s:
             done = await s.scalar(select(m.Escalation.review_outcome).where(m.Escalation.id == escalation_id))
         if done:
             raise HandoffError(f"the draft of escalation #{escalation_id} was {done} already")
         await self.core.handoff.review(escalation_id, agent_id, _field(form, "outcome"),
                                        _field(form, "text") or None, _field(form, "intent") or None)
+
+
+CONSOLE = web.AppKey("console", Console)
 
 
 def mount(app: web.Application) -> None:
