@@ -28,6 +28,7 @@ import logging
 import re
 from collections import OrderedDict
 from contextlib import suppress
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiogram import Bot, Dispatcher, F, Router
@@ -158,7 +159,7 @@ class TelegramChannel:
         self.username: str | None = None
         self.last_error: str | None = None
         self._state = "stopped"
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._storing = False  # the poll loop is storing a batch: let it finish on stop
         self._sent: OrderedDict[str, list[int]] = OrderedDict()  # idempotency key -> sent message ids
 
@@ -190,7 +191,7 @@ class TelegramChannel:
     async def close(self) -> None:
         await self.bot.session.close()
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         return {"state": self._state, "bot": f"@{self.username}" if self.username else None,
                 "last_error": self.last_error}
 
@@ -198,8 +199,9 @@ class TelegramChannel:
     async def accept(self, message: Message, update: Update, kind: str) -> None:
         """Store one customer message in the inbox; a redelivered update is recognised there."""
         user, chat = message.from_user, message.chat
+        assert user is not None, "addressed() lets no message without a sender through"
         text = message.text or message.caption or ""
-        reply_to: dict = {"chat_id": chat.id}
+        reply_to: dict[str, Any] = {"chat_id": chat.id}
         if chat.type in GROUPS:
             reply_to["message_id"] = message.message_id
             if message.is_topic_message and message.message_thread_id:
@@ -221,14 +223,16 @@ class TelegramChannel:
         a storage error propagates, so the update comes again), then its keyboard is removed."""
         message, user = query.message, query.from_user
         label = pressed_label(query)
-        chat = message.chat if message is not None else None
-        if label is None or chat is None or user.is_bot or chat.type not in ("private", *GROUPS):
+        # an InaccessibleMessage (too old) has no keyboard, so pressed_label found no label on it
+        if (label is None or not isinstance(message, Message) or user.is_bot
+                or message.chat.type not in ("private", *GROUPS)):
             log.info("telegram: update %s: a press on a message without that button: not stored", update.update_id)
             await self._answer(query, GONE)
             return
-        reply_to: dict = {"chat_id": chat.id}
+        chat = message.chat
+        reply_to: dict[str, Any] = {"chat_id": chat.id}
         if chat.type in GROUPS:  # as for text: each member has their own conversation
-            asker = getattr(message, "reply_to_message", None)
+            asker = message.reply_to_message
             if asker is not None and asker.from_user is not None and asker.from_user.id != user.id:
                 await self._answer(query, NOT_YOURS)
                 return
@@ -264,6 +268,8 @@ class TelegramChannel:
                 self.username = (await self.bot.me()).username
                 if self.mode == "polling":
                     await self.bot.delete_webhook(drop_pending_updates=False)
+                elif self.webhook_url is None:  # as aiogram would refuse setWebhook without a url
+                    raise ValueError("webhook mode without a webhook URL")
                 else:
                     await self.bot.set_webhook(self.webhook_url, secret_token=self.secret,
                                                allowed_updates=self.allowed)
@@ -334,16 +340,18 @@ class TelegramChannel:
             sent.append(message.message_id)
         return str(sent[-1])
 
-    async def _send(self, chat_id: int | str, text: str, address: dict,
+    async def _send(self, chat_id: int | str, text: str, address: dict[str, Any],
                     keyboard: InlineKeyboardMarkup | None) -> Message:
         quote = address.get("message_id")
-        kwargs = dict(text=text, message_thread_id=address.get("message_thread_id"), reply_markup=keyboard,
-                      reply_parameters=ReplyParameters(message_id=quote, allow_sending_without_reply=True)
-                      if quote else None)  # plain text: no parse_mode, so no text can break the formatting
+        thread = address.get("message_thread_id")
+        quoted = ReplyParameters(message_id=quote, allow_sending_without_reply=True) if quote else None
+        # plain text: no parse_mode, so no text can break the formatting
         try:
-            return await self.bot.send_message(chat_id=chat_id, **kwargs)
+            return await self.bot.send_message(chat_id=chat_id, text=text, message_thread_id=thread,
+                                               reply_markup=keyboard, reply_parameters=quoted)
         except TelegramMigrateToChat as e:  # the group became a supergroup with a new id
-            return await self.bot.send_message(chat_id=e.migrate_to_chat_id, **kwargs)
+            return await self.bot.send_message(chat_id=e.migrate_to_chat_id, text=text, message_thread_id=thread,
+                                               reply_markup=keyboard, reply_parameters=quoted)
 
     def _delivery_error(self, e: Exception) -> DeliveryError:
         why = self._safe(e)
