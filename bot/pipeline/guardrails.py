@@ -18,6 +18,7 @@ weight (recall 96% vs 100% on bench/data/pii.csv, no fewer false positives, ~10x
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.cards import CARD, luhn_ok, mask_card_numbers  # noqa: F401 - also imported from here
@@ -162,10 +163,10 @@ def redact(text: str, shared: Redaction | None = None, keep: frozenset[str] = fr
     mapping: dict[str, str] = shared.mapping if shared else {}
     reverse = {orig: ph for ph, orig in mapping.items()}
 
-    def sub(kind: str, pattern: re.Pattern, s: str, check=None) -> str:  # noqa: ANN001
-        def repl(m: re.Match) -> str:
+    def sub(kind: str, pattern: re.Pattern[str], s: str, check: Callable[[str], bool] | None = None) -> str:
+        def repl(m: re.Match[str]) -> str:
             whole = m.group(0)
-            group = "value" if "value" in pattern.groupindex else 0  # only the secret, not the words before it
+            group: str | int = "value" if "value" in pattern.groupindex else 0  # only the secret, not the words before it
             value = m.group(group)
             if check and not check(value):
                 return whole
@@ -202,11 +203,11 @@ def mask_for_agents(text: str) -> str:
     if not text:
         return text
 
-    def iban(m: re.Match) -> str:
+    def iban(m: re.Match[str]) -> str:
         value = m.group(0).replace(" ", "")
         return f"{value[:2]}•• •••• {value[-4:]}" if iban_ok(value) else m.group(0)
 
-    def password(m: re.Match) -> str:
+    def password(m: re.Match[str]) -> str:
         start = m.start("value") - m.start(0)
         return m.group(0)[:start] + "••••••"
 
@@ -260,8 +261,8 @@ def check_outbound(reply: str, cfg: GuardrailsCfg, customer_text: str = "", syst
             if amount > cfg.refund_limit:
                 return OutboundCheck(False, "refund_limit", f"promises {amount:.2f} > limit {cfg.refund_limit:.2f}")
     for sentence in SENTENCE.split(reply):  # an amount within the limit is judged above; none: a blank cheque
-        if not MONEY.search(sentence) and (m := REFUND_NO_AMOUNT.search(sentence)):
-            return OutboundCheck(False, "refund_promise", f"promises a refund or credit without an amount: {m.group(0)!r}")
+        if not MONEY.search(sentence) and (promise := REFUND_NO_AMOUNT.search(sentence)):
+            return OutboundCheck(False, "refund_promise", f"promises a refund or credit without an amount: {promise.group(0)!r}")
     if why := leaks_prompt(reply, system_prompt):
         return OutboundCheck(False, "prompt_leak", why)
     own = set(EMAIL.findall(customer_text))
