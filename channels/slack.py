@@ -19,23 +19,22 @@ commands, users:read and channels:history (groups:history for a private channel)
 message.channels (message.groups), and the bot invited to the agents' channel. Button clicks
 are acknowledged at once and carried out right after (Slack wants an answer within 3 s); a
 customer's click on a reply button (the 1-5 rating) is stored in the inbox before the ack,
-like any customer message. Text conversion, splitting and reply buttons: channels/slack_text.py.
+like any customer message. The bolt app and its listeners: channels/slack_app.py; text conversion,
+splitting and reply buttons: channels/slack_text.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-from slack_bolt.async_app import AsyncApp
-from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import SignatureVerifier
@@ -44,13 +43,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.runtime.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
+from channels.slack_app import TIMEOUT, Payload, build_app
 from channels.slack_text import (BUTTONS, LIMIT, SECTION_LIMIT, button_blocks, escape,  # noqa: F401 - also
                                  plain_text, split_text)  # imported from here by the tests
 
 NAME = "slack"
 REQUIRED_ENV = ("SLACK_BOT_TOKEN",)  # the start-up summary says the channel waits for these
 PATH = "/slack/events"
-TIMEOUT = 10  # seconds per Web API call
 CONNECT_WAIT = 5.0  # how long start() waits for the first Socket Mode connection
 SENT_MEMORY = 2048  # idempotency keys whose delivered chunks we remember
 CUSTOMER_SUBTYPES = (None, "file_share", "thread_broadcast")  # a person wrote (or shared) something
@@ -73,59 +72,6 @@ class SlackUnavailable(RuntimeError):
     event would be acknowledged unstored); any other exception makes it answer 500, so Slack retries."""
 
 
-def build_app(channel: SlackChannel, signing_secret: str) -> AsyncApp:
-    """The bolt app: who we are (authorize) and short listeners: customers' messages and button
-    presses go to the inbox; agents' buttons, thread replies and /supportbot go to the desk."""
-
-    async def authorize(enterprise_id, team_id):  # noqa: ANN001, ANN202 - bolt injects by name
-        me = await channel.whoami()
-        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or me["team_id"], bot_id=me["bot_id"],
-                               bot_user_id=me["user_id"], bot_token=channel.client.token)
-
-    # The per-request clients bolt derives from this one get the token from authorize().
-    app = AsyncApp(name="supportbot.slack", signing_secret=signing_secret, authorize=authorize,
-                   client=AsyncWebClient(base_url=channel.client.base_url, timeout=TIMEOUT),
-                   process_before_response=True)
-
-    @app.event("message")
-    async def direct_message(body: dict, event: dict) -> None:
-        if not channel.from_customer(event):
-            return
-        if event.get("channel_type") == "im":
-            await channel.accept(body, event, mention=False)
-        elif channel.in_agents_channel(event) and event.get("thread_ts") not in (None, event.get("ts")):
-            await channel.agent_wrote(body, event)
-
-    @app.event("app_mention")
-    async def app_mention(body: dict, event: dict) -> None:
-        if channel.from_customer(event) and not channel.in_agents_channel(event):  # agents are no customers
-            await channel.accept(body, event, mention=True)
-
-    @app.action(re.compile(r"^sb_(take|resolve|return)$"))
-    async def card_button(ack, body: dict, action: dict) -> None:  # noqa: ANN001 - bolt's AsyncAck
-        await ack()  # at once: claiming and updating the card happen right after
-        if channel.in_agents_channel({"channel": (body.get("channel") or {}).get("id")}):  # nowhere else
-            user = body.get("user") or {}
-            channel.spawn(channel.desk.press(action["action_id"], action.get("value"), user["id"],
-                                             user.get("name") or user.get("username")))
-
-    @app.action(re.compile(rf"^{BUTTONS}_\d+$"))
-    async def reply_button(ack, body: dict, action: dict) -> None:  # noqa: ANN001
-        await channel.accept_button(body, action)  # stored, then acknowledged
-        await ack()
-
-    @app.command("/supportbot")
-    async def supportbot_command(ack, command: dict) -> None:  # noqa: ANN001
-        await ack(response_type="ephemeral", text=await channel.command(command))
-
-    @app.event(re.compile(".*"))
-    async def anything_else(event: dict) -> None:
-        """Acknowledged and ignored, so Slack does not retry events we do not handle."""
-        log.debug("slack: ignored a %s event", event.get("type"))
-
-    return app
-
-
 class SlackChannel:
     name = NAME
 
@@ -134,19 +80,19 @@ class SlackChannel:
         self.ctx = ctx
         self.mode = "socket" if app_token else "http"
         self.app_token = app_token
-        kw = {"base_url": api_url} if api_url else {}
-        self.client = AsyncWebClient(token=bot_token, timeout=TIMEOUT, **kw)
+        self.client = (AsyncWebClient(token=bot_token, timeout=TIMEOUT, base_url=api_url) if api_url
+                       else AsyncWebClient(token=bot_token, timeout=TIMEOUT))
         self.verifier = SignatureVerifier(signing_secret) if self.mode == "http" else None
         self.app = build_app(self, signing_secret)
         self.socket: AsyncSocketModeHandler | None = None
-        self.identity: dict | None = None  # auth.test: team, our bot user
+        self.identity: dict[str, Any] | None = None  # auth.test: team, our bot user
         self.error: str | None = None
         self.accepting = False
-        self._connecting: asyncio.Task | None = None
+        self._connecting: asyncio.Task[None] | None = None
         self._auth_lock = asyncio.Lock()
         self._sent: OrderedDict[str, dict[int, str]] = OrderedDict()  # idempotency key -> chunk -> ts
         self.desk: SlackDesk | None = None  # agents' channel: set by create() when handoff.slack_channel is
-        self._tasks: set[asyncio.Task] = set()  # button clicks being carried out after their ack
+        self._tasks: set[asyncio.Task[None]] = set()  # button clicks being carried out after their ack
 
     # --- ChannelRuntime -------------------------------------------------------------
     def mount(self, app: web.Application) -> None:
@@ -160,7 +106,9 @@ class SlackChannel:
             log.error("slack: %s (events are refused with 500 until it succeeds)", e)
         if self.mode == "socket":
             self.socket = AsyncSocketModeHandler(self.app, self.app_token, web_client=self.client)
-            self._connecting = asyncio.create_task(self.socket.connect_async(), name="slack-socket-connect")
+            # slack_bolt's connect_async/close_async are not annotated (they return None)
+            connect = self.socket.connect_async()  # type: ignore[no-untyped-call]
+            self._connecting = asyncio.create_task(connect, name="slack-socket-connect")
             await asyncio.wait({self._connecting}, timeout=CONNECT_WAIT)
             if not self._connecting.done():
                 log.warning("slack: Socket Mode not connected after %ss; still trying", CONNECT_WAIT)
@@ -172,7 +120,7 @@ class SlackChannel:
         if self._connecting is not None and not self._connecting.done():
             self._connecting.cancel()
         if self.socket is not None:
-            await self.socket.close_async()
+            await self.socket.close_async()  # type: ignore[no-untyped-call]
         if self._tasks:  # clicks already acknowledged: finish them
             await asyncio.wait(set(self._tasks), timeout=TIMEOUT * 2)
 
@@ -181,7 +129,7 @@ class SlackChannel:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    def spawn(self, work: Any) -> asyncio.Task:
+    def spawn(self, work: Awaitable[Any]) -> asyncio.Task[None]:
         """Carry out an acknowledged click; stop() waits for it."""
         task = asyncio.create_task(self._logged(work))
         self._tasks.add(task)
@@ -189,7 +137,7 @@ class SlackChannel:
         return task
 
     @staticmethod
-    async def _logged(work: Any) -> None:
+    async def _logged(work: Awaitable[Any]) -> None:
         try:
             await work
         except Exception:  # noqa: BLE001 - nobody awaits it: say so in the log
@@ -198,7 +146,7 @@ class SlackChannel:
     async def close(self) -> None:
         return None  # the Web API client opens a session per call: nothing held
 
-    def state(self) -> dict:
+    def state(self) -> dict[str, Any]:
         team, bot_user = self._who()
         body: dict[str, Any] = {"state": self.mode, "team": team, "bot_user": bot_user}
         if not self.accepting:
@@ -213,7 +161,7 @@ class SlackChannel:
     def _who(self) -> tuple[str | None, str | None]:
         return (self.identity or {}).get("team"), (self.identity or {}).get("user_id")
 
-    async def whoami(self) -> dict:
+    async def whoami(self) -> dict[str, Any]:
         """Our team and bot user (auth.test, once); raises SlackUnavailable."""
         async with self._auth_lock:
             if self.identity is None:
@@ -250,19 +198,20 @@ class SlackChannel:
 
     def _signed(self, body: bytes, headers: Any) -> bool:
         """Slack's v0 signature, at most 5 minutes old (bolt checks again; this one never raises)."""
+        assert self.verifier is not None, "events() is mounted in HTTP mode only, which has a verifier"
         try:
             return self.verifier.is_valid(body, headers.get("X-Slack-Request-Timestamp"),
                                           headers.get("X-Slack-Signature"))
         except (ValueError, TypeError):  # a timestamp that is not a number, a body that is not UTF-8
             return False
 
-    def from_customer(self, event: dict) -> bool:
+    def from_customer(self, event: Payload) -> bool:
         """A person wrote it: not a bot (us or another), not an edit, join or deletion."""
         own = (self.identity or {}).get("user_id")
         return (bool(event.get("user")) and event.get("user") != own and not event.get("bot_id")
                 and event.get("subtype") in CUSTOMER_SUBTYPES)
 
-    async def accept(self, body: dict, event: dict, *, mention: bool) -> None:
+    async def accept(self, body: Payload, event: Payload, *, mention: bool) -> None:
         team = body.get("team_id") or event.get("team", "")
         user, chan, ts, thread_ts = event["user"], event["channel"], event["ts"], event.get("thread_ts")
         if mention:  # in a channel every mention starts (or continues) its own thread
@@ -279,18 +228,19 @@ class SlackChannel:
             log.info("slack: event %s:%s seen before: a redelivery, acknowledged again", team, event_id)
 
     # --- agents and buttons --------------------------------------------------------------
-    def in_agents_channel(self, event: dict) -> bool:
+    def in_agents_channel(self, event: Payload) -> bool:
         return self.desk is not None and event.get("channel") == self.desk.channel_id
 
-    async def agent_wrote(self, body: dict, event: dict) -> None:
+    async def agent_wrote(self, body: Payload, event: Payload) -> None:
         """A message in a thread of the agents' channel: a reply to the customer if it is a card's thread.
         Relayed before the ack (a failure answers 500 and Slack delivers again; a redelivery is recognised)."""
         team = body.get("team_id") or event.get("team", "")
         text = plain_text(event.get("text") or "", (self.identity or {}).get("user_id"))
         key = f"{team}:{body.get('event_id') or event['ts']}"
+        assert self.desk is not None, "the listener calls this for the agents' channel only"
         await self.desk.thread_reply(event["user"], event["thread_ts"], text, key)
 
-    async def accept_button(self, body: dict, action: dict) -> None:
+    async def accept_button(self, body: Payload, action: Payload) -> None:
         """A customer pressed a reply button (e.g. the rating): it reaches the bot as that text, in the
         conversation named in the button's block. One answer per message: another click is a duplicate."""
         user = body.get("user") or {}
@@ -302,7 +252,8 @@ class SlackChannel:
         _, customer, key = (action.get("block_id", "").split("|", 2) + ["", ""])[:3]
         customer_id = f"{team}:{user.get('id')}"
         if customer and customer != customer_id:
-            self.spawn(self.client.chat_postEphemeral(channel=chan, user=user.get("id"), thread_ts=thread_ts,
+            # a block_actions payload names its user (and slack_sdk drops a None argument anyway)
+            self.spawn(self.client.chat_postEphemeral(channel=chan, user=cast(str, user.get("id")), thread_ts=thread_ts,
                                                       text="These buttons are for the customer who asked."))
             return
         key = key or f"{team}:{chan}" + (f":{thread_ts}" if thread_ts else "")
@@ -318,7 +269,7 @@ class SlackChannel:
         self.spawn(self.client.chat_update(channel=chan, ts=message_ts, text=message.get("text") or value,
                                            blocks=chosen))
 
-    async def command(self, command: dict) -> str:
+    async def command(self, command: Payload) -> str:
         """`/supportbot ...`: the answer, shown only to whoever typed it."""
         words = (command.get("text") or "").split()
         if self.desk is None:
@@ -347,9 +298,10 @@ class SlackChannel:
             if i in sent:
                 last = sent[i]
                 continue
-            extra = {"blocks": button_blocks(chunk, reply)} if reply.buttons and i == len(chunks) - 1 else {}
+            # None (no buttons, or not the last chunk) is left out of the request by slack_sdk
+            blocks = button_blocks(chunk, reply) if reply.buttons and i == len(chunks) - 1 else None
             try:
-                r = await self.client.chat_postMessage(channel=channel, text=chunk, thread_ts=thread_ts, **extra)
+                r = await self.client.chat_postMessage(channel=channel, text=chunk, thread_ts=thread_ts, blocks=blocks)
             except SlackApiError as e:
                 raise self._delivery_error(e) from None
             except (SlackClientError, aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
