@@ -135,7 +135,8 @@ class Classifier(Strict):
 
 class SignalsCfg(Strict):
     emotion_threshold: float = Field(0.6, ge=0, le=1)  # intensity that counts as a signal
-    anger_by_meaning: float = Field(0.9, ge=0, le=1)  # bot/classify/emotion_model.py's P(angry) that counts as anger; 0: off
+    anger_by_meaning: float = Field(0.9, ge=0, le=1)  # bot/classify/readers.py's P(angry) that counts as anger; 0: off
+    complex_by_meaning: float = Field(0.8, ge=0, le=1)  # its P(a complex case) that makes a story complex; 0: off
     unresolved_turns: int = Field(3, ge=1)  # this many bot turns without resolution -> repeat
     repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
     wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones

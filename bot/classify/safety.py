@@ -59,6 +59,7 @@ class SafetyHit:
     category: str  # one of CATEGORIES
     why: str  # readable, e.g. "electric shock: 'gave me a shock'"
     score: float  # 0..1
+    by_meaning: bool = False  # the model by meaning alone found it (no word cue or frame)
 
 
 # ---------------------------------------------------------------------------------------- money
@@ -244,9 +245,10 @@ MEANING_WEAK = 0.3  # ...a possible concern (a person when the classifier cannot
 # A crisis tucked into a routine request ("nobody would even notice if I was gone. anyway can you cancel
 # my box") is diluted in the whole message's embedding (0.15) but plain in its own sentence (0.86): a
 # message of several sentences has each one read too, for self-harm only (a sentence of venting, "it has
-# been a long and tiring week for me.", reads as distress 0.80), at a higher bar.
+# been a long and tiring week for me.", reads as distress 0.80), at a higher bar, on the probability of
+# self-harm itself (that sentence is 0.85 some harm but 0.59 self-harm; "nobody would notice if I was gone", 0.80).
 SENTENCE_CATEGORIES = frozenset({"self_harm"})
-SENTENCE_STRONG = 0.8
+SENTENCE_STRONG = 0.7
 SENTENCE_MIN_WORDS = 5
 SENTENCE_SPLIT = re.compile(r"(?<=[.!?;])\s+|\n+")
 MEANING_CHARS = 4000  # the classifier's cut too (bot/classify/local.py), so the encoder's memory serves both
@@ -296,6 +298,7 @@ class SafetyDetector:
         masked = DEVICE_SWELLING.sub(r"\1bulging", masked)
         scores: dict[str, float] = {}
         evidence: dict[str, str] = {}
+        alone = False  # the hit is the model by meaning's alone
 
         def add(cat: str, weight: float, phrase: str) -> None:
             if weight > scores.get(cat, 0.0) or cat not in evidence:
@@ -332,12 +335,14 @@ class SafetyDetector:
             if not hits and reading.p_harm >= MEANING_STRONG:
                 hits = {reading.category: 1.0}
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
+                alone = True
             elif (not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0)
                   and len(re.findall(r"[a-z']+", t)) > MEANING_MIN_WORDS):  # a weak reading of three words is noise
                 scores[reading.category] = reading.p_harm / 2 + 0.01
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
             if not hits:
                 hits = self._sentence_hit(self.meaning, text[:MEANING_CHARS], evidence)
+                alone = bool(hits)
         elif not hits and self.model is not None and scores:  # weak cues only: the word model may confirm them
             p = self.model.probability(t)
             if p >= MODEL_MIN:
@@ -351,7 +356,7 @@ class SafetyDetector:
             return SafetyHit(cat, f"possible {LABELS[cat]}: '{evidence.get(cat, '')}'", round(min(0.45, scores[cat] / 2), 2))
         best = min(hits, key=PRIORITY.__getitem__)
         score = round(min(1.0, 0.55 + 0.3 * min(hits[best], 1.5)), 2)
-        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score)
+        return SafetyHit(best, f"{LABELS[best]}: '{evidence.get(best, '')}'{note}", score, by_meaning=alone)
 
     def _sentence_hit(self, meaning: MeaningModel, text: str, evidence: dict[str, str]) -> dict[str, float]:
         """A self-harm sentence inside a longer message, read sentence by sentence."""
@@ -359,8 +364,8 @@ class SafetyDetector:
         if len(sentences) < 2:
             return {}
         for sentence, r in zip(sentences, meaning.read_all(sentences)):
-            if r.category in SENTENCE_CATEGORIES and r.p_harm >= SENTENCE_STRONG:
-                evidence[r.category] = f"by meaning of '{sentence[:60]}', {r.p_harm:.2f}"
+            if r.category in SENTENCE_CATEGORIES and r.p_category >= SENTENCE_STRONG:
+                evidence[r.category] = f"by meaning of '{sentence[:60]}', {r.p_category:.2f}"
                 return {r.category: 1.0}
         return {}
 

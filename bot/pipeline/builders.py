@@ -14,7 +14,8 @@ from bot.classify.build import resolved_kind, training_examples
 from bot.classify.cascade import Cascade
 from bot.classify.local import load_or_train
 from bot.classify.protocol import Classifier
-from bot.pipeline.decide import Decider, vocabulary_of
+from bot.classify.readers import ANGER, COMPLEXITY, MeaningCheck, MeaningReader, Question
+from bot.pipeline.decide import Decider, Readers, vocabulary_of
 from bot.pipeline.knowledge import KnowledgeBase
 from bot.settings import Settings
 
@@ -47,17 +48,18 @@ def build_classifier(settings: Settings, model_dir: str | None = None) -> Classi
 
 
 def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
-                 llm_available: Callable[[str], bool] | None = None, readers: tuple | None = None) -> Decider:
+                 llm_available: Callable[[str], bool] | None = None, readers: Readers | None = None) -> Decider:
     """The one decision path (bot/pipeline/decide.py) with its readers: live handling, eval and replay build it here.
-    readers: (safety, anger) already built (build_readers), else they are built now."""
-    safety, anger = readers if readers is not None else build_readers(settings)
+    readers: already built (build_readers), else they are built now."""
     return Decider(settings, cascade, kb, llm_available=llm_available or (lambda tier: False),
-                   safety=safety, anger=anger, vocabulary=vocabulary_of(settings, kb))
+                   readers=readers if readers is not None else build_readers(settings),
+                   vocabulary=vocabulary_of(settings, kb))
 
 
-def build_readers(settings: Settings) -> tuple:
-    """The safety check and the anger reader (both fitted on the sentence encoder; cached)."""
-    return build_safety(settings), build_anger(settings)
+def build_readers(settings: Settings) -> Readers:
+    """The safety check and the readers by meaning (all fitted on the sentence encoder; cached)."""
+    return Readers(safety=build_safety(settings), anger=build_meaning(settings, ANGER, settings.signals.anger_by_meaning),
+                   complexity=build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning))
 
 
 def _routine_examples(settings: Settings) -> list[str]:
@@ -67,15 +69,20 @@ def _routine_examples(settings: Settings) -> list[str]:
     return routine + list(settings.classifier.out_of_scope_examples)
 
 
-def build_anger(settings: Settings):  # noqa: ANN201 - bot.classify.emotion_model.AngerCheck | None
-    """Anger by meaning (bot/classify/emotion_model.py) when the encoder is installed and the setting is on."""
-    from bot.classify.emotion_model import AngerReader
+def build_meaning(settings: Settings, question: Question, threshold: float) -> MeaningCheck | None:
+    """A reader by meaning (bot/classify/readers.py) when the encoder is installed and its setting
+    (the threshold it is read at) is on."""
     from bot.classify.safety_model import encoder_or_none
 
     encoder = encoder_or_none()
-    if encoder is None or not settings.signals.anger_by_meaning:
+    if encoder is None or not threshold:
         return None
-    return AngerReader.build(_routine_examples(settings), encoder, settings.classifier.cache_dir)
+    return MeaningReader.build(question, _routine_examples(settings), encoder, settings.classifier.cache_dir)
+
+
+def build_anger(settings: Settings) -> MeaningCheck | None:
+    """Anger by meaning, or None (no encoder, or signals.anger_by_meaning is 0)."""
+    return build_meaning(settings, ANGER, settings.signals.anger_by_meaning)
 
 
 def build_safety(settings: Settings):  # noqa: ANN201 - bot.pipeline.signals.SafetyCheck

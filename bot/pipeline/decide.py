@@ -153,20 +153,36 @@ def vocabulary_of(settings: Settings, kb: KnowledgeBase) -> frozenset[str]:
     return frozenset(w for w in words if len(w) > 1)
 
 
+@dataclass(frozen=True)
+class Readers:
+    """The models by meaning the signals use (None: not built, e.g. no encoder package)."""
+
+    safety: "signals.SafetyCheck | None" = None  # bot/classify/safety.py
+    anger: Callable[[str], float] | None = None  # P(angry), bot/classify/readers.py
+    complexity: Callable[[str], float] | None = None  # P(a complex case), bot/classify/readers.py
+
+
+@dataclass(frozen=True)
+class Reading:
+    safety: "signals.SafetyHit | None" = None
+    anger: float = 0.0
+    complexity: float = 0.0
+
+
 class Decider:
     def __init__(self, settings: Settings, cascade: Cascade, kb: KnowledgeBase,
                  llm_available: Callable[[str], bool] = lambda tier: False,
-                 safety: "signals.SafetyCheck | None" = None, vocabulary: frozenset[str] = frozenset(),
-                 anger: Callable[[str], float] | None = None):
+                 readers: Readers = Readers(), vocabulary: frozenset[str] = frozenset()):
         self.settings, self.cascade, self.kb = settings, cascade, kb
         self.own_contacts = guardrails.own_contacts(settings)  # the company's own: never redacted
-        self.llm_available, self.safety, self.vocabulary = llm_available, safety, vocabulary
-        self.anger = anger  # P(angry) by meaning (bot/classify/emotion_model.py)
+        self.llm_available, self.readers, self.vocabulary = llm_available, readers, vocabulary
 
-    def _read(self, text: str) -> tuple["signals.SafetyHit | None", float]:
-        """The models by meaning, in one trip to the model thread: a safety hit, and P(angry)."""
-        return (self.safety(text) if self.safety is not None else None,
-                self.anger(text) if self.anger is not None else 0.0)
+    def _read(self, text: str) -> Reading:
+        """The models by meaning, in one trip to the model thread (they share the encoder's pass)."""
+        r = self.readers
+        return Reading(safety=r.safety(text) if r.safety is not None else None,
+                       anger=r.anger(text) if r.anger is not None else 0.0,
+                       complexity=r.complexity(text) if r.complexity is not None else 0.0)
 
     async def choose(self, text: str, *, channel: str, history: History = History(),
                      transcript: list[tuple[str, str]] | None = None, ladder: Ladder = Ladder(),
@@ -193,9 +209,9 @@ class Decider:
                                             message_id=message_id, spend=spend or Spend())
         if c.truncated:
             events.append(("truncated", {"chars": len(text), "classified": settings.classifier.max_chars}))
-        hit, anger = await model_thread.run(self._read, text)
-        found = signals.detect(text, c, settings, history, injection=bool(injection), safety=hit,
-                               vocabulary=self.vocabulary, anger=anger)
+        read = await model_thread.run(self._read, text)
+        found = signals.detect(text, c, settings, history, injection=bool(injection), safety=read.safety,
+                               vocabulary=self.vocabulary, anger=read.anger, complex_p=read.complexity)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         options = clarify_options(c, settings) if forced is None else ()
         facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers,

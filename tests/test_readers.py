@@ -1,4 +1,5 @@
-"""Anger by meaning (bot/classify/emotion_model.py) and how it raises the emotion signal (bot/pipeline/signals.py)."""
+"""The readers by meaning (bot/classify/readers.py): anger, and how it raises the emotion signal; complexity,
+and how it makes a story complex (bot/pipeline/signals.py)."""
 
 from __future__ import annotations
 
@@ -68,3 +69,48 @@ def test_no_reader_when_the_setting_is_off():
     settings = load_settings(EXAMPLE_CONFIG)
     settings.signals.anger_by_meaning = 0.0
     assert build_anger(settings) is None
+
+
+@pytest.fixture(scope="module")
+def complexity_reader(tmp_path_factory):  # noqa: ANN201
+    if encoder_or_none() is None:
+        pytest.skip("the encoder package is not installed")
+    from bot.classify.readers import COMPLEXITY
+    from bot.pipeline.builders import build_meaning
+
+    settings = load_settings(EXAMPLE_CONFIG)
+    settings.classifier.cache_dir = str(tmp_path_factory.mktemp("complexity-cache"))
+    return build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning)
+
+
+# Written for this test; not in bot/classify/complex_examples.yaml or bench/.
+@pytest.mark.parametrize("text", [
+    "the bench came with one leg shorter than the rest, the replacement leg you posted is for a different model, "
+    "and in the meantime my card was charged again for the replacement which I was told would be free",
+    "We paid the deposit by bank transfer and the rest with a voucher, then cancelled two of the five stools. "
+    "The refund went to neither the voucher nor the account, and the invoice still lists all five.",
+])
+def test_stories_with_several_troubles_read_as_complex(complexity_reader, text):
+    assert complexity_reader(text) >= 0.8
+
+
+@pytest.mark.parametrize("text", [
+    "Hello, I bought a pair of walking boots from you in the spring and they have been great, but I would like to "
+    "know whether you also sell the insoles separately?",
+    "my refund for the returned lamp hasn't shown up yet, it's been about a week since you got it back, when should I expect it",
+])
+def test_one_question_however_long_does_not(complexity_reader, text):
+    assert complexity_reader(text) < 0.8
+
+
+def test_the_reading_makes_a_story_complex_from_the_setting():
+    settings = load_settings(EXAMPLE_CONFIG)
+    c = Classification(intent="refund_status", confidence=0.95, top=(("refund_status", 0.95),))
+    story = ("We planned the garden party around the date you gave us and borrowed chairs from a neighbour, "
+             "now the table is coming a week late and the cushions on another day entirely")
+    assert detect(story, c, settings, complex_p=0.9).complexity >= 0.5
+    assert detect(story, c, settings, complex_p=0.7).complexity < 0.5  # under signals.complex_by_meaning
+    short = "where is the refund for the two chairs I sent back last month?"  # a question, not a story
+    assert detect(short, c, settings, complex_p=0.95).complexity < 0.5
+    settings.signals.complex_by_meaning = 0.0
+    assert detect(story, c, settings, complex_p=0.95).complexity < 0.5  # off
