@@ -44,7 +44,7 @@ $(VENV)/.dev-installed: pyproject.toml Makefile
 # Run the whole test suite. pytest exits 5 when it collects no test: that fails too.
 test: $(VENV)/.dev-installed browser
 	$(BIN)/ruff check bot channels tests bench migrations
-	$(BIN)/mypy  # bot/ and channels/, --strict but for the to-do list in pyproject [tool.mypy]
+	$(BIN)/mypy  # bot/ and channels/, --strict (pyproject [tool.mypy])
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; fi; exit $$status
 

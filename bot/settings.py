@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import string
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -22,6 +22,9 @@ from bot.settings_actions import Action, MountedApp, config_errors
 from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
 from bot.settings_limits import RateLimits
 from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
+
+if TYPE_CHECKING:
+    from bot.hours import Schedule
 
 REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
 
@@ -60,7 +63,7 @@ class Hours(Strict):
         Schedule.parse(self.timezone, self.open)  # ValueError names the key
         return self
 
-    def schedule(self):  # noqa: ANN201 - bot.hours.Schedule
+    def schedule(self) -> "Schedule":
         from bot.hours import Schedule
 
         return Schedule.parse(self.timezone, self.open)

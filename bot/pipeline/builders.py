@@ -17,13 +17,14 @@ from bot.classify.protocol import Classifier
 from bot.classify.readers import ANGER, COMPLEXITY, MeaningCheck, MeaningReader, Question
 from bot.pipeline.decide import Decider, Readers, vocabulary_of
 from bot.pipeline.knowledge import KnowledgeBase
+from bot.pipeline.signals import SafetyCheck
 from bot.settings import Settings
 
 
 def build_classifier(settings: Settings, model_dir: str | None = None) -> Classifier:
     """--model DIR, else classifier.model_dir, else the active version of `supportbot train`
     (bot.classify.models_store), else a model of classifier.kind trained (and cached) from the intents."""
-    from bot.classify.embeddings import ExtraMissing
+    from bot.classify.minilm import ExtraMissing
     from bot.classify.models_store import ModelStore, load_classifier
     from bot.settings import ConfigError
 
@@ -85,7 +86,7 @@ def build_anger(settings: Settings) -> MeaningCheck | None:
     return build_meaning(settings, ANGER, settings.signals.anger_by_meaning)
 
 
-def build_safety(settings: Settings):  # noqa: ANN201 - bot.pipeline.signals.SafetyCheck
+def build_safety(settings: Settings) -> SafetyCheck:
     """The safety and money detector (bot/classify/safety.py): concept frames, and the model by meaning on the
     sentence encoder when its package is installed, its negatives the shop's routine and off-topic
     examples. The fitted model is kept in the model cache beside the classifier's."""

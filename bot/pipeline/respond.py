@@ -119,8 +119,7 @@ def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
     """What the customer is told while a person is on the way: within support hours, the usual
     wait; outside them, when the team is back and the e-mail address."""
     company, wait, first = settings.company, settings.handoff.expected_wait_minutes, lead
-    # what Hours.schedule() returns, built here: that method is not annotated (bot/settings.py)
-    schedule = hours.Schedule.parse(company.hours.timezone, company.hours.open) if company.hours else None
+    schedule = company.hours.schedule() if company.hours else None
     if schedule is None or schedule.is_open(now):
         return f"{first}, usually within {wait} minutes ({company.support_hours or 'during support hours'})."
     back = schedule.next_open(now)

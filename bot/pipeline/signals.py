@@ -110,11 +110,15 @@ CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but
 CHEAP_ANSWERS = ("template", "knowledge")  # answers no model wrote
 
 
-class SafetyHit(Protocol):
-    category: str
-    why: str
-    score: float  # >= 0.5: a safety case; under it, a possible concern (weak cues only)
-    by_meaning: bool  # the model by meaning alone found it
+class SafetyHit(Protocol):  # read-only: bot/classify/safety.py's frozen SafetyHit
+    @property
+    def category(self) -> str: ...
+    @property
+    def why(self) -> str: ...
+    @property
+    def score(self) -> float: ...  # >= 0.5: a safety case; under it, a possible concern (weak cues only)
+    @property
+    def by_meaning(self) -> bool: ...  # the model by meaning alone found it
 
 
 SafetyCheck = Callable[[str], "SafetyHit | None"]
