@@ -60,4 +60,4 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/classifier.py
 
 clean:
-	rm -rf $(VENV) .supportbot supportbot.db supportbot.db-wal supportbot.db-shm
+	rm -rf $(VENV) .supportbot supportbot.db* examples/supportbot.db*

@@ -7,48 +7,25 @@ environment variable that holds its key. Every error names the file, the key and
 
 from __future__ import annotations
 
-import os
 import string
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
 from bot.messages import OUT_OF_SCOPE
 from bot.settings_actions import Action, MountedApp, config_errors
+from bot.settings_files import (  # re-exported: the rest of bot/ imports them from here
+    REPO_EXAMPLE as REPO_EXAMPLE, ConfigError as ConfigError, Env as Env, _read_yaml as _read_yaml,
+    find_config as find_config, secret as secret, sqlite_relative_to as sqlite_relative_to,
+)
 from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
 from bot.settings_limits import RateLimits
 from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from bot.hours import Schedule
-
-REPO_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "supportbot.yaml"
-
-
-class ConfigError(Exception):
-    """A configuration problem a person can fix: which file, which key, why."""
-
-    def __init__(self, file: Path | str, key: str, reason: str, more: list[tuple[str, str]] | None = None):
-        self.file, self.key, self.reason = str(file), key, reason
-        self.more = more or []  # further (key, reason) pairs of the same file, so one run shows them all
-        lines = [f"{file}: {k or '(top level)'}: {r}" for k, r in [(key, reason), *self.more]]
-        super().__init__("\n".join(lines))
-
-
-class Env(BaseSettings):
-    """What comes from the environment (never from a file)."""
-
-    model_config = SettingsConfigDict(env_prefix="SUPPORTBOT_", extra="ignore")
-    config: str | None = None
-    database_url: str | None = None
-    model_cache: str | None = None  # overrides classifier.cache_dir: where models trained from the config are kept
-    log_format: Literal["text", "json"] = "text"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] | None = None  # overrides the command's default
-
 
 class Hours(Strict):
     """When people answer: {timezone: Europe/Paris, open: {mon-fri: "08:00-20:00", sat: "09:00-17:00"}}."""
@@ -269,41 +246,6 @@ class Settings(Strict):
                 "support_hours": c.support_hours, **c.variables}
 
 
-def find_config(explicit: str | Path | None = None) -> Path:
-    """--config, else $SUPPORTBOT_CONFIG, else ./supportbot.yaml, else the shipped demo."""
-    for candidate in (explicit, Env().config):
-        if candidate:
-            p = Path(candidate).expanduser()
-            if not p.is_file():
-                raise ConfigError(p, "", "file not found")
-            return p
-    local = Path("supportbot.yaml")
-    if local.is_file():
-        return local
-    for demo in (Path("examples/supportbot.yaml"), REPO_EXAMPLE):
-        if demo.is_file():
-            return demo
-    raise ConfigError("supportbot.yaml", "", "no config found: pass --config or set SUPPORTBOT_CONFIG")
-
-
-def _read_yaml(path: Path) -> dict[str, Any]:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(path, "", "file not found") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(path, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(path, "", f"invalid YAML: {where}{getattr(e, 'problem', e)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(path, "", f"expected a mapping at the top, got {type(data).__name__}")
-    return data
-
-
 def _first_error(path: Path, err: ValidationError, prefix: str = "") -> ConfigError:
     """Every error pydantic found, the first as the error's key and reason, the others in `more`."""
     found = []
@@ -330,8 +272,10 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     if email and email not in settings.guardrails.allowed_emails:  # replies may always name our own address
         settings.guardrails.allowed_emails.append(email)
     env = Env()
-    if env.database_url:
+    if env.database_url:  # as given: a relative SQLite file is relative to the current folder, as in a shell
         settings.database.url = env.database_url
+    else:
+        settings.database.url = sqlite_relative_to(settings.database.url, settings.source.parent)
     if env.model_cache:
         settings.classifier.cache_dir = env.model_cache
 
@@ -406,9 +350,3 @@ def _check_rule_intents(path: Path, settings: Settings) -> None:
             for name in getattr(rule.when, field) or []:
                 if name not in known:
                     raise ConfigError(path, f"policy.rules.{i}.when.{field}", f"unknown intent {name!r}")
-
-
-def secret(name: str) -> str | None:
-    """Read a secret from the environment; the only way keys enter the process."""
-    value = os.environ.get(name, "").strip()
-    return value or None

@@ -52,8 +52,11 @@ def session(tmp_path_factory):
     """Migrate a fresh database and pipe the script through `supportbot chat --json` once."""
     work = tmp_path_factory.mktemp("chat")
     env = {**os.environ, "SUPPORTBOT_CONFIG": str(EXAMPLE_CONFIG), "PYTHONPATH": str(ROOT)}
-    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY", "SUPPORTBOT_DATABASE_URL"):
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
         env.pop(key, None)
+    # the environment's URL is taken as given: a relative SQLite file is in the current folder (the config's
+    # own relative URL would be next to the demo config, in the repository)
+    env["SUPPORTBOT_DATABASE_URL"] = "sqlite+aiosqlite:///./supportbot.db"
     migrated = run(["migrate"], work, env=env)
     assert migrated.returncode == 0, migrated.stderr
     stdin = "\n/new\n".join(text for text, _, _ in SCRIPT) + "\n"

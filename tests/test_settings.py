@@ -159,3 +159,22 @@ def test_every_error_of_a_file_at_once(tmp_path):
     assert (e.value.key, e.value.reason) == ("company.colour", "unknown key")  # the first, as before
     assert [k for k, _ in e.value.more] == ["policy.confidence_threshold", "policy.rules.0.route"]
     assert str(e.value).count(str(bad)) == 3  # one line per error, each naming the file
+
+
+def test_a_relative_sqlite_file_is_next_to_the_config_not_the_current_folder(cfg_dir, tmp_path, monkeypatch):
+    """Issue 19: `--config shop/supportbot.yaml` from another folder finds the database the config names."""
+    edit(cfg_dir / "supportbot.yaml", lambda d: d.update(database={"url": "sqlite+aiosqlite:///./data/shop.db"}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delenv("SUPPORTBOT_DATABASE_URL", raising=False)
+    s = load_settings(cfg_dir / "supportbot.yaml")
+    assert s.database.url == f"sqlite+aiosqlite:///{(cfg_dir / 'data' / 'shop.db').resolve()}"
+    # absolute paths, in-memory databases and other backends are left as written
+    for url in ("sqlite+aiosqlite:////var/lib/supportbot/shop.db", "sqlite+aiosqlite:///:memory:",
+                "postgresql+asyncpg://bot@db.internal/support"):
+        edit(cfg_dir / "supportbot.yaml", lambda d, url=url: d.update(database={"url": url}))
+        assert load_settings(cfg_dir / "supportbot.yaml").database.url == url
+    # the environment's URL is taken as given (a shell's relative path is the current folder's)
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", "sqlite+aiosqlite:///./here.db")
+    assert load_settings(cfg_dir / "supportbot.yaml").database.url == "sqlite+aiosqlite:///./here.db"
