@@ -187,7 +187,12 @@ def test_a_message_of_under_three_words_is_not_read_by_meaning():
     from; the word cues still catch a short case."""
     det = SafetyDetector(meaning=_Fixed(0.9, "distress"))
     assert det.check("lol ok", weak=True) is None
-    assert det.check("ok then, fine", weak=True) is not None
+    # a few words are read, but only as a possible concern: "i dont have it on me" (an answer to "what is your
+    # order number?") read 0.55-0.66 harm; a case by meaning alone needs a sentence of MEANING_CASE_WORDS
+    few = det.check("ok then, fine, whatever", weak=True)
+    assert few is not None and few.score < 0.5
+    sentence = det.check("ok then, fine, whatever you say, it doesn't matter", weak=True)
+    assert sentence is not None and sentence.score >= 0.5
     assert SafetyDetector(meaning=_Fixed(0.0, "distress")).check("kill myself") is not None
 
 

@@ -242,6 +242,10 @@ PRIORITY = {  # when two categories are equally strong, the first here names the
 MODEL_MIN = 0.85  # the word model's probability needed to confirm weak cues
 MEANING_STRONG = 0.5  # the model by meaning alone: a safety case (a person), whatever the classifier says
 MEANING_WEAK = 0.3  # ...a possible concern (a person when the classifier cannot place the message)
+# a case by meaning alone needs a sentence: under this many words the reading is only a concern ("i dont have
+# it on me", answering "what is your order number?", read 0.55-0.66 harm; on the nine routing sets the only
+# other such hits were small talk and "put me through to a manager", which the wants-a-person rule takes)
+MEANING_CASE_WORDS = 7
 # A crisis tucked into a routine request ("nobody would even notice if I was gone. anyway can you cancel
 # my box") is diluted in the whole message's embedding (0.15) but plain in its own sentence (0.86): a
 # message of several sentences has each one read too, for self-harm only (a sentence of venting, "it has
@@ -332,7 +336,7 @@ class SafetyDetector:
         note = ""
         if self.meaning is not None and len(re.findall(r"[a-z']+", t)) >= MEANING_MIN_WORDS:
             reading = self.meaning.read(text[:MEANING_CHARS])
-            if not hits and reading.p_harm >= MEANING_STRONG:
+            if not hits and reading.p_harm >= MEANING_STRONG and len(re.findall(r"[a-z']+", t)) >= MEANING_CASE_WORDS:
                 hits = {reading.category: 1.0}
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
                 alone = True
