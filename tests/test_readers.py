@@ -14,17 +14,26 @@ from bot.pipeline.signals import detect
 from tests.conftest import EXAMPLE_CONFIG
 
 
-@pytest.fixture(scope="module")
-def reader(tmp_path_factory):  # noqa: ANN201
+def _reader(tmp_path_factory, question):  # noqa: ANN001, ANN202
+    """The demo's reader for `question`, fitted in a fresh cache (CI requires the encoder: it fails there)."""
     if encoder_or_none() is None:
         if os.environ.get("SUPPORTBOT_REQUIRE_EMBEDDINGS"):
             pytest.fail("the encoder package is required (SUPPORTBOT_REQUIRE_EMBEDDINGS) but not installed")
         pytest.skip("the encoder package is not installed")
-    from bot.app import build_anger
+    from bot.classify.readers import ANGER, COMPLEXITY
+    from bot.pipeline.builders import build_meaning
 
     settings = load_settings(EXAMPLE_CONFIG)
-    settings.classifier.cache_dir = str(tmp_path_factory.mktemp("anger-cache"))
-    return build_anger(settings)
+    settings.classifier.cache_dir = str(tmp_path_factory.mktemp("reader-cache"))
+    threshold = {ANGER: settings.signals.anger_by_meaning, COMPLEXITY: settings.signals.complex_by_meaning}[question]
+    return build_meaning(settings, question, threshold)
+
+
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory):  # noqa: ANN201
+    from bot.classify.readers import ANGER
+
+    return _reader(tmp_path_factory, ANGER)
 
 
 # Written for this test; not in bot/classify/emotion_examples.yaml or bench/.
@@ -73,14 +82,9 @@ def test_no_reader_when_the_setting_is_off():
 
 @pytest.fixture(scope="module")
 def complexity_reader(tmp_path_factory):  # noqa: ANN201
-    if encoder_or_none() is None:
-        pytest.skip("the encoder package is not installed")
     from bot.classify.readers import COMPLEXITY
-    from bot.pipeline.builders import build_meaning
 
-    settings = load_settings(EXAMPLE_CONFIG)
-    settings.classifier.cache_dir = str(tmp_path_factory.mktemp("complexity-cache"))
-    return build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning)
+    return _reader(tmp_path_factory, COMPLEXITY)
 
 
 # Written for this test; not in bot/classify/complex_examples.yaml or bench/.
