@@ -39,7 +39,8 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 
-from bench.load import model, pct  # noqa: E402
+from bench.load import model  # noqa: E402
+from bench.load_drive import pct  # noqa: E402
 from bench.serve_procs import Servers, write_config  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from tests.fakes.llm_servers import FakeLLMServer  # noqa: E402

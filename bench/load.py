@@ -4,7 +4,7 @@
                                    [--db sqlite|postgresql] [--processes 1] [--workers 1]
                                    [--concurrency 16] [--duration-cap 120]
                                    [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
-                                   [--crash] [--lease-seconds S]
+                                   [--crash] [--lease-seconds S] [--baseline echo]
 
 What runs: --processes real `supportbot serve` processes (the CLI, as deployed: web server,
 inbox workers, outbox, channels; several need --db postgresql) with the demo config
@@ -27,6 +27,11 @@ message; inbox backlog (max sampled every 0.2 s); HTTP errors; and the exactly-o
 every message got exactly one reply.
 Target (DESIGN/issue): >= 500 messages/s with overhead p99 <= 13 ms, zero lost, zero doubled.
 Bounded: --duration-cap ends the run (what did not finish counts as lost).
+--baseline echo then runs the same customers, fakes and process count against bench/echo_bot.py, a
+bare aiogram + slack-bolt echo bot, and prints its figures and supportbot's CPU per message as a
+multiple of the echo bot's (issue 16: at most 4x). The last line is always one JSON object: msg_s,
+cpu_ms_per_msg, echo_msg_s, echo_cpu_ms_per_msg, cpu_ratio_vs_echo, e2e_p50_ms, e2e_p99_ms, lost, doubled.
+The customers and the figures are bench/load_drive.py's, the processes bench/serve_procs.py's.
 """
 
 from __future__ import annotations
@@ -40,24 +45,19 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import csv  # noqa: E402
-import hashlib  # noqa: E402
-import hmac  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import statistics  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
-from collections import Counter, defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import aiohttp  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.db import models as m  # noqa: E402
@@ -68,11 +68,10 @@ from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 
 from bench.crash import Crash  # noqa: E402
 from bench.crash import report as crash_report  # noqa: E402
-from bench.serve_procs import Servers, write_config  # noqa: E402
+from bench.load_drive import Replies, drive, figures, platform_env  # noqa: E402
+from bench.serve_procs import EchoServers, Servers, write_config  # noqa: E402
 
 DATA = REPO / "bench" / "data" / "routing_eval.csv"
-SLACK_SECRET = "bench-signing-secret"
-TG_SECRET = "bench-webhook-secret"
 
 
 def texts() -> list[str]:
@@ -95,101 +94,6 @@ def model(provider: str, name: str, body: Any) -> Behaviour:
                                    "working days and you can follow every step in your account.",
                          "confidence": 0.93})
     return ok(answer, usage=U(tokens, 60))
-
-
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
-
-
-class Replies:
-    """Reply arrivals on both fake platforms, keyed by the customer's chat / channel."""
-
-    def __init__(self, tg: FakeTelegram, slack: FakeSlack):
-        self.count: Counter = Counter()
-        self.events: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
-        self.at: dict[str, list[float]] = defaultdict(list)
-        real_tg, real_slack = tg._m_sendMessage, slack._m_chat_postMessage
-
-        def tg_send(p: dict):  # noqa: ANN202
-            out = real_tg(p)
-            self._seen(f"tg:{p['chat_id']}")
-            return out
-
-        def slack_post(p: dict):  # noqa: ANN202
-            out = real_slack(p)
-            self._seen(f"slack:{p['channel']}")
-            return out
-
-        tg._m_sendMessage, slack._m_chat_postMessage = tg_send, slack_post
-
-    def _seen(self, key: str) -> None:
-        self.count[key] += 1
-        self.at[key].append(time.perf_counter())
-        self.events[key].set()
-
-
-async def post(http: aiohttp.ClientSession, urls: list[str], i: int, path: str, body: bytes, headers: dict,
-               errors: Counter, deadline: float, retry: bool) -> bool:
-    """POST one update; with `retry` (--crash) a refused one goes again to the next server, as the
-    platforms redeliver an update that was not acknowledged."""
-    attempt = 0
-    while True:
-        try:
-            async with http.post(urls[(i + attempt) % len(urls)] + path, data=body, headers=headers) as r:
-                await r.read()
-                if r.status == 200:
-                    return True
-                errors[f"HTTP {r.status}"] += 1
-        except aiohttp.ClientError as e:
-            errors[type(e).__name__] += 1
-        attempt += 1
-        if not retry or time.perf_counter() > deadline:
-            return False
-        await asyncio.sleep(0.1)
-
-
-async def customer(i: int, n_messages: int, corpus: list[str], http: aiohttp.ClientSession, urls: list[str],
-                   tg: FakeTelegram, slack: FakeSlack, replies: Replies, sent: dict, errors: Counter,
-                   deadline: float, crash: Crash | None = None) -> None:
-    on_tg = i % 2 == 0
-    key = f"tg:{100000 + i}" if on_tg else f"slack:D{i:05d}"
-    for k in range(n_messages):
-        text = corpus[(i * 7 + k) % len(corpus)]
-        if on_tg:
-            update = tg.text_update(100000 + i, text, user_id=100000 + i, first_name=f"C{i}")
-            body = json.dumps(update).encode()
-            ext = f"{tg.bot_id}:{update['update_id']}"
-            headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": TG_SECRET}
-            path = "/telegram/webhook"
-        else:
-            payload = slack.message_event(f"U{i:05d}", text, channel=f"D{i:05d}")
-            body = json.dumps(payload).encode()
-            ext = f"T1:{payload['event_id']}"
-            ts = str(int(time.time()))
-            sig = "v0=" + hmac.new(SLACK_SECRET.encode(), f"v0:{ts}:".encode() + body, hashlib.sha256).hexdigest()
-            headers = {"Content-Type": "application/json", "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sig}
-            path = "/slack/events"
-        expected = replies.count[key] + 1
-        replies.events[key].clear()
-        t0 = time.perf_counter()
-        if crash is not None:
-            crash.started[ext] = t0
-        if not await post(http, urls, i, path, body, headers, errors, deadline, retry=crash is not None):
-            continue
-        sent[ext] = (key, t0)
-        while replies.count[key] < expected:  # bounded by the run's deadline
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                return
-            try:
-                await asyncio.wait_for(replies.events[key].wait(), left)
-            except TimeoutError:
-                return
-            replies.events[key].clear()
-        sent[ext] = (key, t0, replies.at[key][expected - 1])
 
 
 async def run(args: argparse.Namespace) -> dict:
@@ -228,23 +132,14 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
     from bot.db.engine import make_engine, session_factory
     from bot.runtime.inbox import Inbox
 
-    corpus = texts()
     engine = make_engine(db_url)
     sessions = session_factory(engine)
     async with FakeLLMServer(responder=model, latency_ms=args.latency_ms) as llm, FakeTelegram() as tg, \
             FakeSlack() as slack:
         config, keys = write_config(tmp, db_url, llm.url, args.lease_seconds)
-        env = {**os.environ, "TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url,
-               "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_URL": "https://bot.test/telegram/webhook",
-               "TELEGRAM_WEBHOOK_SECRET": TG_SECRET, "SLACK_BOT_TOKEN": slack.bot_token,
-               "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_API_URL": slack.api_url,
-               "SUPPORTBOT_LOG_LEVEL": "ERROR", **keys}
-        for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):
-            env.pop(var, None)
+        env = {**_no_proxy(os.environ), **platform_env(tg, slack), **keys}
         replies = Replies(tg, slack)
         async with Servers(config, env, args) as servers:
-            sent: dict[str, tuple] = {}
-            errors: Counter = Counter()
             backlog: list[int] = []
             stop = asyncio.Event()
             inbox = Inbox(sessions)
@@ -258,19 +153,10 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
                         pass
 
             sampler = asyncio.create_task(sample())
-            total = args.customers * args.messages
-            crash = Crash(servers, total) if args.crash else None
+            crash = Crash(servers, args.customers * args.messages) if args.crash else None
+            sent: dict[str, tuple] = {}
             crasher = asyncio.create_task(crash.run(sent, stop, sessions)) if crash else None
-            conn = aiohttp.TCPConnector(limit=args.customers + 4)
-            cpu0 = servers.cpu_seconds()
-            start = time.perf_counter()
-            deadline = start + args.duration_cap
-            async with aiohttp.ClientSession(connector=conn, trust_env=False,
-                                             timeout=aiohttp.ClientTimeout(total=30)) as http:
-                await asyncio.gather(*(customer(i, args.messages, corpus, http, servers.urls, tg, slack, replies,
-                                                sent, errors, deadline, crash) for i in range(args.customers)))
-            elapsed = time.perf_counter() - start
-            cpu = servers.cpu_seconds() - cpu0
+            run = await drive(args, servers, texts(), tg, slack, replies, crash, sent)
             # let late duplicates show up: wait until the servers have nothing left to send
             quiet_deadline = time.perf_counter() + 10
             while time.perf_counter() < quiet_deadline and await unsent(sessions):
@@ -282,22 +168,23 @@ async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:
         llm_ms = await model_time(sessions)
         routes = await route_mix(sessions)
     await engine.dispose()
-    done = {ext: v for ext, v in sent.items() if len(v) == 3}
-    e2e = {ext: (v[2] - v[1]) * 1000 for ext, v in done.items()}
-    overhead = [e2e[ext] - llm_ms.get(ext, 0.0) for ext in e2e]
-    per_customer = Counter(v[0] for v in sent.values())
-    doubled = sum(max(0, replies.count[k] - n) for k, n in per_customer.items())
-    return dict(**(crash.result(sent) if crash else {}), crash=bool(crash),
+    return dict(**(crash.result(run["sent"]) if crash else {}), crash=bool(crash),
                 db=args.db, processes=args.processes, workers=args.workers, concurrency=args.concurrency,
-                customers=args.customers, messages=total,
-                latency_ms=args.latency_ms, accepted=len(sent), answered=len(done), elapsed_s=elapsed,
-                msgs_per_s=len(done) / elapsed if elapsed else 0.0,
-                server_cpu_ms_per_msg=cpu * 1000 / len(done) if done else float("nan"),
-                e2e_ms=[pct(list(e2e.values()), p) for p in (50, 95, 99)],
-                overhead_ms=[pct(overhead, p) for p in (50, 95, 99)],
-                llm_share=statistics.fmean(llm_ms.get(e, 0.0) > 0 for e in e2e) if e2e else 0.0,
-                backlog_max=max(backlog, default=0), errors=dict(errors),
-                lost=total - len(done), doubled=doubled, routes=routes)
+                latency_ms=args.latency_ms, **figures(args, run, replies, llm_ms),
+                backlog_max=max(backlog, default=0), routes=routes)
+
+
+async def run_echo(args: argparse.Namespace) -> dict:
+    """The same customers against the bare aiogram + slack-bolt echo bot (bench/echo_bot.py), same processes."""
+    async with FakeTelegram() as tg, FakeSlack() as slack:
+        replies = Replies(tg, slack)
+        async with EchoServers(None, {**_no_proxy(os.environ), **platform_env(tg, slack)}, args) as servers:
+            run = await drive(args, servers, texts(), tg, slack, replies)
+    return figures(args, run, replies)
+
+
+def _no_proxy(env: os._Environ[str] | dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")}
 
 
 async def unsent(sessions) -> int:  # noqa: ANN001
@@ -344,6 +231,18 @@ def report(r: dict) -> str:
     ])
 
 
+def echo_report(e: dict, r: dict) -> str:
+    f = lambda xs: " / ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    return "\n".join([
+        "echo baseline (bench/echo_bot.py: aiogram + slack-bolt, reply = the text; same customers and fakes)",
+        f"  throughput        {e['msgs_per_s']:.1f} messages/s ({e['answered']} answered in {e['elapsed_s']:.1f} s)",
+        f"  end-to-end        p50/p95/p99 {f(e['e2e_ms'])} ms",
+        f"  server CPU        {e['server_cpu_ms_per_msg']:.2f} ms per message; supportbot uses "
+        f"{r['server_cpu_ms_per_msg'] / e['server_cpu_ms_per_msg']:.1f}x that (issue 16's target: at most 4x)",
+        f"  exactly once: lost {e['lost']}, doubled {e['doubled']}",
+    ])
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--customers", type=int, default=100)
@@ -362,6 +261,8 @@ def main() -> None:
     p.add_argument("--crash", action="store_true", help="kill -9 one of two PostgreSQL processes mid-run, "
                    "restart it, print recovered_s (see bench/crash.py)")
     p.add_argument("--profile", metavar="FILE", help="run each server under cProfile, writing FILE.0, FILE.1 ...")
+    p.add_argument("--baseline", choices=("echo",), help="then run the same customers against a bare aiogram + "
+                   "slack-bolt echo bot (bench/echo_bot.py, as many processes) and print both")
     args = p.parse_args()
     if args.crash:
         args.db, args.processes = "postgresql", max(2, args.processes)
@@ -371,13 +272,16 @@ def main() -> None:
         os.environ.pop(var, None)
     result = asyncio.run(run(args))
     print(json.dumps(result) if args.json else report(result))
-    print(json.dumps(summary(result)))
+    echo = asyncio.run(run_echo(args)) if args.baseline == "echo" else None
+    if echo is not None:
+        print(json.dumps({"echo": echo}) if args.json else echo_report(echo, result))
+    print(json.dumps(summary(result, echo)))
 
 
 def summary(r: dict, echo: dict | None = None) -> dict:
-    """The one final line (issue 16). The echo fields stay null until --baseline echo runs."""
+    """The one final line (issue 16); the echo fields are null without --baseline echo."""
     cpu = r["server_cpu_ms_per_msg"]
-    echo_cpu = echo["server_cpu_ms_per_msg"] if echo else None
+    echo_cpu = round(echo["server_cpu_ms_per_msg"], 2) if echo else None
     return {"msg_s": round(r["msgs_per_s"], 1), "cpu_ms_per_msg": round(cpu, 2),
             "echo_msg_s": round(echo["msgs_per_s"], 1) if echo else None, "echo_cpu_ms_per_msg": echo_cpu,
             "cpu_ratio_vs_echo": round(cpu / echo_cpu, 2) if echo_cpu else None,

@@ -39,7 +39,7 @@ def write_config(tmp: Path, db_url: str, llm_url: str,
 class Servers:
     """`supportbot serve` subprocesses on free ports; their CPU time is read from /proc."""
 
-    def __init__(self, config: Path, env: dict, args: argparse.Namespace):
+    def __init__(self, config: Path | None, env: dict, args: argparse.Namespace):
         self.config, self.env, self.args = config, env, args
         self.procs: list[asyncio.subprocess.Process] = []
         self.urls: list[str] = []
@@ -55,10 +55,7 @@ class Servers:
 
     async def _spawn(self, i: int, port: int) -> asyncio.subprocess.Process:
         """Process i on `port`, named bench-i when serve takes a --name (a restart keeps its identity)."""
-        prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{i}"] if self.args.profile else []
-        name = ["--name", f"bench-{i}"] if self.named else []
-        cmd = [sys.executable, *prof, "-m", "bot.cli.main", "serve", "--config", str(self.config), "--port", str(port),
-               "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency), *name]
+        cmd = self._command(i, port)
         url = f"http://127.0.0.1:{port}"
         if i < len(self.urls):
             self.urls[i] = url
@@ -66,6 +63,12 @@ class Servers:
             self.urls.append(url)
         return await asyncio.create_subprocess_exec(
             *cmd, cwd=REPO, env=self.env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    def _command(self, i: int, port: int) -> list[str]:
+        prof = ["-m", "cProfile", "-o", f"{self.args.profile}.{i}"] if self.args.profile else []
+        name = ["--name", f"bench-{i}"] if self.named else []
+        return [sys.executable, *prof, "-m", "bot.cli.main", "serve", "--config", str(self.config), "--port", str(port),
+                "--workers", str(self.args.workers), "--concurrency", str(self.args.concurrency), *name]
 
     async def kill9(self, i: int) -> None:
         self.procs[i].kill()
@@ -99,6 +102,13 @@ class Servers:
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
+
+
+class EchoServers(Servers):
+    """bench/echo_bot.py processes instead of `serve`: the bare SDKs, for --baseline echo."""
+
+    def _command(self, i: int, port: int) -> list[str]:
+        return [sys.executable, str(REPO / "bench" / "echo_bot.py"), "--port", str(port)]
 
 
 async def _output(*cmd: str) -> str:
