@@ -29,11 +29,15 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import timedelta
-from typing import TypedDict
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.analytics.actions import ActionsSection, actions
+from bot.analytics.actions import actions
+from bot.analytics.shapes import Daily as Daily  # re-exported: the dashboard reads them from here
+from bot.analytics.shapes import Report as Report
+from bot.analytics.shapes import (
+    ConversationFigures, CostFigures, EscalationFigures, ModelCost, ReasonFigures, ResolutionFigures, RouteFigures,
+    SavingsFigures, Stats, Unhandled, _Group,
+)
 from bot.analytics.sql import PERCENTILES as PERCENTILES  # re-exported: part of this module's API
 from bot.analytics.sql import SINCE_FORMS as SINCE_FORMS
 from bot.analytics.sql import Filters as Filters
@@ -56,141 +60,6 @@ RESOLUTION_STATUS = """CASE WHEN hard = 1 THEN 'hard'
             WHEN answer_age_s < :window_s THEN 'pending'
             WHEN more_help > 0 OR next_customer_message_s <= :window_s THEN 'unresolved'
             ELSE 'soft' END"""
-
-# --- the shapes of the figures (plain dicts, JSON-ready) ---------------------------------------
-
-Stats = dict[str, float | None]  # count, p50, p95, p99 (bot.analytics.sql._stats)
-
-
-class Csat(TypedDict):
-    count: int
-    average: float | None
-
-
-class ConversationFigures(TypedDict):
-    total: int
-    contained: int
-    containment_rate: float | None
-    escalated: int
-    escalation_rate: float | None
-    customer_messages: int
-    csat: Csat
-
-
-class ReasonFigures(TypedDict):
-    count: int
-    share: float | None
-    rate: float | None
-
-
-class EscalationFigures(TypedDict):
-    total: int
-    by_reason: dict[str, ReasonFigures]
-    open: int
-    sla_seconds: float
-    sla_breached: int
-    sla_met: int
-    wait_to_claim_s: Stats
-    time_to_resolve_s: Stats
-
-
-class RouteFigures(TypedDict):
-    messages: int
-    share: float | None
-    degraded: int
-
-
-class ModelCost(TypedDict):
-    model: str
-    tier: str
-    calls: int
-    ok: int
-    failures: int
-    blocked: int
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-
-
-class CostFigures(TypedDict):
-    by_model: list[ModelCost]
-    by_tier: dict[str, float]
-    total_usd: float
-
-
-class ResolutionFigures(TypedDict):
-    soft_window_hours: float
-    conversations: int
-    answered: int
-    counted: int
-    by_status: dict[str, int]
-    resolved: int
-    resolution_rate: float | None
-    hard_rate: float | None
-    soft_rate: float | None
-    more_help: int
-    more_help_rate: float | None
-
-
-class SavingsFigures(TypedDict):
-    actual_usd: float
-    counterfactual_usd: float
-    saved_usd: float
-    saved_pct: float | None
-    resolved_actual_usd: float
-    resolved_counterfactual_usd: float
-    saved_if_all_right_usd: float
-    saved_if_all_right_pct: float | None
-
-
-class Unhandled(TypedDict):
-    text: str
-    count: int
-    intent: str | None
-    route: str | None
-    reason: str | None
-
-
-class _Group(Unhandled):  # unhandled(): one normalised text, with its newest message's id
-    last_id: int
-
-
-class Report(TypedDict):
-    period: dict[str, str | None]
-    actions: ActionsSection
-    conversations: ConversationFigures
-    resolution: ResolutionFigures
-    messages: int
-    escalations: EscalationFigures
-    route_mix: dict[str, RouteFigures]
-    cost: CostFigures
-    savings: SavingsFigures
-    latency_ms: dict[str, Stats]
-    csat: Csat
-    guardrails: dict[str, int]
-    unhandled: list[Unhandled]
-
-
-class Daily(TypedDict):
-    days: list[str]
-    conversations_by_route: dict[str, list[int]]
-    containment_rate: list[float | None]
-    resolution_rate: list[float | None]
-    hard_rate: list[float | None]
-    soft_rate: list[float | None]
-    more_help_rate: list[float | None]
-    resolutions_by_status: dict[str, list[int]]
-    cost_usd: list[float]
-    counterfactual_usd: list[float]
-    saved_usd: list[float]
-    saved_if_all_right_usd: list[float]
-    escalations_within_sla: list[int]
-    escalations_breached_sla: list[int]
-    escalations_open: list[int]
-    confidence_bins: list[str]
-    confidence_counts: list[int]
-    csat_average: list[float | None]
-    csat_count: list[int]
 
 
 # --- the sections of the report -------------------------------------------------------------

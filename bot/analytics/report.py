@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bot.analytics.figures import Report
+from bot.analytics.shapes import Report
 
 FORMATS = ("table", "csv", "json")
 

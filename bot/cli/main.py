@@ -19,7 +19,7 @@ from bot.settings import ConfigError, Settings
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-    from bot.analytics.figures import Report
+    from bot.analytics.shapes import Report
     from bot.classify.protocol import Classifier
     from bot.quality.evaluate import EvalResult
     from bot.quality.replay import Replayed
