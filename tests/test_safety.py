@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.classify.safety import CATEGORIES, SafetyDetector, SafetyHit, money_frame
+from bot.classify.safety import CATEGORIES, SafetyDetector, SafetyHit
+from bot.classify.safety_money import money_frame
 from bot.classify.safety_cues import forms
 
 ROOT = Path(__file__).resolve().parent.parent
