@@ -162,6 +162,9 @@ class SlackDesk:
                 await self._update(esc, ref)
             return ref  # already on show: not posted twice
 
+    def listening(self, conversation_id: int) -> bool:
+        return True  # the card's thread shows every customer message, whoever looks
+
     async def customer_said(self, esc: EscalationView, text: str) -> None:
         ref = self._card(esc)
         if ref is None:

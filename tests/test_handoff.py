@@ -21,6 +21,10 @@ class Desk:
 
     def __init__(self):
         self.events: list[tuple] = []
+        self.open = True  # an agent has it on screen
+
+    def listening(self, conversation_id):  # noqa: ANN001, ANN201
+        return self.open
 
     async def announce(self, esc, again):  # noqa: ANN001
         self.events.append(("announce", esc.id, again))
@@ -190,3 +194,33 @@ async def test_announce_is_reserved_once(app, desk):  # noqa: F811
     esc_id = await escalate(app)  # the worker announced it
     await asyncio.gather(app.handoff.announce(esc_id), app.handoff.announce(esc_id))
     assert [e for e in desk.events if e[0] == "announce"] == [("announce", esc_id, False)]
+
+
+async def test_a_customer_message_is_read_for_the_desks_only_when_one_listens(app, desk):  # noqa: F811
+    """Issue 16: the relay reads the escalation per customer message; with no desk listening it does not."""
+    esc_id = await escalate(app)
+    ann = await add_agent(app.sessions, "ann", "password1")
+    await app.handoff.claim(esc_id, ann)
+    desk.open = False
+    r = await say(app, "are you still there?", "e-quiet")
+    assert r.relayed and not [e for e in desk.events if e[0] == "customer_said"]
+    desk.open = True
+    await say(app, "hello?", "e-heard")
+    assert ("customer_said", esc_id, "hello?") in desk.events
+    # messages are stored either way: the agent reads them in the conversation when they look
+    texts = [x.text for x in await rows(app, m.Message, m.Message.direction == "in")]
+    assert "are you still there?" in texts and "hello?" in texts
+
+
+def test_the_console_listens_while_a_page_of_the_conversation_or_the_queue_is_open():
+    from bot.web.console import WebDesk
+
+    web = WebDesk()
+    assert not web.listening(7)
+    page = web.listen(7)
+    assert web.listening(7) and not web.listening(8)
+    web.forget(7, page)
+    queue_page = web.listen(None)
+    assert web.listening(7) and web.listening(8)
+    web.forget(None, queue_page)
+    assert not web.listening(7)

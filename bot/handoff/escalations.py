@@ -101,6 +101,10 @@ class AgentDesk(Protocol):
         """Show a new (or, again=True, still untaken) escalation; may return a ref to store."""
         ...
 
+    def listening(self, conversation_id: int) -> bool:
+        """Whether customer_said for this conversation would reach anyone now (else it is not read)."""
+        ...
+
     async def customer_said(self, esc: EscalationView, text: str) -> None: ...
 
     async def changed(self, esc: EscalationView, event: str, by: str | None = None) -> None:
@@ -151,9 +155,10 @@ class Handoff:
                 .order_by(m.Escalation.id.desc()).limit(1))
 
     # --- telling the desks ------------------------------------------------------------
-    async def _tell(self, what: str, call: Callable[[AgentDesk], Awaitable[None]]) -> None:
-        """call(desk) for every desk; `what` names the call in the log when a desk fails."""
-        for desk in self.desks:
+    async def _tell(self, what: str, call: Callable[[AgentDesk], Awaitable[None]],
+                    desks: list[AgentDesk] | None = None) -> None:
+        """call(desk) for every desk (or those given); `what` names the call in the log when a desk fails."""
+        for desk in self.desks if desks is None else desks:
             try:
                 await call(desk)
             except Exception:  # a desk that is down must not stop the others (the SLA loop re-announces)
@@ -186,14 +191,16 @@ class Handoff:
                 await s.execute(update(m.Escalation).where(m.Escalation.id == escalation_id).values(desk_refs=refs))
 
     async def relay_customer(self, conversation_id: int, text: str) -> None:
-        """A customer wrote while a person holds (or is about to take) the conversation."""
-        if not self.desks:
+        """A customer wrote while a person holds (or is about to take) the conversation. The escalation is
+        read only for a desk that listens: a console nobody has open costs no query per message."""
+        listening = [d for d in self.desks if d.listening(conversation_id)]
+        if not listening:
             return
         async with self.sessions() as s:
             row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
         if row is not None:  # agents see cards, IBANs and passwords masked, on every desk
             esc, masked = _view(row), mask_for_agents(text)
-            await self._tell("customer_said", lambda desk: desk.customer_said(esc, masked))
+            await self._tell("customer_said", lambda desk: desk.customer_said(esc, masked), listening)
 
     # --- agent actions ----------------------------------------------------------------
     async def claim(self, escalation_id: int, agent_id: int) -> Claim:

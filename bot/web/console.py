@@ -111,6 +111,10 @@ class WebDesk:
         self._wake(esc.conversation_id, "announced")
         return None
 
+    def listening(self, conversation_id: int) -> bool:
+        """An open page of this conversation or the queue, in this process."""
+        return conversation_id in self.streams or None in self.streams
+
     async def customer_said(self, esc: EscalationView, text: str) -> None:
         self._wake(esc.conversation_id, "customer_said")
 
