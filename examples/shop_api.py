@@ -5,11 +5,13 @@ the prefix the config's `apps:` names; it is the shop's code, not supportbot's.
     GET  /orders/{number}?postcode=...          the order's status, carrier and tracking
     POST /orders/{number}/returns               {"postcode": ...}: a return and its label link
     POST /orders/{number}/cancel                {"postcode": ...}: cancel an order not yet shipped
+    POST /orders/{number}/address               {"postcode": ..., "address": ...}: deliver elsewhere, before dispatch
+    POST /memberships/cancel                    {"email": ..., "postcode": ...}: end Northwind Plus at the period's end
 
-A customer acts on their own order only: the postcode on the order is the second factor. A wrong
+A customer acts on their own order (or membership) only: the postcode on it is the second factor. A wrong
 postcode gets the same 404 as an unknown number, so a stranger learns nothing. A write with an
-Idempotency-Key seen before gets the first answer again. Orders come from shop_orders.json (days
-counted back from today); returns are kept in memory.
+Idempotency-Key seen before gets the first answer again. Orders and members come from shop_orders.json
+(days counted back from today); changes are kept in memory.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ NUMBER = re.compile(r"^NW-\d{5}$")
 RETURN_DAYS = 30
 PER_CLIENT = parse("120/minute")
 ORDERS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("orders", dict)
+MEMBERS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("members", dict)
 RETURNS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("returns", dict)
 SEEN: web.AppKey[dict[str, tuple[int, dict[str, Any]]]] = web.AppKey("seen", dict)
 LIMITER: web.AppKey[MovingWindowRateLimiter] = web.AppKey("limiter", MovingWindowRateLimiter)
@@ -74,7 +77,17 @@ async def get_order(request: web.Request) -> web.Response:
 
 
 async def _write(request: web.Request, do: Any) -> web.Response:
-    """A write: the postcode from the JSON body, the first answer again for an Idempotency-Key seen before."""
+    """A write on an order: the postcode from the JSON body checked against it, then do(app, number,
+    order, payload); the first answer again for an Idempotency-Key seen before."""
+    async def on_order(payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        number, order = _order(request, str(payload.get("postcode", ""))[:20])
+        return do(request.app, number, order, payload)
+
+    return await _once(request, on_order)
+
+
+async def _once(request: web.Request, do: Any) -> web.Response:
+    """A write with a JSON object body, answered once per Idempotency-Key."""
     key = request.headers.get("Idempotency-Key", "")[:200]
     if key and key in request.app[SEEN]:
         status, body = request.app[SEEN][key]
@@ -85,8 +98,7 @@ async def _write(request: web.Request, do: Any) -> web.Response:
         raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON body"}), content_type="application/json")
     if not isinstance(payload, dict):
         raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON object"}), content_type="application/json")
-    number, order = _order(request, str(payload.get("postcode", ""))[:20])
-    status, body = do(request.app, number, order)
+    status, body = await do(payload)
     if key:
         request.app[SEEN][key] = (status, body)
     return web.json_response(body, status=status)
@@ -100,7 +112,34 @@ async def cancel(request: web.Request) -> web.Response:
     return await _write(request, _cancel)
 
 
-def _cancel(app: web.Application, number: str, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+async def change_address(request: web.Request) -> web.Response:
+    return await _write(request, _address)
+
+
+async def cancel_membership(request: web.Request) -> web.Response:
+    async def end(payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        email = str(payload.get("email", ""))[:200].strip().lower()
+        member = request.app[MEMBERS].get(email)
+        if member is None or _postcode(member["postcode"]) != _postcode(str(payload.get("postcode", ""))[:20]):
+            raise web.HTTPNotFound(text=json.dumps({"error": "no such membership"}), content_type="application/json")
+        ends_on = (date.today() + timedelta(days=member["renews_in_days"])).isoformat()
+        member["cancelled"] = True
+        return 200, {"plan": member["plan"], "status": "cancelled", "ends_on": ends_on}
+
+    return await _once(request, end)
+
+
+def _address(app: web.Application, number: str, order: dict[str, Any], payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    address = " ".join(str(payload.get("address", "")).split())[:200]
+    if len(address) < 6:
+        return 422, {"reason": "that doesn't look like a full address"}
+    if order["status"] != "processing":
+        return 409, {"reason": "it has already left our warehouse; the carrier's tracking page lets you redirect it"}
+    order["address"] = address
+    return 200, {"number": number, "address": address}
+
+
+def _cancel(app: web.Application, number: str, order: dict[str, Any], payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if order["status"] == "cancelled":
         return 200, {"number": number, "status": "cancelled", "refund_eur": order.get("total_eur")}
     if order["status"] != "processing":
@@ -109,7 +148,7 @@ def _cancel(app: web.Application, number: str, order: dict[str, Any]) -> tuple[i
     return 200, {"number": number, "status": "cancelled", "refund_eur": order.get("total_eur")}
 
 
-def _return(app: web.Application, number: str, order: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+def _return(app: web.Application, number: str, order: dict[str, Any], payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if number in app[RETURNS]:
         return 200, app[RETURNS][number]
     if order["status"] != "delivered":
@@ -133,9 +172,12 @@ async def limited(request: web.Request, handler: Any) -> web.StreamResponse:
 def create_app() -> web.Application:
     app = web.Application(middlewares=[limited], client_max_size=16 * 1024)
     app[LIMITER] = MovingWindowRateLimiter(MemoryStorage())
-    app[ORDERS] = json.loads(ORDERS_FILE.read_text(encoding="utf-8"))["orders"]
+    data = json.loads(ORDERS_FILE.read_text(encoding="utf-8"))
+    app[ORDERS], app[MEMBERS] = data["orders"], {k.lower(): v for k, v in data["members"].items()}
     app[RETURNS], app[SEEN] = {}, {}
     app.router.add_get("/orders/{number}", get_order)
     app.router.add_post("/orders/{number}/returns", start_return)
     app.router.add_post("/orders/{number}/cancel", cancel)
+    app.router.add_post("/orders/{number}/address", change_address)
+    app.router.add_post("/memberships/cancel", cancel_membership)
     return app
