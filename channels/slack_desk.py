@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.reads import DeskRef, open_escalation_desk_refs
 from bot.pipeline.guardrails import mask_for_agents
+from bot.handoff import triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import utcnow
 from channels.slack_text import LIMIT, escape, split_text
@@ -82,7 +83,8 @@ def code_block(text: str) -> str:
 
 def card_text(esc: EscalationView) -> str:
     """The notification / fallback text of a card."""
-    return escape(f"Escalation #{esc.id}: {esc.customer} on {esc.channel} ({esc.reason_kind}: {mask_for_agents(esc.reason)})")
+    return escape(f"Escalation #{esc.id} ({triage.PRIORITY_LABEL[triage.priority(esc.reason_kind)]}): {esc.customer} "
+                  f"on {esc.channel}: {triage.headline(esc.reason_kind, esc.reason)}")
 
 
 def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
@@ -100,7 +102,9 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
         {"type": "header", "text": {"type": "plain_text", "text": f"Escalation #{esc.id}", "emoji": True}},
         {"type": "section", "fields": [
             field("Customer", esc.customer), field("Channel", esc.channel),
-            field("Reason", f"{esc.reason_kind}: {mask_for_agents(esc.reason)}"),  # a reason may quote the message
+            field("Why", f"{triage.headline(esc.reason_kind, esc.reason)} "
+                         f"({triage.PRIORITY_LABEL[triage.priority(esc.reason_kind)]} priority)\n"
+                         f"{esc.reason_kind}: {mask_for_agents(esc.reason)}"),  # a reason may quote the message
             field("Age", f"{age(esc.created_at, now)} (opened {esc.created_at:%Y-%m-%d %H:%M} UTC)")]},
         section("Summary", esc.summary or "(no summary)"),
     ]

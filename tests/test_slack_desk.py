@@ -121,11 +121,12 @@ def buttons(message: dict) -> dict[str, str]:
 async def test_an_escalation_posts_a_card_with_its_fields_and_three_buttons(fake_slack, service):
     ts = await escalate(fake_slack, service)
     [card] = posts(fake_slack)
-    assert card["text"].startswith("Escalation #1: T1:U1 on slack (critical:")
+    assert card["text"] == "Escalation #1 (urgent): T1:U1 on slack: Critical case: fraud report"
     header, fields, summary, status, actions = card["blocks"]
     assert header["text"]["text"] == "Escalation #1"
     text = [f["text"] for f in fields["fields"]]
-    assert text[:3] == ["*Customer*\nT1:U1", "*Channel*\nslack", "*Reason*\ncritical: critical intent fraud_report"]
+    assert text[:3] == ["*Customer*\nT1:U1", "*Channel*\nslack",
+                        "*Why*\nCritical case: fraud report (urgent priority)\ncritical: critical intent fraud_report"]
     assert text[3].startswith("*Age*\n") and " s (opened " in text[3]
     assert "Intent: fraud_report" in summary["text"]["text"]
     assert "Open: waiting for an agent" in status["elements"][0]["text"]

@@ -60,6 +60,7 @@ _VIEW_BASE = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason,
               .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
               .outerjoin(m.Agent, m.Agent.id == E.agent_id))
 VIEW = _VIEW_BASE.where(E.id == bindparam("escalation_id"))
+QUEUE_VIEW = _VIEW_BASE.where(E.status.in_(("open", "claimed"))).order_by(E.id)
 OPEN_VIEW = (_VIEW_BASE.where(E.conversation_id == bindparam("conversation_id"), E.status.in_(("open", "claimed")))
              .order_by(E.id.desc()).limit(1))  # the conversation's escalation in progress
 
@@ -142,11 +143,9 @@ class Handoff:
         return _view(row)
 
     async def queue(self) -> list[EscalationView]:
-        """Open and claimed escalations, oldest first."""
+        """Open and claimed escalations, oldest first (one statement)."""
         async with self.sessions() as s:
-            ids = (await s.scalars(select(m.Escalation.id).where(m.Escalation.status.in_(("open", "claimed")))
-                                   .order_by(m.Escalation.id))).all()
-        return [await self.view(i) for i in ids]
+            return [_view(row) for row in (await s.execute(QUEUE_VIEW)).all()]
 
     async def open_for_conversation(self, conversation_id: int) -> int | None:
         async with self.sessions() as s:

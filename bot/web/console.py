@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import models as m
 from bot.db.models import DeskRef
 from bot.pipeline.guardrails import mask_for_agents
+from bot.handoff import triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError
 from bot.messages import utcnow
 from bot.settings import Settings
@@ -185,11 +186,21 @@ class Console:
 
     # --- the queue --------------------------------------------------------------------------
     async def queue_rows(self) -> list[dict[str, Any]]:
-        return [{"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
-                 "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
-                 "status": v.status, "owner": v.agent_name, "status_label": _status(v.status, v.agent_name),
-                 "age": _age(v.created_at), "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft)}
-                for v in await self.core.handoff.queue()]
+        """What matters first (bot/handoff/triage.py): by priority, then the longest wait; an untaken
+        escalation's SLA clock; the reason in one sentence, the technical one beside it."""
+        now, sla = utcnow(), self.core.settings.handoff.sla_seconds
+        rows = []
+        for v in sorted(await self.core.handoff.queue(), key=lambda v: (triage.priority(v.reason_kind), v.id)):
+            clock = triage.sla_clock(v.created_at, now, sla) if v.status == "open" else None
+            rank = triage.priority(v.reason_kind)
+            rows.append({"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
+                         "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
+                         "headline": triage.headline(v.reason_kind, v.reason), "priority": rank,
+                         "priority_label": triage.PRIORITY_LABEL[rank], "status": v.status, "owner": v.agent_name,
+                         "status_label": _status(v.status, v.agent_name), "age": _age(v.created_at),
+                         "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft),
+                         "sla": triage.clock_text(clock) if clock else "", "overdue": bool(clock and clock.overdue)})
+        return rows
 
     @staticmethod
     def _cut(reason: str) -> str:

@@ -43,19 +43,24 @@
     const live = document.getElementById("live");
     const render = list => {
       rows.replaceChildren(...list.map(r => {
-        const tr = el("tr"), link = el("a", "", "#" + r.id), reason = el("td");
+        const tr = el("tr", `prio-${r.priority}` + (r.overdue ? " overdue" : ""));
+        const link = el("a", "", "#" + r.id), reason = el("td"), detail = el("details"), waiting = el("td", "", r.age);
         link.href = r.url;
-        reason.append(el("b", "", r.reason_kind), " " + r.reason);
+        detail.append(el("summary", "", "detail"), el("b", "", r.reason_kind), " " + r.reason);
+        reason.append(el("b", "", r.headline));
         if (r.review) reason.append(" ", el("span", "tag", "draft to review"));
-        const first = el("td");
+        reason.append(detail);
+        if (r.sla) waiting.append(el("br"), el("span", "sla", r.sla));
+        const first = el("td"), prio = el("td");
         first.append(link);
-        tr.append(first, el("td", "", r.customer), el("td", "", r.channel), reason, el("td", "", r.status_label),
-                  el("td", "", r.age));
+        prio.append(el("span", "prio", r.priority_label));
+        tr.append(first, prio, el("td", "", r.customer), el("td", "", r.channel), reason, el("td", "", r.status_label),
+                  waiting);
         return tr;
       }));
       if (!list.length) {
         const tr = el("tr", "empty"), td = el("td", "", "Nothing waiting.");
-        td.colSpan = 6;
+        td.colSpan = 7;
         tr.append(td);
         rows.append(tr);
       }
