@@ -84,7 +84,7 @@ def code_block(text: str) -> str:
 def card_text(esc: EscalationView) -> str:
     """The notification / fallback text of a card."""
     return escape(f"Escalation #{esc.id} ({triage.PRIORITY_LABEL[triage.priority(esc.reason_kind)]}): {esc.customer} "
-                  f"on {esc.channel}: {triage.headline(esc.reason_kind, esc.reason)}")
+                  f"on {esc.channel}: {triage.headline(esc.reason_kind, mask_for_agents(esc.reason))}")
 
 
 def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
@@ -102,7 +102,7 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
         {"type": "header", "text": {"type": "plain_text", "text": f"Escalation #{esc.id}", "emoji": True}},
         {"type": "section", "fields": [
             field("Customer", esc.customer), field("Channel", esc.channel),
-            field("Why", f"{triage.headline(esc.reason_kind, esc.reason)} "
+            field("Why", f"{triage.headline(esc.reason_kind, mask_for_agents(esc.reason))} "
                          f"({triage.PRIORITY_LABEL[triage.priority(esc.reason_kind)]} priority)\n"
                          f"{esc.reason_kind}: {mask_for_agents(esc.reason)}"),  # a reason may quote the message
             field("Age", f"{age(esc.created_at, now)} (opened {esc.created_at:%Y-%m-%d %H:%M} UTC)")]},

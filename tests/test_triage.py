@@ -59,7 +59,7 @@ async def test_the_queue_is_ordered_by_priority_then_wait_with_the_sla_clock(app
         for esc, kind, reason, age in ((low, "confidence", "confidence 0.61 < 0.90", sla + 600),
                                        (urgent, "safety", "signal: safety: burn: 'scalded'", 30),
                                        (asked, "asked", "signal: wants human", 60),
-                                       (taken, "critical", "critical intent fraud_report", sla * 3)):
+                                       (taken, "critical", "critical phrase 'stolen card 4242 4242 4242 4242'", sla * 3)):
             await s.execute(update(m.Escalation).where(m.Escalation.id == esc)
                             .values(reason_kind=kind, reason=reason, created_at=now - timedelta(seconds=age)))
     ann = await add_agent(app.sessions, "ann", "password1")
@@ -71,6 +71,7 @@ async def test_the_queue_is_ordered_by_priority_then_wait_with_the_sla_clock(app
     assert by_id[low]["overdue"] and by_id[low]["sla"].startswith("overdue by 10")
     assert not by_id[asked]["overdue"] and by_id[asked]["sla"].endswith("min left")
     assert by_id[taken]["sla"] == "" and not by_id[taken]["overdue"]  # taken: off the pick-up clock
+    assert "4242 4242" not in by_id[taken]["headline"] and "•••• 4242" in by_id[taken]["headline"]  # masked
     assert by_id[low]["reason"] == "confidence 0.61 < 0.90"  # the technical reason is still there
 
 

@@ -49,6 +49,7 @@ class EscalationView:
     created_at: datetime
     claimed_at: datetime | None
     desk_refs: DeskRefs
+    customer_name: str | None = None  # the name the channel gave (None: a visitor or user without one)
 
 
 # what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
@@ -76,7 +77,8 @@ def customer_label(channel: str, display_name: str | None, external_id: str) -> 
 def _view(row: Row[*tuple[object, ...]]) -> EscalationView:  # a row of _VIEW_BASE
     return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
                           row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
-                          row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}))
+                          row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}),
+                          row.display_name or None)
 
 ESCALATIONS = m.table(E)
 

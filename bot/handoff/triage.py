@@ -34,7 +34,8 @@ def priority(kind: str) -> int:
 
 
 def headline(kind: str, reason: str) -> str:
-    """One sentence for the agent: why this conversation is waiting for a person."""
+    """One sentence for the agent: why this conversation is waiting for a person. It may quote the reason
+    (a critical phrase the customer wrote): give it the reason as agents may see it (mask_for_agents)."""
     if kind == K.CRITICAL:
         if m := _CRITICAL_INTENT.search(reason):
             return f"Critical case: {m.group(1).replace('_', ' ')}"

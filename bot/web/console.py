@@ -81,6 +81,23 @@ def _id(request: web.Request) -> int:
     return value
 
 
+class _Keep(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"  # an unknown placeholder stays as written
+
+
+def fill_canned(text: str, v: EscalationView, agent_name: str, settings: Settings) -> str:
+    """A canned reply's placeholders: {customer_name} (empty for a visitor with no name: "Hi {customer_name},"
+    reads "Hi,"), {agent_name}, {company}, {support_email}; any other is left as written."""
+    values = _Keep(customer_name=v.customer_name or "", agent_name=agent_name, company=settings.company.name,
+                   support_email=settings.company.support_email)
+    try:
+        filled = text.format_map(values)
+    except (ValueError, IndexError):  # a stray brace: the text as written
+        return text
+    return filled.replace(" ,", ",")
+
+
 def _field(form: Form, name: str) -> str:  # uploads are not text
     value = form.get(name)
     return value if isinstance(value, str) else ""
@@ -195,7 +212,7 @@ class Console:
             rank = triage.priority(v.reason_kind)
             rows.append({"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
                          "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
-                         "headline": triage.headline(v.reason_kind, v.reason), "priority": rank,
+                         "headline": triage.headline(v.reason_kind, self.mask(v.reason)), "priority": rank,
                          "priority_label": triage.PRIORITY_LABEL[rank], "status": v.status, "owner": v.agent_name,
                          "status_label": _status(v.status, v.agent_name), "age": _age(v.created_at),
                          "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft),
@@ -260,8 +277,13 @@ class Console:
                      v=v, status_label=status_label, msgs=msgs, mine=mine, reason=self.mask(v.reason),
                      summary=self.mask(v.summary or ""), since=_at(v.created_at), age=_age(v.created_at),
                      guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
-                     intents=list(self.core.settings.intents),
-                     canned=list(self.core.settings.handoff.canned_replies.items()))
+                     intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
+                     canned=self._canned(v, agent))
+
+    def _canned(self, v: EscalationView, agent: Agent) -> list[tuple[str, str]]:
+        """handoff.canned_replies, their placeholders filled for this conversation."""
+        return [(title, fill_canned(text, v, agent["name"], self.core.settings))
+                for title, text in self.core.settings.handoff.canned_replies.items()]
 
     def _review(self, v: EscalationView, esc: m.Escalation, guess: m.Classification | None) -> dict[str, Any] | None:
         """The draft held for review (masked like customer text: a draft may quote the customer), if any."""
@@ -315,7 +337,9 @@ class Console:
             elif action == "reply":
                 text = _field(form, "text")
                 if not text.strip():  # without JS the canned picker still works: its text is sent
-                    text = self.core.settings.handoff.canned_replies.get(_field(form, "canned"), "")
+                    chosen = self.core.settings.handoff.canned_replies.get(_field(form, "canned"), "")
+                    text = fill_canned(chosen, await handoff.view(escalation_id), request[AGENT]["name"],
+                                       self.core.settings)
                 await handoff.agent_reply(escalation_id, agent_id, text)
             elif action == "resolve":
                 await handoff.resolve(escalation_id, agent_id)
