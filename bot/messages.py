@@ -175,6 +175,7 @@ class Reply:
     conversation_key: str
     reply_to: dict[str, Any] | None = None
     buttons: tuple[str, ...] = ()
+    sender: str = ""  # shown before the text on the channel ("Ann (Northwind Goods): "), not stored in messages
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,8 @@ class Handoff(Strict):
     slack_channel: str | None = None  # the agents' Slack channel id (cards with Take / Resolve / Return)
     sla_seconds: int = Field(300, gt=0)  # an escalation not taken within this is announced again
     canned_replies: dict[str, str] = {}  # title -> text, offered to agents in the console
+    # what the customer sees before an agent's words, so a person's reply is not taken for the bot's
+    agent_prefix: str = "{agent_name} ({company}): "
     show_payment_details_to_agents: bool = False  # True: web console and dashboard show IBANs, passwords unmasked
     rating_prompt: str = "Thanks for your patience! How did we do? Reply with a number from 1 (poor) to 5 (great)."
     rating_thanks: str = "Thank you for your feedback!"

@@ -297,7 +297,7 @@ async def test_review_of_a_held_draft(review_service, outcome, text, expected):
             assert await customer.hears(expected) == expected
         else:  # rejected: nothing went out; the agent writes their own answer
             assert (await post(http, f"{url}/reply", csrf=token, text="Let me look into that for you."))[0] == 303
-            assert await customer.hears("Let me look into that") == "Let me look into that for you."
+            assert await customer.hears("Let me look into that") == "Ann (Test Shop): Let me look into that for you."
         status, body = await post(http, f"{url}/review", csrf=token, outcome="approved")
         assert status == 409 and "already" in body
         async with http.get(url) as r:

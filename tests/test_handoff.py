@@ -81,7 +81,8 @@ async def test_agent_and_customer_talk_through_the_handoff(app, desk):  # noqa: 
     await app.handoff.claim(esc_id, ann)
     await app.handoff.agent_reply(esc_id, ann, "Hi, I'm Ann. I've blocked the card.")
     await app.outbox.flush()
-    assert app.out.sent[-1].text == "Hi, I'm Ann. I've blocked the card."
+    # the customer sees who writes (handoff.agent_prefix); the stored message is the agent's words
+    assert app.out.sent[-1].text == "Ann (Test Shop): Hi, I'm Ann. I've blocked the card."
     sent_before = len(app.out.sent)
     r = await say(app, "thanks, what happens now?", "e2")
     await app.outbox.flush()
@@ -91,6 +92,7 @@ async def test_agent_and_customer_talk_through_the_handoff(app, desk):  # noqa: 
     assert esc.first_response_at is not None
     agent_msgs = await rows(app, m.Message, m.Message.author == "agent")
     assert [x.agent_id for x in agent_msgs] == [ann]
+    assert [x.text for x in agent_msgs] == ["Hi, I'm Ann. I've blocked the card."]  # the words, without the prefix
 
 
 async def test_other_agent_cannot_reply_or_resolve(app, desk):  # noqa: F811
@@ -224,3 +226,13 @@ def test_the_console_listens_while_a_page_of_the_conversation_or_the_queue_is_op
     assert web.listening(7) and web.listening(8)
     web.forget(None, queue_page)
     assert not web.listening(7)
+
+
+async def test_the_agent_prefix_can_be_turned_off(app, desk):  # noqa: F811
+    app.settings.handoff.agent_prefix = ""
+    esc_id = await escalate(app)
+    ann = await add_agent(app.sessions, "ann", "password1")
+    await app.handoff.claim(esc_id, ann)
+    await app.handoff.agent_reply(esc_id, ann, "Hello from a person.")
+    await app.outbox.flush()
+    assert app.out.sent[-1].text == "Hello from a person."

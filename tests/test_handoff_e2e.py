@@ -91,7 +91,8 @@ async def test_a_telegram_customer_is_helped_by_an_agent_in_slack(fake_telegram,
                                     channel=AGENTS, channel_type="channel", thread_ts=ts)
         assert (await deliver_event(events, reply, SECRET))[0] == 200
         await tg.wait_for("sendMessage", 2)
-        assert to_customer(tg)[-1]["text"] == "Hi Alice, I'm sorry! Your parcel ships today."
+        assert to_customer(tg)[-1]["text"].endswith(": Hi Alice, I'm sorry! Your parcel ships today.")
+        assert to_customer(tg)[-1]["text"].split(": ")[0].endswith("(Test Shop)")  # who writes: a person
 
         # 4. the customer's next message reaches the agent, not the bot
         tg.push_update(tg.text_update(CHAT, "ok, where is my order now?", first_name="Alice"))

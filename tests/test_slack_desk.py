@@ -232,7 +232,7 @@ async def test_the_owner_talks_to_the_customer_in_the_cards_thread(fake_slack, s
     assert (await deliver_event(service.events, reply, SECRET))[0] == 200
     await wait_until(lambda: len(posts(fake_slack, "D1")) > dm_before, timeout=5)
     assert posts(fake_slack, "D1")[-1]["text"] == \
-        "Hi, I'm @UA from support: I've blocked the card &amp; ordered a new one."
+        "Ua (Test Shop): Hi, I'm @UA from support: I've blocked the card &amp; ordered a new one."
     assert (await deliver_event(service.events, reply, SECRET, retry_num=1))[0] == 200  # Slack's retry: once only
     other = thread_message(fake_slack, "UB", "need help?", ts)  # another agent in the thread: not sent
     assert (await deliver_event(service.events, other, SECRET))[0] == 200

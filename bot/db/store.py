@@ -107,7 +107,7 @@ async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, autho
         inbox_event_id=None, created_at=utcnow()))
     await s.execute(q.NEW_OUTBOX_ROW, dict(
         idempotency_key=f"{reply.channel}:{key}", channel=reply.channel, conversation_id=conversation_id,
-        message_id=message_id, text=reply.text,
+        message_id=message_id, text=reply.sender + reply.text,
         recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
                    "reply_to": reply.reply_to},
         buttons=list(reply.buttons) or None, status="pending"))

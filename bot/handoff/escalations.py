@@ -237,14 +237,22 @@ class Handoff:
         return esc
 
     async def _send(self, s: AsyncSession, conversation_id: int, text: str, author: str, key: str,
-                    agent_id: int | None, buttons: tuple[str, ...] = ()) -> int:
+                    agent_id: int | None, buttons: tuple[str, ...] = (), sender: str = "") -> int:
         conv = await s.get(m.Conversation, conversation_id)
         customer = await s.get(m.Customer, conv.customer_id) if conv is not None else None
         if conv is None or customer is None:  # foreign keys: only a conversation deleted meanwhile
             raise HandoffError(f"conversation #{conversation_id} (or its customer) is gone")
         reply = Reply(text=text, channel=conv.channel, customer_id=customer.external_id,
-                      conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons)
+                      conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons, sender=sender)
         return await queue_reply(s, conversation_id, reply, author, key, agent_id=agent_id)
+
+    async def _signature(self, s: AsyncSession, agent_id: int) -> str:
+        """handoff.agent_prefix for this agent ("Ann (Northwind Goods): "), "" when it is off."""
+        template = self.settings.handoff.agent_prefix
+        if not template:
+            return ""
+        name = await s.scalar(select(m.Agent.name).where(m.Agent.id == agent_id)) or "Our team"
+        return template.replace("{agent_name}", name[:1].upper() + name[1:]).replace("{company}", self.settings.company.name)
 
     async def agent_reply(self, escalation_id: int, agent_id: int, text: str, key: str | None = None) -> int:
         """Send the agent's words to the customer. `key` (e.g. the platform's message id) makes a
@@ -263,7 +271,8 @@ class Handoff:
                                   .where(m.OutboxMessage.idempotency_key == f"{channel}:{outbox_key}"))
             if done is not None:
                 return done  # this agent message was sent already
-            msg_id = await self._send(s, esc.conversation_id, text, "agent", outbox_key, agent_id)
+            msg_id = await self._send(s, esc.conversation_id, text, "agent", outbox_key, agent_id,
+                                      sender=await self._signature(s, agent_id))
             if esc.first_response_at is None:
                 esc.first_response_at = utcnow()
         self.outbox_wake.set()
