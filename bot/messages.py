@@ -175,7 +175,9 @@ class Reply:
     conversation_key: str
     reply_to: dict[str, Any] | None = None
     buttons: tuple[str, ...] = ()
-    sender: str = ""  # shown before the text on the channel ("Ann (Northwind Goods): "), not stored in messages
+    # a person's reply: who wrote it, as the customer sees it ("Ann (Northwind Goods): "). The outbox sends it
+    # before the text (a channel needs to do nothing); messages keep the words alone
+    sender: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import uuid
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from bot.runtime.channel import DeliveryError
 from bot.messages import InboundMessage, Reply
 
 if TYPE_CHECKING:  # types only: run_chat imports the App when it runs
+    from rich.console import Console
+
+    from bot.app import App
     from bot.classify.protocol import Classifier
     from bot.settings import Settings
 
@@ -26,8 +29,9 @@ if TYPE_CHECKING:  # types only: run_chat imports the App when it runs
 class ConsoleChannel:
     name = "console"
 
-    def __init__(self, customer: str):
+    def __init__(self, customer: str, on_reply: Callable[[Reply], None] | None = None):
         self.customer = customer
+        self.on_reply = on_reply  # shown as it arrives (the interactive chat), else kept for take()
         self.run_id = uuid.uuid4().hex[:8]
         self.conversation_no = 1
         self.sequence = 0
@@ -52,7 +56,10 @@ class ConsoleChannel:
         if reply.customer_id != self.customer:
             # a reply queued for another terminal session that has ended: nobody can read it now
             raise DeliveryError(f"no terminal session for {reply.customer_id!r}", permanent=True)
-        self._delivered.append(reply)
+        if self.on_reply is not None:
+            self.on_reply(reply)
+        else:
+            self._delivered.append(reply)
         return idempotency_key
 
     def take(self) -> list[Reply]:
@@ -76,6 +83,11 @@ def chosen(line: str, buttons: tuple[str, ...] | list[str]) -> str:
     return line
 
 
+def speaker(reply: Reply) -> str:
+    """Who a line is from: an agent's reply carries its sender ("Ann (Northwind Goods): "), the bot's none."""
+    return "agent>" if reply.sender else "bot>"
+
+
 def _read(prompt: str | None) -> str | None:
     import sys
 
@@ -92,7 +104,6 @@ async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_di
                    interactive: bool, classifier: Classifier | None = None) -> None:
     """The terminal chat loop: read a line, put it through the inbox, print what the outbox delivers."""
     import asyncio
-    import json
 
     from rich.console import Console
     from rich.markup import escape
@@ -102,8 +113,16 @@ async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_di
     from bot.startup import announce, render, summary
 
     out = Console(highlight=False, soft_wrap=True)
-    console = ConsoleChannel(customer)
     buttons: list[str] = []  # the choices shown under the last reply
+
+    def show(r: Reply) -> None:  # interactive: every reply as it is delivered, an agent's too while you type
+        out.print(f"[bold cyan]{speaker(r)}[/bold cyan] {escape(r.text)}")
+        if r.buttons:
+            out.print(f"[bold]   {escape(choices(r.buttons))}[/bold]")  # under the text
+            buttons[:] = list(r.buttons)
+
+    console = ConsoleChannel(customer, on_reply=show if interactive else None)
+    stop = asyncio.Event()
     async with App.open(settings, model_dir=model_dir, classifier=classifier) as app, \
             apps.served_alone(settings) as apps_url:
         if apps_url and app.actions is not None:  # the shop apps the actions call (the demo order API)
@@ -111,43 +130,61 @@ async def run_chat(settings: Settings, *, customer: str, as_json: bool, model_di
         app.channels.register(console)
         rows = summary(settings, classifier=app.classifier_label, channels={"console": "on (this terminal)"})
         announce(rows)
+        sender = None
         if interactive:
             out.print(f"[dim]{escape(render(rows))}[/dim]")
             out.print(f"[bold]{settings.company.name}[/bold] support - {HELP}")
-        while True:
-            line = await asyncio.to_thread(_read, "you> " if interactive else None)
-            if line is None or (interactive and line.strip() in ("/quit", "/exit")):
-                break
-            if line.strip() == "/new":
-                console.new_conversation()
-                buttons = []
-                if interactive:
-                    out.print("[dim]-- new conversation --[/dim]")
-                continue
-            line = chosen(line, buttons)
-            msg, external_id = console.message(line)
-            event_id = await app.inbox.accept(msg, external_id)
-            results = await app.worker.drain()
-            await app.outbox.flush()
-            delivered = console.take()
-            replies = [r.text for r in delivered]
-            buttons = [b for r in delivered for b in r.buttons]
-            result = results.get(event_id) if event_id is not None else None
-            if as_json:
-                data: dict[str, object] = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
-                data["reply"] = "\n".join(replies) if replies else None
-                data["buttons"] = buttons
-                print(json.dumps(data, ensure_ascii=False), flush=True)
-            elif interactive:
-                for r in delivered:
-                    out.print(f"[bold cyan]bot>[/bold cyan] {escape(r.text)}")
-                    if r.buttons:
-                        out.print(f"[bold]   {escape(choices(r.buttons))}[/bold]")  # under the text
-                if result:
-                    c = result.classification
-                    meta = f"route {result.decision.route.value} ({result.decision.reason})"
-                    if c:
-                        meta = f"intent {c.intent} {c.confidence:.2f} - {meta}"
-                    out.print(f"[dim]     {meta}[/dim]")
-            else:  # one line per message, the choices at its end
-                print(" ".join(" ".join([*replies, choices(buttons)]).split()), flush=True)
+            # an agent answering from the console or Slack (another process) reaches this terminal without
+            # waiting for the customer's next line: the outbox runs in the background here
+            sender = asyncio.create_task(app.outbox.run(stop, asyncio.Event()))
+        try:
+            await _loop(app, console, out, buttons, as_json=as_json, interactive=interactive)
+        finally:
+            stop.set()
+            if sender is not None:
+                await sender
+
+
+async def _loop(app: App, console: ConsoleChannel, out: Console, buttons: list[str], *, as_json: bool,
+                interactive: bool) -> None:
+    """Read a line, put it through the inbox, print what the outbox delivers, until /quit or the end.
+    `buttons`: the choices shown under the last reply, kept in place (show() updates it too)."""
+    import asyncio
+    import json
+
+    while True:
+        line = await asyncio.to_thread(_read, "you> " if interactive else None)
+        if line is None or (interactive and line.strip() in ("/quit", "/exit")):
+            break
+        if line.strip() == "/new":
+            console.new_conversation()
+            buttons.clear()
+            if interactive:
+                out.print("[dim]-- new conversation --[/dim]")
+            continue
+        line = chosen(line, buttons)
+        msg, external_id = console.message(line)
+        if interactive:
+            buttons.clear()  # a reply with choices sets them again as it is shown
+        event_id = await app.inbox.accept(msg, external_id)
+        results = await app.worker.drain()
+        await app.outbox.flush()  # interactive: show() has printed each reply as it went out
+        result = results.get(event_id) if event_id is not None else None
+        if interactive:
+            if result:
+                c = result.classification
+                meta = f"route {result.decision.route.value} ({result.decision.reason})"
+                if c:
+                    meta = f"intent {c.intent} {c.confidence:.2f} - {meta}"
+                out.print(f"[dim]     {meta}[/dim]")
+            continue
+        delivered = console.take()
+        replies = [r.text for r in delivered]
+        buttons[:] = [b for r in delivered for b in r.buttons]
+        if as_json:
+            data: dict[str, object] = result.as_dict() if result else {"text": line, "error": "the message could not be handled"}
+            data["reply"] = "\n".join(replies) if replies else None
+            data["buttons"] = list(buttons)
+            print(json.dumps(data, ensure_ascii=False), flush=True)
+        else:  # one line per message, the choices at its end
+            print(" ".join(" ".join([*replies, choices(buttons)]).split()), flush=True)

@@ -105,7 +105,8 @@ class WebChat:
     async def deliver(self, reply: Reply, idempotency_key: str) -> str | None:
         """Push to every open page of this visitor; stored already, so a closed page sees it on reload."""
         for q in list(self.listeners.get(reply.customer_id, ())):
-            q.put_nowait({"id": idempotency_key, "text": reply.text, "buttons": list(reply.buttons)})
+            q.put_nowait({"id": idempotency_key, "text": reply.text, "buttons": list(reply.buttons),
+                          "author": "agent" if reply.sender else "bot"})
         return idempotency_key
 
     # --- HTTP -----------------------------------------------------------------------

@@ -59,6 +59,7 @@ class Customer:
         self.public = public_id(self.visitor)  # what is stored
         self.label = f"web visitor {self.public[:6]}"  # what agents see
         self.replies: asyncio.Queue[str] = asyncio.Queue()
+        self.authors: dict[str, str] = {}  # reply text -> who the page shows it from ("bot" or "agent")
 
     async def __aenter__(self) -> "Customer":
         self.resp = await self.http.get(f"{self.svc.url}/chat/events", params={"visitor": self.visitor})
@@ -77,7 +78,9 @@ class Customer:
             if line.startswith("event: "):
                 event = line[7:]
             elif line.startswith("data: ") and event == "reply":
-                await self.replies.put(json.loads(line[6:])["text"])
+                data = json.loads(line[6:])
+                self.authors[data["text"]] = data["author"]
+                await self.replies.put(data["text"])
 
     async def says(self, text: str) -> None:
         async with self.http.post(f"{self.svc.url}/chat/messages",
@@ -298,6 +301,7 @@ async def test_review_of_a_held_draft(review_service, outcome, text, expected):
         else:  # rejected: nothing went out; the agent writes their own answer
             assert (await post(http, f"{url}/reply", csrf=token, text="Let me look into that for you."))[0] == 303
             assert await customer.hears("Let me look into that") == "Ann (Test Shop): Let me look into that for you."
+            assert customer.authors["Ann (Test Shop): Let me look into that for you."] == "agent"  # its own bubble
         status, body = await post(http, f"{url}/review", csrf=token, outcome="approved")
         assert status == 409 and "already" in body
         async with http.get(url) as r:

@@ -80,3 +80,54 @@ async def test_json_has_buttons_and_the_label_sent(chat):
 async def test_plain_mode_keeps_one_line_per_message(chat):
     out = await chat(["hello", "3"])
     assert len(out) == 2 and out[0].endswith("1) Returns 2) Order status 3) Something else")
+
+
+async def test_an_agent_reply_reaches_the_terminal_without_waiting_for_the_next_line(sqlite_db, monkeypatch, capsys):
+    """Issue 18: the agent answers from elsewhere (another process's console: its own engine here) while the
+    customer types nothing; the interactive chat shows it as it arrives, marked as a person's."""
+    import asyncio
+    import threading
+
+    from bot.db.engine import make_engine, session_factory
+    from bot.handoff.agents import add_agent
+    from bot.handoff.escalations import Handoff
+
+    settings = mini_settings()
+    settings.database.url = sqlite_db
+    loop = asyncio.get_running_loop()
+    shown = threading.Event()
+    real = ConsoleChannel.deliver
+
+    async def deliver(self, reply, key):  # noqa: ANN001, ANN202
+        out = await real(self, reply, key)
+        if reply.sender:
+            shown.set()
+        return out
+
+    monkeypatch.setattr(ConsoleChannel, "deliver", deliver)
+
+    async def agent_answers() -> None:
+        engine = make_engine(sqlite_db)
+        try:
+            elsewhere = Handoff(settings, session_factory(engine))
+            [esc] = await elsewhere.queue()
+            ann = await add_agent(elsewhere.sessions, "ann", "password1")
+            await elsewhere.claim(esc.id, ann)
+            await elsewhere.agent_reply(esc.id, ann, "Hi, Ann here. I've blocked the card.")
+        finally:
+            await engine.dispose()
+
+    lines = iter(["someone used my card!"])
+
+    def read(prompt):  # noqa: ANN001, ANN202 - runs in a thread, like input()
+        line = next(lines, None)
+        if line is None:  # the customer types nothing more: the agent answers meanwhile
+            asyncio.run_coroutine_threadsafe(agent_answers(), loop).result(timeout=30)
+            assert shown.wait(timeout=30), "the agent's reply was not shown"
+        return line
+
+    monkeypatch.setattr(console_mod, "_read", read)
+    await run_chat(settings, customer="alice", as_json=False, model_dir=None, interactive=True, classifier=Scripted())
+    out = capsys.readouterr().out
+    assert "agent> Ann (Test Shop): Hi, Ann here. I've blocked the card." in out
+    assert "bot> " in out  # the bot's own "passing you to a person" is marked as the bot's

@@ -109,7 +109,7 @@ async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, autho
         idempotency_key=f"{reply.channel}:{key}", channel=reply.channel, conversation_id=conversation_id,
         message_id=message_id, text=reply.sender + reply.text,
         recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
-                   "reply_to": reply.reply_to},
+                   "reply_to": reply.reply_to, **({"sender": reply.sender} if reply.sender else {})},
         buttons=list(reply.buttons) or None, status="pending"))
     return message_id
 

@@ -83,7 +83,7 @@ class ClaimedReply(NamedTuple):
     id: int
     channel: str
     conversation_id: int | None
-    recipient: JsonObject  # customer_id, conversation_key, reply_to (bot/db/store.py queue_reply)
+    recipient: JsonObject  # customer_id, conversation_key, reply_to, sender (bot/db/store.py queue_reply)
     text: str
     buttons: list[str] | None
     idempotency_key: str
@@ -217,7 +217,7 @@ class Outbox:
         r = row.recipient or {}
         reply = Reply(text=row.text, channel=row.channel, customer_id=r.get("customer_id", ""),
                       conversation_key=r.get("conversation_key", ""), reply_to=r.get("reply_to"),
-                      buttons=tuple(row.buttons or ()))
+                      buttons=tuple(row.buttons or ()), sender=str(r.get("sender") or ""))
         try:
             if channel is None:
                 raise DeliveryError(f"no channel {row.channel!r} is running")

@@ -48,7 +48,7 @@
     // buttons already answered (the customer wrote after them) are shown, but no longer pressable
     reply(r.author, r.text, r.buttons, rows.slice(i + 1).some(x => x.author === "customer"))));
   const events = new EventSource("/chat/events?visitor=" + visitor);
-  events.addEventListener("reply", e => { const r = JSON.parse(e.data); reply("bot", r.text, r.buttons, false); status.textContent = ""; });
+  events.addEventListener("reply", e => { const r = JSON.parse(e.data); reply(r.author === "agent" ? "agent" : "bot", r.text, r.buttons, false); status.textContent = ""; });
   events.onerror = () => { status.textContent = "Reconnecting..."; };
   events.onopen = () => { status.textContent = ""; };
   document.getElementById("form").addEventListener("submit", e => {
