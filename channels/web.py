@@ -58,6 +58,7 @@ class Pushed(TypedDict):
     id: str  # the outbox idempotency key of the reply
     text: str
     buttons: list[str]
+    author: str  # "bot", or "agent" for a person's reply (its own bubble)
 
 
 # what an open page's event stream is fed: a reply, or None to end the stream
