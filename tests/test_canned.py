@@ -15,13 +15,15 @@ def view(channel: str, customer: str, name: str | None) -> EscalationView:
                           datetime.now(timezone.utc), None, {}, name)
 
 
-def test_placeholders_are_filled_and_a_missing_name_leaves_no_gap():
+def test_placeholders_are_filled_and_a_missing_name_reads_as_the_bot_greets():
     settings = load_settings(EXAMPLE_CONFIG)
     hello = settings.handoff.canned_replies["Hello, I'm here"]
     assert fill_canned(hello, view("telegram", "Alice", "Alice"), "Ann", settings).startswith(
         "Hi Alice, I'm Ann from the Northwind Goods team.")
     assert fill_canned(hello, view("web", "web visitor 3f9a01", None), "Ann", settings).startswith(
-        "Hi, I'm Ann from the Northwind Goods team.")  # never "Hi web visitor 3f9a01"
+        "Hi there, I'm Ann from the Northwind Goods team.")  # never "Hi web visitor 3f9a01", as the bot greets
+    assert fill_canned(hello, view("console", "demo-customer", "demo-customer"), "Ann", settings).startswith(
+        "Hi there,")  # an id passed as the name is not a name
     stop = fill_canned(settings.handoff.canned_replies["Stop using it"], view("slack", "Bob", "Bob"), "Ann", settings)
     assert settings.company.support_email in stop and "{" not in stop
 

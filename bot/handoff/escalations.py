@@ -24,6 +24,7 @@ from bot.db.engine import rows_affected
 from bot.db.models import DeskRef, DeskRefs
 from bot.db.store import queue_reply
 from bot.pipeline.guardrails import mask_for_agents
+from bot.pipeline.respond import render
 from bot.messages import Reply, utcnow
 from bot.settings import Settings
 
@@ -252,7 +253,7 @@ class Handoff:
         if not template:
             return ""
         name = await s.scalar(select(m.Agent.name).where(m.Agent.id == agent_id)) or "Our team"
-        return template.replace("{agent_name}", name[:1].upper() + name[1:]).replace("{company}", self.settings.company.name)
+        return render(template, {**self.settings.company_vars(), "agent_name": name[:1].upper() + name[1:]})
 
     async def agent_reply(self, escalation_id: int, agent_id: int, text: str, key: str | None = None) -> int:
         """Send the agent's words to the customer. `key` (e.g. the platform's message id) makes a

@@ -29,6 +29,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db import models as m
 from bot.db.models import DeskRef
 from bot.pipeline.guardrails import mask_for_agents
+from bot.pipeline.respond import display_name
+from bot.pipeline.respond import render as fill_placeholders
 from bot.handoff import triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError
 from bot.messages import utcnow
@@ -81,21 +83,16 @@ def _id(request: web.Request) -> int:
     return value
 
 
-class _Keep(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"  # an unknown placeholder stays as written
-
-
 def fill_canned(text: str, v: EscalationView, agent_name: str, settings: Settings) -> str:
-    """A canned reply's placeholders: {customer_name} (empty for a visitor with no name: "Hi {customer_name},"
-    reads "Hi,"), {agent_name}, {company}, {support_email}; any other is left as written."""
-    values = _Keep(customer_name=v.customer_name or "", agent_name=agent_name, company=settings.company.name,
-                   support_email=settings.company.support_email)
+    """A canned reply's placeholders, filled as the bot's canned answers are (bot/pipeline/respond.py render):
+    the company variables, {customer_name} ("there" when the channel gave no name a person would use) and
+    {agent_name}; an unknown one is left as written."""
+    values = {**settings.company_vars(), "customer_name": display_name(v.customer_name) or "there",
+              "agent_name": agent_name}
     try:
-        filled = text.format_map(values)
-    except (ValueError, IndexError):  # a stray brace: the text as written
+        return fill_placeholders(text, values)
+    except (ValueError, IndexError):  # a stray brace (canned replies are not checked at load): as written
         return text
-    return filled.replace(" ,", ",")
 
 
 def _field(form: Form, name: str) -> str:  # uploads are not text
