@@ -134,6 +134,7 @@ class Signals:
     safety_concern: str = ""  # only weak cues of one ("sparked", "swollen"): a person when the bot is unsure
     safety_why: str = ""  # what was found, for the decision's reason
     gibberish: bool = False  # no word of it is one the shop or everyday English knows
+    amount: float = 0.0  # the largest sum of money the message names (a currency sign or word), 0 when none
 
     def names(self) -> list[str]:
         """The active signals as short names, for logs and --json."""

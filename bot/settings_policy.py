@@ -32,6 +32,9 @@ class When(Strict):
     critical: bool | None = None
     complex: bool | None = None  # intent flagged complex, or message complexity >= 0.5
     complexity_at_least: float | None = Field(default=None, ge=0, le=1)
+    # the message names a sum of money over this ("€530 taken twice"): e.g. the bot's own limit,
+    # guardrails.refund_limit, above which it may not promise money back
+    amount_over: float | None = Field(default=None, ge=0)
     has_answer: bool | None = None  # a canned answer exists for the intent
     has_action: bool | None = None  # the intent uses an action (actions.<name>.intents)
     has_article: bool | None = None  # a KB article scores above knowledge.min_score

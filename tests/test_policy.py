@@ -67,3 +67,15 @@ def test_no_rule_matches_is_human():
     s.policy.rules = s.policy.rules[:1]
     d = decide(facts(cls("order_status", 0.99)), s)
     assert d.route is Route.HUMAN and d.rule == "(none)"
+
+
+def test_amount_over_sends_a_large_money_problem_to_a_person():
+    from bot.settings_policy import Rule, When
+
+    s = mini_settings()
+    s.policy.rules = [Rule(name="large_sum", when=When(intent_in=["double_charged"], amount_over=200), route=Route.HUMAN),
+                      *s.policy.rules]
+    d = decide(facts(cls("double_charged", 0.97), Signals(amount=530.0)), s)
+    assert (d.route, d.rule) == (Route.HUMAN, "large_sum") and "a sum of 530.00 > 200.00" in d.reason
+    assert decide(facts(cls("double_charged", 0.97), Signals(amount=18.0)), s).rule != "large_sum"
+    assert decide(facts(cls("payment_methods", 0.97), Signals(amount=1299.0)), s).rule != "large_sum"

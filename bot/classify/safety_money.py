@@ -114,6 +114,18 @@ def money_frame(text: str) -> tuple[float, str] | None:
     return None
 
 
+def largest_sum(text: str) -> float:
+    """The largest sum of money the message names with a currency sign or word ("€530", "640 euro",
+    "900 quid"), 0 when it names none. Bare numbers are not counted: an order number or a size is not money."""
+    out = [0.0]
+    for m in AMOUNT.finditer(text.lower()):
+        raw = m.group("a") or m.group("b")
+        if m.group("cur") or (m.group("unit") and m.group("unit").strip() != "p"):
+            dec = m.group("d") or m.group("e")
+            out.append(float(raw.replace(",", "") + ("." + dec if dec else "")) * (1000 if m.group("k") or m.group("k2") else 1))
+    return max(out)
+
+
 def _count(word: str) -> int:
     return int(word) if word.isdigit() else NUMBER_WORDS.get(word, 1 if word == "one" else 2 if word == "two" else 0)
 

@@ -75,6 +75,8 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
                                       else "not critical"),
         when.complexity_at_least is None or need(s.complexity >= when.complexity_at_least,
                                                  f"complexity {s.complexity:.2f}"),
+        when.amount_over is None or need(s.amount > when.amount_over,
+                                         f"a sum of {s.amount:,.2f} > {when.amount_over:,.2f}"),
         when.has_answer is None or need(f.has_answer == when.has_answer,
                                         "canned answer" if when.has_answer else "no canned answer"),
         when.has_action is None or need((f.action is not None) == when.has_action,
