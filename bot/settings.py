@@ -117,6 +117,7 @@ class SignalsCfg(Strict):
     emotion_threshold: float = Field(0.6, ge=0, le=1)  # intensity that counts as a signal
     anger_by_meaning: float = Field(0.9, ge=0, le=1)  # bot/classify/readers.py's P(angry) that counts as anger; 0: off
     complex_by_meaning: float = Field(0.8, ge=0, le=1)  # its P(a complex case) that makes a story complex; 0: off
+    person_by_meaning: float = Field(0.9, ge=0, le=1)  # the person reader's P(asks for a person) that counts as wants_human; 0: off
     unresolved_turns: int = Field(3, ge=1)  # this many bot turns without resolution -> repeat
     repeat_window_hours: float = Field(72, gt=0)  # same intent asked again within -> repeat
     wants_human_phrases: list[str] = []  # extra phrases on top of the built-in ones

@@ -57,6 +57,8 @@ def test_issue_13_messages_are_hits_with_their_category(detector, frames_only, t
     ("I don't want to be here anymore", "self_harm"),
     ("honestly I just want to end it all", "self_harm"),
     ("the heater started smoking and then caught fire", "fire"),
+    ("the jar cracked and the table caught a small flame before we put it out", "fire"),
+    ("if it isn't sorted by Friday I'm filing a small claim", "legal_threat"),
     ("my dog swallowed one of the toy's eyes", "child_or_pet"),
     ("I scalded my hand on the kettle", "burn"),
     ("the shelf came down on my head and I ended up in A&E", "injury"),
@@ -245,3 +247,13 @@ def test_weak_cues_come_back_as_a_concern_only_when_asked():
     assert d.check("where is my order", weak=True) is None
     strong = d.check("the lamp gave me a shock when I plugged it in", weak=True)
     assert strong is not None and strong.score >= 0.5
+
+
+def test_largest_sum_reads_money_not_numbers():
+    from bot.classify.safety_money import largest_sum
+
+    assert largest_sum("I have been debited €530 twice for order NW-50093") == 530
+    assert largest_sum("i was told a refund of 640 euro was processed on the 1st") == 640
+    assert largest_sum("short about 900 quid, refund was £1,020.50 less") == 1020.5
+    assert largest_sum("order 51550, 6 chairs, 40 desk lamps") == 0  # order numbers and counts are not money
+    assert largest_sum("charged 45p too much") == 0  # pence are not a currency word here

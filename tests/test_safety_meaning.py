@@ -84,6 +84,18 @@ def test_a_reading_between_weak_and_strong_is_a_concern_not_a_case():
     assert SafetyDetector(meaning=_Fixed(MEANING_WEAK - 0.01)).check("a message with no cue at all", weak=True) is None
 
 
+def test_a_weak_cue_and_a_weak_reading_of_the_same_family_make_a_case():
+    """"I won't be around" alone is a concern (a delivery day, usually); with a reading by meaning of distress
+    between weak and strong it is a case, since both say the same kind of thing. A reading of another family
+    does not confirm it."""
+    text = "cancel the rest of the order, I won't be around for the delivery anyway"
+    assert SafetyDetector(meaning=_Fixed(MEANING_WEAK - 0.01)).check(text) is None
+    hit = SafetyDetector(meaning=_Fixed(MEANING_WEAK + 0.05, "distress")).check(text)
+    assert hit is not None and hit.category == "self_harm" and hit.score >= 0.55
+    assert "won't be around" in hit.why and "by meaning" in hit.why
+    assert SafetyDetector(meaning=_Fixed(MEANING_WEAK + 0.05, "fire")).check(text) is None
+
+
 def test_a_frame_hit_stands_whatever_the_model_reads():
     det = SafetyDetector(meaning=_Fixed(0.0))
     hit = det.check("you billed me 900 instead of 90")
@@ -155,7 +167,7 @@ def test_the_encoder_remembers_what_it_encoded():
 
 
 def test_a_reading_by_meaning_is_a_case_even_against_a_confident_routine_intent():
-    """'the table caught a small flame' is a damaged_item too (0.96): a strong reading by meaning sends it
+    """'the tablecloth went up a little' is a damaged_item too (0.96): a strong reading by meaning sends it
     to a person whatever the classifier says; a weak one is a concern, which a sure classifier answers."""
     from bot.messages import Classification
     from bot.settings import load_settings
@@ -163,7 +175,7 @@ def test_a_reading_by_meaning_is_a_case_even_against_a_confident_routine_intent(
     from tests.conftest import EXAMPLE_CONFIG
 
     settings = load_settings(EXAMPLE_CONFIG)
-    text = "the candle jar cracked and the table caught a small flame"
+    text = "the candle jar cracked and the tablecloth went up a little before we smothered it"  # no cue
     sure_intent = Classification(intent="damaged_item", confidence=0.99, top=(("damaged_item", 0.99),))
     strong = SafetyDetector(meaning=_Fixed(0.6, "fire")).check(text)
     assert detect(text, sure_intent, settings, safety=strong).safety == "fire"

@@ -158,3 +158,13 @@ def test_a_short_complaint_or_a_recurring_error_is_not_chasing():
                  "the payment page shows an error every time i click pay, the sale ends tonight, can you help",
                  "I was told the sofa comes in grey too, is that right and how long is delivery to Leeds?"):
         assert not detect(text, cls("order_status", 0.95), S).chasing, text
+
+
+def test_anger_by_meaning_does_not_outweigh_a_sure_thank_you():
+    """The encoder reads "Thank you kindly. Have a nice day." as angry (sarcastic thanks sit beside it):
+    a sure hello or thank-you keeps its calm; the word cues and an unsure classification still count."""
+    s = mini_settings()
+    polite = "Good morning. I hope this message finds you well."
+    assert detect(polite, cls("greeting", 0.99), s, anger=0.95).emotion_label == "neutral"
+    assert detect(polite, cls("greeting", 0.6), s, anger=0.95).emotion_label == "anger"
+    assert detect("hello?? this is useless, absolutely useless", cls("greeting", 0.99), s, anger=0.95).emotion_label == "anger"

@@ -36,7 +36,7 @@ from typing import Iterable, Sequence
 from bot.classify.safety_model import MEANING_MIN_WORDS, Encoder, MeaningModel, WordModel, train_words
 from bot.classify.safety_cues import (  # the concept words and cues
     BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, DEVICE_SWELLING, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
-    NEGATORS, SURPRISE,
+    NEGATORS, SURPRISE, family,
 )
 from bot.classify.safety_money import money_frame  # the money frames
 
@@ -206,6 +206,9 @@ class SafetyDetector:
                 hits = {reading.category: 1.0}
                 evidence[reading.category] = f"by meaning, {reading.p_harm:.2f}"
                 alone = True
+            elif not hits and reading.p_harm >= MEANING_WEAK and (agree := _agreeing_cue(scores, reading.category)):
+                hits = {agree: 1.0}  # a weak cue and the reading by meaning say the same kind of thing
+                evidence[agree] = f"{evidence.get(agree, '')}, and by meaning {reading.p_harm:.2f}"
             elif (not hits and reading.p_harm >= MEANING_WEAK and reading.p_harm / 2 > scores.get(reading.category, 0)
                   and len(re.findall(r"[a-z']+", t)) > MEANING_MIN_WORDS):  # a weak reading of three words is noise
                 scores[reading.category] = reading.p_harm / 2 + 0.01
@@ -280,3 +283,15 @@ def routine_examples(intents: Iterable[tuple[str, bool, Sequence[str]]]) -> list
         if not critical:
             out.extend(examples)
     return out
+
+
+def _agreeing_cue(scores: dict[str, float], category: str) -> str | None:
+    """The category of a weak cue (a score of 0.5 or more, under a hit) of the life family (distress, self-harm,
+    hardship, bereavement: bot/classify/safety_cues.py CUE_FAMILY) when the reading by meaning is of that family
+    too: "won't be around" and a distress reading of 0.4 are one signal heard twice. None when no cue agrees."""
+    if family(category) != "life":
+        return None  # a weak harm word ("crushed", "buzzes") is mostly damage; only the life family is said this indirectly
+    same = [c for c, s in scores.items() if 0.5 <= s < 1.0 and family(c) == "life"]
+    if not same:
+        return None
+    return category if category in same else max(same, key=lambda c: scores[c])

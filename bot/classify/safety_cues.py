@@ -105,11 +105,17 @@ class Cue:
     family: str = ""  # what the model may confirm: harm | money | account | life
 
 
-def cue(category: str, weight: float, *patterns: str, negatable: bool = True) -> Cue:
-    family = {"legal_threat": "legal", "fraud": "account", "unauthorized_charge": "money",
+CUE_FAMILY = {"legal_threat": "legal", "fraud": "account", "unauthorized_charge": "money",
               "account_takeover": "account", "large_overcharge": "money", "financial_hardship": "life",
-              "bereavement": "life", "distress": "life", "self_harm": "life"}.get(category, "harm")
-    return Cue(category, weight, _rx(*patterns), negatable, family)
+              "bereavement": "life", "distress": "life", "self_harm": "life"}  # the rest: harm
+
+
+def family(category: str) -> str:
+    return CUE_FAMILY.get(category, "harm")
+
+
+def cue(category: str, weight: float, *patterns: str, negatable: bool = True) -> Cue:
+    return Cue(category, weight, _rx(*patterns), negatable, family(category))
 
 
 def _any(pattern: str) -> str:
@@ -135,7 +141,7 @@ CUES: tuple[Cue, ...] = (
     cue("electric_shock", 0.55, r"(?:felt|feel|got) (?:a |an )?(?:sharp |strong |painful |little |small )?(?:snap|crack|pulse|kick)", r"{prickle}", r"the earth (?:on|in)", r"(?:goes|went|go|gone|going) numb", r"{numb}", r"pins and needles"),
     cue("electric_shock", 0.3, r"{buzz}"),
     # ------------------------------------------------------------------ fire
-    cue("fire", 1.0, r"{catch} (?:on )?fire", r"{catch} alight", r"(?:went|go|goes) up in smoke", r"carbon monoxide (?:alarm )?(?:went off|poisoning|leak)", r"on fire", r"burst into flames?", r"{go} up in flames?",
+    cue("fire", 1.0, r"{catch} (?:on )?fire", r"{catch} an? (?:small |little |tiny )?flame", r"{catch} alight", r"(?:went|go|goes) up in smoke", r"carbon monoxide (?:alarm )?(?:went off|poisoning|leak)", r"on fire", r"burst into flames?", r"{go} up in flames?",
         r"flames? (?:came|coming|come|shot|were|was|out|from|everywhere|started|appeared|spread|licking|leapt|leaping|rising|shooting)",
         r"in flames", r"{set} " + W + r"{0,4}(?:alight|on fire|ablaze)", r"{set} fire", r"ablaze",
         r"fire (?:brigade|service|department|engine|fighters?|crew)", r"firem[ae]n", r"{start} (?:a )?(?:small )?fire",
@@ -211,7 +217,7 @@ CUES: tuple[Cue, ...] = (
         r"something growing", r"{contaminate}", r"(?:glass|metal|plastic|hair) in the"),
     # ------------------------------------------------------------------ legal threat
     cue("legal_threat", 1.0, r"solicitors?", r"lawyers?", r"attorney", r"barrister", r"{sue}", r"legal (?:action|team|advice|"
-        r"letter|proceedings|department|route|steps|claim)", r"legally", r"(?:in|to|at) court", r"small claims",
+        r"letter|proceedings|department|route|steps|claim)", r"legally", r"(?:in|to|at) court", r"small claims", r"(?:file|filing|filed|lodge|lodging|make|making|start|starting|bring|bringing) a small claim",
         r"trading standards", r"ombudsman", r"advertising standards", r"false(?:ly)? advertis\w*", r"misleading (?:advert\w*|ads?|claims?)", r"\basa\b", r"consumer (?:rights|protection)", r"citizens advice",
         r"(?:report|reporting|reported) (?:you|this|it|northwind|your company) to (?:the )?(?:police|authorit\w+|regulator|watchdog|\w+ standards|asa|cma|ico)\b",
         r"chargeback", r"letter before action", r"\bcourts?\b(?! ?(?:yard|shoes))", r"formal notice", r"illegal\w*",
@@ -320,7 +326,14 @@ CUES: tuple[Cue, ...] = (
     cue("distress", 0.5, r"crying", r"shaking", r"scared", r"alone", r"(?:don't|do not) know what to do", r"{struggle}",
         r"last straw", r"desperate(?! (?:for|to))", r"please help", r"(?:really |very )?hard time", r"(?:completely |totally )lost",
         r"(?:i'm|i am) lost", r"(?:nobody|no one|no-one) (?:will|wants to|is willing to|cares|seems to) (?:help|listen|care)", r"(?:i'm|i am) (?:really |completely |totally )?(?:broken|shattered|devastated|heartbroken)",
-        r"(?:i'm|i am) done"),
+        r"(?:i'm|i am) done", r"homeless", r"nowhere to (?:live|go|stay|sleep)"),
+    # someone at home hurts them ("my mum hits me when parcels come")
+    cue("distress", 1.0, r"(?:mum|mom|mother|dad|father|partner|husband|wife|boyfriend|girlfriend|ex|he|she) (?:hits|beats|slaps|kicks|hurts|chokes) me"),
+    # the warning signs of suicide told as plans (giving things away, not being around, a goodbye): weak
+    # alone ("I won't be around on Tuesday"), a case when the reading by meaning agrees (bot/classify/safety.py)
+    cue("self_harm", 0.5, r"(?:won't|will not|wont) be (?:around|here)", r"giving (?:\w+ ){0,2}(?:things|stuff|everything|belongings|it all) away",
+        r"(?:doesn't|does not|don't|won't) (?:really )?matter (?:anymore|any more)", r"nothing (?:really )?matters", r"goodbye (?:kind of thing|present|gift)",
+        r"(?:won't|will not|wont) need (?:it|them|any of it|anything) (?:anymore|any more|now|after)", negatable=False),
     # ------------------------------------------------------------------ self-harm
     cue("self_harm", 1.0, r"end it all", r"{end} my (?:own )?life", r"kill(?:ing)? myself", r"take my (?:own )?life",
         r"suicid\w*", r"self[- ]harm\w*", r"{hurt} myself", r"{harm} myself", r"(?:don't|do not) want to (?:be alive|live|"

@@ -13,6 +13,7 @@ from bot.history import History, history_from  # noqa: F401 - history_from is al
 from bot.messages import Classification, Signals
 from bot.settings import Settings
 from bot.classify.safety_model import MEANING_MIN_WORDS
+from bot.classify.safety_money import largest_sum
 
 # word -> (intensity 0..1, label). Stems match by prefix ("furious" matches "furiously").
 LEXICON: dict[str, tuple[float, str]] = {
@@ -71,6 +72,9 @@ WANTS_HUMAN = (
     "not a bot", "not a robot", "stop the bot", "call me", "phone me", "speak with someone", "talk with someone",
     "speak with a person", "speak with a human", "talk with a person", "actual person", "actual human", "human agent",
     "customer service person", "a person on the phone", "someone on the phone", "reach a person", "reach a human",
+    "ring me", "give me a ring", "give me a call", "one of your colleagues", "colleague of yours", "a colleague ring",
+    "a colleague call", "member of staff", "member of your team", "someone from your team", "somebody from your team",
+    "someone from the team", "somebody from the team", "no more automatic", "not the bot",
 )
 QUESTION_SPLIT = re.compile(r"\?+|\b(?:and also|also|plus|additionally|as well as)\b", re.I)
 COMPLEX_MARKERS = [re.compile(p) for p in (
@@ -212,22 +216,29 @@ def _critical_runner_up(c: Classification | None, settings: Settings) -> str | N
 
 def detect(text: str, classification: Classification | None, settings: Settings,
            history: History = History(), injection: bool = False, safety: SafetyHit | None = None,
-           vocabulary: frozenset[str] = frozenset(), anger: float = 0.0, complex_p: float = 0.0) -> Signals:
-    """anger, complex_p: P(angry) and P(a complex case) of the readers by meaning (bot/classify/readers.py),
-    0 without them."""
+           vocabulary: frozenset[str] = frozenset(), anger: float = 0.0, complex_p: float = 0.0,
+           person_p: float = 0.0) -> Signals:
+    """anger, complex_p, person_p: P(angry), P(a complex case) and P(asks for a person) of the readers by
+    meaning (bot/classify/readers.py), 0 without them."""
     cfg = settings.signals
     lowered = text.lower()
     level, label = emotion(text, cfg.extra_negative_words)
+    intent = classification.intent if classification else None
+    intent_cfg = settings.intents.get(intent or "")
+    # a reading by meaning does not outweigh a sure hello or thank-you: the encoder puts "Thank you kindly.
+    # Have a nice day." (0.92) beside sarcastic thanks; the word cues still read "thanks for nothing"
+    sure_small_talk = intent_cfg is not None and intent_cfg.small_talk and classification is not None \
+        and classification.confidence >= settings.policy.confidence_threshold
     # an instruction to the bot reads as a demand, not a mood: the injection has its own rule
     if cfg.anger_by_meaning and anger >= cfg.anger_by_meaning and label != "distress" and anger > level \
-            and not injection and len(WORD.findall(lowered)) >= MEANING_MIN_WORDS:
+            and not injection and not sure_small_talk and len(WORD.findall(lowered)) >= MEANING_MIN_WORDS:
         level, label = anger, "anger"
     if level < cfg.emotion_threshold:
         label = "neutral"
-    intent = classification.intent if classification else None
-    intent_cfg = settings.intents.get(intent or "")
     phrases = WANTS_HUMAN + tuple(p.lower() for p in cfg.wants_human_phrases)
-    wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human"
+    wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human" or (
+        bool(cfg.person_by_meaning) and person_p >= cfg.person_by_meaning and not sure_small_talk
+        and len(WORD.findall(lowered)) >= MEANING_MIN_WORDS)
     phrase = next((p for p in CRITICAL_PHRASES + tuple(x.lower() for x in cfg.critical_phrases) if p in lowered), None)
     runner_up = _critical_runner_up(classification, settings)
     critical_why = (f"critical intent {intent}" if intent_cfg and intent_cfg.critical
@@ -240,8 +251,7 @@ def detect(text: str, classification: Classification | None, settings: Settings,
     case = bool(safety and safety.score >= 0.5)
     # ...but a reading by meaning alone does not outweigh a sure hello or goodbye: "that's it from me, take
     # care" reads as a farewell to the safety model (the word cues and frames still count in small talk)
-    if case and safety and safety.by_meaning and intent_cfg is not None and intent_cfg.small_talk \
-            and classification is not None and classification.confidence >= settings.policy.confidence_threshold:
+    if case and safety and safety.by_meaning and sure_small_talk:
         case = False
     # "I need more help" after a canned answer or an article: the next rung can still be a model
     more_help = history.more_help and history.more_help_after in CHEAP_ANSWERS
@@ -265,4 +275,5 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         complexity=complexity(text, classification,
                               complex_p if cfg.complex_by_meaning and complex_p >= cfg.complex_by_meaning else 0.0),
         injection=injection,
+        amount=largest_sum(text),
     )
