@@ -1,5 +1,5 @@
 """The readers by meaning (bot/classify/readers.py): anger, and how it raises the emotion signal; complexity,
-and how it makes a story complex (bot/pipeline/signals.py)."""
+and how it makes a story complex; a person, and how it makes wants_human (bot/pipeline/signals.py)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,13 @@ def _reader(tmp_path_factory, question):  # noqa: ANN001, ANN202
         if os.environ.get("SUPPORTBOT_REQUIRE_EMBEDDINGS"):
             pytest.fail("the encoder package is required (SUPPORTBOT_REQUIRE_EMBEDDINGS) but not installed")
         pytest.skip("the encoder package is not installed")
-    from bot.classify.readers import ANGER, COMPLEXITY
+    from bot.classify.readers import ANGER, COMPLEXITY, PERSON
     from bot.pipeline.builders import build_meaning
 
     settings = load_settings(EXAMPLE_CONFIG)
     settings.classifier.cache_dir = str(tmp_path_factory.mktemp("reader-cache"))
-    threshold = {ANGER: settings.signals.anger_by_meaning, COMPLEXITY: settings.signals.complex_by_meaning}[question]
+    threshold = {ANGER: settings.signals.anger_by_meaning, COMPLEXITY: settings.signals.complex_by_meaning,
+                 PERSON: settings.signals.person_by_meaning}[question]
     return build_meaning(settings, question, threshold)
 
 
@@ -118,3 +119,41 @@ def test_the_reading_makes_a_story_complex_from_the_setting():
     assert detect(short, c, settings, complex_p=0.95).complexity < 0.5
     settings.signals.complex_by_meaning = 0.0
     assert detect(story, c, settings, complex_p=0.95).complexity < 0.5  # off
+
+
+@pytest.fixture(scope="module")
+def person_reader(tmp_path_factory):  # noqa: ANN201
+    from bot.classify.readers import PERSON
+
+    return _reader(tmp_path_factory, PERSON)
+
+
+# Written for this test; not in bot/classify/person_examples.yaml, the demo intents or bench/.
+@pytest.mark.parametrize("text", [
+    "this needs a proper human look, can one of your team take it from here",
+    "would prefer to sort this out with one of your people directly rather than typing to a machine",
+    "please hand me over to whoever deals with damaged furniture",
+])
+def test_asking_for_a_person_in_other_words_reads_as_wanting_one(person_reader, text):
+    assert person_reader(text) >= 0.9
+
+
+@pytest.mark.parametrize("text", [
+    "what are your opening hours for the customer team on sundays?",
+    "will the courier ring the bell or just leave it?",
+    "where is my order NW-51234",
+])
+def test_routine_questions_about_people_do_not(person_reader, text):
+    assert person_reader(text) < 0.9
+
+
+def test_the_reading_makes_wants_human_from_the_setting_but_not_for_a_sure_hello():
+    settings = load_settings(EXAMPLE_CONFIG)
+    c = Classification(intent="return_item", confidence=0.7, top=(("return_item", 0.7),))
+    text = "please hand me over to whoever deals with returns"
+    assert detect(text, c, settings, person_p=0.95).wants_human
+    assert not detect(text, c, settings, person_p=0.5).wants_human
+    hello = Classification(intent="greeting", confidence=0.97, top=(("greeting", 0.97),))
+    assert not detect("hello there, anyone about?", hello, settings, person_p=0.95).wants_human
+    settings.signals.person_by_meaning = 0.0
+    assert not detect(text, c, settings, person_p=0.95).wants_human  # off

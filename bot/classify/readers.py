@@ -10,7 +10,10 @@ word cues in bot/pipeline/signals.py work alone.
   should take over, in words no lexicon lists ("this is the fourth time I'm asking");
 * complexity (bot/classify/complex_examples.yaml, `complex` against `simple`): a story with several
   troubles in one, a dispute or an exception to a policy, which a canned answer or an article would
-  settle only in part, however it is worded.
+  settle only in part, however it is worded;
+* a person (bot/classify/person_examples.yaml, `person` against `bot_ok`): the customer asks for a human in
+  words the phrase list lacks ("could a colleague ring me tomorrow", "no more automatic answers"), not
+  "are you a bot?" asked in passing.
 """
 
 from __future__ import annotations
@@ -30,10 +33,12 @@ class Question:
     file: str  # in the bot.classify package
     yes: str  # the key of the list the reader says yes to
     no: str  # the key of the list of look-alikes it says no to
+    yes_intents: tuple[str, ...] = ()  # the shop's intents whose examples are on the yes side, not the no side
 
 
 ANGER = Question("emotion_examples.yaml", "angry", "calm")
 COMPLEXITY = Question("complex_examples.yaml", "complex", "simple")
+PERSON = Question("person_examples.yaml", "person", "bot_ok", yes_intents=("talk_to_human",))
 
 
 @lru_cache(maxsize=None)
@@ -51,11 +56,11 @@ class MeaningReader:
 
     @classmethod
     def build(cls, question: Question, negatives: Sequence[str], encoder: Encoder,
-              cache_dir: str | None = None) -> "MeaningReader":
-        """negatives: the shop's routine and off-topic examples."""
+              cache_dir: str | None = None, shop_yes: Sequence[str] = ()) -> "MeaningReader":
+        """negatives: the shop's routine and off-topic examples; shop_yes: its examples of question.yes_intents."""
         yes, no = load_examples(question)
-        model = MeaningModel.train({question.yes: list(yes)}, list(no) + list(negatives), encoder, cache_dir,
-                                   fixed=list(yes) + list(no))
+        model = MeaningModel.train({question.yes: list(yes) + list(shop_yes)}, list(no) + list(negatives), encoder,
+                                   cache_dir, fixed=list(yes) + list(no))
         return cls(model)
 
     def __call__(self, text: str) -> float:

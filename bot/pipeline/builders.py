@@ -14,7 +14,7 @@ from bot.classify.build import resolved_kind, training_examples
 from bot.classify.cascade import Cascade
 from bot.classify.local import load_or_train
 from bot.classify.protocol import Classifier
-from bot.classify.readers import ANGER, COMPLEXITY, MeaningCheck, MeaningReader, Question
+from bot.classify.readers import ANGER, COMPLEXITY, PERSON, MeaningCheck, MeaningReader, Question
 from bot.pipeline.decide import Decider, Readers, vocabulary_of
 from bot.pipeline.knowledge import KnowledgeBase
 from bot.pipeline.signals import SafetyCheck
@@ -60,13 +60,18 @@ def make_decider(settings: Settings, cascade: Cascade, kb: KnowledgeBase,
 def build_readers(settings: Settings) -> Readers:
     """The safety check and the readers by meaning (all fitted on the sentence encoder; cached)."""
     return Readers(safety=build_safety(settings), anger=build_meaning(settings, ANGER, settings.signals.anger_by_meaning),
-                   complexity=build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning))
+                   complexity=build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning),
+                   person=build_meaning(settings, PERSON, settings.signals.person_by_meaning))
 
 
-def _routine_examples(settings: Settings) -> list[str]:
+def _routine_examples(settings: Settings, plain: bool = False, without: tuple[str, ...] = ()) -> list[str]:
     """The shop's routine (not critical) intents' examples and its off-topic ones: the models by
-    meaning learn these as what is *not* a case for a person."""
-    routine = [e for i in settings.intents.values() if not i.critical for e in i.examples]
+    meaning learn these as what is *not* a case for a person. plain: without the intents flagged
+    complex, whose examples are the readers' grey zone ("ABSOLUTELY DISGUSTING SERVICE!!!" is a complaint
+    example; as a "no" it taught the anger reader that shouting is calm, and a polite hello angry).
+    without: intents left out by name (a reader's own yes side)."""
+    routine = [e for name, i in settings.intents.items() if not i.critical and not (plain and i.complex)
+               and name not in without for e in i.examples]
     return routine + list(settings.classifier.out_of_scope_examples)
 
 
@@ -78,7 +83,9 @@ def build_meaning(settings: Settings, question: Question, threshold: float) -> M
     encoder = encoder_or_none()
     if encoder is None or not threshold:
         return None
-    return MeaningReader.build(question, _routine_examples(settings), encoder, settings.classifier.cache_dir)
+    shop_yes = [e for name in question.yes_intents if name in settings.intents for e in settings.intents[name].examples]
+    return MeaningReader.build(question, _routine_examples(settings, plain=True, without=question.yes_intents), encoder,
+                               settings.classifier.cache_dir, shop_yes=shop_yes)
 
 
 def build_anger(settings: Settings) -> MeaningCheck | None:

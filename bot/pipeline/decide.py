@@ -160,6 +160,7 @@ class Readers:
     safety: "signals.SafetyCheck | None" = None  # bot/classify/safety.py
     anger: Callable[[str], float] | None = None  # P(angry), bot/classify/readers.py
     complexity: Callable[[str], float] | None = None  # P(a complex case), bot/classify/readers.py
+    person: Callable[[str], float] | None = None  # P(asks for a person), bot/classify/readers.py
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Reading:
     safety: "signals.SafetyHit | None" = None
     anger: float = 0.0
     complexity: float = 0.0
+    person: float = 0.0
 
 
 class Decider:
@@ -182,7 +184,8 @@ class Decider:
         r = self.readers
         return Reading(safety=r.safety(text) if r.safety is not None else None,
                        anger=r.anger(text) if r.anger is not None else 0.0,
-                       complexity=r.complexity(text) if r.complexity is not None else 0.0)
+                       complexity=r.complexity(text) if r.complexity is not None else 0.0,
+                       person=r.person(text) if r.person is not None else 0.0)
 
     async def choose(self, text: str, *, channel: str, history: History = History(),
                      transcript: list[tuple[str, str]] | None = None, ladder: Ladder = Ladder(),
@@ -211,7 +214,8 @@ class Decider:
             events.append(("truncated", {"chars": len(text), "classified": settings.classifier.max_chars}))
         read = await model_thread.run(self._read, text)
         found = signals.detect(text, c, settings, history, injection=bool(injection), safety=read.safety,
-                               vocabulary=self.vocabulary, anger=read.anger, complex_p=read.complexity)
+                               vocabulary=self.vocabulary, anger=read.anger, complex_p=read.complexity,
+                               person_p=read.person)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         options = clarify_options(c, settings) if forced is None else ()
         facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers,
