@@ -221,6 +221,7 @@ class Outcome:
     resolution: tuple[str, int | None] | None = None  # (confirmed | more_help, the customer message answered)
     labelled: tuple[str, str, int | None] | None = None  # (text, intent, message id): a "did you mean" pick
     action_call: ActionRecord | None = None  # the shop API call an action made for this message
+    language: str | None = None  # the message's language, when it could be told (it becomes the conversation's)
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ class HandleResult:
             "intent": c.intent if c else None,
             "confidence": round(c.confidence, 4) if c else None,
             "stage": c.stage if c else None,
+            "language": self.outcome.language,
             "signals": self.signals.names(),
             "route": self.decision.route.value,
             "rule": self.decision.rule,

@@ -21,6 +21,7 @@ from bot.settings_files import (  # re-exported: the rest of bot/ imports them f
     find_config as find_config, secret as secret, sqlite_relative_to as sqlite_relative_to,
 )
 from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
+from bot.settings_language import LanguageCfg
 from bot.settings_limits import RateLimits
 from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
 
@@ -217,11 +218,13 @@ class Settings(Strict):
     rate_limits: RateLimits = RateLimits()  # abuse limits (bot/settings_limits.py)
     actions: dict[str, Action] = {}  # what the bot does on the shop's data (bot/settings_actions.py)
     apps: list[MountedApp] = []  # shop apps served beside the bot (the demo order API)
+    language: LanguageCfg = LanguageCfg()  # customers' languages and the answers in each (bot/settings_language.py)
 
     # filled by load_settings from the files named above
     source: Path = Path(".")
     intents: dict[str, Intent] = {}
     answers: dict[str, str] = {}
+    translations: dict[str, dict[str, str]] = {}  # language -> intent -> canned answer (language.answers)
 
     @model_validator(mode="after")
     def _tiers_name_catalog_models(self) -> "Settings":
@@ -233,6 +236,12 @@ class Settings(Strict):
             if tier not in self.tiers:
                 raise ValueError(f"tiers.{tier}: budgets name tier {tier!r}, which tiers does not define")
         return self
+
+    def answers_in(self, language: str) -> dict[str, str]:
+        """The canned answers in `language` (answers_file for the default one; language.answers' files else)."""
+        if not language or language == self.language.default:
+            return self.answers
+        return self.translations.get(language, {})
 
     def path(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -298,15 +307,9 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     _load_out_of_scope(settings, intents_path)
 
     answers_path = settings.path(settings.answers_file)
-    raw_answers = _read_yaml(answers_path).get("answers") or {}
-    if not isinstance(raw_answers, dict):
-        raise ConfigError(answers_path, "answers", "expected a mapping of intent name -> answer text")
-    for name, text in raw_answers.items():
-        if name not in intents:
-            raise ConfigError(answers_path, f"answers.{name}", f"no intent named {name!r} in {intents_path.name}")
-        if not isinstance(text, str) or not text.strip():
-            raise ConfigError(answers_path, f"answers.{name}", "expected non-empty text")
-    settings.answers = {str(k): v.strip() for k, v in raw_answers.items()}
+    settings.answers = _read_answers(answers_path, intents, intents_path)
+    settings.translations = {code: _read_answers(settings.path(file), intents, intents_path)
+                             for code, file in settings.language.answers.items()}
 
     _check_rule_intents(path, settings)
     if found := config_errors(settings.actions, settings.apps, settings.intents, settings.company_vars(), settings.path):
@@ -314,6 +317,19 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
         raise ConfigError(path, key, reason, more)
     _check_placeholders(answers_path, settings)
     return settings
+
+
+def _read_answers(path: Path, intents: dict[str, Intent], intents_path: Path) -> dict[str, str]:
+    """A canned answers file: intent name -> text, every name an intent of intents_path."""
+    raw = _read_yaml(path).get("answers") or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "answers", "expected a mapping of intent name -> answer text")
+    for name, text in raw.items():
+        if name not in intents:
+            raise ConfigError(path, f"answers.{name}", f"no intent named {name!r} in {intents_path.name}")
+        if not isinstance(text, str) or not text.strip():
+            raise ConfigError(path, f"answers.{name}", "expected non-empty text")
+    return {str(k): v.strip() for k, v in raw.items()}
 
 
 def _load_out_of_scope(settings: Settings, intents_path: Path) -> None:
@@ -335,6 +351,8 @@ def _check_placeholders(answers_path: Path, settings: Settings) -> None:
     """A mistyped {placeholder} is a start-up error, not a crash when the answer is sent."""
     known = set(settings.company_vars()) | {"customer_name"}
     texts = [(answers_path, f"answers.{k}", v) for k, v in settings.answers.items()]
+    texts += [(settings.path(settings.language.answers[code]), f"answers.{k}", v)
+              for code, answers in settings.translations.items() for k, v in answers.items()]
     texts += [(settings.source, f"company.{k}", getattr(settings.company, k)) for k in ("welcome", "help", "text_only")]
     for file, key, text in texts:
         try:

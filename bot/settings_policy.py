@@ -39,6 +39,7 @@ class When(Strict):
     has_action: bool | None = None  # the intent uses an action (actions.<name>.intents)
     has_article: bool | None = None  # a KB article scores above knowledge.min_score
     channel_in: list[str] | None = None
+    language_in: list[str] | None = None  # the customer's language (language.detect in the config)
     can_clarify: bool | None = None  # the best few intents make a plausible "did you mean ...?"
 
     @field_validator("signal_any", "signal_all")

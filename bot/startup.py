@@ -81,6 +81,13 @@ def summary(settings: Settings, *, classifier: str, channels: Mapping[str, str],
     caps = [] if b.daily_usd is None and b.monthly_usd is None else [f"all {_cap(b)}"]
     caps += [f"{tier} {_cap(cap)}" for tier, cap in b.tiers.items()]
     rows.append(("budgets", "; ".join(caps) or "none"))
+    lang = settings.language
+    if lang.on:
+        others = [c for c in lang.detect if c != lang.default]
+        rows.append(("languages", f"{lang.default} (default), " + ", ".join(
+            f"{c}: {'canned answers' if c in settings.translations else 'no canned answers'}" for c in others)))
+    else:
+        rows.append(("languages", f"{lang.default} only (language.detect lists fewer than two)"))
     return rows
 
 

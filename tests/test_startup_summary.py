@@ -20,5 +20,15 @@ def test_what_is_on_and_why_not():
     assert channels["slack"] == "off (SLACK_BOT_TOKEN not set)" and "console" not in channels
     assert rows["budgets"] == "all $5/day; strong $50/month"
     assert "Slack: off (handoff.slack_channel is not set)" in rows["desk"]
+    assert rows["languages"] == "en only (language.detect lists fewer than two)"
     text = render(summary(s, classifier="embeddings emb-123", channels=channels, env=env))
     assert "sk-ant-secret" not in text and "hunter2" not in text
+
+
+def test_the_languages_row_says_which_have_canned_answers():
+    from bot.settings import load_settings
+    from tests.conftest import EXAMPLE_CONFIG
+
+    s = load_settings(EXAMPLE_CONFIG)
+    rows = dict(summary(s, classifier="embeddings", channels={}, env={}))
+    assert rows["languages"] == "en (default), de: canned answers, fr: canned answers"

@@ -102,6 +102,7 @@ class Conversation(Base):
     # what the bot waits for from the customer: {"kind": "clarify", "options": [...], ...} after a
     # "did you mean", {"kind": "resolution", "message_id": n} after an answer; None when nothing
     pending: Mapped[JsonObject | None] = mapped_column(JSON)
+    language: Mapped[str | None] = mapped_column(String(8))  # the customer's language (bot/language.py), None: the default
     started_at: Mapped[datetime] = ts()
     last_message_at: Mapped[datetime] = ts()
     ended_at: Mapped[datetime | None] = ts(nullable=True)
@@ -116,6 +117,7 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text)
     inbox_event_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_events.id"), unique=True)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    language: Mapped[str | None] = mapped_column(String(8))  # a customer message's language, when it could be told
     created_at: Mapped[datetime] = ts()
 
 

@@ -25,7 +25,7 @@ RESOLUTIONS = m.table(m.Resolution)
 MESSAGE_OF_EVENT = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
     MESSAGES.c.inbox_event_id == bindparam("event_id"))
 CONVERSATION_BY_ID = select(CONVERSATIONS.c.id, CONVERSATIONS.c.customer_id, CONVERSATIONS.c.status,
-                            CONVERSATIONS.c.pending).where(
+                            CONVERSATIONS.c.pending, CONVERSATIONS.c.language).where(
     CONVERSATIONS.c.id == bindparam("conversation_id"))
 CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.display_name, CUSTOMERS.c.unreachable).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.external_id == bindparam("external_id"))
@@ -41,13 +41,16 @@ def new_customer(dialect: str) -> Insert:
 
 UPDATE_CUSTOMER = update(CUSTOMERS).where(CUSTOMERS.c.id == bindparam("customer_id"))
 OPEN_CONVERSATION = (
-    select(CONVERSATIONS.c.id, CONVERSATIONS.c.status, CONVERSATIONS.c.reply_to, CONVERSATIONS.c.pending)
+    select(CONVERSATIONS.c.id, CONVERSATIONS.c.status, CONVERSATIONS.c.reply_to, CONVERSATIONS.c.pending,
+           CONVERSATIONS.c.language)
     .where(CONVERSATIONS.c.channel == bindparam("channel"), CONVERSATIONS.c.thread_key == bindparam("thread_key"),
            CONVERSATIONS.c.status != "closed")
     .order_by(CONVERSATIONS.c.id.desc()).limit(1))
 NEW_CONVERSATION = insert(CONVERSATIONS).returning(CONVERSATIONS.c.id)
 UPDATE_CONVERSATION = update(CONVERSATIONS).where(CONVERSATIONS.c.id == bindparam("conversation_id"))
 NEW_MESSAGE = insert(MESSAGES).returning(MESSAGES.c.id)
+MESSAGE_LANGUAGE = update(MESSAGES).where(MESSAGES.c.id == bindparam("message_id")).values(
+    language=bindparam("language"))
 
 # what the policy reads: recent intents of the customer, the conversation's routes and transcript
 UNHELPFUL_INTENTS = (  # intents whose bot answer the customer said did not help, within the window

@@ -81,6 +81,7 @@ class ConversationRef:
     customer_id: int
     status: str
     pending: dict[str, Any] | None = None  # what the bot waits for from the customer
+    language: str | None = None  # the language the customer wrote in last (None: not told yet, the default)
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class Store:
                 status="bot", started_at=now, last_message_at=now))
             ref = ConversationRef(conv_id, customer_id, "bot")
         else:
-            ref = ConversationRef(conv.id, customer_id, conv.status, conv.pending)
+            ref = ConversationRef(conv.id, customer_id, conv.status, conv.pending, conv.language)
             if msg.reply_to and conv.reply_to != msg.reply_to:
                 await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, "reply_to": msg.reply_to})
         message_id: int = await s.scalar(q.NEW_MESSAGE, dict(
@@ -243,6 +244,9 @@ class Store:
                     http_status=a.http_status, attempts=a.attempts, latency_ms=a.latency_ms,
                     error=(a.error or "")[:500] or None, approved_by=None, created_at=utcnow()))
             values: dict[str, object] = {"last_message_at": utcnow()}
+            if out.language:  # the message's language, when it could be told, is the conversation's from now on
+                await s.execute(q.MESSAGE_LANGUAGE, {"message_id": message_id, "language": out.language})
+                values["language"] = out.language
             if out.set_pending:
                 values["pending"] = out.pending
             if opened:

@@ -18,7 +18,7 @@ from bot.classify.readers import ANGER, COMPLEXITY, PERSON, MeaningCheck, Meanin
 from bot.pipeline.decide import Decider, Readers, vocabulary_of
 from bot.pipeline.knowledge import KnowledgeBase
 from bot.pipeline.signals import SafetyCheck
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 
 
 def build_classifier(settings: Settings, model_dir: str | None = None) -> Classifier:
@@ -61,7 +61,20 @@ def build_readers(settings: Settings) -> Readers:
     """The safety check and the readers by meaning (all fitted on the sentence encoder; cached)."""
     return Readers(safety=build_safety(settings), anger=build_meaning(settings, ANGER, settings.signals.anger_by_meaning),
                    complexity=build_meaning(settings, COMPLEXITY, settings.signals.complex_by_meaning),
-                   person=build_meaning(settings, PERSON, settings.signals.person_by_meaning))
+                   person=build_meaning(settings, PERSON, settings.signals.person_by_meaning),
+                   language=build_language(settings))
+
+
+def build_language(settings: Settings) -> Callable[[str], str | None] | None:
+    """The language detector (bot/language.py) when `language.detect` names two languages or more."""
+    from bot.language import LanguageDetector, known_codes
+
+    cfg = settings.language
+    if not cfg.on:
+        return None
+    if unknown := sorted(set(cfg.detect) - known_codes()):
+        raise ConfigError(settings.source, "language.detect", f"the language detector does not know {', '.join(unknown)}")
+    return LanguageDetector(cfg.detect, cfg.min_probability)
 
 
 def _routine_examples(settings: Settings, plain: bool = False, without: tuple[str, ...] = ()) -> list[str]:
@@ -72,7 +85,18 @@ def _routine_examples(settings: Settings, plain: bool = False, without: tuple[st
     without: intents left out by name (a reader's own yes side)."""
     routine = [e for name, i in settings.intents.items() if not i.critical and not (plain and i.complex)
                and name not in without for e in i.examples]
-    return routine + list(settings.classifier.out_of_scope_examples)
+    return _in_default_language(settings, routine + list(settings.classifier.out_of_scope_examples))
+
+
+def _in_default_language(settings: Settings, examples: list[str]) -> list[str]:
+    """The examples written in language.default: the readers by meaning read the default language (their own
+    examples are English), so the German and French intent examples, there for the classifier, are left out."""
+    if not settings.language.on:
+        return examples
+    from bot.language import LanguageDetector
+
+    detect = LanguageDetector(settings.language.detect, settings.language.min_probability)
+    return [e for e in examples if detect(e) in (None, settings.language.default)]
 
 
 def build_meaning(settings: Settings, question: Question, threshold: float) -> MeaningCheck | None:
@@ -83,7 +107,8 @@ def build_meaning(settings: Settings, question: Question, threshold: float) -> M
     encoder = encoder_or_none()
     if encoder is None or not threshold:
         return None
-    shop_yes = [e for name in question.yes_intents if name in settings.intents for e in settings.intents[name].examples]
+    shop_yes = _in_default_language(settings, [e for name in question.yes_intents if name in settings.intents
+                                               for e in settings.intents[name].examples])
     return MeaningReader.build(question, _routine_examples(settings, plain=True, without=question.yes_intents), encoder,
                                settings.classifier.cache_dir, shop_yes=shop_yes)
 

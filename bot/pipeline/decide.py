@@ -59,6 +59,8 @@ class Choice:
     rung: str | None = None  # for the clarify route: "clarify" (did you mean) or "rephrase"
     options: tuple[tuple[str, str], ...] = ()  # (intent, button label) a "did you mean" offers
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # guardrail events so far
+    language: str = ""  # the customer's language: this message's when it could be told, else the conversation's
+    detected: str | None = None  # this message's language, when bot/language.py could tell it
 
 
 def label_of(settings: Settings, intent: str) -> str:
@@ -161,6 +163,7 @@ class Readers:
     anger: Callable[[str], float] | None = None  # P(angry), bot/classify/readers.py
     complexity: Callable[[str], float] | None = None  # P(a complex case), bot/classify/readers.py
     person: Callable[[str], float] | None = None  # P(asks for a person), bot/classify/readers.py
+    language: Callable[[str], str | None] | None = None  # the message's language, bot/language.py
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,7 @@ class Reading:
     anger: float = 0.0
     complexity: float = 0.0
     person: float = 0.0
+    language: str | None = None
 
 
 class Decider:
@@ -185,14 +189,16 @@ class Decider:
         return Reading(safety=r.safety(text) if r.safety is not None else None,
                        anger=r.anger(text) if r.anger is not None else 0.0,
                        complexity=r.complexity(text) if r.complexity is not None else 0.0,
-                       person=r.person(text) if r.person is not None else 0.0)
+                       person=r.person(text) if r.person is not None else 0.0,
+                       language=r.language(text) if r.language is not None else None)
 
     async def choose(self, text: str, *, channel: str, history: History = History(),
                      transcript: list[tuple[str, str]] | None = None, ladder: Ladder = Ladder(),
                      forced: Classification | None = None, conversation_id: int | None = None,
-                     message_id: int | None = None, spend: Spend | None = None) -> Choice:
+                     message_id: int | None = None, spend: Spend | None = None, language: str | None = None) -> Choice:
         """classify -> signals -> policy -> plan for one message. `forced` is an intent the customer
-        picked from a "did you mean": it replaces the classifier's view. Nothing is sent or stored."""
+        picked from a "did you mean": it replaces the classifier's view; `language`: the conversation's
+        until now (None: the default). Nothing is sent or stored."""
         settings = self.settings
         events: list[tuple[str, dict[str, Any]]] = []
         # guardrails.inbound: external models only ever see the redacted text
@@ -218,11 +224,13 @@ class Decider:
                                person_p=read.person)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         options = clarify_options(c, settings) if forced is None else ()
-        facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers,
+        speaks = read.language or language or settings.language.default
+        facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers_in(speaks),
                              article_score=hits[0].score if hits else 0.0, can_clarify=bool(options),
-                             action=startable(settings, c.intent, text))
+                             action=startable(settings, c.intent, text), language=speaks)
         decision, rung = plan(policy.decide(facts, settings), facts, settings, self.llm_available, ladder, options,
                               events)
         return Choice(text=text, redaction=redaction, injection=injection, classification=c, signals=found,
                       hits=hits, facts=facts, decision=decision, rung=rung,
-                      options=options if rung == "clarify" else (), events=events)
+                      options=options if rung == "clarify" else (), events=events, language=speaks,
+                      detected=read.language)

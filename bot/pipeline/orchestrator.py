@@ -210,10 +210,10 @@ class Orchestrator:
         history, transcript = past or await self.store.history(conv, message_id, self._history_query)
         choice = await self.decider.choose(text, channel=msg.channel, history=history, transcript=transcript,
                                            ladder=ladder, forced=forced, conversation_id=conv.id,
-                                           message_id=message_id, spend=spend)
+                                           message_id=message_id, spend=spend, language=conv.language)
         c = choice.classification
         log.info("classified", extra={"conversation_id": conv.id, "message_id": message_id, "intent": c.intent,
-                                      "confidence": round(c.confidence, 4), "stage": c.stage,
+                                      "confidence": round(c.confidence, 4), "stage": c.stage, "language": choice.language,
                                       "signals": choice.signals.names(), "guardrails": [k for k, _ in choice.events],
                                       "classify_ms": round(c.latency_ms, 2)})
         log.info("decided", extra={"conversation_id": conv.id, "message_id": message_id,
@@ -247,6 +247,7 @@ class Orchestrator:
                                      "cost_usd": spend.cost_usd})
         out = self._outcome(choice, msg, response, ctx)
         out.set_pending, out.pending = True, response.pending
+        out.language = choice.detected
         intent = self.settings.intents.get(choice.classification.intent)
         if (self.settings.resolution.ask and response.decision.route in ANSWER_ROUTES and not response.escalate
                 and not (intent and intent.small_talk) and out.reply is not None and response.pending is None
@@ -267,7 +268,7 @@ class Orchestrator:
                        signals=choice.signals, hits=choice.hits, transcript=safe, spend=spend,
                        customer_name=msg.customer_name, conversation_id=conv.id, message_id=message_id,
                        facts=choice.facts, ladder=ladder, options=choice.options, rung=choice.rung,
-                       channel=msg.channel, customer_id=msg.customer_id, key=str(message_id))
+                       channel=msg.channel, customer_id=msg.customer_id, key=str(message_id), language=choice.language)
 
     def _outcome(self, choice: Choice, msg: InboundMessage, response: Response, ctx: Context) -> Outcome:
         spend = ctx.spend

@@ -25,6 +25,7 @@ class Facts:
     article_score: float  # best knowledge-base score for the message (0 when none)
     can_clarify: bool = False  # the best few intents make a plausible "did you mean ...?"
     action: str | None = None  # the action the intent uses (actions: in the config)
+    language: str = ""  # the customer's language (bot/language.py); "" when not known
 
 
 def _signal_hits(names: list[str], s: Signals) -> list[str]:
@@ -85,6 +86,7 @@ def match(when: When, f: Facts, settings: Settings) -> list[str] | None:
             (f.article_score >= settings.knowledge.min_score) == when.has_article,
             f"article score {f.article_score:.2f}"),
         when.channel_in is None or need(f.channel in when.channel_in, f"channel {f.channel}"),
+        when.language_in is None or need(f.language in when.language_in, f"language {f.language}"),
         when.can_clarify is None or need(f.can_clarify == when.can_clarify,
                                          "plausible candidates: " + ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3])
                                          if when.can_clarify else "no plausible candidates"),

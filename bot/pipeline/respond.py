@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot.pipeline import decide
 
 from bot import hours
+from bot.language import name_of
 from bot.pipeline.guardrails import Redaction, check_outbound
 from bot.pipeline.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
@@ -65,6 +66,7 @@ class Context:
     form_asks: int = 0  # how often the value now missing was asked for
     form_text: str | None = None  # the request that started the form
     form_confirmed: bool = False  # the customer said yes to the action's write
+    language: str = ""  # the customer's language ("" or language.default: the default's texts)
 
 
 @dataclass
@@ -78,6 +80,7 @@ class Response:
     draft: str | None = None
     counterfactual_usd: float | None = None  # the answer call priced on the strong tier, when one was made
     action_call: ActionRecord | None = None  # the shop API call an action made
+    language: str | None = None  # the language `text` is written in, when not the default one
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
 
@@ -155,7 +158,10 @@ def agent_summary(ctx: Context) -> str:
     c = ctx.classification
     top = ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3]) or "-"
     lines = [f"Intent: {c.intent} ({c.confidence:.2f}; candidates: {top})",
-             f"Signals: {', '.join(ctx.signals.names()) or 'none'}", "Last messages:"]
+             f"Signals: {', '.join(ctx.signals.names()) or 'none'}"]
+    if ctx.language:
+        lines.append(f"Language: {name_of(ctx.language)} ({ctx.language})")
+    lines.append("Last messages:")
     for author, text in ctx.transcript[-4:]:
         lines.append(f"  {author}: {text[:300]}")
     lines.append(f"  customer: {ctx.redaction.text[:300]}")
@@ -173,12 +179,27 @@ class Responder:
     def _values(self, ctx: Context) -> dict[str, str]:
         return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there"}
 
+    def _foreign(self, ctx: Context) -> bool:
+        return bool(ctx.language) and ctx.language != self.settings.language.default
+
     async def respond(self, decision: Decision, ctx: Context) -> Response:
+        """The reply for the route. To a customer writing in another language than the default, a reply the
+        bot has only in the default one starts with `language.unavailable` for theirs ("I can only answer
+        this in English:")."""
+        response = await self._respond(decision, ctx)
+        notice = self.settings.language.unavailable.get(ctx.language, "")
+        if self._foreign(ctx) and response.language != ctx.language and response.text and notice:
+            response.text = f"{notice}\n\n{response.text}"
+        return response
+
+    async def _respond(self, decision: Decision, ctx: Context) -> Response:
         route = decision.route
         if route is Route.TEMPLATE:
-            answer = self.settings.answers.get(ctx.classification.intent)
+            intent = ctx.classification.intent
+            translated = self.settings.answers_in(ctx.language).get(intent) if self._foreign(ctx) else None
+            answer = translated or self.settings.answers.get(intent)
             if answer:
-                return Response(decision, render(answer, self._values(ctx)))
+                return Response(decision, render(answer, self._values(ctx)), language=ctx.language if translated else None)
             return await self._degrade(decision, ctx, "no canned answer for this intent")
         if route is Route.KNOWLEDGE:
             if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
@@ -238,7 +259,10 @@ class Responder:
             return await self._degrade(decision, ctx, f"no LLM provider configured for tier {tier} (no API key set)")
         articles = [(h.article.title, h.article.url, h.article.body) for h in ctx.hits]
         try:
-            draft = await generate_answer(self.router, tier, system_prompt=self.settings.company.system_prompt,
+            system_prompt = self.settings.company.system_prompt
+            if self._foreign(ctx):
+                system_prompt += f"\nThe customer writes in {name_of(ctx.language)}: write the answer in {name_of(ctx.language)}."
+            draft = await generate_answer(self.router, tier, system_prompt=system_prompt,
                                           articles=articles, history=self.history(ctx), text=ctx.redaction.text,
                                           conversation_id=ctx.conversation_id, message_id=ctx.message_id,
                                           spend=ctx.spend, fallback_confidence=ctx.classification.confidence)
@@ -255,7 +279,8 @@ class Responder:
             decision = Decision(decision.route, decision.rule, f"{decision.reason}; plain-text answer, "
                                 f"confidence {draft.confidence:.2f} from the classifier",
                                 degraded_from=decision.degraded_from)
-        response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd)
+        response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd,
+                            language=ctx.language if self._foreign(ctx) else None)
         why: str | None = None
         if not check.ok:
             response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))
@@ -274,7 +299,7 @@ class Responder:
             response.decision = held
             response.draft, response.escalate = text, Escalate(EscalationKind.REVIEW, why)
             response.summary = agent_summary(ctx)
-            response.text = self._waiting_text(review=True)
+            response.text, response.language = self._waiting_text(review=True), None
         return response
 
     async def _degrade(self, decision: Decision, ctx: Context, why: str) -> Response:
@@ -310,5 +335,6 @@ class Responder:
         if self.router is None or not self.router.available(tier):
             return view
         told = await summarise(self.router, tier, ctx.transcript, ctx.redaction.text, spend=ctx.spend,
-                               conversation_id=ctx.conversation_id, message_id=ctx.message_id)
+                               conversation_id=ctx.conversation_id, message_id=ctx.message_id,
+                               language=name_of(self.settings.language.default))
         return f"{ctx.redaction.restore(told)}\n\n{view}" if told else view

@@ -1,0 +1,43 @@
+"""The `language:` section of supportbot.yaml: which languages customers write in, the canned answers in
+each, and what the bot says before a reply it has only in the default language (bot/language.py reads
+the messages; bot/pipeline/respond.py picks the answer)."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from bot.settings_policy import Strict
+
+CODE = re.compile(r"[a-z]{2,3}")
+
+
+class LanguageCfg(Strict):
+    default: str = "en"  # the language of answers_file, the knowledge base and the bot's own texts
+    detect: list[str] = []  # the languages to tell apart (ISO 639-1, the default among them); fewer than two: off
+    min_probability: float = Field(0.9, ge=0.5, le=1)  # the detector's probability that switches the conversation
+    answers: dict[str, str] = {}  # language -> its canned answers file (relative to the config), same intents
+    unavailable: dict[str, str] = {}  # language -> said before a reply the bot has only in the default language
+
+    @field_validator("detect")
+    @classmethod
+    def _codes(cls, v: list[str]) -> list[str]:
+        for code in v:
+            if not CODE.fullmatch(code):
+                raise ValueError(f"{code!r} is not a language code (two or three lower-case letters, ISO 639: en, de, fr)")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LanguageCfg":
+        if self.detect and self.default not in self.detect:
+            raise ValueError(f"default {self.default!r} must be one of detect: {', '.join(self.detect)}")
+        for key in ("answers", "unavailable"):
+            for code in getattr(self, key):
+                if code not in self.detect or code == self.default:
+                    raise ValueError(f"{key}.{code}: not one of the other languages in detect ({', '.join(self.detect) or 'none'})")
+        return self
+
+    @property
+    def on(self) -> bool:
+        return len(self.detect) >= 2

@@ -1,0 +1,144 @@
+"""Customers in their language (issue 19): the language of each message (bot/language.py), stored on the
+message and the conversation; canned answers in German and French from the demo; a notice before a reply the
+bot has only in English; a `language_in` rule; the agent sees the language; a model is told to answer in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.app import App
+from bot.db import models as m
+from bot.language import LanguageDetector
+from bot.settings import ConfigError, load_settings
+from tests.conftest import EXAMPLE_CONFIG
+from tests.fakes.doubles import Collect
+from tests.fakes.llm_servers import llm_server  # noqa: F401 - fixture
+from tests.helpers import demo_config_copy
+from tests.test_pipeline import rows, say
+
+
+def test_the_detector_tells_the_shops_languages_apart_and_keeps_quiet_on_scraps():
+    detect = LanguageDetector(["en", "de", "fr"])
+    assert detect("Hallo, wo ist meine Bestellung?") == "de"
+    assert detect("Bonjour, où est ma commande ?") == "fr"
+    assert detect("where is my order, please?") == "en"
+    for scrap in ("ok", "hi", "NW-51234", "danke", "👍"):  # too little to tell: the conversation's language stays
+        assert detect(scrap) is None, scrap
+    assert LanguageDetector(["en"])("Hallo, wo ist meine Bestellung?") is None  # one language: detection is off
+
+
+@pytest.mark.parametrize("language,key", [
+    ({"default": "en", "detect": ["de", "fr"]}, "language"),  # the default is not among the detected
+    ({"detect": ["en", "de"], "answers": {"fr": "answers.fr.yaml"}}, "language"),  # answers for an undetected one
+    ({"detect": ["en", "German"]}, "language.detect"),
+])
+def test_a_bad_language_section_names_the_file_and_key(tmp_path, language, key):
+    path = demo_config_copy(tmp_path, tmp_path / "cache", lambda cfg: cfg.update(language=language))
+    with pytest.raises(ConfigError) as e:
+        load_settings(path)
+    assert "supportbot.yaml" in str(e.value) and key in str(e.value)
+
+
+def test_a_translation_with_an_unknown_placeholder_names_its_own_file(tmp_path):
+    german = {"answers": {"payment_methods": "Wir nehmen {zahlarten}."}}
+    (tmp_path / "answers.de.yaml").write_text(yaml.safe_dump(german), encoding="utf-8")
+
+    def tweak(cfg):  # noqa: ANN001, ANN202
+        cfg["language"] = {"detect": ["en", "de"], "answers": {"de": str(tmp_path / "answers.de.yaml")}}
+
+    with pytest.raises(ConfigError, match=r"answers\.de\.yaml.*answers\.payment_methods.*unknown placeholder"):
+        load_settings(demo_config_copy(tmp_path, tmp_path / "cache", tweak))
+
+
+def test_the_demo_ships_every_canned_answer_in_german_and_french():
+    s = load_settings(EXAMPLE_CONFIG)
+    assert set(s.translations) == {"de", "fr"}
+    for code in ("de", "fr"):
+        assert set(s.translations[code]) == set(s.answers), code
+
+
+@pytest.fixture
+async def demo(db_url, demo_settings_factory, monkeypatch):  # noqa: ANN201
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    settings = demo_settings_factory(db_url)
+    async with App.open(settings) as a:
+        a.out = Collect()
+        a.channels.register(a.out)
+        yield a
+
+
+def german(app, intent: str) -> str:  # noqa: ANN001
+    from bot.pipeline.respond import render
+
+    return render(app.settings.translations["de"][intent], {**app.settings.company_vars(), "customer_name": "Ann"})
+
+
+async def test_a_german_conversation_is_answered_in_german_from_the_canned_answers(demo):
+    r = await say(demo, "Kann ich mit Klarna bezahlen?", "e1")
+    assert (r.decision.route.value, r.decision.rule) == ("template", "canned")
+    assert demo.out.sent[-1].text == german(demo, "payment_methods")
+    # a scrap keeps the conversation's language; the stored rows say which language was told when
+    await say(demo, "ok", "e2")
+    [conv] = await rows(demo, m.Conversation)
+    assert conv.language == "de"
+    told = [(x.text, x.language) for x in await rows(demo, m.Message) if x.direction == "in"]
+    assert told == [("Kann ich mit Klarna bezahlen?", "de"), ("ok", None)]
+    r = await say(demo, "Wie lange dauert die Lieferung nach Frankreich?", "e3")
+    if r.decision.route.value == "template":
+        assert demo.out.sent[-1].text == german(demo, r.classification.intent)
+
+
+async def test_a_reply_the_bot_has_only_in_english_says_so_in_the_customers_language(demo):
+    await say(demo, "Bonjour, où en est ma commande ? Je l'attends depuis lundi.", "e1")  # asks for the number in English
+    sent = demo.out.sent[-1].text
+    assert sent.startswith(demo.settings.language.unavailable["fr"])
+
+
+async def test_a_french_message_is_routed_by_a_language_in_rule_and_the_agent_sees_the_language(
+        db_url, demo_settings_factory, monkeypatch):
+    from bot.settings import Rule, When
+    from bot.messages import Route
+
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    settings = demo_settings_factory(db_url)
+    settings.policy.rules.insert(0, Rule(name="french_team", when=When(language_in=["fr"]), route=Route.HUMAN))
+    async with App.open(settings) as a:
+        a.out = Collect()
+        a.channels.register(a.out)
+        r = await say(a, "Bonjour, où est ma commande ? Elle devait arriver hier.", "e1")
+        assert (r.decision.route.value, r.decision.rule) == ("human", "french_team")
+        assert "language fr" in r.decision.reason
+        [esc] = await rows(a, m.Escalation)
+        assert "Language: French (fr)" in (esc.summary or "")
+        r = await say(a, "where is my order NW-51234?", "e2", customer="c2", thread="t2")
+        assert r.decision.rule != "french_team"
+
+
+async def test_a_model_is_told_to_answer_in_the_customers_language(db_url, llm_server, monkeypatch):  # noqa: F811
+    from bot.settings_language import LanguageCfg
+    from tests.test_pipeline_llm import answer, llm_app, ok, verdict
+
+    def german(settings):  # noqa: ANN001, ANN202
+        settings.language = LanguageCfg(default="en", detect=["en", "de"], unavailable={"de": "NUR AUF ENGLISCH:"})
+
+    async with llm_app(db_url, llm_server, monkeypatch, adjust=german) as app:
+        app.llm.script("small", verdict(), ok(answer("Wir sagen das Wetter leider nicht voraus.", 0.95)))
+        r = await say(app, "Wie wird das Wetter morgen in Berlin? Ich frage nur so.", "e1")
+        assert r.decision.route.value == "cheap_llm"
+        assert app.out.sent[-1].text == "Wir sagen das Wetter leider nicht voraus."  # written in German: no notice
+        _, answer_req = app.llm.requests_for("small")
+        assert "write the answer in German" in json.dumps(answer_req.body)
+
+
+def test_the_demo_intents_teach_german_and_french_examples():
+    intents = yaml.safe_load((Path(EXAMPLE_CONFIG).parent / "intents.yaml").read_text(encoding="utf-8"))["intents"]
+    german = LanguageDetector(["en", "de", "fr"])
+    for name, body in intents.items():
+        langs = {german(e) for e in body["examples"]}
+        assert {"de", "fr"} <= langs, name
