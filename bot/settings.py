@@ -243,6 +243,19 @@ class Settings(Strict):
             return self.answers
         return self.translations.get(language, {})
 
+    def text(self, key: str, language: str = "") -> str:
+        """One of the bot's own texts (settings_language.TEXT_KEYS, e.g. "resolution.helped") in `language`
+        when language.texts gives it, else as configured for the default language."""
+        translated = self.language.texts.get(language, {}).get(key)
+        if translated:
+            return translated
+        section, name = key.split(".")
+        return str(getattr(getattr(self, section), name))
+
+    def texts_of(self, key: str) -> list[str]:
+        """The text in every language it is given in (to read a customer's button press in any of them)."""
+        return [self.text(key)] + [t[key] for t in self.language.texts.values() if key in t]
+
     def path(self, relative: str) -> Path:
         """A path from the config, relative to the config file's folder."""
         p = Path(relative).expanduser()
@@ -310,6 +323,10 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     settings.answers = _read_answers(answers_path, intents, intents_path)
     settings.translations = {code: _read_answers(settings.path(file), intents, intents_path)
                              for code, file in settings.language.answers.items()}
+    for code, labels in settings.language.labels.items():
+        for name in labels:
+            if name not in intents:
+                raise ConfigError(path, f"language.labels.{code}.{name}", f"no intent named {name!r} in {intents_path.name}")
 
     _check_rule_intents(path, settings)
     if found := config_errors(settings.actions, settings.apps, settings.intents, settings.company_vars(), settings.path):

@@ -11,6 +11,9 @@ from pydantic import Field, field_validator, model_validator
 from bot.settings_policy import Strict
 
 CODE = re.compile(r"[a-z]{2,3}")
+# the bot's own words a customer meets in a conversation, which `language.texts` may give per language
+TEXT_KEYS = ("clarify.prompt", "clarify.prompt_one", "clarify.something_else", "rephrase.prompt", "rephrase.off_topic",
+             "resolution.helped", "resolution.more_help", "resolution.helped_reply", "resolution.more_help_reply")
 
 
 class LanguageCfg(Strict):
@@ -19,6 +22,8 @@ class LanguageCfg(Strict):
     min_probability: float = Field(0.9, ge=0.5, le=1)  # the detector's probability that switches the conversation
     answers: dict[str, str] = {}  # language -> its canned answers file (relative to the config), same intents
     unavailable: dict[str, str] = {}  # language -> said before a reply the bot has only in the default language
+    texts: dict[str, dict[str, str]] = {}  # language -> {"resolution.helped": "Das hat geholfen", ...} (TEXT_KEYS)
+    labels: dict[str, dict[str, str]] = {}  # language -> intent -> its "did you mean" button label
 
     @field_validator("detect")
     @classmethod
@@ -32,7 +37,10 @@ class LanguageCfg(Strict):
     def _consistent(self) -> "LanguageCfg":
         if self.detect and self.default not in self.detect:
             raise ValueError(f"default {self.default!r} must be one of detect: {', '.join(self.detect)}")
-        for key in ("answers", "unavailable"):
+        for code, texts in self.texts.items():
+            if unknown := sorted(set(texts) - set(TEXT_KEYS)):
+                raise ValueError(f"texts.{code}.{unknown[0]}: not one of the bot's texts ({', '.join(TEXT_KEYS)})")
+        for key in ("answers", "unavailable", "texts", "labels"):
             for code in getattr(self, key):
                 if code not in self.detect or code == self.default:
                     raise ValueError(f"{key}.{code}: not one of the other languages in detect ({', '.join(self.detect) or 'none'})")

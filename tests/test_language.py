@@ -142,3 +142,38 @@ def test_the_demo_intents_teach_german_and_french_examples():
     for name, body in intents.items():
         langs = {german(e) for e in body["examples"]}
         assert {"de", "fr"} <= langs, name
+
+
+async def test_the_bots_own_words_and_buttons_come_in_german_and_a_german_press_is_understood(demo):
+    texts = demo.settings.language.texts["de"]
+    await say(demo, "Kann ich mit Klarna bezahlen?", "e1")
+    assert demo.out.sent[-1].buttons == (texts["resolution.helped"], texts["resolution.more_help"])
+    r = await say(demo, texts["resolution.helped"], "e2")
+    assert r.decision.rule == "helped" and demo.out.sent[-1].text == texts["resolution.helped_reply"]
+    [res] = await rows(demo, m.Resolution)
+    assert res.outcome == "confirmed"
+
+
+async def test_a_french_did_you_mean_is_asked_in_french_and_its_pick_understood(demo):
+    from bot.messages import Classification, Decision, Route, Signals
+    from bot.pipeline import guardrails
+    from bot.pipeline.decide import clarify_options
+    from bot.pipeline.pending import pick
+    from bot.pipeline.respond import Context
+
+    s = demo.settings
+    labels, texts = s.language.labels["fr"], s.language.texts["fr"]
+    unsure = Classification("return_item", 0.6, (("return_item", 0.6), ("exchange_item", 0.3)))
+    options = clarify_options(unsure, s, "fr")
+    assert options == (("return_item", labels["return_item"]), ("exchange_item", labels["exchange_item"]))
+    assert clarify_options(unsure, s)[0][1] == s.intents["return_item"].label  # no language: the default's
+    text = "je voudrais renvoyer ou échanger quelque chose"
+    ctx = Context(text=text, redaction=guardrails.redact(text), classification=unsure, signals=Signals(), hits=[],
+                  transcript=[], options=options, rung="clarify", language="fr")
+    said = await demo.orchestrator.responder.respond(Decision(Route.CLARIFY, "clarify", "unsure"), ctx)
+    assert said.text == texts["clarify.prompt"]  # in French, so no "only in English" notice before it
+    assert said.buttons == (labels["return_item"], labels["exchange_item"], texts["clarify.something_else"])
+    chosen = pick(labels["exchange_item"], said.pending, s)
+    assert chosen is not None and chosen.intent == "exchange_item"
+    other = pick(texts["clarify.something_else"], said.pending, s)
+    assert other is not None and other.intent is None

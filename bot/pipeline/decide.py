@@ -63,19 +63,24 @@ class Choice:
     detected: str | None = None  # this message's language, when bot/language.py could tell it
 
 
-def label_of(settings: Settings, intent: str) -> str:
+def label_of(settings: Settings, intent: str, language: str = "") -> str:
+    """What a "did you mean" button says for the intent, in `language` when language.labels gives it."""
+    translated = settings.language.labels.get(language, {}).get(intent)
+    if translated:
+        return translated
     cfg = settings.intents.get(intent)
     return (cfg.label if cfg and cfg.label else intent.replace("_", " ").capitalize())
 
 
-def clarify_options(c: Classification, settings: Settings) -> tuple[tuple[str, str], ...]:
-    """The intents a "did you mean" may offer: the best few, each plausible, together likely."""
+def clarify_options(c: Classification, settings: Settings, language: str = "") -> tuple[tuple[str, str], ...]:
+    """The intents a "did you mean" may offer: the best few, each plausible, together likely; labelled in
+    the customer's `language`."""
     cfg = settings.clarify
     picked = [(i, p) for i, p in c.top[: cfg.max_options] if i != OUT_OF_SCOPE and i in settings.intents
               and p >= cfg.min_option and not settings.intents[i].small_talk]
     if not picked or sum(p for _, p in picked) < cfg.min_total:
         return ()
-    return tuple((i, label_of(settings, i)) for i, _ in picked)
+    return tuple((i, label_of(settings, i, language)) for i, _ in picked)
 
 
 def startable(settings: Settings, intent: str, text: str) -> str | None:
@@ -223,8 +228,8 @@ class Decider:
                                vocabulary=self.vocabulary, anger=read.anger, complex_p=read.complexity,
                                person_p=read.person)
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
-        options = clarify_options(c, settings) if forced is None else ()
         speaks = read.language or language or settings.language.default
+        options = clarify_options(c, settings, speaks) if forced is None else ()
         facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers_in(speaks),
                              article_score=hits[0].score if hits else 0.0, can_clarify=bool(options),
                              action=startable(settings, c.intent, text), language=speaks)

@@ -103,7 +103,7 @@ class Orchestrator:
             answered = waiting_for.get("message_id")
             if verdict == "confirmed":
                 return Outcome(Decision(Route.TEMPLATE, "helped", "the customer said the answer helped"), Signals(),
-                               reply=self._reply(msg, self.settings.resolution.helped_reply),
+                               reply=self._reply(msg, self.settings.text("resolution.helped_reply", conv.language or "")),
                                resolution=("confirmed", answered), set_pending=True)
             if verdict == "more_help":  # the next rung for the question the answer did not settle
                 history, transcript = past or await self.store.history(conv, message_id, self._history_query)
@@ -115,7 +115,8 @@ class Orchestrator:
                                          text=str(waiting_for.get("text") or msg.text), answers=answered)
                 out.resolution = ("more_help", answered)
                 if out.reply is not None:
-                    out.reply = self._reply(msg, f"{self.settings.resolution.more_help_reply} {out.reply.text}",
+                    sorry = self.settings.text("resolution.more_help_reply", conv.language or "")
+                    out.reply = self._reply(msg, f"{sorry} {out.reply.text}",
                                             out.reply.buttons)
                 return out
         if kind == "action" and (f := action_form.Form.of(waiting_for)) and f.action in self.settings.actions:
@@ -252,8 +253,9 @@ class Orchestrator:
         if (self.settings.resolution.ask and response.decision.route in ANSWER_ROUTES and not response.escalate
                 and not (intent and intent.small_talk) and out.reply is not None and response.pending is None
                 and (response.decision.route is not Route.ACTION or response.action_call is not None)):
-            r = self.settings.resolution
-            out.reply = self._reply(msg, out.reply.text, (r.helped, r.more_help))
+            said = choice.language
+            out.reply = self._reply(msg, out.reply.text, (self.settings.text("resolution.helped", said),
+                                                          self.settings.text("resolution.more_help", said)))
             out.pending = {"kind": "resolution", "message_id": answers or message_id,
                            "intent": choice.classification.intent, "text": (text or msg.text)[:2000],
                            "route": response.decision.route.value}

@@ -37,10 +37,9 @@ def verdict(text: str, settings: Settings) -> str | None:
     t = _norm(text)
     if not t:
         return None
-    cfg = settings.resolution
-    if t in (_norm(cfg.helped),) or t in HELPED:
+    if t in {_norm(x) for x in settings.texts_of("resolution.helped")} or t in HELPED:
         return "confirmed"
-    if t in (_norm(cfg.more_help),) or t in MORE_HELP:
+    if t in {_norm(x) for x in settings.texts_of("resolution.more_help")} or t in MORE_HELP:
         return "more_help"
     words = WORDS.findall(t)
     # "no, still not working", "nope that's not it": a short message that starts with a more-help phrase
@@ -62,14 +61,14 @@ def pick(text: str, pending: dict[str, Any], settings: Settings) -> Pick | None:
     "something else"), or None when the message is not an answer to it."""
     t = _norm(text)
     options, labels = list(pending.get("options") or []), list(pending.get("labels") or [])
-    other = _norm(settings.clarify.something_else)
+    others = {_norm(x) for x in settings.texts_of("clarify.something_else")}
     for intent, label in zip(options, labels):
         if t == _norm(label) or t == intent:
             return Pick(intent, label)
     if t.isdigit() and 1 <= int(t) <= len(options) + 1:
         n = int(t)
         return Pick(options[n - 1], labels[n - 1]) if n <= len(options) else Pick(None, settings.clarify.something_else)
-    if t in (other, "none", "none of these", "none of them", "neither", "other", "something different", "no"):
+    if t in others or t in ("none", "none of these", "none of them", "neither", "other", "something different", "no"):
         return Pick(None, settings.clarify.something_else)
     return None
 

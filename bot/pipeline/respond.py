@@ -182,6 +182,10 @@ class Responder:
     def _foreign(self, ctx: Context) -> bool:
         return bool(ctx.language) and ctx.language != self.settings.language.default
 
+    def _said(self, ctx: Context) -> str:
+        """The customer's language when the config gives the bot's own texts in it, else "" (the default's)."""
+        return ctx.language if self._foreign(ctx) and ctx.language in self.settings.language.texts else ""
+
     async def respond(self, decision: Decision, ctx: Context) -> Response:
         """The reply for the route. To a customer writing in another language than the default, a reply the
         bot has only in the default one starts with `language.unavailable` for theirs ("I can only answer
@@ -216,15 +220,18 @@ class Responder:
     def _clarify(self, decision: Decision, ctx: Context) -> Response:
         cfg = self.settings
         if ctx.rung == "clarify" and ctx.options:
-            labels = tuple(label for _, label in ctx.options) + (cfg.clarify.something_else,)
-            prompt = (render(cfg.clarify.prompt_one, {"option": labels[0]}) if len(ctx.options) == 1
-                      else cfg.clarify.prompt)
-            return Response(decision, prompt, buttons=labels,
+            said = self._said(ctx)
+            labels = tuple(label for _, label in ctx.options) + (cfg.text("clarify.something_else", said),)
+            prompt = (render(cfg.text("clarify.prompt_one", said), {"option": labels[0]}) if len(ctx.options) == 1
+                      else cfg.text("clarify.prompt", said))
+            return Response(decision, prompt, buttons=labels, language=said or None,
                             pending={"kind": "clarify", "options": [i for i, _ in ctx.options],
                                      "labels": list(labels[:-1]), "text": ctx.text, "message_id": ctx.message_id})
         off_topic = ctx.classification.intent == OUT_OF_SCOPE and not ctx.signals.gibberish
-        text = cfg.rephrase.off_topic if off_topic else cfg.rephrase.prompt
-        return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"})
+        said = self._said(ctx)
+        text = cfg.text("rephrase.off_topic" if off_topic else "rephrase.prompt", said)
+        return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"},
+                        language=said or None)
 
     async def _action(self, decision: Decision, ctx: Context) -> Response:
         name = self.settings.action_for(ctx.classification.intent)
