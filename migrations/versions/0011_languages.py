@@ -17,14 +17,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('conversations') as batch:
-        batch.add_column(sa.Column('language', sa.String(length=8), nullable=True))
-    with op.batch_alter_table('messages') as batch:
-        batch.add_column(sa.Column('language', sa.String(length=8), nullable=True))
+    # ALTER TABLE ... ADD / DROP COLUMN in place on both engines (SQLite 3.35+): no copy of the table, so
+    # the analytics views over messages and conversations stay as they are
+    op.add_column('conversations', sa.Column('language', sa.String(length=8), nullable=True))
+    op.add_column('messages', sa.Column('language', sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('messages') as batch:
-        batch.drop_column('language')
-    with op.batch_alter_table('conversations') as batch:
-        batch.drop_column('language')
+    op.drop_column('messages', 'language')
+    op.drop_column('conversations', 'language')
