@@ -19,7 +19,7 @@ PACKAGES = ("bot", "channels")
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", (  # the shared vocabulary and the configuration, at the top of bot/; they import only each other
         "bot.messages", "bot.history", "bot.cards", "bot.settings*",
-        "bot.hours", "bot.ratelimit", "bot.logs", "bot.csvfile", "bot.classify.__init__", "bot.__init__")),
+        "bot.hours", "bot.ratelimit", "bot.logs", "bot.csvfile", "bot.language", "bot.classify.__init__", "bot.__init__")),
     ("db", ("bot.db",)),  # models, engine, store, statements: storage speaks only the vocabulary
     ("models", (  # classifiers and the models by meaning, LLM providers and router, the meters they report to
         "bot.classify", "bot.llm", "bot.monitor", "bot.actions")),  # bot.actions: the shop's API

@@ -8,6 +8,7 @@ the stored public id opens the history or the event stream.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timezone
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -65,8 +66,13 @@ async def test_migration_0007_replaces_stored_visitor_ids_by_their_digest(empty_
             s.add_all([m.Customer(id=1, channel="web", external_id=visitor),
                        m.Customer(id=2, channel="telegram", external_id="42")])
             await s.flush()
-            s.add_all([m.Conversation(id=1, customer_id=1, channel="web", thread_key=visitor),
-                       m.Conversation(id=2, customer_id=2, channel="telegram", thread_key="42")])
+            # Core, naming the columns: the model has columns added by later revisions (0011: language)
+            now = datetime.now(timezone.utc)
+            await s.execute(m.Conversation.__table__.insert(), [
+                dict(id=1, customer_id=1, channel="web", thread_key=visitor, status="bot", started_at=now,
+                     last_message_at=now),
+                dict(id=2, customer_id=2, channel="telegram", thread_key="42", status="bot", started_at=now,
+                     last_message_at=now)])
             s.add(m.InboxEvent(channel="web", external_id=f"{visitor}:msg-0001", thread_key=visitor,
                                payload={"customer_id": visitor, "conversation_key": visitor, "text": "hi"}))
             # Core, naming the columns: the model has columns added by later revisions (0008: locked_by)
