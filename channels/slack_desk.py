@@ -101,7 +101,8 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
     blocks: list[Block] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"Escalation #{esc.id}", "emoji": True}},
         {"type": "section", "fields": [
-            field("Customer", esc.customer), field("Channel", esc.channel),
+            field("Customer", esc.customer + (f" (writes in {esc.language})" if esc.language else "")),
+            field("Channel", esc.channel),
             field("Why", f"{triage.headline(esc.reason_kind, mask_for_agents(esc.reason))} "
                          f"({triage.PRIORITY_LABEL[triage.priority(esc.reason_kind)]} priority)\n"
                          f"{esc.reason_kind}: {mask_for_agents(esc.reason)}"),  # a reason may quote the message

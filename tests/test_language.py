@@ -116,6 +116,12 @@ async def test_a_french_message_is_routed_by_a_language_in_rule_and_the_agent_se
         assert "language fr" in r.decision.reason
         [esc] = await rows(a, m.Escalation)
         assert "Language: French (fr)" in (esc.summary or "")
+        [queued] = await a.handoff.queue()  # the console's queue and the Slack card show it beside the customer
+        assert queued.language == "fr"
+        from bot.messages import utcnow
+        from channels.slack_desk import card_blocks
+
+        assert "(writes in fr)" in json.dumps(card_blocks(queued, utcnow()))
         r = await say(a, "where is my order NW-51234?", "e2", customer="c2", thread="t2")
         assert r.decision.rule != "french_team"
 

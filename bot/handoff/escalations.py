@@ -51,13 +51,14 @@ class EscalationView:
     claimed_at: datetime | None
     desk_refs: DeskRefs
     customer_name: str | None = None  # the name the channel gave (None: a visitor or user without one)
+    language: str | None = None  # the language the customer writes in (bot/language.py), None: not told
 
 
 # what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
 E = m.Escalation
 _VIEW_BASE = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
                      E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
-                     m.Customer.external_id, m.Agent.name.label("agent_name"))
+                     m.Customer.external_id, m.Agent.name.label("agent_name"), m.Conversation.language)
               .join(m.Conversation, m.Conversation.id == E.conversation_id)
               .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
               .outerjoin(m.Agent, m.Agent.id == E.agent_id))
@@ -79,7 +80,7 @@ def _view(row: Row[*tuple[object, ...]]) -> EscalationView:  # a row of _VIEW_BA
     return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
                           row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
                           row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}),
-                          row.display_name or None)
+                          row.display_name or None, row.language)
 
 ESCALATIONS = m.table(E)
 

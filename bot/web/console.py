@@ -208,6 +208,7 @@ class Console:
             clock = triage.sla_clock(v.created_at, now, sla) if v.status == "open" else None
             rank = triage.priority(v.reason_kind)
             rows.append({"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
+                         "language": v.language or "",
                          "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
                          "headline": triage.headline(v.reason_kind, self.mask(v.reason)), "priority": rank,
                          "priority_label": triage.PRIORITY_LABEL[rank], "status": v.status, "owner": v.agent_name,

@@ -51,10 +51,11 @@
         if (r.review) reason.append(" ", el("span", "tag", "draft to review"));
         reason.append(detail);
         if (r.sla) waiting.append(el("br"), el("span", "sla", r.sla));
-        const first = el("td"), prio = el("td");
+        const first = el("td"), prio = el("td"), who = el("td", "", r.customer);
         first.append(link);
         prio.append(el("span", "prio", r.priority_label));
-        tr.append(first, prio, el("td", "", r.customer), el("td", "", r.channel), reason, el("td", "", r.status_label),
+        if (r.language) who.append(" ", el("span", "tag", r.language));
+        tr.append(first, prio, who, el("td", "", r.channel), reason, el("td", "", r.status_label),
                   waiting);
         return tr;
       }));
