@@ -183,3 +183,33 @@ async def test_a_french_did_you_mean_is_asked_in_french_and_its_pick_understood(
     assert chosen is not None and chosen.intent == "exchange_item"
     other = pick(texts["clarify.something_else"], said.pending, s)
     assert other is not None and other.intent is None
+
+
+@pytest.mark.parametrize("text,category", [
+    ("Die Lampe hat Funken gesprüht und es riecht verschmort", "fire"),
+    ("Mein Sohn hat eine Batterie verschluckt", "child_or_pet"),
+    ("Jemand hat mein Passwort geändert, mein Konto wurde gehackt", "account_takeover"),
+    ("La bouilloire a pris feu hier soir", "fire"),
+    ("Je vais porter plainte, mon avocat vous contactera", "legal_threat"),
+    ("J'ai perdu mon emploi et je ne peux pas payer la prochaine échéance", "financial_hardship"),
+])
+def test_german_and_french_safety_cases_are_found_by_their_words(text, category):
+    from bot.classify.safety import SafetyDetector
+
+    hit = SafetyDetector().check(text)
+    assert hit is not None and hit.category == category and hit.score >= 0.5, (text, hit)
+
+
+@pytest.mark.parametrize("text", [
+    "Tente pour une personne, elle est légère ?",  # "une personne" is a tent's size, not a request for one
+    "Ist der Akku tot? Die Lampe geht nicht mehr",  # a flat battery, not a death
+    "Welches Gericht kann ich im großen Topf kochen?",  # a dish, not a court
+    "On emmène l'ancien canapé à la décharge ?",  # a dump, not a shock
+])
+def test_their_look_alikes_are_not(text):
+    from bot.classify.safety import SafetyDetector
+    from bot.pipeline.signals import detect
+
+    hit = SafetyDetector().check(text)
+    assert hit is None or hit.score < 0.5, (text, hit)
+    assert not detect(text, None, load_settings(EXAMPLE_CONFIG)).wants_human

@@ -38,6 +38,7 @@ from bot.classify.safety_cues import (  # the concept words and cues
     BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, DEVICE_SWELLING, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
     NEGATORS, SURPRISE, family,
 )
+from bot.classify.safety_cues_defr import ACCOUNT_DE_FR, CUES_DE_FR, MONEY_DE_FR  # the German and French words
 from bot.classify.safety_money import money_frame  # the money frames
 
 CATEGORIES = (
@@ -177,7 +178,7 @@ class SafetyDetector:
                     evidence[cat] = phrase
             scores[cat] = scores.get(cat, 0.0) + weight
 
-        for c in CUES:  # a strong cue counts once; weak ones count per distinct term, up to two
+        for c in CUES + CUES_DE_FR:  # a strong cue counts once; weak ones count per distinct term, up to two
             seen: set[str] = set()
             for m in c.rx.finditer(masked):
                 term = m.group(0).strip()
@@ -264,10 +265,11 @@ class SafetyDetector:
         if 0 < scores.get("food_poisoning", 0) < 1.0 and FOOD.search(t) and scores.get("food_poisoning", 0) >= 0.55 \
                 and re.search(r"\b(?:sick|ill|poorly|unwell|vomit\w*|stomach|cramps|rancid)\b", t):
             scores["food_poisoning"] += 0.5
-        if "unauthorized_charge" in scores and not MONEY_VERB.search(t):
+        if "unauthorized_charge" in scores and not MONEY_VERB.search(t) and not MONEY_DE_FR.search(t):
             scores["unauthorized_charge"] = 0.5
         if "account_takeover" in scores and not re.search(r"\b(?:account|acount|accout|acct|password|login|log ?in|logged|email|e-mail|details"
-                                                          r"|device|profile|username|sign(?:ed)? in|two[- ]factor|2fa|code)\b", t):
+                                                          r"|device|profile|username|sign(?:ed)? in|two[- ]factor|2fa|code)\b", t) \
+                and not ACCOUNT_DE_FR.search(t):
             scores["account_takeover"] = min(scores["account_takeover"], 0.5)
         if scores.get("fraud", 0) >= 1.0 and scores.get("unauthorized_charge", 0) >= 1.0:
             scores["unauthorized_charge"] = 0.9 if re.search(r"\b(?:card|scam\w*|fake|stolen|clon\w*|identity|phishing)\b", t) \

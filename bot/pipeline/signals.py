@@ -13,6 +13,7 @@ from bot.history import History, history_from  # noqa: F401 - history_from is al
 from bot.messages import Classification, Signals
 from bot.settings import Settings
 from bot.classify.safety_model import MEANING_MIN_WORDS
+from bot.classify.safety_cues_defr import WANTS_HUMAN_DE_FR
 from bot.classify.safety_money import largest_sum
 
 # word -> (intensity 0..1, label). Stems match by prefix ("furious" matches "furiously").
@@ -235,7 +236,7 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         level, label = anger, "anger"
     if level < cfg.emotion_threshold:
         label = "neutral"
-    phrases = WANTS_HUMAN + tuple(p.lower() for p in cfg.wants_human_phrases)
+    phrases = WANTS_HUMAN + WANTS_HUMAN_DE_FR + tuple(p.lower() for p in cfg.wants_human_phrases)
     wants_human = any(p in lowered for p in phrases) or intent == "talk_to_human" or (
         bool(cfg.person_by_meaning) and person_p >= cfg.person_by_meaning and not sure_small_talk
         and len(WORD.findall(lowered)) >= MEANING_MIN_WORDS)
