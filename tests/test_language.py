@@ -73,9 +73,7 @@ async def demo(db_url, demo_settings_factory, monkeypatch):  # noqa: ANN201
 
 
 def german(app, intent: str) -> str:  # noqa: ANN001
-    from bot.pipeline.respond import render
-
-    return render(app.settings.translations["de"][intent], {**app.settings.company_vars(), "customer_name": "Ann"})
+    return render_answer(app, intent, "de")
 
 
 async def test_a_german_conversation_is_answered_in_german_from_the_canned_answers(demo):
@@ -213,3 +211,26 @@ def test_their_look_alikes_are_not(text):
     hit = SafetyDetector().check(text)
     assert hit is None or hit.score < 0.5, (text, hit)
     assert not detect(text, None, load_settings(EXAMPLE_CONFIG)).wants_human
+
+
+async def test_an_answer_missing_in_their_language_comes_in_the_default_one_after_the_notice(
+        db_url, demo_settings_factory, monkeypatch):
+    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    settings = demo_settings_factory(db_url)
+    del settings.translations["de"]["payment_methods"]
+    async with App.open(settings) as a:
+        a.out = Collect()
+        a.channels.register(a.out)
+        r = await say(a, "Kann ich mit Klarna bezahlen?", "e1")
+        assert (r.decision.route.value, r.decision.rule) == ("template", "canned")
+        english = render_answer(a, "payment_methods")
+        assert a.out.sent[-1].text == f"{settings.language.unavailable['de']}\n\n{english}"
+
+
+def render_answer(app, intent: str, language: str = "") -> str:  # noqa: ANN001
+    """The canned answer as the demo sends it to "Ann" (the test customer), in `language` ("" the default)."""
+    from bot.pipeline.respond import render
+
+    answers = app.settings.translations[language] if language else app.settings.answers
+    return render(answers[intent], {**app.settings.company_vars(), "customer_name": "Ann"})

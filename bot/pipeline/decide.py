@@ -230,7 +230,9 @@ class Decider:
         hits = self.kb.search(text[: settings.classifier.max_chars], c.intent, settings.knowledge.top_k)
         speaks = read.language or language or settings.language.default
         options = clarify_options(c, settings, speaks) if forced is None else ()
-        facts = policy.Facts(c, found, channel, has_answer=c.intent in settings.answers_in(speaks),
+        # an answer in their language, or the default one's (sent after language.unavailable)
+        has_answer = c.intent in settings.answers_in(speaks) or c.intent in settings.answers
+        facts = policy.Facts(c, found, channel, has_answer=has_answer,
                              article_score=hits[0].score if hits else 0.0, can_clarify=bool(options),
                              action=startable(settings, c.intent, text), language=speaks)
         decision, rung = plan(policy.decide(facts, settings), facts, settings, self.llm_available, ladder, options,
