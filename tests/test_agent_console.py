@@ -216,6 +216,8 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
 
                 await page.click("button:text-is('Take')")
                 await expect(page.locator("#status")).to_have_text("claimed by ann")
+                # Take reloads the page: its script must be running before the pick, or the change event is lost
+                await page.wait_for_load_state("load")
                 await page.select_option("#canned", "Card blocked")
                 await expect(page.locator("#reply-text")).to_have_value(CANNED["Card blocked"])
                 await page.fill("#reply-text", "Hello, I'm Ann. I've blocked the card; a new one is on its way.")
