@@ -234,3 +234,14 @@ def render_answer(app, intent: str, language: str = "") -> str:  # noqa: ANN001
 
     answers = app.settings.translations[language] if language else app.settings.answers
     return render(answers[intent], {**app.settings.company_vars(), "customer_name": "Ann"})
+
+
+async def test_an_english_conversation_carries_no_language_tag_for_the_agents(demo):
+    r = await say(demo, "I'd like to speak to a real person about my order please", "e1")
+    assert r.decision.route.value == "human"
+    [esc] = await rows(demo, m.Escalation)
+    assert "Language:" not in (esc.summary or "")
+    [queued] = await demo.handoff.queue()
+    assert queued.language is None  # stored as "en" on the conversation, the shop's default: no tag
+    [conv] = await rows(demo, m.Conversation)
+    assert conv.language == "en"

@@ -76,11 +76,13 @@ def customer_label(channel: str, display_name: str | None, external_id: str) -> 
     return f"web visitor {external_id[:6]}" if channel == "web" else external_id
 
 
-def _view(row: Row[*tuple[object, ...]]) -> EscalationView:  # a row of _VIEW_BASE
+def _view(row: Row[*tuple[object, ...]], default_language: str) -> EscalationView:  # a row of _VIEW_BASE
+    """The row as a desk shows it; the customer's language only when it is not the default one (an English
+    conversation of an English shop needs no tag)."""
     return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
                           row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
                           row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}),
-                          row.display_name or None, row.language)
+                          row.display_name or None, row.language if row.language != default_language else None)
 
 ESCALATIONS = m.table(E)
 
@@ -144,12 +146,12 @@ class Handoff:
             row = (await s.execute(VIEW, {"escalation_id": escalation_id})).first()
         if row is None:
             raise HandoffError(f"no escalation #{escalation_id}")
-        return _view(row)
+        return _view(row, self.settings.language.default)
 
     async def queue(self) -> list[EscalationView]:
         """Open and claimed escalations, oldest first (one statement)."""
         async with self.sessions() as s:
-            return [_view(row) for row in (await s.execute(QUEUE_VIEW)).all()]
+            return [_view(row, self.settings.language.default) for row in (await s.execute(QUEUE_VIEW)).all()]
 
     async def open_for_conversation(self, conversation_id: int) -> int | None:
         async with self.sessions() as s:
@@ -202,7 +204,7 @@ class Handoff:
         async with self.sessions() as s:
             row = (await s.execute(OPEN_VIEW, {"conversation_id": conversation_id})).first()
         if row is not None:  # agents see cards, IBANs and passwords masked, on every desk
-            esc, masked = _view(row), mask_for_agents(text)
+            esc, masked = _view(row, self.settings.language.default), mask_for_agents(text)
             await self._tell("customer_said", lambda desk: desk.customer_said(esc, masked), listening)
 
     # --- agent actions ----------------------------------------------------------------

@@ -153,13 +153,14 @@ def escalation_kind(decision: Decision, c: Classification, s: Signals, threshold
     return EscalationKind.POLICY
 
 
-def agent_summary(ctx: Context) -> str:
-    """What the agent sees first: the classifier's view and the last messages."""
+def agent_summary(ctx: Context, default_language: str = "en") -> str:
+    """What the agent sees first: the classifier's view, the customer's language when it is not the default
+    one, and the last messages."""
     c = ctx.classification
     top = ", ".join(f"{i} {p:.2f}" for i, p in c.top[:3]) or "-"
     lines = [f"Intent: {c.intent} ({c.confidence:.2f}; candidates: {top})",
              f"Signals: {', '.join(ctx.signals.names()) or 'none'}"]
-    if ctx.language:
+    if ctx.language and ctx.language != default_language:
         lines.append(f"Language: {name_of(ctx.language)} ({ctx.language})")
     lines.append("Last messages:")
     for author, text in ctx.transcript[-4:]:
@@ -305,7 +306,7 @@ class Responder:
                             degraded_from=decision.degraded_from)
             response.decision = held
             response.draft, response.escalate = text, Escalate(EscalationKind.REVIEW, why)
-            response.summary = agent_summary(ctx)
+            response.summary = agent_summary(ctx, self.settings.language.default)
             response.text, response.language = self._waiting_text(review=True), None
         return response
 
@@ -337,7 +338,7 @@ class Responder:
 
     async def _summary(self, ctx: Context) -> str:
         """The cheap model's summary when one is configured, always followed by the classifier's view."""
-        view = agent_summary(ctx)
+        view = agent_summary(ctx, self.settings.language.default)
         tier = self.settings.llm.classify_tier
         if self.router is None or not self.router.available(tier):
             return view
