@@ -9,6 +9,7 @@ message is read, on the caller's thread (the model thread in the pipeline).
 
 from __future__ import annotations
 
+import copy
 import re
 import threading
 from typing import Any, Sequence
@@ -30,7 +31,7 @@ def name_of(code: str) -> str:
 
 def known_codes() -> frozenset[str]:
     """The languages py3langid's model knows (ISO 639-1 codes)."""
-    return frozenset(_identifier(()).nb_classes)
+    return frozenset(_identifier(()).nb_classes)  # the model itself, loaded once for every restriction of it
 
 
 class LanguageDetector:
@@ -52,13 +53,16 @@ _IDENTIFIERS: dict[tuple[str, ...], Any] = {}
 
 
 def _identifier(languages: Sequence[str]) -> Any:
+    """The model restricted to `languages` (all of them for none). The model file is read once (about a
+    second); a restriction is a shallow copy whose set_languages assigns new, smaller arrays."""
     key = tuple(sorted(languages))
     with _LOCK:
-        if key not in _IDENTIFIERS:
+        if () not in _IDENTIFIERS:
             from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-            ident = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-            if key:
-                ident.set_languages(list(key))
+            _IDENTIFIERS[()] = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        if key not in _IDENTIFIERS:
+            ident = copy.copy(_IDENTIFIERS[()])
+            ident.set_languages(list(key))
             _IDENTIFIERS[key] = ident
         return _IDENTIFIERS[key]
