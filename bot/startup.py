@@ -5,7 +5,7 @@
     classifier  embeddings emb-3f2a9c01d4e5-sk1.5.2
     tier cheap  gpt-4o-mini: no key ($OPENAI_API_KEY is not set) -> the route degrades
     channels    web: on; telegram: off (TELEGRAM_BOT_TOKEN is not set); slack: off (...)
-    desk        web console /console; Slack: off (handoff.slack_channel is not set)
+    desk        web console /agent; Slack: off (handoff.slack_channel is not set)
     budgets     none
 
 Secrets never appear: the database URL is shown without its password and keys only by the name
@@ -74,7 +74,7 @@ def summary(settings: Settings, *, classifier: str, channels: Mapping[str, str],
         rows.append(("tiers", "none: the LLM routes degrade (policy.degrade_to)"))
     rows.append(("channels", "; ".join(f"{name}: {state}" for name, state in channels.items()) or "none"))
     slack = settings.handoff.slack_channel
-    desk = "web console /console"
+    desk = "web console /agent"
     desk += f"; Slack channel {slack}" if slack else "; Slack: off (handoff.slack_channel is not set)"
     rows.append(("desk", desk))
     b = settings.budgets
