@@ -78,6 +78,7 @@ class App:
             inbox = Inbox(sessions)
             replies_queued = asyncio.Event()
             handoff = Handoff(settings, sessions, outbox_wake=replies_queued)
+            handoff.actions = actions
             yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
                       inbox=inbox, store=store, orchestrator=orchestrator,
                       worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,

@@ -66,6 +66,7 @@ class EscalationKind(enum.StrEnum):
     CONFIDENCE = "confidence"
     POLICY = "policy"
     REVIEW = "review"  # a generated answer held back for a person to check
+    APPROVAL = "approval"  # an action over its limit (a large refund) waits for an agent's Approve / Deny
 
 
 class Escalate(NamedTuple):

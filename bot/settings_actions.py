@@ -93,12 +93,35 @@ class Replies(Strict):
         return _template(v)
 
 
+class Approval(Strict):
+    """A write whose amount may be over what the bot decides alone (a refund over guardrails.refund_limit):
+    over the limit it waits for an agent's Approve or Deny (console, Slack card), and the customer is told.
+    The templates see `params`, `lookup` (the JSON of the action's lookup) and `amount`; `denied` also `note`."""
+
+    amount: str  # a template giving the amount as a number: "{{ lookup.total_eur }}"
+    over: float | None = Field(None, ge=0)  # the limit (default: guardrails.refund_limit)
+    reason: str = "{{ amount }} is over the limit of {{ limit }}"  # what agents read on the card
+    waiting: str = ("This is more than I can approve on my own, so I've asked a colleague to check it. "
+                    "Nothing has been changed yet.")
+    denied: str = ("A colleague looked at your request and couldn't approve it{% if note %}: {{ note }}{% endif %}. "
+                   "Nothing has been changed. Reply here if you'd like to talk it through.")
+
+    @field_validator("amount", "reason", "waiting", "denied")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        return _template(v)
+
+
 class Action(Strict):
     description: str  # what it does, for people (and, later, as the LLM tool's description)
     intents: list[str] = Field(min_length=1)  # the intents that use it
     params: dict[str, Param] = {}  # asked for in this order
+    # a read before the confirmation (GET): its JSON answer is `lookup` in confirm, approval and reply
+    # ("Refund €{{ lookup.total_eur }} for order ...?"); not found or failed ends the action with that reply
+    lookup: Http | None = None
     http: Http
     reply: Replies
+    approval: Approval | None = None  # over a limit, the write waits for an agent's Approve / Deny
     # always: the intent starts the action (asking for what is missing); with_value: only a message that
     # already holds one of its values does ("return NW-50118"), others get the intent's canned answer
     start: Literal["always", "with_value"] = "always"
@@ -169,6 +192,10 @@ def config_errors(actions: dict[str, Action], apps: list[MountedApp], intents: I
             owner.setdefault(intent, name)
         known = set(action.params) | {"self_url"} | set(variables)
         texts = [("http.url", action.http.url), *((f"http.json_body.{k}", t) for k, t in (action.http.json_body or {}).items())]
+        if action.lookup is not None:
+            texts += [("lookup.url", action.lookup.url)]
+            if action.lookup.method != "GET":
+                errors.append((f"actions.{name}.lookup.method", "a lookup reads: GET"))
         for where, text in texts:
             try:
                 unknown = sorted(set(_fields(where, text)) - known)

@@ -83,7 +83,7 @@ def build_app(channel: BoltChannel, signing_secret: str) -> AsyncApp:
         if channel.from_customer(event) and not channel.in_agents_channel(event):  # agents are no customers
             await channel.accept(body, event, mention=True)
 
-    @app.action(re.compile(r"^sb_(take|resolve|return)$"))
+    @app.action(re.compile(r"^sb_(take|resolve|return|approve|deny)$"))
     async def card_button(ack: AsyncAck, body: Payload, action: Payload) -> None:
         await ack()  # at once: claiming and updating the card happen right after
         desk = channel.desk  # in_agents_channel() is False without one

@@ -29,15 +29,16 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.reads import DeskRef, open_escalation_desk_refs
 from bot.pipeline.guardrails import mask_for_agents
-from bot.handoff import triage
+from bot.handoff import approvals, triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
-from bot.messages import utcnow
+from bot.messages import EscalationKind, utcnow
 from channels.slack_text import LIMIT, escape, split_text
 
 log = logging.getLogger("supportbot.slack.desk")
 Block = dict[str, object]  # a Block Kit object (JSON) of a card
 
-ACTIONS = {"sb_take": "take", "sb_resolve": "resolve", "sb_return": "return"}  # action_id -> press()
+ACTIONS = {"sb_take": "take", "sb_resolve": "resolve", "sb_return": "return",  # action_id -> press()
+           "sb_approve": "approve", "sb_deny": "deny"}
 REMEMBER = 5000  # cards (and relayed agent replies) kept in memory; older ones are found in the database
 SECTION_LIMIT = 3000  # characters of a Block Kit section text
 ZWSP = "\u200b"  # zero-width space: breaks up a customer's ``` inside the card's code blocks
@@ -48,7 +49,9 @@ STATUS = {"open": ":large_orange_circle: Open: waiting for an agent",
 NOTES = {"claimed": "{agent} took this escalation. Replies in this thread go to the customer.",
          "resolved": "{agent} resolved this escalation; the customer was asked for a rating.",
          "returned": "{agent} returned the conversation to the bot.",
-         "reviewed": "{agent} reviewed the draft: {by}."}
+         "reviewed": "{agent} reviewed the draft: {by}.",
+         "approved": "{agent} approved it; the customer was told, and the conversation is back with the bot.",
+         "denied": "{agent} denied it; the customer was told, and the conversation is back with the bot."}
 
 
 def age(since: datetime, now: datetime) -> str:
@@ -115,12 +118,17 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": status}]})
     buttons = {"open": ("sb_take", "sb_resolve", "sb_return"), "claimed": ("sb_resolve", "sb_return")}
     shown = buttons.get(esc.status, ())
+    if shown and esc.reason_kind == EscalationKind.APPROVAL:  # a refund over the limit: decided on the card
+        shown = ("sb_approve", "sb_deny", *shown[:1])
     if shown:
         labels = {"sb_take": ("Take", "primary"), "sb_resolve": ("Resolve", None),
-                  "sb_return": ("Return to bot", None)}
+                  "sb_return": ("Return to bot", None), "sb_approve": ("Approve", "primary"),
+                  "sb_deny": ("Deny", "danger")}
         elements: list[Block] = []
         for action_id in shown:
             label, style = labels[action_id]
+            if action_id == "sb_take" and "sb_approve" in shown:
+                style = None  # one primary button per card
             button: Block = {"type": "button", "action_id": action_id, "value": str(esc.id),
                       "text": {"type": "plain_text", "text": label}}
             if style:
@@ -251,7 +259,8 @@ class SlackDesk:
         return None
 
     async def press(self, action_id: str, value: str, user_id: str, user_name: str | None = None) -> None:
-        """A button on a card: take, resolve or return to the bot. Problems reach the agent ephemerally."""
+        """A button on a card: take, resolve, return to the bot, approve or deny a refund over the limit.
+        Problems reach the agent ephemerally."""
         what = ACTIONS.get(action_id)
         try:
             escalation_id = int(value)
@@ -269,6 +278,8 @@ class SlackDesk:
                     why = (f"is already taken by {esc.agent_name}" if esc.status == "claimed"
                            else f"is {esc.status}")
                     await self.whisper(user_id, f"Escalation #{escalation_id} {why}.")
+            elif what in ("approve", "deny"):
+                await approvals.decide(self.handoff, escalation_id, agent_id, what == "approve")
             elif what == "resolve":
                 await self.handoff.resolve(escalation_id, agent_id)
             else:

@@ -6,6 +6,8 @@ the prefix the config's `apps:` names; it is the shop's code, not supportbot's.
     POST /orders/{number}/returns               {"postcode": ...}: a return and its label link
     POST /orders/{number}/cancel                {"postcode": ...}: cancel an order not yet shipped
     POST /orders/{number}/address               {"postcode": ..., "address": ...}: deliver elsewhere, before dispatch
+    GET  /orders/{number}/refund-quote?postcode=... what a refund would be (409 and the reason: none possible)
+    POST /orders/{number}/refunds               {"postcode": ...}: refund a delivered order in full
     POST /memberships/cancel                    {"email": ..., "postcode": ...}: end Northwind Plus at the period's end
 
 A customer acts on their own order (or membership) only: the postcode on it is the second factor. A wrong
@@ -34,6 +36,7 @@ PER_CLIENT = parse("120/minute")
 ORDERS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("orders", dict)
 MEMBERS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("members", dict)
 RETURNS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("returns", dict)
+REFUNDS: web.AppKey[dict[str, dict[str, Any]]] = web.AppKey("refunds", dict)
 SEEN: web.AppKey[dict[str, tuple[int, dict[str, Any]]]] = web.AppKey("seen", dict)
 LIMITER: web.AppKey[MovingWindowRateLimiter] = web.AppKey("limiter", MovingWindowRateLimiter)
 
@@ -102,6 +105,42 @@ async def _once(request: web.Request, do: Any) -> web.Response:
     if key:
         request.app[SEEN][key] = (status, body)
     return web.json_response(body, status=status)
+
+
+def _not_refundable(app: web.Application, number: str, order: dict[str, Any]) -> str | None:
+    """Why this order can't be refunded (None: it can)."""
+    if number in app[REFUNDS]:
+        return "it was refunded already"
+    if order["status"] == "processing":
+        return "it hasn't left our warehouse yet, so you can simply cancel it and the refund follows"
+    if order["status"] != "delivered":
+        return "it hasn't been delivered yet; once it arrives you can ask again"
+    if order.get("delivered_days_ago", 0) > RETURN_DAYS:
+        return f"it was delivered more than {RETURN_DAYS} days ago"
+    return None
+
+
+async def refund_quote(request: web.Request) -> web.Response:
+    number, order = _order(request, request.query.get("postcode", ""))
+    why = _not_refundable(request.app, number, order)
+    if why:
+        return web.json_response({"reason": why}, status=409)
+    return web.json_response({"number": number, "amount_eur": order.get("total_eur"),
+                              "products": [i["name"] for i in order.get("items", [])]})
+
+
+def _refund(app: web.Application, number: str, order: dict[str, Any], payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    why = _not_refundable(app, number, order)
+    if why:
+        return 409, {"reason": why}
+    body = {"refund_id": f"RF-{number[3:]}", "number": number, "amount_eur": order.get("total_eur"),
+            "method": "original payment method"}
+    app[REFUNDS][number] = body
+    return 201, body
+
+
+async def refund(request: web.Request) -> web.Response:
+    return await _write(request, _refund)
 
 
 async def start_return(request: web.Request) -> web.Response:
@@ -174,10 +213,12 @@ def create_app() -> web.Application:
     app[LIMITER] = MovingWindowRateLimiter(MemoryStorage())
     data = json.loads(ORDERS_FILE.read_text(encoding="utf-8"))
     app[ORDERS], app[MEMBERS] = data["orders"], {k.lower(): v for k, v in data["members"].items()}
-    app[RETURNS], app[SEEN] = {}, {}
+    app[RETURNS], app[REFUNDS], app[SEEN] = {}, {}, {}
     app.router.add_get("/orders/{number}", get_order)
     app.router.add_post("/orders/{number}/returns", start_return)
     app.router.add_post("/orders/{number}/cancel", cancel)
+    app.router.add_get("/orders/{number}/refund-quote", refund_quote)
+    app.router.add_post("/orders/{number}/refunds", refund)
     app.router.add_post("/orders/{number}/address", change_address)
     app.router.add_post("/memberships/cancel", cancel_membership)
     return app

@@ -188,6 +188,10 @@ def test_values_are_found_where_the_config_says():
     ({"reply": {"ok": "{% if result.status %}unclosed"}}, "actions.order_status.reply"),
     ({"params": {"order_number": {"pattern": "([unclosed", "ask": "?"}}}, "actions.order_status.params.order_number.pattern"),
     ({"params": {"order_number": {"ask": "?"}}}, "actions.order_status.params.order_number"),
+    ({"lookup": {"url": "{self_url}/orders/{order_id}"}}, "actions.order_status.lookup.url"),
+    ({"lookup": {"url": "{self_url}/x", "method": "POST"}}, "actions.order_status.lookup.method"),
+    ({"approval": {"amount": "{{ lookup.total"}}, "actions.order_status.approval.amount"),
+    ({"approval": {"amount": "1", "over": -5}}, "actions.order_status.approval.over"),
 ])
 def test_a_bad_action_names_the_file_key_and_reason(tmp_path, patch, key):
     import yaml

@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.settings import secret
-from bot.settings_actions import Action
+from bot.settings_actions import Action, Http
 
 log = logging.getLogger("supportbot.actions")
 OK, NOT_FOUND, REJECTED, FAILED = "ok", "not_found", "rejected", "failed"
@@ -61,8 +61,10 @@ def _classify(response: httpx.Response) -> tuple[str, Any, str | None]:
 
 
 async def call(action: Action, values: dict[str, str], http: httpx.AsyncClient, *, variables: dict[str, str],
-               self_url: str, channel: str, customer_id: str, idempotency_key: str) -> CallResult:
-    cfg = action.http
+               self_url: str, channel: str, customer_id: str, idempotency_key: str,
+               cfg: Http | None = None) -> CallResult:
+    """The action's call (`cfg`: another of its calls, the lookup)."""
+    cfg = cfg or action.http
     started = time.perf_counter()
     try:
         url = _fill(cfg.url, values, variables, self_url, quoted=True)

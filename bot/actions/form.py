@@ -91,10 +91,12 @@ class Form:
     intent: str
     message_id: int | None
     confirmed: bool = False  # the customer said yes to the write (set for the turn that makes the call)
+    looked_up: dict[str, Any] | None = None  # the lookup's answer (Action.lookup), once it was read
 
     def pending(self) -> dict[str, Any]:
         return {"kind": "action", "action": self.action, "values": self.values, "asking": self.asking,
-                "asks": self.asks, "text": self.text[:2000], "intent": self.intent, "message_id": self.message_id}
+                "asks": self.asks, "text": self.text[:2000], "intent": self.intent, "message_id": self.message_id,
+                **({"lookup": self.looked_up} if self.looked_up is not None else {})}
 
     @classmethod
     def of(cls, pending: dict[str, Any]) -> "Form | None":
@@ -103,4 +105,37 @@ class Form:
         return cls(action=str(pending.get("action")), values={str(k): str(v) for k, v in pending["values"].items()},
                    asking=str(pending.get("asking")), asks=int(pending.get("asks") or 1),
                    text=str(pending.get("text") or ""), intent=str(pending.get("intent") or ""),
-                   message_id=pending.get("message_id"))
+                   message_id=pending.get("message_id"),
+                   looked_up=pending["lookup"] if isinstance(pending.get("lookup"), dict) else None)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A write over its approval limit, waiting for an agent, as conversations.pending holds it."""
+
+    action: str
+    values: dict[str, str]
+    looked_up: dict[str, Any] | None
+    amount: float
+    limit: float
+    text: str  # the customer's original request
+    intent: str
+    message_id: int | None
+
+    def pending(self) -> dict[str, Any]:
+        return {"kind": "approval", "action": self.action, "values": self.values, "lookup": self.looked_up,
+                "amount": self.amount, "limit": self.limit, "text": self.text[:2000], "intent": self.intent,
+                "message_id": self.message_id}
+
+    @classmethod
+    def of(cls, pending: dict[str, Any] | None) -> "Waiting | None":
+        if not pending or pending.get("kind") != "approval" or not isinstance(pending.get("values"), dict):
+            return None
+        try:
+            amount, limit = float(pending.get("amount") or 0), float(pending.get("limit") or 0)
+        except (TypeError, ValueError):
+            return None
+        return cls(action=str(pending.get("action")), values={str(k): str(v) for k, v in pending["values"].items()},
+                   looked_up=pending["lookup"] if isinstance(pending.get("lookup"), dict) else None,
+                   amount=amount, limit=limit, text=str(pending.get("text") or ""),
+                   intent=str(pending.get("intent") or ""), message_id=pending.get("message_id"))

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
 from sqlalchemy import Row, Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +27,9 @@ from bot.pipeline.guardrails import mask_for_agents
 from bot.pipeline.respond import render
 from bot.messages import Reply, utcnow
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.actions.runner import Actions
 
 log = logging.getLogger("supportbot.handoff")
 RATING_BUTTONS = ("1", "2", "3", "4", "5")
@@ -115,7 +118,7 @@ class AgentDesk(Protocol):
     async def customer_said(self, esc: EscalationView, text: str) -> None: ...
 
     async def changed(self, esc: EscalationView, event: str, by: str | None = None) -> None:
-        """claimed | agent_replied | resolved | returned | reviewed"""
+        """claimed | agent_replied | resolved | returned | reviewed | approved | denied"""
         ...
 
 
@@ -136,6 +139,7 @@ class Handoff:
         self.sessions = sessions
         self.outbox_wake = outbox_wake or asyncio.Event()
         self.desks: list[AgentDesk] = []
+        self.actions: "Actions | None" = None  # what an agent's Approve runs (bot/handoff/approvals.py)
 
     def add_desk(self, desk: AgentDesk) -> None:
         self.desks.append(desk)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from bot.messages import EscalationKind as K
 
-PRIORITY: dict[str, int] = {K.CRITICAL: 1, K.SAFETY: 1, K.SIGNAL: 2, K.ASKED: 3, K.REVIEW: 3,
+PRIORITY: dict[str, int] = {K.CRITICAL: 1, K.SAFETY: 1, K.SIGNAL: 2, K.ASKED: 3, K.REVIEW: 3, K.APPROVAL: 3,
                             K.DEGRADED: 4, K.CONFIDENCE: 4, K.OUT_OF_SCOPE: 4, K.POLICY: 4}
 PRIORITY_LABEL = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
 
@@ -51,6 +51,9 @@ def headline(kind: str, reason: str) -> str:
         return "The customer asked for a person"
     if kind == K.REVIEW:
         return "A drafted answer waits for your check before the customer sees it"
+    if kind == K.APPROVAL:
+        what = reason.partition(": ")[2] or reason
+        return f"Approve or deny: {what.replace('_', ' ')}"
     if kind == K.SIGNAL:
         return _signal(reason)
     if kind == K.DEGRADED and _NO_MODEL in reason:

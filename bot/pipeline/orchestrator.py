@@ -239,6 +239,7 @@ class Orchestrator:
         ctx = self._context(choice, msg, conv, message_id, past[1], spend, ladder)
         if form is not None:
             ctx.form, ctx.form_asks, ctx.form_text, ctx.form_confirmed = form.values, form.asks, form.text, form.confirmed
+            ctx.form_lookup = form.looked_up
         response = await self.responder.respond(choice.decision, ctx)
         log.info("responded", extra={"conversation_id": conv.id, "message_id": message_id,
                                      "route": response.decision.route.value,

@@ -66,6 +66,7 @@ class Context:
     form_asks: int = 0  # how often the value now missing was asked for
     form_text: str | None = None  # the request that started the form
     form_confirmed: bool = False  # the customer said yes to the action's write
+    form_lookup: dict[str, Any] | None = None  # what the action's lookup read in an earlier turn
     language: str = ""  # the customer's language ("" or language.default: the default's texts)
 
 
@@ -116,6 +117,7 @@ def render(template: str, values: dict[str, str]) -> str:
 
 PASSING_ON = "I'm passing you to a person from our support team; they'll reply here"
 REVIEWING = "Thanks - a colleague will check the answer and reply here"
+WAITING_APPROVAL = "You'll get the answer here"
 
 
 def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
@@ -242,7 +244,13 @@ class Responder:
         step = await self.actions.step(name, ctx.text, known=ctx.form, asks=ctx.form_asks,
                                        intent=ctx.classification.intent, original=ctx.form_text,
                                        message_id=ctx.message_id, channel=ctx.channel,
-                                       customer_id=ctx.customer_id, key=ctx.key, confirmed=ctx.form_confirmed)
+                                       customer_id=ctx.customer_id, key=ctx.key, confirmed=ctx.form_confirmed,
+                                       looked_up=ctx.form_lookup)
+        if step.approval is not None:  # over its limit: an agent approves or denies, the customer is told so
+            waits = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}")
+            text = f"{step.text} {wait_text(self.settings, utcnow(), lead=WAITING_APPROVAL)}".strip()
+            return Response(waits, text, pending=step.pending, escalate=Escalate(EscalationKind.APPROVAL, step.approval),
+                            summary=agent_summary(ctx, self.settings.language.default))
         if step.gave_up:
             return await self._escalate(Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}",
                                                  degraded_from=Route.ACTION), ctx)

@@ -31,9 +31,9 @@ from bot.db.models import DeskRef
 from bot.pipeline.guardrails import mask_for_agents
 from bot.pipeline.respond import display_name
 from bot.pipeline.respond import render as fill_placeholders
-from bot.handoff import triage
+from bot.handoff import approvals, triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError
-from bot.messages import utcnow
+from bot.messages import EscalationKind, utcnow
 from bot.settings import Settings
 from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
@@ -276,12 +276,19 @@ class Console:
                      summary=self.mask(v.summary or ""), since=_at(v.created_at), age=_age(v.created_at),
                      guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
                      intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
-                     canned=self._canned(v, agent))
+                     canned=self._canned(v, agent), approval=self._approval(v, esc))
 
     def _canned(self, v: EscalationView, agent: Agent) -> list[tuple[str, str]]:
         """handoff.canned_replies, their placeholders filled for this conversation."""
         return [(title, fill_canned(text, v, agent["name"], self.core.settings))
                 for title, text in self.core.settings.handoff.canned_replies.items()]
+
+    def _approval(self, v: EscalationView, esc: m.Escalation) -> dict[str, Any] | None:
+        """A write over its limit waiting for Approve / Deny (bot/handoff/approvals.py), or how it was decided."""
+        if v.reason_kind != EscalationKind.APPROVAL:
+            return None
+        return {"what": v.reason.partition(": ")[2] or v.reason, "outcome": esc.review_outcome,
+                "told": self.mask(esc.final_text or ""), "open": v.status in ("open", "claimed") and not esc.review_outcome}
 
     def _review(self, v: EscalationView, esc: m.Escalation, guess: m.Classification | None) -> dict[str, Any] | None:
         """The draft held for review (masked like customer text: a draft may quote the customer), if any."""
@@ -343,6 +350,9 @@ class Console:
                 await handoff.resolve(escalation_id, agent_id)
             elif action == "return":
                 await handoff.return_to_bot(escalation_id, agent_id)
+            elif action in ("approve", "deny"):
+                await approvals.decide(handoff, escalation_id, agent_id, action == "approve",
+                                       _field(form, "note")[:500] or None)
             else:
                 await self._do_review(escalation_id, agent_id, form)
         except HandoffError as err:
@@ -374,4 +384,5 @@ def mount(app: web.Application) -> None:
     add_get("/agent/static/{name}", require_agent(console.asset))
     add_get(r"/agent/escalations/{id:\d+}", require_agent(console.conversation_page))
     add_get(r"/agent/escalations/{id:\d+}/events", require_agent(console.conversation_events))
-    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|resolve|return|review}", require_agent(console.act))
+    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|resolve|return|review|approve|deny}",
+             require_agent(console.act))
