@@ -107,6 +107,8 @@ async def serve(settings: Settings, host: str, port: int, workers: int = 1, *,
         pool = [w0] + [Worker(app.inbox, app.orchestrator, name=f"{w0.name}/{i}", replies_queued=w0.replies_queued,
                               handoff=app.handoff, concurrency=w0.concurrency, lease_seconds=w0.lease_seconds)
                        for i in range(1, workers)]
+        for w in pool:  # finished replies go to the local sender leased to it, sent without a claim
+            w.outbox = app.outbox
         work_stop = asyncio.Event()
         tasks = [asyncio.create_task(w.run(work_stop), name=f"worker-{i}") for i, w in enumerate(pool)]
         tasks.append(asyncio.create_task(app.outbox.run(work_stop, app.worker.replies_queued), name="outbox"))

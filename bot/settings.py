@@ -66,7 +66,7 @@ class Database(Strict):
     url: str = "sqlite+aiosqlite:///./supportbot.db"
     echo: bool = False
     pool_size: int = Field(20, ge=1)  # PostgreSQL connections kept per process (+10 overflow)
-    pre_ping: bool = True  # PostgreSQL: test a connection before use (a round trip per checkout)
+    pre_ping: bool = False  # PostgreSQL: test a connection before use (a round trip per checkout); off: disconnects are retried once
 
 
 class Intent(Strict):
@@ -162,6 +162,9 @@ class LLMCfg(Strict):
     breaker_failures: int = Field(3, ge=1)  # consecutive failures that open a model's circuit
     breaker_cooldown_s: float = Field(60.0, ge=0)
     classify_tier: str = "cheap"  # the cascade asks this tier when the local model is unsure
+    # an answer may call the shop's actions as tools: at most this many rounds of calls before it must
+    # answer (0: no tools offered)
+    tool_rounds: int = Field(3, ge=0, le=8)
 
 
 class GuardrailsCfg(Strict):

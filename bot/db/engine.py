@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Any, Awaitable, Callable, TypeVar, Unpack
 
 from sqlalchemy import CursorResult, Result, event, inspect
 from sqlalchemy.engine import Connection, ExceptionContext, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 REQUIRED_TABLES = ("inbox_events", "messages", "route_decisions", "outbox_messages")
+T = TypeVar("T")
+log = logging.getLogger("supportbot.db")
 
 
 class NotMigrated(Exception):
@@ -23,7 +26,7 @@ class NotMigrated(Exception):
         super().__init__(f"the database {safe} is not migrated{': ' + detail if detail else ''}; run `supportbot migrate`")
 
 
-def make_engine(url: str, echo: bool = False, *, pool_size: int = 20, pre_ping: bool = True) -> AsyncEngine:
+def make_engine(url: str, echo: bool = False, *, pool_size: int = 20, pre_ping: bool = False) -> AsyncEngine:
     """An engine for SQLite (aiosqlite) or PostgreSQL (asyncpg) with sane defaults."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -46,10 +49,11 @@ def make_engine(url: str, echo: bool = False, *, pool_size: int = 20, pre_ping: 
         return engine
     # Connections are kept, not opened per burst: an overflow connection is closed when handed back,
     # and a new one pays connect + auth + statement preparation again (seen under load: ~6% of CPU).
-    # Pre-ping (default on) is a round trip on every checkout (load bench: 56 -> 46 messages/s); it
-    # is what makes a PostgreSQL restart invisible. Without it a connection the server dropped fails
-    # its first statement (callers retry: webhook 5xx, event handed back), and asyncpg reports some
-    # of those as errors SQLAlchemy does not recognise as a disconnect.
+    # Pre-ping (database.pre_ping, default off) is a round trip on every checkout (load bench: 56 -> 46
+    # messages/s). Without it a connection the server dropped fails its first statement: that error is
+    # recognised as a disconnect (below, also for the asyncpg errors SQLAlchemy does not classify), the
+    # pool drops every connection of that generation, and the hot paths run their transaction once more
+    # on a fresh connection (`retry_on_disconnect`), so a PostgreSQL restart costs one failed statement.
     engine = create_async_engine(url, echo=echo, pool_pre_ping=pre_ping, pool_size=pool_size, max_overflow=10)
     event.listen(engine.sync_engine, "handle_error", _recognise_disconnect)
     return engine
@@ -72,6 +76,24 @@ def _recognise_disconnect(context: ExceptionContext) -> None:
         if type(e).__name__ in _GONE or any(t in str(e).lower() for t in _GONE_TEXT):
             context.is_disconnect = True
             return
+
+
+async def retry_on_disconnect(op: Callable[[], Awaitable[T]]) -> T:
+    """Run one transaction; once more when it failed because the connection was gone (the pool was
+    refreshed: the retry gets a fresh connection).
+
+    Only for transactions that are safe to run twice, as the hot paths' are: a failure before the
+    commit wrote nothing, and one at the commit itself (did it commit?) finds on the retry what the
+    first wrote (an accept sees its event stored, a finish finds its event done, a sent-mark is
+    written twice with the same values; a claim whose commit went through leaves what it leased to the
+    lease's end, seconds)."""
+    try:
+        return await op()
+    except DBAPIError as e:
+        if not e.connection_invalidated:
+            raise
+        log.warning("the database connection was gone (%s); retrying once on a fresh one", type(e.orig).__name__)
+        return await op()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

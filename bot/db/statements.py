@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 
-from sqlalchemy import Insert, bindparam, insert, select, update
+from sqlalchemy import Insert, Label, String, bindparam, case, exists, insert, literal, literal_column, null, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -73,11 +73,37 @@ NEW_CLASSIFICATION = insert(CLASSIFICATIONS)
 NEW_GUARDRAIL_EVENT = insert(GUARDRAIL_EVENTS)
 NEW_DECISION = insert(DECISIONS)
 NEW_OUTBOX_ROW = insert(OUTBOX)
+
+
+def _leased_outbox_row() -> Insert:
+    """The outbox row already leased to the local sender (status "sending", attempt 1), which delivers
+    it at once without a claim; stored pending (for the claim) when an earlier reply of the
+    conversation is unsent, so one conversation's replies still go out in order. RETURNING id, status."""
+    earlier = OUTBOX.alias("earlier")
+    unsent = exists().where(earlier.c.conversation_id == bindparam("conv"), earlier.c.status.in_(("pending", "sending")))
+    when = OUTBOX.c.next_attempt_at.type
+    return insert(OUTBOX).values(
+        status=case((unsent, literal("pending")), else_=literal("sending")),
+        attempts=case((unsent, literal(0)), else_=literal(1)),
+        locked_by=case((unsent, null()), else_=bindparam("sender", type_=String)),
+        next_attempt_at=case((unsent, bindparam("now", type_=when)), else_=bindparam("lease_until", type_=when)),
+    ).returning(OUTBOX.c.id, OUTBOX.c.status)
+
+
+NEW_LEASED_OUTBOX_ROW = _leased_outbox_row()
 NEW_RESOLUTION = insert(RESOLUTIONS)
 NEW_LABELLED = insert(m.table(m.LabelledExample))
 NEW_ACTION_CALL = insert(m.table(m.ActionCall))
 OPEN_ESCALATION = select(ESCALATIONS.c.id).where(
     ESCALATIONS.c.conversation_id == bindparam("conversation_id"), ESCALATIONS.c.status.in_(("open", "claimed")))
 NEW_ESCALATION = insert(ESCALATIONS).returning(ESCALATIONS.c.id)
-EVENT_DONE = update(EVENTS).where(EVENTS.c.id == bindparam("event_id"), EVENTS.c.status != "done").values(
+# RETURNING whether a later event of the conversation waits (stored pending while this one was in hand):
+# the worker then claims at once instead of waiting for its next poll. Written out: SQLAlchemy renders
+# the columns of a RETURNING clause unqualified, also inside a subquery, which would compare each
+# column of `later` with itself.
+_WAITING: Label[bool] = literal_column(
+    "EXISTS (SELECT 1 FROM inbox_events AS later WHERE later.thread_key = inbox_events.thread_key"
+    " AND later.id > inbox_events.id AND later.status = 'pending')").label("waiting")
+EVENT_DONE = (update(EVENTS).where(EVENTS.c.id == bindparam("event_id"), EVENTS.c.status != "done").values(
     status="done", processed_at=bindparam("now", type_=EVENTS.c.processed_at.type), locked_until=None, error=None)
+    .returning(_WAITING))

@@ -11,13 +11,17 @@ worker writes the held rows on their own (`write_held_calls`), so the spend is s
 only a process killed mid-message loses the rows of the calls that message made (its retry
 makes and records them again). Budget checks do not see held rows: the overshoot bound of
 bot/monitor/budget.py counts them.
+
+The worker handling a message passes a `Handling` (set_handling, in the task's context): with a
+sender named, `finish` stores the reply already leased to this process's outbox, which sends it at
+once (no claim round trip), and it tells whether a later event of the conversation waits.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
-from dataclasses import dataclass
-from datetime import timedelta
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from sqlalchemy import func, insert, select, update
@@ -26,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.cards import mask_card_numbers
 from bot.db import models as m
 from bot.db import statements as q
-from bot.db.engine import rows_affected
+from bot.db.engine import retry_on_disconnect
 from bot.history import History, history_from
 from bot.messages import InboundMessage, Outcome, Reply, utcnow
 
@@ -71,6 +75,30 @@ async def write_held_calls(sessions: async_sessionmaker[AsyncSession]) -> int:
     return len(rows)
 
 
+@dataclass
+class Handling:
+    """What the worker handling a message asks of its finish transaction, and what it got back."""
+
+    sender: str | None = None  # lease the reply to this sender (the local outbox, running) ...
+    lease_until: datetime | None = None  # ... until then
+    channels: frozenset[str] = frozenset()  # ... when it runs the reply's channel
+    handed_reply: dict[str, Any] | None = None  # the reply row leased to `sender` (bot/runtime/outbox.py ClaimedReply)
+    next_waiting: bool = False  # a later event of the conversation was stored pending meanwhile
+    # a reply queued pending (the sender claims it), e.g. behind an unsent earlier reply
+    queued: list[int] = field(default_factory=list)
+
+
+_HANDLING: ContextVar[Handling | None] = ContextVar("supportbot_handling", default=None)
+
+
+def set_handling(handling: Handling | None) -> Token[Handling | None]:
+    return _HANDLING.set(handling)
+
+
+def reset_handling(token: Token[Handling | None]) -> None:
+    _HANDLING.reset(token)
+
+
 class AlreadyHandled(Exception):
     """The inbox event was finished by another worker meanwhile: this outcome is dropped, unwritten."""
 
@@ -101,17 +129,30 @@ class Started:
 
 
 async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, author: str, key: str,
-                      agent_id: int | None = None) -> int:
-    """Store an outgoing message and its outbox row (delivered later by the channel)."""
+                      agent_id: int | None = None, handling: Handling | None = None) -> int:
+    """Store an outgoing message and its outbox row (delivered later by the channel).
+
+    With a `handling` naming a sender that runs the reply's channel, the row is stored leased to it
+    (unless an earlier reply of the conversation is unsent) and described in `handling.handed_reply`."""
     message_id: int = await s.scalar(q.NEW_MESSAGE, dict(
         conversation_id=conversation_id, direction="out", author=author, text=reply.text, agent_id=agent_id,
         inbox_event_id=None, created_at=utcnow()))
-    await s.execute(q.NEW_OUTBOX_ROW, dict(
-        idempotency_key=f"{reply.channel}:{key}", channel=reply.channel, conversation_id=conversation_id,
-        message_id=message_id, text=reply.sender + reply.text,
-        recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
-                   "reply_to": reply.reply_to, **({"sender": reply.sender} if reply.sender else {})},
-        buttons=list(reply.buttons) or None, status="pending"))
+    row = dict(idempotency_key=f"{reply.channel}:{key}", channel=reply.channel, conversation_id=conversation_id,
+               message_id=message_id, text=reply.sender + reply.text,
+               recipient={"customer_id": reply.customer_id, "conversation_key": reply.conversation_key,
+                          "reply_to": reply.reply_to, **({"sender": reply.sender} if reply.sender else {})},
+               buttons=list(reply.buttons) or None)
+    if handling is None or handling.sender is None or reply.channel not in handling.channels:
+        await s.execute(q.NEW_OUTBOX_ROW, dict(row, status="pending"))
+        return message_id
+    row_id, status = (await s.execute(q.NEW_LEASED_OUTBOX_ROW, dict(
+        row, conv=conversation_id, sender=handling.sender, now=utcnow(), lease_until=handling.lease_until))).one()
+    if status == "sending":
+        handling.handed_reply = dict(id=row_id, channel=row["channel"], conversation_id=conversation_id,
+                                     recipient=row["recipient"], text=row["text"], buttons=row["buttons"],
+                                     idempotency_key=row["idempotency_key"], attempts=1)
+    else:
+        handling.queued.append(row_id)
     return message_id
 
 
@@ -125,6 +166,9 @@ class Store:
         is none) and the stored customer message; and, when asked and the bot is to answer, the
         history the policy reads. Idempotent per inbox event: a retried event reuses the message
         stored the first time."""
+        return await retry_on_disconnect(lambda: self._start_tx(msg, event_id, history))
+
+    async def _start_tx(self, msg: InboundMessage, event_id: int | None, history: HistoryQuery | None) -> Started:
         async with self.sessions.begin() as s:
             ref, message_id = await self._start(s, msg, event_id)
             _HELD_CALLS.set((message_id, []))
@@ -200,6 +244,15 @@ class Store:
                      out: Outcome) -> tuple[int | None, int | None]:
         """Write the outcome, queue the reply and mark the event done. Returns (reply id, escalation id)."""
         calls = held_calls()
+        done = await retry_on_disconnect(lambda: self._finish(conv, message_id, event_id, out, calls))
+        _forget_held(calls)
+        return done
+
+    async def _finish(self, conv: ConversationRef, message_id: int, event_id: int | None, out: Outcome,
+                      calls: list[ModelCallRow]) -> tuple[int | None, int | None]:
+        handling = _HANDLING.get()
+        if handling is not None:
+            handling.handed_reply, handling.next_waiting, handling.queued = None, False, []
         async with self.sessions.begin() as s:
             if calls:
                 await s.execute(NEW_MODEL_CALL, calls)
@@ -219,7 +272,7 @@ class Store:
             reply_id = None
             if out.reply is not None:
                 reply_id = await queue_reply(s, conv.id, out.reply, out.reply_author,
-                                             f"{event_id or message_id}:reply")
+                                             f"{event_id or message_id}:reply", handling=handling)
             d = out.decision
             if out.record_decision:
                 await s.execute(q.NEW_DECISION, dict(
@@ -257,10 +310,11 @@ class Store:
                     values["ended_at"] = utcnow()
             await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, **values})
             if event_id is not None:
-                marked = await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})
-                if rows_affected(marked) != 1:  # another worker finished it first (this one's lease had run out)
+                marked = (await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})).first()
+                if marked is None:  # another worker finished it first (this one's lease had run out)
                     raise AlreadyHandled(f"inbox event {event_id} was handled by another worker")
-        _forget_held(calls)
+                if handling is not None:
+                    handling.next_waiting = bool(marked.waiting)
         return reply_id, escalation_id
 
     async def _escalate(self, s: AsyncSession, conv: ConversationRef, message_id: int,

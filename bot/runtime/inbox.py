@@ -15,16 +15,17 @@ import functools
 import re
 from dataclasses import asdict
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from collections import Counter
+from typing import NamedTuple, Protocol
 
-from sqlalchemy import (ColumnElement, FromClause, Insert, SQLColumnExpression, String, Update, and_, bindparam, exists, func,
-                        or_, select, update)
+from sqlalchemy import (ColumnElement, FromClause, Insert, SQLColumnExpression, String, Update, and_, bindparam, case,
+                        exists, func, literal, null, or_, select, update)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards import mask_card_numbers
-from bot.db.engine import rows_affected
+from bot.db.engine import retry_on_disconnect, rows_affected
 from bot.db.models import InboxEvent, JsonObject, table
 from bot.messages import InboundMessage, utcnow
 
@@ -71,6 +72,29 @@ def _accept_statement(dialect: str) -> Insert:
     """INSERT ... ON CONFLICT (channel, external_id) DO NOTHING RETURNING id: None for a redelivery."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     return insert(EVENTS).on_conflict_do_nothing(index_elements=["channel", "external_id"]).returning(EVENTS.c.id)
+
+
+@functools.cache
+def _handover_statement(dialect: str) -> Insert:
+    """The accept statement that also leases the event to a local worker (attempt 1), unless an earlier
+    event of its conversation is unfinished: then it is stored pending, as `_accept_statement` would.
+
+    RETURNING id and status ("processing": handed over; "pending": the claim path takes it)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    earlier = EVENTS.alias("earlier")
+    blocked = exists().where(earlier.c.thread_key == bindparam("thread_key"),
+                             earlier.c.status.in_(("pending", "processing")))
+    until = bindparam("until", type_=EVENTS.c.locked_until.type)
+    return (insert(EVENTS).values(
+        channel=bindparam("channel"), external_id=bindparam("external_id"), thread_key=bindparam("thread_key"),
+        payload=bindparam("payload", type_=EVENTS.c.payload.type), received_at=bindparam(
+            "received_at", type_=EVENTS.c.received_at.type),
+        status=case((blocked, literal("pending")), else_=literal("processing")),
+        attempts=case((blocked, literal(0)), else_=literal(1)),
+        locked_by=case((blocked, null()), else_=bindparam("worker", type_=String)),
+        locked_until=case((blocked, null()), else_=until))
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+        .returning(EVENTS.c.id, EVENTS.c.status))
 
 
 @functools.cache
@@ -134,16 +158,83 @@ class ClaimedEvent(NamedTuple):
     locked_by: str | None
 
 
+class Taker(Protocol):
+    """A local worker that takes a just-stored event by id (bot/runtime/worker.py's Worker)."""
+
+    name: str
+    lease_seconds: float
+
+    def free_slots(self) -> int: ...
+
+    def reserve(self) -> None: ...
+
+    def unreserve(self) -> None: ...
+
+    def take(self, event: ClaimedEvent) -> None: ...
+
+
 class Inbox:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
-        self.arrived = asyncio.Event()  # set when this process accepts an event
+        self.arrived = asyncio.Event()  # set when an event may be ready for a claim (stored pending here, handed back)
+        self.takers: list[Taker] = []  # the running workers of this process (Worker.run registers)
+        self.in_hand: Counter[str] = Counter()  # thread keys of the events this process's workers handle
+        self.waiting_here: set[str] = set()  # thread keys of events stored pending behind one in hand here
+
+    def let_go(self, thread_key: str) -> None:
+        """A worker of this process is done with an event of this conversation (Worker.handle)."""
+        self.in_hand[thread_key] -= 1
+        if self.in_hand[thread_key] > 0:
+            return
+        del self.in_hand[thread_key]
+        if thread_key in self.waiting_here:
+            self.waiting_here.discard(thread_key)
+            self.arrived.set()  # its next event, stored while this one was in hand, is ready now
+
+    def _taker(self, thread_key: str) -> Taker | None:
+        """A local worker with a free slot, reserved for this event; None when all are busy or none runs,
+        or the conversation has an event in hand here (it would be stored pending anyway)."""
+        if thread_key in self.in_hand or not self.takers:
+            return None
+        taker = max(self.takers, key=lambda t: t.free_slots())
+        if taker.free_slots() <= 0:
+            return None
+        taker.reserve()
+        return taker
 
     async def accept(self, msg: InboundMessage, external_id: str) -> int | None:
-        """Store the event; its id, or None when (channel, external_id) was seen before."""
-        values = dict(channel=msg.channel, external_id=storable_text(external_id),
-                      thread_key=storable_text(f"{msg.channel}:{msg.thread}"), payload=to_payload(msg),
-                      status="pending", attempts=0, received_at=utcnow())
+        """Store the event; its id, or None when (channel, external_id) was seen before.
+
+        Handed over by id to an idle local worker when there is one (see the module's docstring)."""
+        thread_key = storable_text(f"{msg.channel}:{msg.thread}")
+        payload = to_payload(msg)
+        values: dict[str, object] = dict(channel=msg.channel, external_id=storable_text(external_id),
+                                         thread_key=thread_key, payload=payload, received_at=utcnow())
+        taker = self._taker(thread_key)
+        if taker is None:
+            values.update(status="pending", attempts=0)
+        else:
+            values.update(worker=taker.name, until=utcnow() + timedelta(seconds=taker.lease_seconds))
+        try:
+            row = await retry_on_disconnect(lambda: self._store(values, handover=taker is not None))
+        except BaseException:
+            if taker is not None:
+                taker.unreserve()
+            raise
+        handed = row is not None and row[1] == "processing"
+        if taker is not None:
+            if handed and row is not None:
+                taker.take(ClaimedEvent(row[0], payload, 1, thread_key, taker.name))
+            else:
+                taker.unreserve()
+        if row is not None and not handed:
+            if thread_key in self.in_hand:  # behind an event of its conversation in hand here: claimed when
+                self.waiting_here.add(thread_key)  # that one is finished (Worker.handle), not before
+            else:
+                self.arrived.set()  # stored pending: a claim may take it now
+        return row[0] if row is not None else None
+
+    async def _store(self, values: dict[str, object], *, handover: bool) -> tuple[int, str] | None:
         async with self.sessions.begin() as s:
             dialect = s.get_bind().dialect.name
             if dialect == "postgresql":
@@ -151,10 +242,11 @@ class Inbox:
                 # could otherwise commit out of id order, and a claim in between would hand out the
                 # later one first (SQLite has one writer, so its ids already commit in order)
                 await s.execute(THREAD_LOCK, {"thread_key": values["thread_key"]})
+            if handover:
+                row = (await s.execute(_handover_statement(dialect), values)).first()
+                return (int(row[0]), str(row[1])) if row is not None else None
             event_id: int | None = await s.scalar(_accept_statement(dialect), values)
-        if event_id is not None:
-            self.arrived.set()
-        return event_id
+            return (event_id, "pending") if event_id is not None else None
 
     async def claim(self, worker: str, lease_seconds: float = LEASE_SECONDS) -> ClaimedEvent | None:
         """Lease the oldest ready event whose conversation has nothing earlier unfinished."""
@@ -167,11 +259,14 @@ class Inbox:
         An event is ready when pending (or its lease expired) and nothing earlier of its conversation
         is unfinished, so a conversation's messages are handed out one at a time, in order.
         """
-        now = utcnow()
-        async with self.sessions.begin() as s:
-            won = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
-                now=now, limit=limit, worker=worker, until=now + timedelta(seconds=lease_seconds)))).all()
-        return sorted((ClaimedEvent(*e) for e in won), key=lambda e: e.id)
+        async def claim() -> list[ClaimedEvent]:
+            now = utcnow()
+            async with self.sessions.begin() as s:
+                won = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
+                    now=now, limit=limit, worker=worker, until=now + timedelta(seconds=lease_seconds)))).all()
+            return sorted((ClaimedEvent(*e) for e in won), key=lambda e: e.id)
+
+        return await retry_on_disconnect(claim)
 
     async def release_all(self) -> int:
         """Hand back every leased event (only safe when no other process can hold one: SQLite)."""
@@ -200,6 +295,8 @@ class Inbox:
         async with self.sessions.begin() as s:
             await s.execute(update(InboxEvent).where(InboxEvent.id == event_id, *held)
                             .values(status=status, error=error[:2000], locked_until=None, locked_by=None))
+        if status == "pending":
+            self.arrived.set()  # ready for its retry (and the conversation's next waits behind it)
 
     async def extend(self, event_id: int, worker: str, lease_seconds: float) -> bool:
         """Renew the lease of an event this worker is still handling; False when it no longer holds it."""

@@ -8,6 +8,9 @@ Sent-marks are batched: each round of concurrent deliveries is marked sent in on
 (executemany) once the round is over. A delivered row stays in `sending` (its lease renewed) until
 its mark is committed; a mark that cannot be written (the database is away) is kept and written
 before the next claim, so no mark is lost and the row is not sent again by this process.
+A reply a local worker just finished comes stored already leased to this sender (bot/db/store.py
+queue_reply) and is handed over by `hand`: delivered at once, without a claim, under the same
+heartbeat, and marked sent in a batch with the other marks written meanwhile.
 Failures are retried with backoff (or after the platform's Retry-After); a permanent failure (the
 customer blocked the bot) marks the row failed and the customer unreachable instead of retrying
 forever.
@@ -29,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.monitor import metrics
 from bot.runtime.channel import ChannelRegistry, DeliveryError
-from bot.db.engine import rows_affected
+from bot.db.engine import retry_on_disconnect, rows_affected
 from bot.db.models import Conversation, Customer, JsonObject, OutboxMessage, table
 from bot.runtime.inbox import held_by
 from bot.messages import Reply, utcnow
@@ -112,6 +115,14 @@ class Outbox:
         self.heartbeat_seconds = heartbeat_seconds
         self.sending: set[int] = set()  # rows being delivered now, their leases renewed by the heartbeat
         self.unmarked: dict[int, SentMark] = {}  # delivered rows whose sent-mark is not committed yet
+        self.taking = False  # run() is on: local workers hand their replies over (store them leased to us)
+        self._direct: set[asyncio.Task[None]] = set()  # handed-over replies being delivered
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._quiet = asyncio.Event()  # set when nothing is being sent: the heartbeat ends
+        self._marker: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None  # run()'s wake: set to claim again
+        self._recheck = False  # a claim found nothing while handed-over rows were in flight
+        self._settled = 0  # rows whose send was settled (marked sent, or its failure recorded): a counter
 
     @property
     def lease(self) -> timedelta:
@@ -119,12 +130,15 @@ class Outbox:
 
     async def _claim(self, limit: int) -> list[ClaimedReply]:
         """Lease up to `limit` due rows, at most one per conversation (the earliest unsent)."""
-        now = utcnow()
-        async with self.sessions.begin() as s:
-            rows = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
-                now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + self.lease,
-                sender=self.name))).all()
-        return [ClaimedReply(*row) for row in rows]
+        async def claim() -> list[ClaimedReply]:
+            now = utcnow()
+            async with self.sessions.begin() as s:
+                rows = (await s.execute(_claim_statement(s.get_bind().dialect.name), dict(
+                    now=now, limit=limit, channels=list(self.channels.names()), lease_until=now + self.lease,
+                    sender=self.name))).all()
+            return [ClaimedReply(*row) for row in rows]
+
+        return await retry_on_disconnect(claim)
 
     async def beat(self) -> int:
         """Renew the leases of the rows being delivered now (one statement); how many are still ours."""
@@ -135,18 +149,84 @@ class Outbox:
                                                 until=utcnow() + self.lease))
         return rows_affected(done)
 
-    async def _beat_while_sending(self, done: asyncio.Event) -> None:
+    def _keep_leased(self) -> None:
+        """Renew the leases of the rows in `sending` until it is empty (one heartbeat per outbox)."""
+        self._quiet.clear()
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._beat_while_sending(), name="outbox-heartbeat")
+
+    def _settle(self) -> None:
+        if not self.sending:
+            self._quiet.set()
+
+    async def _beat_while_sending(self) -> None:
         interval = self.heartbeat_seconds or self.lease.total_seconds() / 3
-        while True:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + interval
+        while self.sending:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), interval)
-            if done.is_set():
+                await asyncio.wait_for(self._quiet.wait(), max(0.0, due - loop.time()))
+            if not self.sending:
                 return  # never cancelled in the middle of a renewal's transaction
+            if loop.time() < due:
+                continue  # it went quiet and busy again: the lease still runs
+            due = loop.time() + interval
             try:
                 await self.beat()
             except Exception:  # the database is away: try again at the next beat, the lease still runs
                 log.exception("outbox: could not renew the leases of rows %s", sorted(self.sending))
 
+    def hand(self, row: ClaimedReply) -> bool:
+        """Deliver a reply stored leased to this sender now, without a claim (a local worker just finished it).
+
+        False when the outbox is not running (any more): then `hand_back` makes the row pending."""
+        if not self.taking:
+            return False
+        self.sending.add(row.id)
+        self._keep_leased()
+        task = asyncio.create_task(self._send_handed(row), name=f"outbox-{row.id}")
+        self._direct.add(task)
+        task.add_done_callback(self._direct.discard)
+        return True
+
+    async def hand_back(self, row_id: int) -> None:
+        """A row stored leased to this sender that it will not send (it stopped): pending again, due now.
+
+        When that fails too (the database is away), the next start takes it back, another process
+        once the lease ends."""
+        try:
+            async with self.sessions.begin() as s:
+                await s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id, OutboxMessage.status == "sending",
+                                                            OutboxMessage.locked_by == self.name)
+                                .values(status="pending", locked_by=None, next_attempt_at=utcnow()))
+        except Exception:
+            log.exception("outbox: reply #%s could not be handed back; its lease will run out", row_id)
+
+    async def _send_handed(self, row: ClaimedReply) -> None:
+        try:
+            await self._delivered(row)
+        except Exception:  # recording the failure failed (database away): its lease runs out, it is retried
+            log.exception("outbox: reply #%s could not be handed back", row.id)
+            self.sending.discard(row.id)
+            self._settle()
+        if row.id not in self.unmarked:  # it failed: rescheduled (or given up)
+            self._settled += 1
+            self._claim_again()
+        if self.unmarked and (self._marker is None or self._marker.done()):
+            self._marker = asyncio.create_task(self._write_marks(), name="outbox-marks")
+
+    async def _write_marks(self) -> None:
+        """Write the marks of handed-over deliveries, each batch holding all that were waiting."""
+        while self.unmarked:
+            if not await self._mark_sent():
+                return  # the database is away: the next flush writes them (the rows stay leased to us)
+            self._claim_again()
+
+    def _claim_again(self) -> None:
+        """A reply queued behind a handed-over one was not ready for the claim then: it may be now."""
+        if self._recheck and self._wake is not None:
+            self._recheck = False
+            self._wake.set()
     async def take_back(self, identity: str) -> int:
         """At start: rows this process identity's previous life was sending are due again now."""
         async with self.sessions.begin() as s:
@@ -170,18 +250,16 @@ class Outbox:
         """
         sent = 0
         await self._mark_sent()  # marks a previous flush could not write go first
-        while rows := await self._claim(limit):
+        while rows := await self._claim_or_note(limit):
             self.sending.update(row.id for row in rows)
             rows = [row for row in rows if row.id not in self.unmarked]  # delivered already: only its mark waits
-            done = asyncio.Event()
-            heartbeat = asyncio.create_task(self._beat_while_sending(done), name="outbox-heartbeat")
+            self._keep_leased()
             try:
                 delivered = sum(await asyncio.gather(*(self._delivered(row) for row in rows)))
                 await self._mark_sent()  # one statement for the round, under the still-running heartbeat
             finally:
-                done.set()
                 self.sending.difference_update(row.id for row in rows if row.id not in self.unmarked)
-                await heartbeat
+                self._settle()
             sent += delivered
             if self.unmarked:
                 break  # the database is away: the kept marks are written at the next flush
@@ -189,27 +267,45 @@ class Outbox:
                 break  # everything claimed failed: retry at its scheduled time, not in a tight loop
         return sent
 
+    async def _claim_or_note(self, limit: int) -> list[ClaimedReply]:
+        in_flight, settled = bool(self._direct or self.unmarked), self._settled
+        self._recheck = False
+        rows = await self._claim(limit)
+        if not rows and in_flight:
+            # what waits behind a handed-over row is claimed once that one is settled (perhaps meanwhile)
+            self._recheck = True
+            if self._settled != settled:
+                self._claim_again()
+        return rows
+
     async def _delivered(self, row: ClaimedReply) -> int:
         try:
             return await self._deliver(row)
         finally:
             if row.id not in self.unmarked:
                 self.sending.discard(row.id)  # done with it: no more renewals
+                self._settle()
 
     async def _mark_sent(self) -> int:
         """Write every pending sent-mark in one transaction; kept for the next try when it fails."""
         if not self.unmarked:
             return 0
         marks = dict(self.unmarked)
-        try:
+
+        async def write() -> None:
             async with self.sessions.begin() as s:
                 await s.execute(MARK_SENT, [mark._asdict() for mark in marks.values()])
+
+        try:
+            await retry_on_disconnect(write)
         except Exception:  # kept: written before the next claim, the rows' leases renewed meanwhile
             log.exception("outbox: could not mark %s sent; will retry", sorted(marks))
             return 0
         for row_id in marks:
             self.unmarked.pop(row_id, None)
             self.sending.discard(row_id)
+        self._settled += len(marks)
+        self._settle()
         return len(marks)
 
     async def _deliver(self, row: ClaimedReply) -> int:
@@ -265,7 +361,24 @@ class Outbox:
         return max(0.0, (when - utcnow()).total_seconds())
 
     async def run(self, stop: asyncio.Event, wake: asyncio.Event, idle: float = 1.0) -> None:
-        """Deliver until stop is set; wake is set whenever a reply is queued."""
+        """Deliver until stop is set; wake is set whenever a reply is queued pending.
+
+        While it runs, local workers hand their replies over (`hand`); stopping, it finishes those
+        deliveries, flushes what is due and writes every mark it can."""
+        self.taking, self._wake = True, wake
+        try:
+            await self._run(stop, wake, idle)
+        finally:
+            self.taking, self._wake = False, None
+            if self._direct:
+                await asyncio.gather(*self._direct, return_exceptions=True)
+        await self.flush()
+        if self._marker is not None:
+            await self._marker
+        if self._heartbeat is not None and not self.sending:
+            await self._heartbeat
+
+    async def _run(self, stop: asyncio.Event, wake: asyncio.Event, idle: float) -> None:
         while not stop.is_set():
             try:
                 await self.flush()
@@ -274,9 +387,10 @@ class Outbox:
                 log.exception("outbox: could not reach the database; retrying")
                 due = None
             wake.clear()
+            if self._recheck:  # what is due waits behind a handed-over send: woken once that is settled
+                due = None
             timeout = idle if due is None else min(idle, due)
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
-        await self.flush()

@@ -11,6 +11,14 @@ third of the lease), so a slow message keeps its event while a killed process's 
 again seconds later. `serve` names its workers after a stable process identity
 (`worker_identity`: host + `serve --name` / `worker.name` / the port), so a restarted process
 takes back at once what its previous life held instead of waiting for the lease.
+
+Hand-overs (issue 16): while `run` is on, the worker takes events a channel just stored in this
+process by id (bot/runtime/inbox.py `accept`: stored already leased to it), and its finished replies
+go to the local outbox stored leased to it (`Outbox.hand`): no claim round trip either way. It
+claims only when woken by an event that may have made something ready (an event stored pending
+here because every slot was busy, one handed back for a retry, a finish whose conversation has a
+later event waiting, a claim that filled every slot), and every `idle` seconds for what other
+processes stored and for leases that ran out.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ import logging
 import os
 import socket
 
-from bot.db.store import AlreadyHandled, write_held_calls
+from bot.db.store import AlreadyHandled, Handling, reset_handling, set_handling, write_held_calls
 from bot.handoff.escalations import Handoff
+from bot.messages import utcnow
 from bot.runtime.inbox import LEASE_SECONDS, ClaimedEvent, Inbox, from_payload
+from bot.runtime.outbox import ClaimedReply, Outbox
 from bot.messages import HandleResult
 from bot.pipeline.orchestrator import Orchestrator
 
@@ -40,7 +50,8 @@ def worker_identity(name: str | None, port: int) -> str:
 class Worker:
     def __init__(self, inbox: Inbox, orchestrator: Orchestrator, *, name: str | None = None,
                  lease_seconds: float = LEASE_SECONDS, replies_queued: asyncio.Event | None = None,
-                 handoff: Handoff | None = None, concurrency: int = 1, heartbeat_seconds: float | None = None):
+                 handoff: Handoff | None = None, concurrency: int = 1, heartbeat_seconds: float | None = None,
+                 outbox: Outbox | None = None):
         self.inbox = inbox
         self.orchestrator = orchestrator
         self.handoff = handoff
@@ -52,6 +63,35 @@ class Worker:
         self.held: set[int] = set()  # events in hand, their leases renewed by the heartbeat
         self._heartbeat: asyncio.Task[None] | None = None
         self._beating = False  # a renewal statement is running (not cancelled mid-transaction)
+        self.outbox = outbox  # the local sender its replies are handed to (serve sets it)
+        self.running: set[asyncio.Task[None]] = set()  # events being handled by run()
+        self.reserved = 0  # slots promised to events an accept is storing leased to this worker
+        self._freed = asyncio.Event()
+
+    # --- the hand-over (bot/runtime/inbox.py Taker) -------------------------------------------------
+    def free_slots(self) -> int:
+        return self.concurrency - len(self.running) - self.reserved
+
+    def reserve(self) -> None:
+        self.reserved += 1
+
+    def unreserve(self) -> None:
+        self.reserved -= 1
+        self._freed.set()
+
+    def take(self, event: ClaimedEvent) -> None:
+        """An event stored leased to this worker (an accept of this process): handle it now."""
+        self.reserved -= 1
+        self._start(event)
+
+    def _start(self, event: ClaimedEvent) -> None:
+        task = asyncio.create_task(self._safe_handle(event), name=f"event-{event.id}")
+        self.running.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self._freed.set()
 
     async def process_next(self) -> tuple[int, HandleResult | None] | None:
         """Handle the next ready event. None when nothing is ready; (id, None) when it failed."""
@@ -67,8 +107,14 @@ class Worker:
         retrying, a provider timing out) is not taken over by another worker.
         """
         self.held.add(event.id)
+        self.inbox.in_hand[event.thread_key] += 1
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._beat_while_held(), name=f"heartbeat-{self.name}")
+        handling = Handling()
+        if self.outbox is not None and self.outbox.taking:  # its reply is stored leased to the local sender
+            handling = Handling(sender=self.outbox.name, lease_until=utcnow() + self.outbox.lease,
+                                channels=frozenset(self.outbox.channels.names()))
+        token = set_handling(handling)
         try:
             result = await self.orchestrator.handle(from_payload(event.payload), event_id=event.id)
         except AlreadyHandled:  # its lease ran out and another worker answered it: nothing was written
@@ -82,11 +128,20 @@ class Worker:
             await self.inbox.fail(event.id, f"{type(e).__name__}: {e}", event.attempts, worker=self.name)
             return None
         finally:
+            reset_handling(token)
             self.held.discard(event.id)
+            self.inbox.let_go(event.thread_key)
             if not self.held and self._heartbeat is not None and not self._beating:
                 self._heartbeat.cancel()  # asleep: nothing left to renew (mid-beat it ends by itself)
-        if result.reply is not None:
-            self.replies_queued.set()
+        if handling.next_waiting:
+            self.inbox.arrived.set()  # the conversation's next message is ready now: claim it
+        handed = handling.handed_reply
+        if handed is not None and self.outbox is not None:
+            if not self.outbox.hand(ClaimedReply(**handed)):  # else: sent now by the local sender, no claim
+                await self.outbox.hand_back(handed["id"])  # the sender stopped meanwhile: pending again
+                self.replies_queued.set()
+        elif result.reply is not None:
+            self.replies_queued.set()  # stored pending: the sender claims it
         await self._tell_agents(result)
         return result
 
@@ -150,38 +205,39 @@ class Worker:
     async def run(self, stop: asyncio.Event, idle: float = 1.0) -> None:
         """Handle events until stop is set, up to `concurrency` at once; then finish those in hand.
 
-        Wakes when an event arrives in this process, when a slot frees up (which may also make
-        that conversation's next message ready), or every `idle` seconds for other processes' events.
-        """
-        running: set[asyncio.Task[None]] = set()
-        freed = asyncio.Event()
-
-        def finished(task: asyncio.Task[None]) -> None:
-            running.discard(task)
-            freed.set()
-
-        while not stop.is_set():
-            self.inbox.arrived.clear()
-            freed.clear()
-            claimed: list[ClaimedEvent] = []
-            if len(running) < self.concurrency:
-                try:
-                    claimed = await self.inbox.claim_many(self.name, self.concurrency - len(running),
-                                                          self.lease_seconds)
-                except Exception:  # the database went away mid-claim: keep the worker alive, retry
-                    log.exception("worker %s: could not reach the inbox; retrying", self.name)
-            for event in claimed:
-                task = asyncio.create_task(self._safe_handle(event), name=f"event-{event.id}")
-                running.add(task)
-                task.add_done_callback(finished)
-            if claimed and len(running) < self.concurrency:
-                continue  # there may be more ready right now
-            waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self.inbox.arrived, freed)]
-            await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
-        if running:  # stopping: the events in hand are finished, not abandoned to their leases
-            await asyncio.gather(*running, return_exceptions=True)
+        Takes the events this process stores by id while it has a free slot (`take`), and claims
+        when woken by `inbox.arrived` (an event that may be ready) with a slot free, or every `idle`
+        seconds (other processes' events, leases that ran out)."""
+        loop = asyncio.get_running_loop()
+        poll_at = loop.time()  # the first pass claims at once: what was stored before the start
+        self.inbox.takers.append(self)
+        try:
+            while not stop.is_set():
+                free = self.free_slots()
+                if free > 0 and (self.inbox.arrived.is_set() or loop.time() >= poll_at):
+                    self.inbox.arrived.clear()
+                    claimed: list[ClaimedEvent] = []
+                    try:
+                        claimed = await self.inbox.claim_many(self.name, free, self.lease_seconds)
+                    except Exception:  # the database went away mid-claim: keep the worker alive, retry
+                        log.exception("worker %s: could not reach the inbox; retrying", self.name)
+                    poll_at = loop.time() + idle
+                    for event in claimed:
+                        self._start(event)
+                    if claimed and len(claimed) >= free:
+                        self.inbox.arrived.set()  # there may be more ready: claim again once a slot frees
+                    continue
+                self._freed.clear()
+                wake = self.inbox.arrived if free > 0 else self._freed
+                waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake)]
+                timeout = max(0.0, poll_at - loop.time()) if free > 0 else None
+                await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+        finally:
+            self.inbox.takers.remove(self)
+        while self.running:  # stopping: the events in hand are finished, not abandoned to their leases
+            await asyncio.gather(*list(self.running), return_exceptions=True)
 
     async def _safe_handle(self, event: ClaimedEvent) -> None:
         try:
