@@ -162,6 +162,9 @@ class LLMCfg(Strict):
     breaker_failures: int = Field(3, ge=1)  # consecutive failures that open a model's circuit
     breaker_cooldown_s: float = Field(60.0, ge=0)
     classify_tier: str = "cheap"  # the cascade asks this tier when the local model is unsure
+    # an answer may call the shop's actions as tools: at most this many rounds of calls before it must
+    # answer (0: no tools offered)
+    tool_rounds: int = Field(3, ge=0, le=8)
 
 
 class GuardrailsCfg(Strict):

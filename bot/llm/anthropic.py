@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from bot.llm.types import LLMRequest, LLMResponse, Usage, alternating_turns, as_int, malformed, post_json
+from bot.llm.types import ChatTurn, LLMRequest, LLMResponse, ToolCall, Usage, alternating_turns, as_int, malformed, post_json
 from bot.settings import ModelEntry
 
 API_VERSION = "2023-06-01"
@@ -36,15 +36,31 @@ class AnthropicProvider:
             "model": self.model,
             "max_tokens": req.max_tokens,
             "temperature": req.temperature,
-            "messages": [{"role": t.role, "content": t.content} for t in alternating_turns(req.messages)],
+            "messages": [self._turn(t) for t in alternating_turns(req.messages)],
         }
         if req.system:
             body["system"] = req.system
+        tools = [{"name": t.name, "description": t.description, "input_schema": t.parameters} for t in req.tools]
         if req.schema is not None and self.entry.structured_output == "schema":
-            body["tools"] = [{"name": req.schema.name, "description": req.schema.description,
-                              "input_schema": req.schema.schema}]
-            body["tool_choice"] = {"type": "tool", "name": req.schema.name}
+            tools.append({"name": req.schema.name, "description": req.schema.description,
+                          "input_schema": req.schema.schema})
+            # the answer is a tool call too: with actions beside it, any tool (an action or the answer)
+            body["tool_choice"] = {"type": "any"} if req.tools else {"type": "tool", "name": req.schema.name}
+        if tools:
+            body["tools"] = tools
         return body
+
+    @staticmethod
+    def _turn(t: ChatTurn) -> dict[str, Any]:
+        """A turn as a message: the model's tool_use blocks, or the user's tool_result blocks."""
+        if t.tool_results:
+            return {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id,
+                                                 "content": json.dumps(result)} for call, result in t.tool_results]}
+        if t.tool_calls:
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": t.content}] if t.content else []
+            blocks += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments} for c in t.tool_calls]
+            return {"role": "assistant", "content": blocks}
+        return {"role": t.role, "content": t.content}
 
     async def complete(self, req: LLMRequest, timeout: httpx.Timeout) -> LLMResponse:
         started = time.perf_counter()
@@ -57,15 +73,20 @@ class AnthropicProvider:
         content = data.get("content")
         if not isinstance(content, list):
             raise malformed(self.label, "no content list")
-        tool = next((b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"), None)
-        if tool is not None:  # the schema's tool was called: its input is the JSON object asked for
-            if not isinstance(tool.get("input"), dict):
-                raise malformed(self.label, "tool_use input is not an object")
-            text = json.dumps(tool["input"])
+        uses = [b for b in content if isinstance(b, dict) and b.get("type") == "tool_use"]
+        if any(not isinstance(b.get("input"), dict) or not isinstance(b.get("name"), str) for b in uses):
+            raise malformed(self.label, "tool_use without a name or an object input")
+        answer = req.schema.name if req.schema is not None else None
+        said = next((b for b in uses if b["name"] == answer), None)
+        if said is not None:  # the schema's tool was called: its input is the JSON object asked for
+            text = json.dumps(said["input"])
         else:
             text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
+        calls = tuple(ToolCall(str(b.get("id") or f"toolu_{i}"), b["name"], b["input"])
+                      for i, b in enumerate(uses) if b["name"] != answer)
         return LLMResponse(text=text, usage=self.parse_usage(data.get("usage") or {}),
-                           model=str(data.get("model") or self.model), provider=self.provider, latency_ms=latency_ms)
+                           model=str(data.get("model") or self.model), provider=self.provider, latency_ms=latency_ms,
+                           tool_calls=calls if said is None else ())
 
     @staticmethod
     def parse_usage(u: dict[str, Any]) -> Usage:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bot.llm.types import (
-    LLMRequest, LLMResponse, ProviderError, Usage, alternating_turns, as_int, malformed, post_json,
+    ChatTurn, LLMRequest, LLMResponse, ProviderError, ToolCall, Usage, alternating_turns, as_int, malformed, post_json,
 )
 from bot.settings import ModelEntry
 
@@ -55,18 +55,32 @@ class GeminiProvider:
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         gen: dict[str, Any] = {"maxOutputTokens": req.max_tokens, "temperature": req.temperature}
         mode = self.entry.structured_output
-        if (req.json_output or req.schema is not None) and mode != "none":
+        # function calling does not go with a JSON response type: with tools, the JSON is asked for in the prompt
+        if (req.json_output or req.schema is not None) and mode != "none" and not req.tools:
             gen["responseMimeType"] = "application/json"
             if req.schema is not None and mode == "schema":
                 gen["responseSchema"] = gemini_schema(req.schema.schema)
         body: dict[str, Any] = {
-            "contents": [{"role": "model" if t.role == "assistant" else "user", "parts": [{"text": t.content}]}
-                         for t in alternating_turns(req.messages)],
+            "contents": [self._turn(t) for t in alternating_turns(req.messages)],
             "generationConfig": gen,
         }
+        if req.tools:
+            body["tools"] = [{"functionDeclarations": [
+                {"name": t.name, "description": t.description, "parameters": gemini_schema(t.parameters)}
+                for t in req.tools]}]
         if req.system:
             body["systemInstruction"] = {"parts": [{"text": req.system}]}
         return body
+
+    @staticmethod
+    def _turn(t: ChatTurn) -> dict[str, Any]:
+        """A turn as content: the model's functionCall parts, or the user's functionResponse parts."""
+        if t.tool_results:
+            return {"role": "user", "parts": [{"functionResponse": {"name": call.name, "response": result}}
+                                              for call, result in t.tool_results]}
+        parts: list[dict[str, Any]] = [{"text": t.content}] if t.content or not t.tool_calls else []
+        parts += [{"functionCall": {"name": c.name, "args": c.arguments}} for c in t.tool_calls]
+        return {"role": "model" if t.role == "assistant" else "user", "parts": parts}
 
     def _error_hook(self, status: int, data: dict[str, Any] | None) -> ProviderError | None:
         err = (data or {}).get("error") or {}
@@ -103,9 +117,17 @@ class GeminiProvider:
             raise malformed(self.label, "candidates is not a list of objects")
         parts = (first.get("content") or {}).get("parts") or []
         text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
+        calls: list[ToolCall] = []
+        for p in parts:
+            fn = p.get("functionCall") if isinstance(p, dict) else None
+            if fn is None:
+                continue
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not isinstance(fn.get("args", {}), dict):
+                raise malformed(self.label, "a functionCall without a name or object args")
+            calls.append(ToolCall(str(fn.get("id") or f"call_{len(calls)}"), fn["name"], fn.get("args") or {}))
         return LLMResponse(text=text, usage=self.parse_usage(data.get("usageMetadata") or {}),
                            model=str(data.get("modelVersion") or self.model), provider=self.provider,
-                           latency_ms=latency_ms)
+                           latency_ms=latency_ms, tool_calls=tuple(calls))
 
     @staticmethod
     def parse_usage(u: dict[str, Any]) -> Usage:

@@ -6,13 +6,14 @@ the version path (``https://api.openai.com/v1``, ``http://localhost:11434/v1``).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
 
-from bot.llm.types import LLMRequest, LLMResponse, Usage, as_int, malformed, post_json
+from bot.llm.types import ChatTurn, LLMRequest, LLMResponse, ToolCall, Usage, as_int, malformed, post_json
 from bot.settings import ModelEntry
 
 
@@ -33,8 +34,12 @@ class OpenAIProvider:
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": req.system}] if req.system else []
-        messages += [{"role": t.role, "content": t.content} for t in req.messages]
+        for t in req.messages:
+            messages += self._turn(t)
         body: dict[str, Any] = {"model": self.model, "messages": messages, "temperature": req.temperature}
+        if req.tools:
+            body["tools"] = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                               "parameters": t.parameters}} for t in req.tools]
         # api.openai.com deprecated max_tokens (its reasoning models reject it); compatible
         # servers (vLLM, Ollama, DeepSeek) know max_tokens best
         host = urlparse(self.base_url).hostname or ""
@@ -47,6 +52,34 @@ class OpenAIProvider:
         elif (req.json_output or req.schema is not None) and mode != "none":
             body["response_format"] = {"type": "json_object"}
         return body
+
+    @staticmethod
+    def _turn(t: ChatTurn) -> list[dict[str, Any]]:
+        """A turn as chat messages: the model's tool calls on its message, each result a `tool` message."""
+        if t.tool_results:
+            return [{"role": "tool", "tool_call_id": call.id, "content": json.dumps(result)}
+                    for call, result in t.tool_results]
+        if t.tool_calls:
+            return [{"role": "assistant", "content": t.content or None, "tool_calls": [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+                for c in t.tool_calls]}]
+        return [{"role": t.role, "content": t.content}]
+
+    def _tool_calls(self, message: dict[str, Any]) -> tuple[ToolCall, ...]:
+        calls = message.get("tool_calls") or []
+        if not isinstance(calls, list):
+            raise malformed(self.label, "tool_calls is not a list")
+        out: list[ToolCall] = []
+        for c in calls:
+            fn = c.get("function") if isinstance(c, dict) else None
+            try:
+                args = json.loads(fn.get("arguments") or "{}") if isinstance(fn, dict) else None
+            except (ValueError, RecursionError):
+                args = None
+            if not isinstance(fn, dict) or not isinstance(args, dict) or not isinstance(fn.get("name"), str):
+                raise malformed(self.label, "a tool call without a name or JSON object arguments")
+            out.append(ToolCall(str(c.get("id") or f"call_{len(out)}"), fn["name"], args))
+        return tuple(out)
 
     async def complete(self, req: LLMRequest, timeout: httpx.Timeout) -> LLMResponse:
         started = time.perf_counter()
@@ -63,10 +96,11 @@ class OpenAIProvider:
         text = message.get("content")
         if text is None:
             text = message.get("refusal") or ""
-        if not isinstance(text, str):
+        if not isinstance(text, str) or not isinstance(message, dict):
             raise malformed(self.label, "message content is not text")
         return LLMResponse(text=text, usage=self.parse_usage(data.get("usage") or {}),
-                           model=str(data.get("model") or self.model), provider=self.provider, latency_ms=latency_ms)
+                           model=str(data.get("model") or self.model), provider=self.provider, latency_ms=latency_ms,
+                           tool_calls=self._tool_calls(message))
 
     @staticmethod
     def parse_usage(u: dict[str, Any]) -> Usage:

@@ -200,7 +200,7 @@ class LLMRouter:
         routed = RoutedResponse(
             text=resp.text, usage=resp.usage, model=name, provider=resp.provider, latency_ms=resp.latency_ms,
             tier=ctx["tier"], cost_usd=cost, counterfactual_usd=counterfactual_usd(self.settings, resp.usage, entry),
-            attempts=attempts, provider_model=resp.model,
+            attempts=attempts, provider_model=resp.model, tool_calls=resp.tool_calls,
         )
         await self._record(ctx, name, entry, outcome="ok", usage=resp.usage, cost=cost, latency_ms=resp.latency_ms)
         if spend is not None:

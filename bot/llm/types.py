@@ -26,9 +26,34 @@ ErrorKind = Literal["rate_limited", "server", "timeout", "auth", "bad_request", 
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool the model may call (a shop action): sent in each API's own format (OpenAI tools, Anthropic
+    tools, Gemini functionDeclarations)."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]  # a JSON Schema object
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """The model asked for a tool: `id` ties the result to the call (Gemini has none: made up)."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ChatTurn:
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()  # an assistant turn: the tools the model asked for
+    tool_results: tuple[tuple[ToolCall, dict[str, Any]], ...] = ()  # a user turn: what those calls gave
+
+    @property
+    def has_tools(self) -> bool:
+        return bool(self.tool_calls or self.tool_results)
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,7 @@ class LLMRequest:
     temperature: float = 0.2
     json_output: bool = False  # ask the API for a JSON object where it has such a switch
     schema: OutputSchema | None = None  # ...of this shape, where the API can hold the model to one
+    tools: tuple[ToolSpec, ...] = ()  # tools the model may call instead of answering
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,7 @@ class LLMResponse:
     model: str  # the model id the API reports
     provider: str
     latency_ms: float
+    tool_calls: tuple[ToolCall, ...] = ()  # the model called tools instead of (or before) answering
 
 
 @dataclass(frozen=True)
@@ -237,12 +264,12 @@ def alternating_turns(messages: list[ChatTurn]) -> list[ChatTurn]:
     consecutive turns of one role are joined, a leading assistant turn gets a user turn before it."""
     out: list[ChatTurn] = [ChatTurn("user", "(conversation so far)")] if messages and messages[0].role == "assistant" else []
     for t in messages:
-        if out and out[-1].role == t.role:
+        if out and out[-1].role == t.role and not (t.has_tools or out[-1].has_tools):
             out[-1] = ChatTurn(t.role, out[-1].content + "\n\n" + t.content)
         else:
             out.append(t)
     return out
 
 
-__all__ = ["ChatTurn", "LLMRequest", "OutputSchema", "Usage", "LLMResponse", "RoutedResponse", "Spend", "ProviderError",
+__all__ = ["ChatTurn", "ToolSpec", "ToolCall", "LLMRequest", "OutputSchema", "Usage", "LLMResponse", "RoutedResponse", "Spend", "ProviderError",
            "TierUnavailable", "parse_json_object"]

@@ -27,11 +27,12 @@ from bot.pipeline import decide
 from bot import hours
 from bot.language import name_of
 from bot.pipeline.guardrails import Redaction, check_outbound
+from bot.pipeline.tools import ToolRunner, tool_specs
 from bot.pipeline.knowledge import Hit, KnowledgeBase, answer_from
 from bot.llm.answer import generate_answer
 from bot.llm.summary import summarise
 from bot.llm.types import ChatTurn, Spend, TierUnavailable
-from bot.actions.runner import Actions
+from bot.actions.runner import Actions, Step
 from bot.messages import OUT_OF_SCOPE, ActionRecord, Classification, Decision, Escalate, EscalationKind, Route, Signals, utcnow
 from bot.pipeline.policy import Facts
 from bot.settings import Settings
@@ -246,6 +247,10 @@ class Responder:
                                        message_id=ctx.message_id, channel=ctx.channel,
                                        customer_id=ctx.customer_id, key=ctx.key, confirmed=ctx.form_confirmed,
                                        looked_up=ctx.form_lookup)
+        return await self._stepped(decision, ctx, step)
+
+    async def _stepped(self, decision: Decision, ctx: Context, step: Step) -> Response:
+        """The response to an action's step: a question, a confirmation, a wait for an agent, or the call's reply."""
         if step.approval is not None:  # over its limit: an agent approves or denies, the customer is told so
             waits = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}")
             text = f"{step.text} {wait_text(self.settings, utcnow(), lead=WAITING_APPROVAL)}".strip()
@@ -278,14 +283,26 @@ class Responder:
             system_prompt = self.settings.company.system_prompt
             if self._foreign(ctx):
                 system_prompt += f"\nThe customer writes in {name_of(ctx.language)}: write the answer in {name_of(ctx.language)}."
+            runner = ToolRunner(self.settings, self.actions, ctx) if self.actions and self.settings.actions else None
             draft = await generate_answer(self.router, tier, system_prompt=system_prompt,
                                           articles=articles, history=self.history(ctx), text=ctx.redaction.text,
                                           conversation_id=ctx.conversation_id, message_id=ctx.message_id,
-                                          spend=ctx.spend, fallback_confidence=ctx.classification.confidence)
+                                          spend=ctx.spend, fallback_confidence=ctx.classification.confidence,
+                                          tools=tool_specs(self.settings) if runner else (), run_tool=runner,
+                                          tool_rounds=self.settings.llm.tool_rounds)
         except TierUnavailable as e:
             failed = ("budget cap reached" if e.budget_blocked else "this customer's LLM call limit reached"
                       if e.rate_limited else "every model failed or is unavailable")
             return await self._degrade(decision, ctx, f"tier {tier}: {failed} ({'; '.join(e.reasons)[:300]})")
+        if runner is not None and runner.took_over is not None:  # a tool asks the customer (a value, a yes) or an agent
+            used = Decision(decision.route, decision.rule, f"{decision.reason}; tools: {', '.join(runner.calls)}",
+                            decision.degraded_from)
+            response = await self._stepped(used, ctx, runner.took_over)
+            response.counterfactual_usd = draft.counterfactual_usd
+            return response
+        if runner is not None and runner.calls:
+            decision = Decision(decision.route, decision.rule, f"{decision.reason}; tools: {', '.join(runner.calls)}",
+                                decision.degraded_from)
         if not draft.text:
             return await self._degrade(decision, ctx, f"tier {tier} returned an empty answer")
         text = ctx.redaction.restore(draft.text)
@@ -296,7 +313,8 @@ class Responder:
                                 f"confidence {draft.confidence:.2f} from the classifier",
                                 degraded_from=decision.degraded_from)
         response = Response(decision, text, counterfactual_usd=draft.counterfactual_usd,
-                            language=ctx.language if self._foreign(ctx) else None)
+                            language=ctx.language if self._foreign(ctx) else None,
+                            action_call=runner.record if runner is not None else None)
         why: str | None = None
         if not check.ok:
             response.events.append(("outbound_blocked", {"rule": check.rule, "detail": check.detail}))

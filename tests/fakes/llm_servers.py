@@ -20,13 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import socket
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable
 
 import pytest_asyncio
 from aiohttp import web
+
+from tests.fakes.llm_checks import (
+    anthropic_tools_problem, gemini_schema_problem, gemini_tools_problem, openai_schema_problem, openai_tools_problem,
+)
 
 KEYS = {"openai": "sk-test-openai-0123456789", "anthropic": "sk-ant-test-0123456789", "gemini": "gm-test-0123456789"}
 
@@ -52,10 +55,16 @@ class Behaviour:
     usage: U | None = None
     raw_usage: dict | None = None  # the API's usage object verbatim, overriding ``usage``
     retry_after: float | None = None
+    tools: tuple[tuple[str, dict], ...] = ()  # tool calls (name, arguments) the model makes instead of answering
 
 
 def ok(text: str | None = None, usage: U | None = None, raw_usage: dict | None = None) -> Behaviour:
     return Behaviour("ok", text=text, usage=usage, raw_usage=raw_usage)
+
+
+def calls_tool(name: str, arguments: dict, *more: tuple[str, dict], usage: U | None = None) -> Behaviour:
+    """The model calls tools (each API's own format); the request must have offered them."""
+    return Behaviour("ok", text="", usage=usage, tools=((name, arguments), *more))
 
 
 def rate_limited(retry_after: float | None = 1) -> Behaviour:
@@ -191,6 +200,10 @@ class FakeLLMServer:
             return web.json_response({"error": {"message": f"Invalid schema for response_format: {problem}",
                                                 "type": "invalid_request_error", "param": "response_format",
                                                 "code": None}}, status=400)
+        problem = openai_tools_problem(body, b)
+        if problem:  # what api.openai.com answers ill-formed tools or tool messages
+            return web.json_response({"error": {"message": problem, "type": "invalid_request_error",
+                                                "param": "messages", "code": None}}, status=400)
         text = b.text if b.text is not None else f"Hello from {model}."
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {
@@ -202,8 +215,12 @@ class FakeLLMServer:
         return web.json_response({
             "id": f"chatcmpl-fake{len(self.requests)}", "object": "chat.completion", "created": 1700000000,
             "model": model, "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {
+                "role": "assistant", "content": text if not b.tools else None, "refusal": None,
+                **({"tool_calls": [{"id": f"call_fake{len(self.requests)}_{i}", "type": "function",
+                                    "function": {"name": name, "arguments": json.dumps(args)}}
+                                   for i, (name, args) in enumerate(b.tools)]} if b.tools else {})},
+                "logprobs": None, "finish_reason": "tool_calls" if b.tools else "stop"}],
             "usage": usage,
         })
 
@@ -226,6 +243,10 @@ class FakeLLMServer:
             status, typ, msg = errors[b.kind]
             return web.json_response({"type": "error", "error": {"type": typ, "message": msg}},
                                      status=status, headers=self._headers(b))
+        problem = anthropic_tools_problem(body, b)
+        if problem:
+            return web.json_response({"type": "error", "error": {"type": "invalid_request_error", "message": problem}},
+                                     status=400)
         text = b.text if b.text is not None else f"Hello from {model}."
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {"input_tokens": u.input - u.cached, "output_tokens": u.output,
@@ -246,6 +267,19 @@ class FakeLLMServer:
                 content = [{"type": "tool_use", "id": f"toolu_fake{len(self.requests)}", "name": forced["name"],
                             "input": args}]
                 stop = "tool_use"
+        if b.tools:
+            content = [{"type": "tool_use", "id": f"toolu_fake{len(self.requests)}_{i}", "name": name, "input": args}
+                       for i, (name, args) in enumerate(b.tools)]
+            stop = "tool_use"
+        elif forced.get("type") == "any":  # a tool must be called: the scripted JSON is the answer tool's input
+            answer = [t.get("name") for t in body.get("tools") or [] if isinstance(t, dict)][-1:]
+            try:
+                args = json.loads(text)
+            except ValueError:
+                args = None
+            if answer and isinstance(args, dict):
+                content, stop = [{"type": "tool_use", "id": f"toolu_fake{len(self.requests)}", "name": answer[0],
+                                  "input": args}], "tool_use"
         return web.json_response({
             "id": f"msg_fake{len(self.requests)}", "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": stop, "stop_sequence": None, "usage": usage,
@@ -275,57 +309,21 @@ class FakeLLMServer:
         if problem:
             return web.json_response({"error": {"code": 400, "message": f"Invalid JSON payload received. {problem}",
                                                 "status": "INVALID_ARGUMENT"}}, status=400)
+        problem = gemini_tools_problem(body, b)
+        if problem:
+            return web.json_response({"error": {"code": 400, "message": problem, "status": "INVALID_ARGUMENT"}},
+                                     status=400)
         text = b.text if b.text is not None else f"Hello from {model}."
         u = b.usage or self._default_usage(body, text)
         usage = b.raw_usage or {"promptTokenCount": u.input, "candidatesTokenCount": u.output - u.reasoning,
                                 "totalTokenCount": u.input + u.output, "cachedContentTokenCount": u.cached,
                                 "thoughtsTokenCount": u.reasoning}
         return web.json_response({
-            "candidates": [{"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP",
+            "candidates": [{"content": {"parts": [{"functionCall": {"name": name, "args": args}} for name, args in b.tools]
+                                        if b.tools else [{"text": text}], "role": "model"}, "finishReason": "STOP",
                             "index": 0}],
             "usageMetadata": usage, "modelVersion": model, "responseId": f"fake{len(self.requests)}",
         })
-
-
-def openai_schema_problem(fmt: Any) -> str | None:
-    """What the real API rejects in a json_schema response_format with strict: true."""
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-        return None
-    spec = fmt.get("json_schema") or {}
-    if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", str(spec.get("name") or "")):
-        return "json_schema.name must be 1-64 letters, digits, _ or -"
-    schema = spec.get("schema")
-    if not isinstance(schema, dict) or schema.get("type") != "object":
-        return "json_schema.schema must be an object schema"
-    if spec.get("strict"):
-        if schema.get("additionalProperties") is not False:
-            return "'additionalProperties' is required to be supplied and to be false"
-        if set(schema.get("required") or []) != set(schema.get("properties") or {}):
-            return "'required' is required to include every key in properties"
-    return None
-
-
-GEMINI_TYPES = {"STRING", "NUMBER", "INTEGER", "BOOLEAN", "ARRAY", "OBJECT"}
-GEMINI_FIELDS = {"type", "format", "description", "nullable", "enum", "properties", "required", "items",
-                 "propertyOrdering", "minItems", "maxItems", "minimum", "maximum", "anyOf", "title"}
-
-
-def gemini_schema_problem(schema: Any) -> str | None:
-    """What generateContent rejects in a responseSchema (its OpenAPI subset)."""
-    if schema is None:
-        return None
-    if not isinstance(schema, dict):
-        return "responseSchema must be an object"
-    unknown = set(schema) - GEMINI_FIELDS
-    if unknown:
-        return f'Unknown name "{sorted(unknown)[0]}" at \'generation_config.response_schema\''
-    if schema.get("type") not in GEMINI_TYPES:
-        return f"Invalid value at 'generation_config.response_schema.type' ({schema.get('type')!r})"
-    for sub in (schema.get("properties") or {}).values():
-        problem = gemini_schema_problem(sub)
-        if problem:
-            return problem
-    return gemini_schema_problem(schema["items"]) if "items" in schema else None
 
 
 @pytest_asyncio.fixture
