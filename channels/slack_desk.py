@@ -8,10 +8,12 @@ SlackDesk is the AgentDesk that bot.handoff.escalations tells about escalations:
                    also shown in the channel
     changed        the card is updated (status line, buttons) and the thread gets a note
     customer_said  the customer's message goes into the card's thread ("Customer: ...")
+    noted          an agent's private note from the console goes into the card's thread ("Note from ...")
 
 It also carries out what agents do in Slack, called by the bolt listeners in channels/slack.py:
 press() for a card button, thread_reply() for a message in a card's thread (relayed to the
-customer on whatever channel they use), queue_text() for `/supportbot queue`. Who holds an
+customer on whatever channel they use; one that starts with "note:" is a private note for agents,
+bot/handoff/notes.py, and is never relayed), queue_text() for `/supportbot queue`. Who holds an
 escalation is decided by bot.handoff.escalations in SQL; this module only shows the outcome.
 """
 
@@ -29,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.db.reads import DeskRef, open_escalation_desk_refs
 from bot.pipeline.guardrails import mask_for_agents
-from bot.handoff import approvals, triage
+from bot.handoff import approvals, notes, triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import EscalationKind, utcnow
 from channels.slack_text import LIMIT, escape, split_text
@@ -199,6 +201,17 @@ class SlackDesk:
             note = NOTES[event].format(agent=escape(esc.agent_name or by or "An agent"), by=escape(by or ""))
             await self.client.chat_postMessage(channel=ref["channel"], thread_ts=ref["ts"], text=note)
 
+    async def noted(self, esc: EscalationView, note: notes.Note) -> None:
+        """A note written in the console, in the card's thread (one written in the thread is there already)."""
+        ref = self._card(esc)
+        if ref is None or note.source == "slack":
+            return
+        text = escape(mask_for_agents(note.text))
+        head = f":memo: *Note from {escape(note.agent_name)}* (agents only, not sent to the customer):"
+        for chunk in split_text(text, LIMIT - len(head) - 20):
+            await self.client.chat_postMessage(channel=ref["channel"], thread_ts=ref["ts"], text=f"{head} {chunk}",
+                                               unfurl_links=False)
+
     async def _update(self, esc: EscalationView, ref: DeskRef) -> None:
         await self.client.chat_update(channel=ref["channel"], ts=ref["ts"], text=card_text(esc),
                                       blocks=card_blocks(esc, self.clock()))
@@ -301,6 +314,8 @@ class SlackDesk:
             return False  # not a card's thread: agents talking among themselves
         where = {"channel": self.channel_id, "ts": card_ts}
         agent_id = await self.agent(user_id)
+        if (note := notes.slack_note(text)) is not None:  # "note: ..." is for agents, whoever holds it
+            return await self._note(escalation_id, agent_id, user_id, note, event_key, where)
         esc = await self.handoff.view(escalation_id)
         if esc.status == "open":
             why = "Press *Take* on the card first; then what you write here goes to the customer."
@@ -323,6 +338,19 @@ class SlackDesk:
                 return True
         await self.whisper(user_id, f"{why} (Not sent to the customer.)", where)
         return False
+
+    async def _note(self, escalation_id: int, agent_id: int, user_id: str, text: str, event_key: str,
+                    where: DeskRef) -> bool:
+        try:
+            await notes.add_note(self.handoff, escalation_id, agent_id, text, "slack", key=f"slack:{event_key}")
+        except HandoffError as e:
+            await self.whisper(user_id, f"Note not saved: {e}. (Not sent to the customer.)", where)
+            return False
+        self._relayed[event_key] = None
+        while len(self._relayed) > REMEMBER:
+            self._relayed.popitem(last=False)
+        await self.whisper(user_id, "Saved as a private note: agents see it, the customer does not.", where)
+        return False  # not relayed: a note never reaches the customer
 
     async def queue_text(self) -> str:
         """`/supportbot queue`: open and taken escalations, oldest first."""

@@ -309,6 +309,21 @@ class Feedback(Base):
     created_at: Mapped[datetime] = ts()
 
 
+class AgentNote(Base):
+    """A private note between agents on a conversation (bot/handoff/notes.py): shown in the console's
+    history and the Slack card's thread, never sent to the customer (it has no outbox row)."""
+
+    __tablename__ = "agent_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    escalation_id: Mapped[int | None] = mapped_column(ForeignKey("escalations.id"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
+    text: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(16))  # console | slack
+    external_key: Mapped[str | None] = mapped_column(String(255), unique=True)  # a Slack event: stored once
+    created_at: Mapped[datetime] = ts()
+
+
 class AgentSession(Base):
     """A login to the web console (bot/web/auth.py). The cookie carries a random token; only its
     SHA-256 is stored here, so a copy of this table lets nobody in. Logout, a password change and

@@ -18,9 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from datetime import datetime, timezone
 from importlib.resources import files
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from aiohttp import web
 from sqlalchemy import select
@@ -28,23 +27,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
 from bot.db.models import DeskRef
-from bot.pipeline.guardrails import mask_for_agents
-from bot.pipeline.respond import display_name
-from bot.pipeline.respond import render as fill_placeholders
-from bot.handoff import approvals, triage
+from bot.handoff import approvals, notes, triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError
 from bot.messages import EscalationKind, utcnow
 from bot.settings import Settings
 from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
-from bot.web.render import render
+from bot.web.console_view import Mask, agents_mask, fill_canned, history, note_row, page, status_text
+from bot.web.console_view import age as _age
+from bot.web.console_view import at as _at
+from bot.web.console_view import messages as _messages
+from bot.web.console_view import utc as _utc
 
 STATIC = files("bot.web").joinpath("static")
 ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
-HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                      "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-           "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
-           "Cache-Control": "no-store"}
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEPALIVE = 10.0  # seconds; each tick also re-reads SQL (another process may have written)
 BATCH = 200
@@ -59,40 +55,11 @@ class Core(Protocol):
     handoff: Handoff
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
-
-
-def _at(dt: datetime) -> str:
-    return f"{_utc(dt):%Y-%m-%d %H:%M:%S} UTC"
-
-
-def _age(dt: datetime) -> str:
-    s = max(0, int((utcnow() - _utc(dt)).total_seconds()))
-    return f"{s}s" if s < 60 else f"{s // 60}m" if s < 3600 else f"{s // 3600}h {s % 3600 // 60}m"
-
-
-def _status(status: str, owner: str | None) -> str:
-    return f"claimed by {owner}" if status == "claimed" else status
-
-
 def _id(request: web.Request) -> int:
     value = int(request.match_info["id"])
     if value > MAX_ID:
         raise web.HTTPNotFound(text="no such escalation")
     return value
-
-
-def fill_canned(text: str, v: EscalationView, agent_name: str, settings: Settings) -> str:
-    """A canned reply's placeholders, filled as the bot's canned answers are (bot/pipeline/respond.py render):
-    the company variables, {customer_name} ("there" when the channel gave no name a person would use) and
-    {agent_name}; an unknown one is left as written."""
-    values = {**settings.company_vars(), "customer_name": display_name(v.customer_name) or "there",
-              "agent_name": agent_name}
-    try:
-        return fill_placeholders(text, values)
-    except (ValueError, IndexError):  # a stray brace (canned replies are not checked at load): as written
-        return text
 
 
 def _field(form: Form, name: str) -> str:  # uploads are not text
@@ -136,6 +103,9 @@ class WebDesk:
     async def changed(self, esc: EscalationView, event: str, by: str | None = None) -> None:
         self._wake(esc.conversation_id, event)
 
+    async def noted(self, esc: EscalationView, note: notes.Note) -> None:  # a NoteDesk (bot/handoff/notes.py)
+        self._wake(esc.conversation_id, "noted")
+
     async def close(self, _app: web.Application | None = None) -> None:
         for queues in self.streams.values():
             for queue in queues:
@@ -160,27 +130,6 @@ async def _sse(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _messages(s: AsyncSession, conversation_id: int, mask: Callable[[str], str], after: int = 0,
-                    limit: int | None = None) -> list[dict[str, Any]]:
-    query = (select(m.Message.id, m.Message.author, m.Message.text, m.Message.created_at, m.Agent.name)
-             .outerjoin(m.Agent, m.Agent.id == m.Message.agent_id)
-             .where(m.Message.conversation_id == conversation_id, m.Message.id > after).order_by(m.Message.id))
-    rows = (await s.execute(query.limit(limit) if limit else query)).all()
-    return [{"id": i, "author": a if a in ("customer", "bot", "agent", "system") else "system",
-             "who": f"agent {name}" if a == "agent" and name else a, "text": mask(t), "at": _at(at)}
-            for i, a, t, at, name in rows]
-
-
-def _page(template: str, agent: Agent, status: int = 200, data: dict[str, Any] | None = None,
-          **context: Any) -> web.Response:
-    page = render(template, agent=agent, data=data or {}, **context)
-    return web.Response(text=page, content_type="text/html", status=status, headers=HEADERS)
-
-
-def _shown(text: str) -> str:
-    return text
-
-
 class Console:
     def __init__(self, core: Core) -> None:
         self.core = core
@@ -188,9 +137,9 @@ class Console:
         self.assets = {name: STATIC.joinpath(name).read_text(encoding="utf-8") for name in ASSETS}
 
     @property
-    def mask(self) -> Callable[[str], str]:
+    def mask(self) -> Mask:
         """What agents see of customer text: IBANs and passwords masked, unless the setting says otherwise."""
-        return _shown if self.core.settings.handoff.show_payment_details_to_agents else mask_for_agents
+        return agents_mask(self.core.settings)
 
     async def asset(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -212,7 +161,7 @@ class Console:
                          "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
                          "headline": triage.headline(v.reason_kind, self.mask(v.reason)), "priority": rank,
                          "priority_label": triage.PRIORITY_LABEL[rank], "status": v.status, "owner": v.agent_name,
-                         "status_label": _status(v.status, v.agent_name), "age": _age(v.created_at),
+                         "status_label": status_text(v.status, v.agent_name), "age": _age(v.created_at),
                          "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft),
                          "sla": triage.clock_text(clock) if clock else "", "overdue": bool(clock and clock.overdue)})
         return rows
@@ -222,8 +171,8 @@ class Console:
         return reason if len(reason) <= 200 else reason[:199] + "…"
 
     async def queue_page(self, request: web.Request) -> web.Response:
-        return _page("console/queue.html", request[AGENT], data={"page": "queue"}, title="Escalations",
-                     rows=await self.queue_rows())
+        return page("console/queue.html", request[AGENT], data={"page": "queue"}, title="Escalations",
+                    rows=await self.queue_rows())
 
     async def queue_json(self, request: web.Request) -> web.Response:
         return web.json_response(await self.queue_rows(), headers={"Cache-Control": "no-store"})
@@ -253,6 +202,7 @@ class Console:
                                 status: int = 200) -> web.Response:
         v = await self._view(_id(request))
         agent = request[AGENT]
+        said = await notes.notes_for(self.core.sessions, v.conversation_id)
         async with self.core.sessions() as s:
             esc = await s.get(m.Escalation, v.id)
             assert esc is not None, f"escalation #{v.id}"  # _view just read it, and escalations are never deleted
@@ -268,15 +218,15 @@ class Console:
             x["label"] = f"{c.intent} {c.confidence:.2f}" if c is not None else ""
         guess = labels.get(esc.message_id) if esc.message_id is not None else None
         top = ", ".join(f"{i} {float(p):.2f}" for i, p in (guess.top or [])[:3]) if guess is not None else ""
-        status_label = _status(v.status, v.agent_name)
+        status_label = status_text(v.status, v.agent_name)
         data = {"page": "escalation", "escalation": v.id, "after": msgs[-1]["id"] if msgs else 0,
-                "status": status_label}
-        return _page("console/conversation.html", agent, status, data, title=f"Escalation #{v.id}", error=error,
-                     v=v, status_label=status_label, msgs=msgs, mine=mine, reason=self.mask(v.reason),
-                     summary=self.mask(v.summary or ""), since=_at(v.created_at), age=_age(v.created_at),
-                     guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
-                     intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
-                     canned=self._canned(v, agent), approval=self._approval(v, esc))
+                "notes": said[-1].id if said else 0, "status": status_label}
+        return page("console/conversation.html", agent, status, data, title=f"Escalation #{v.id}", error=error,
+                    v=v, status_label=status_label, msgs=history(msgs, said, self.mask), note_max=notes.MAX_NOTE,
+                    mine=mine, reason=self.mask(v.reason), summary=self.mask(v.summary or ""), since=_at(v.created_at),
+                    age=_age(v.created_at), guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
+                    intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
+                    canned=self._canned(v, agent), approval=self._approval(v, esc))
 
     def _canned(self, v: EscalationView, agent: Agent) -> list[tuple[str, str]]:
         """handoff.canned_replies, their placeholders filled for this conversation."""
@@ -302,9 +252,9 @@ class Console:
         v = await self._view(_id(request))
         try:
             after = max(int(request.query.get("after", "0")), int(request.headers.get("Last-Event-ID", "0")))
-            after = min(after, MAX_ID)
+            after, noted = min(after, MAX_ID), min(int(request.query.get("notes", "0")), MAX_ID)
         except ValueError:
-            raise web.HTTPBadRequest(text="after: a message id") from None
+            raise web.HTTPBadRequest(text="after, notes: a message id, a note id") from None
         resp = await _sse(request)
         queue = self.desk.listen(v.conversation_id)  # listening before reading: nothing falls in between
         shown = None
@@ -315,9 +265,12 @@ class Console:
                         for x in batch:
                             await resp.write(f"id: {x['id']}\nevent: msg\ndata: {json.dumps(x)}\n\n".encode())
                         after = batch[-1]["id"]
+                for note in await notes.notes_for(self.core.sessions, v.conversation_id, noted):  # no id: Last-Event-ID
+                    await resp.write(f"event: note\ndata: {json.dumps(note_row(note, self.mask))}\n\n".encode())
+                    noted = note.id  # counts messages only
                 now = await self.core.handoff.view(v.id)
-                if _status(now.status, now.agent_name) != shown:
-                    shown = _status(now.status, now.agent_name)
+                if status_text(now.status, now.agent_name) != shown:
+                    shown = status_text(now.status, now.agent_name)
                     await resp.write(f"event: status\ndata: {json.dumps({'status': shown})}\n\n".encode())
                 item = await _next(queue)
                 if item is None:
@@ -346,6 +299,8 @@ class Console:
                     text = fill_canned(chosen, await handoff.view(escalation_id), request[AGENT]["name"],
                                        self.core.settings)
                 await handoff.agent_reply(escalation_id, agent_id, text)
+            elif action == "note":  # any agent, whoever holds it: agents only, never the customer
+                await notes.add_note(handoff, escalation_id, agent_id, _field(form, "note"))
             elif action == "resolve":
                 await handoff.resolve(escalation_id, agent_id)
             elif action == "return":
@@ -384,5 +339,5 @@ def mount(app: web.Application) -> None:
     add_get("/agent/static/{name}", require_agent(console.asset))
     add_get(r"/agent/escalations/{id:\d+}", require_agent(console.conversation_page))
     add_get(r"/agent/escalations/{id:\d+}/events", require_agent(console.conversation_events))
-    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|resolve|return|review|approve|deny}",
+    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|note|resolve|return|review|approve|deny}",
              require_agent(console.act))

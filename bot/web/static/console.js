@@ -20,7 +20,7 @@
     const log = document.getElementById("log"), status = document.getElementById("status");
     let last = Number(page.after || 0);
     log.scrollTop = log.scrollHeight;
-    const events = new EventSource(`/agent/escalations/${page.escalation}/events?after=${last}`);
+    const events = new EventSource(`/agent/escalations/${page.escalation}/events?after=${last}&notes=${page.notes || 0}`);
     events.addEventListener("msg", e => {
       const m = JSON.parse(e.data);
       if (m.id <= last) return;
@@ -28,6 +28,17 @@
       const div = el("div", "msg " + m.author);
       div.dataset.id = m.id;
       div.append(el("div", "meta", `${m.who} · ${m.at}`), el("div", "text", m.text));
+      log.appendChild(div);
+      log.scrollTop = log.scrollHeight;
+    });
+    let lastNote = Number(page.notes || 0);
+    events.addEventListener("note", e => {  // a private note: agents only, styled apart
+      const n = JSON.parse(e.data);
+      if (n.note <= lastNote) return;
+      lastNote = n.note;
+      const div = el("div", "msg note");
+      div.dataset.note = n.note;
+      div.append(el("div", "meta", `${n.who} · ${n.at}`), el("div", "text", n.text));
       log.appendChild(div);
       log.scrollTop = log.scrollHeight;
     });
