@@ -180,6 +180,10 @@ class Inbox:
         self.takers: list[Taker] = []  # the running workers of this process (Worker.run registers)
         self.in_hand: Counter[str] = Counter()  # thread keys of the events this process's workers handle
         self.waiting_here: set[str] = set()  # thread keys of events stored pending behind one in hand here
+        # events stored pending here for want of a free slot and not claimed yet: until a claim drains
+        # them, new events queue behind them (no hand-over), so under load the oldest goes first
+        self.queueing = False
+        self.stored_pending = 0  # how many events were stored pending here (a claim compares it)
 
     def let_go(self, thread_key: str) -> None:
         """A worker of this process is done with an event of this conversation (Worker.handle)."""
@@ -194,7 +198,7 @@ class Inbox:
     def _taker(self, thread_key: str) -> Taker | None:
         """A local worker with a free slot, reserved for this event; None when all are busy or none runs,
         or the conversation has an event in hand here (it would be stored pending anyway)."""
-        if thread_key in self.in_hand or not self.takers:
+        if self.queueing or thread_key in self.in_hand or not self.takers:
             return None
         taker = max(self.takers, key=lambda t: t.free_slots())
         if taker.free_slots() <= 0:
@@ -232,6 +236,8 @@ class Inbox:
                 self.waiting_here.add(thread_key)  # that one is finished (Worker.handle), not before
             else:
                 self.arrived.set()  # stored pending: a claim may take it now
+                self.stored_pending += 1
+                self.queueing = self.queueing or taker is None
         return row[0] if row is not None else None
 
     async def _store(self, values: dict[str, object], *, handover: bool) -> tuple[int, str] | None:

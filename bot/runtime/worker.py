@@ -216,12 +216,20 @@ class Worker:
                 free = self.free_slots()
                 if free > 0 and (self.inbox.arrived.is_set() or loop.time() >= poll_at):
                     self.inbox.arrived.clear()
-                    claimed: list[ClaimedEvent] = []
+                    stored = self.inbox.stored_pending
+                    claimed: list[ClaimedEvent] | None = None
+                    self.reserved += free  # the claim's slots: no hand-over takes them meanwhile
                     try:
                         claimed = await self.inbox.claim_many(self.name, free, self.lease_seconds)
                     except Exception:  # the database went away mid-claim: keep the worker alive, retry
                         log.exception("worker %s: could not reach the inbox; retrying", self.name)
+                    finally:
+                        self.reserved -= free
                     poll_at = loop.time() + idle
+                    if claimed is None:
+                        claimed = []
+                    elif len(claimed) < free and self.inbox.stored_pending == stored:
+                        self.inbox.queueing = False  # nothing stored here waits for a slot: hand over again
                     for event in claimed:
                         self._start(event)
                     if claimed and len(claimed) >= free:
