@@ -227,7 +227,7 @@ async def test_a_cancel_asks_yes_or_no_first_and_no_leaves_the_order(app):
     assert section["calls"] == 1 and section["ok_rate"] == 1.0
     assert section["by_action"] == [{"action": "cancel_order", "calls": 1, "ok": 1, "not_found": 0, "rejected": 0,
                                      "failed": 0, "mean_latency_ms": pytest.approx(row.latency_ms, abs=0.1),
-                                     "conversations_resolved": 1}]
+                                     "conversations_resolved": 1, "approved": 0}]
 
 
 async def test_a_cancel_of_a_shipped_order_is_refused_and_an_unclear_answer_does_nothing(app):

@@ -9,10 +9,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from bot.analytics import figures
 from bot.db import models as m
 from bot.handoff import approvals
 from bot.handoff.agents import add_agent
 from bot.handoff.escalations import HandoffError
+from bot.web import dashboard
 from tests.test_actions import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
 from tests.helpers import say
 
@@ -95,6 +97,11 @@ async def test_over_the_limit_an_agent_approves_and_the_customer_gets_the_refund
     assert len(await calls(app)) == 1
     r = await say(app, "thanks! how long does delivery to France take?")  # the bot is back
     assert r.decision.route.value != "human"
+    report = await figures.report(app.engine)  # what `supportbot report` and /dashboard show
+    (refunds,) = report["actions"]["by_action"]
+    assert (refunds["action"], refunds["ok"], refunds["approved"]) == ("request_refund", 1, 1)
+    page = dashboard.render_page(report, await figures.daily(app.engine, figures.Filters()), figures.Filters(), [], None, "")
+    assert "Actions (calls to the shop&#39;s API)" in page and "approved by an agent" in page
 
 
 async def test_over_the_limit_an_agent_denies_with_a_note_and_nothing_is_refunded(app):  # noqa: F811

@@ -20,6 +20,7 @@ class ActionFigures(TypedDict):
     failed: int
     mean_latency_ms: float | None
     conversations_resolved: int  # conversations where this action answered ok and which ended resolved
+    approved: int  # calls an agent approved (a refund over the limit: bot/handoff/approvals.py)
 
 
 class ActionsSection(TypedDict):
@@ -31,7 +32,8 @@ class ActionsSection(TypedDict):
 async def actions(engine: AsyncEngine, f: Filters) -> ActionsSection:
     where, params = _where(f, prefix="v.")
     rows = await _rows(engine, f"""
-        SELECT a.action, a.status, count(*) AS calls, avg(a.latency_ms) AS latency
+        SELECT a.action, a.status, count(*) AS calls, avg(a.latency_ms) AS latency,
+               sum(CASE WHEN a.approved_by IS NULL THEN 0 ELSE 1 END) AS approved
         FROM action_calls a JOIN v_messages v ON v.message_id = a.message_id{where}
         GROUP BY a.action, a.status""", params)
     resolved = await _rows(engine, f"""
@@ -43,8 +45,10 @@ async def actions(engine: AsyncEngine, f: Filters) -> ActionsSection:
     done = {r["action"]: int(r["n"]) for r in resolved}
     counts: dict[str, dict[str, int]] = {}
     latency: dict[str, float] = {}  # the sum of latencies, to average over every call of the action
+    approved: dict[str, int] = {}
     for r in rows:
         n = int(r["calls"])
+        approved[r["action"]] = approved.get(r["action"], 0) + int(r["approved"] or 0)
         by_status = counts.setdefault(r["action"], {})
         by_status[r["status"]] = by_status.get(r["status"], 0) + n
         latency[r["action"]] = latency.get(r["action"], 0.0) + float(r["latency"] or 0.0) * n
@@ -54,6 +58,6 @@ async def actions(engine: AsyncEngine, f: Filters) -> ActionsSection:
         figures.append({"action": name, "calls": total, "ok": c.get("ok", 0), "not_found": c.get("not_found", 0),
                         "rejected": c.get("rejected", 0), "failed": c.get("failed", 0),
                         "mean_latency_ms": round(latency[name] / total, 1) if total else None,
-                        "conversations_resolved": done.get(name, 0)})
+                        "conversations_resolved": done.get(name, 0), "approved": approved.get(name, 0)})
     calls = sum(a["calls"] for a in figures)
     return {"calls": calls, "ok_rate": _rate(sum(a["ok"] for a in figures), calls), "by_action": figures}

@@ -81,7 +81,8 @@ def rows(report: Report) -> Iterator[tuple[str, str, str, object]]:
         figures: dict[str, object] = {"calls": a["calls"], "ok": a["ok"], "not_found": a["not_found"],
                                       "rejected": a["rejected"], "failed": a["failed"],
                                       "mean_latency_ms": a["mean_latency_ms"],
-                                      "conversations_resolved": a["conversations_resolved"]}
+                                      "conversations_resolved": a["conversations_resolved"],
+                                      "approved": a["approved"]}
         for k, v in figures.items():
             yield "actions", a["action"], k, v
 
@@ -187,11 +188,13 @@ def render_table(report: Report, console: Console) -> None:
 
     if report["actions"]["by_action"]:
         t = Table(title="actions (calls to the shop's API)")
-        for c in ("action", "calls", "ok", "not found", "rejected", "failed", "mean ms", "resolved conversations"):
+        for c in ("action", "calls", "ok", "not found", "rejected", "failed", "approved", "mean ms",
+                  "resolved conversations"):
             t.add_column(c, justify="left" if c == "action" else "right")
         for a in report["actions"]["by_action"]:
             t.add_row(a["action"], str(a["calls"]), str(a["ok"]), str(a["not_found"]), str(a["rejected"]),
-                      str(a["failed"]), _num(a["mean_latency_ms"], 0), str(a["conversations_resolved"]))
+                      str(a["failed"]), str(a["approved"]), _num(a["mean_latency_ms"], 0),
+                      str(a["conversations_resolved"]))
         console.print(t)
 
     t = Table(title="top unhandled / out-of-scope messages")

@@ -110,6 +110,7 @@ def render_page(report: analytics.Report, series: analytics.Daily, f: analytics.
         ("saved if every contained answer was right",
          f"{_usd(s['saved_if_all_right_usd'])}"
          + ("" if s["saved_if_all_right_pct"] is None else f" ({s['saved_if_all_right_pct']:.1f}%)")),
+        ("action calls (ok)", f"{report['actions']['calls']} ({_pct(report['actions']['ok_rate'])})"),
         ("CSAT", "-" if report["csat"]["average"] is None
          else f"{report['csat']['average']:.2f} ({report['csat']['count']})"),
     ]
@@ -128,6 +129,11 @@ def render_page(report: analytics.Report, series: analytics.Daily, f: analytics.
            d["p99"] if d["p99"] is not None else "-"] for k, d in lat.items()]),
         ("Resolution by status (conversations)", ["status", "conversations"],
          [[k, n] for k, n in res["by_status"].items()]),
+        ("Actions (calls to the shop's API)", ["action", "calls", "ok", "not found", "rejected", "failed",
+                                               "approved by an agent", "mean ms", "resolved conversations"],
+         [[a["action"], a["calls"], a["ok"], a["not_found"], a["rejected"], a["failed"], a["approved"],
+           "-" if a["mean_latency_ms"] is None else a["mean_latency_ms"], a["conversations_resolved"]]
+          for a in report["actions"]["by_action"]]),
         ("Route mix (messages)", ["route", "messages", "share"],
          [[k, d["messages"], _pct(d["share"])] for k, d in report["route_mix"].items()]),
         ("Top unhandled messages", ["message", "count", "intent"],
