@@ -70,14 +70,15 @@ class Server:
         self.ready = asyncio.Event()
         self._reader: asyncio.Task | None = None
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 60) -> None:
+        """`timeout`: a first start with a cold model cache trains the classifier and the readers first."""
         self.ready.clear()
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-c", LAUNCH, "serve", "--port", "0", env=self.env, cwd=self.cwd,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read(self.proc))
         waiter = asyncio.create_task(self.ready.wait())
-        await asyncio.wait({waiter, self._reader}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({waiter, self._reader}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()
         if not self.ready.is_set():
             raise AssertionError("serve did not start:\n" + "".join(self.lines[-30:]))
