@@ -33,6 +33,7 @@ from bot.messages import EscalationKind, utcnow
 from bot.settings import Settings
 from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
+from bot.web.console_search import Filters, Search, filter_options, filters
 from bot.web.console_view import Mask, agents_mask, fill_canned, history, note_row, page, status_text
 from bot.web.console_view import age as _age
 from bot.web.console_view import at as _at
@@ -148,12 +149,17 @@ class Console:
         return web.Response(text=self.assets[name], content_type=ASSETS[name], headers={"Cache-Control": "no-cache"})
 
     # --- the queue --------------------------------------------------------------------------
-    async def queue_rows(self) -> list[dict[str, Any]]:
+    async def queue_rows(self, chosen: Filters = Filters(), agent_id: int | None = None,
+                         views: list[EscalationView] | None = None) -> list[dict[str, Any]]:
         """What matters first (bot/handoff/triage.py): by priority, then the longest wait; an untaken
-        escalation's SLA clock; the reason in one sentence, the technical one beside it."""
+        escalation's SLA clock; the reason in one sentence, the technical one beside it. Only the rows
+        the filters keep (bot/web/console_search.py; "mine": taken by agent_id)."""
         now, sla = utcnow(), self.core.settings.handoff.sla_seconds
         rows = []
-        for v in sorted(await self.core.handoff.queue(), key=lambda v: (triage.priority(v.reason_kind), v.id)):
+        views = await self.core.handoff.queue() if views is None else views
+        for v in sorted(views, key=lambda v: (triage.priority(v.reason_kind), v.id)):
+            if not chosen.keep(v, agent_id):
+                continue
             clock = triage.sla_clock(v.created_at, now, sla) if v.status == "open" else None
             rank = triage.priority(v.reason_kind)
             rows.append({"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
@@ -171,18 +177,25 @@ class Console:
         return reason if len(reason) <= 200 else reason[:199] + "…"
 
     async def queue_page(self, request: web.Request) -> web.Response:
-        return page("console/queue.html", request[AGENT], data={"page": "queue"}, title="Escalations",
-                    rows=await self.queue_rows())
+        chosen, views = filters(request.query), await self.core.handoff.queue()
+        empty = "Nothing matches these filters." if chosen else "Nothing waiting."
+        return page("console/queue.html", request[AGENT], data={"page": "queue", "filters": chosen.query,
+                                                                 "empty": empty},
+                    title="Escalations", rows=await self.queue_rows(chosen, request[AGENT]["id"], views), empty=empty,
+                    options=filter_options(views, chosen))
 
     async def queue_json(self, request: web.Request) -> web.Response:
-        return web.json_response(await self.queue_rows(), headers={"Cache-Control": "no-store"})
+        rows = await self.queue_rows(filters(request.query), request[AGENT]["id"])
+        return web.json_response(rows, headers={"Cache-Control": "no-store"})
 
     async def queue_events(self, request: web.Request) -> web.StreamResponse:
+        chosen, agent_id = filters(request.query), request[AGENT]["id"]  # a bad filter: 400 before the stream
         resp = await _sse(request)
         queue = self.desk.listen(None)
         try:
             while True:  # the whole queue on every wake-up and tick (it is short; the ages move on)
-                await resp.write(f"event: queue\ndata: {json.dumps(await self.queue_rows())}\n\n".encode())
+                rows = await self.queue_rows(chosen, agent_id)
+                await resp.write(f"event: queue\ndata: {json.dumps(rows)}\n\n".encode())
                 if await _next(queue) is None:
                     break
         except (ConnectionResetError, asyncio.CancelledError):
@@ -336,6 +349,7 @@ def mount(app: web.Application) -> None:
     add_get("/agent", require_agent(console.queue_page))
     add_get("/agent/queue.json", require_agent(console.queue_json))
     add_get("/agent/events", require_agent(console.queue_events))
+    add_get("/agent/search", require_agent(Search(console.core.sessions, console.core.settings).page))
     add_get("/agent/static/{name}", require_agent(console.asset))
     add_get(r"/agent/escalations/{id:\d+}", require_agent(console.conversation_page))
     add_get(r"/agent/escalations/{id:\d+}/events", require_agent(console.conversation_events))

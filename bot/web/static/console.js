@@ -49,6 +49,9 @@
     });
   }
 
+  const filters = document.getElementById("filters");  // a filter picked applies at once (the button without JS)
+  if (filters) filters.querySelectorAll("select").forEach(s => s.addEventListener("change", () => filters.submit()));
+
   const rows = document.getElementById("queue-rows");
   if (rows) {
     const live = document.getElementById("live");
@@ -71,13 +74,13 @@
         return tr;
       }));
       if (!list.length) {
-        const tr = el("tr", "empty"), td = el("td", "", "Nothing waiting.");
+        const tr = el("tr", "empty"), td = el("td", "", page.empty || "Nothing waiting.");
         td.colSpan = 7;
         tr.append(td);
         rows.append(tr);
       }
     };
-    const events = new EventSource("/agent/events");
+    const events = new EventSource("/agent/events" + (page.filters ? "?" + page.filters : ""));  // the same filters
     events.addEventListener("queue", e => { render(JSON.parse(e.data)); live.textContent = "live"; });
     events.onerror = () => { live.textContent = "reconnecting…"; };
   }
