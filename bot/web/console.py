@@ -33,6 +33,7 @@ from bot.messages import EscalationKind, utcnow
 from bot.settings import Settings
 from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
+from bot.web.console_customer import customer_history
 from bot.web.console_search import Filters, Search, filter_options, filters
 from bot.web.console_view import Mask, agents_mask, fill_canned, history, note_row, page, status_text
 from bot.web.console_view import age as _age
@@ -225,6 +226,7 @@ class Console:
                 select(m.Classification).where(m.Classification.message_id.in_(ids)).order_by(m.Classification.id)))}
             decision = await s.scalar(select(m.RouteDecision).where(m.RouteDecision.message_id == esc.message_id)
                                       .order_by(m.RouteDecision.id.desc()).limit(1)) if esc.message_id else None
+            who = await customer_history(s, v, self.mask)
         mine = v.status == "claimed" and v.agent_id == agent["id"]
         for x in msgs:
             c = labels.get(x["id"])
@@ -239,7 +241,7 @@ class Console:
                     mine=mine, reason=self.mask(v.reason), summary=self.mask(v.summary or ""), since=_at(v.created_at),
                     age=_age(v.created_at), guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
                     intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
-                    canned=self._canned(v, agent), approval=self._approval(v, esc))
+                    canned=self._canned(v, agent), approval=self._approval(v, esc), who=who)
 
     def _canned(self, v: EscalationView, agent: Agent) -> list[tuple[str, str]]:
         """handoff.canned_replies, their placeholders filled for this conversation."""
