@@ -32,6 +32,8 @@ bare aiogram + slack-bolt echo bot, and prints its figures and supportbot's CPU 
 multiple of the echo bot's (issue 16: at most 4x). The last line is always one JSON object: msg_s,
 cpu_ms_per_msg, echo_msg_s, echo_cpu_ms_per_msg, cpu_ratio_vs_echo, e2e_p50_ms, e2e_p99_ms, lost, doubled.
 The customers and the figures are bench/load_drive.py's, the processes bench/serve_procs.py's.
+Transactions and statements per message (and claims among them) are counted in-process by
+bench/sql_count.py.
 """
 
 from __future__ import annotations
