@@ -183,3 +183,24 @@ async def test_browser_filters_are_server_rendered_and_kept_by_the_live_update(s
                 await browser.close()
     async with service.app.sessions() as s:
         assert (await s.scalar(select(m.Escalation.reason_kind).where(m.Escalation.id == old))) == "confidence"
+
+
+async def test_ids_past_the_databases_integer_range_are_404_or_nothing_found_never_a_database_error(app):  # noqa: F811
+    """PostgreSQL's integer ids end at 2**31 - 1 and asyncpg refuses a larger parameter (a 500 before): an
+    escalation number past it in a URL is a 404, in a search it finds nothing, a note or message id in the
+    event stream's query is capped."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from bot.handoff.escalations import HandoffError
+    from bot.web.console import _id
+    from bot.web.console_view import MAX_ID
+
+    assert MAX_ID == 2**31 - 1
+    with pytest.raises(HandoffError):
+        await app.handoff.view(MAX_ID)  # the largest id is a fair question on both engines
+    for big in (MAX_ID + 1, 2**62, 10**30):
+        request = make_mocked_request("GET", f"/agent/escalations/{big}", match_info={"id": str(big)})
+        with pytest.raises(web.HTTPNotFound):
+            _id(request)
+    rows, more = await Search(app.sessions, app.settings).results(f"#{10**11}")
+    assert rows == [] and not more

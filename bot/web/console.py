@@ -35,7 +35,7 @@ from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
 from bot.web.console_customer import customer_history
 from bot.web.console_search import Filters, Search, filter_options, filters
-from bot.web.console_view import Mask, agents_mask, fill_canned, history, note_row, page, status_text
+from bot.web.console_view import MAX_ID, Mask, agents_mask, fill_canned, history, note_row, page, status_text
 from bot.web.console_view import age as _age
 from bot.web.console_view import at as _at
 from bot.web.console_view import messages as _messages
@@ -46,7 +46,6 @@ ASSETS = {"console.css": "text/css", "console.js": "text/javascript"}
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEPALIVE = 10.0  # seconds; each tick also re-reads SQL (another process may have written)
 BATCH = 200
-MAX_ID = 2**62
 
 
 class Core(Protocol):
@@ -267,7 +266,7 @@ class Console:
         v = await self._view(_id(request))
         try:
             after = max(int(request.query.get("after", "0")), int(request.headers.get("Last-Event-ID", "0")))
-            after, noted = min(after, MAX_ID), min(int(request.query.get("notes", "0")), MAX_ID)
+            after, noted = (min(max(n, 0), MAX_ID) for n in (after, int(request.query.get("notes", "0"))))
         except ValueError:
             raise web.HTTPBadRequest(text="after, notes: a message id, a note id") from None
         resp = await _sse(request)

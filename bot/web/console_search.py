@@ -25,7 +25,7 @@ from bot.handoff.escalations import EscalationView, customer_label
 from bot.messages import EscalationKind
 from bot.settings import Settings
 from bot.web.auth import AGENT
-from bot.web.console_view import agents_mask, at, page, status_text
+from bot.web.console_view import MAX_ID, agents_mask, at, page, status_text
 
 CHANNELS = ("web", "telegram", "slack", "console")  # offered in the filter, with any others in the queue
 KINDS = tuple(k.value for k in EscalationKind)
@@ -125,7 +125,7 @@ class Search:
         mask, pattern = agents_mask(self.settings), _like(q)
         found: dict[int, dict[str, Any]] = {}
         async with self.sessions() as s:
-            if number := _ESCALATION_NO.fullmatch(q):
+            if (number := _ESCALATION_NO.fullmatch(q)) and int(number[1]) <= MAX_ID:
                 for row in (await s.execute(_base().where(m.Escalation.conversation_id.in_(
                         select(m.Escalation.conversation_id).where(m.Escalation.id == int(number[1])))))).all():
                     found[row.id] = self._row(row, "escalation number", "")

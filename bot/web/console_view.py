@@ -31,6 +31,9 @@ HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; st
            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
            "Cache-Control": "no-store"}
 Mask = Callable[[str], str]
+# the largest id a page or query may name: ids are INTEGER columns, and on PostgreSQL asyncpg refuses a larger
+# parameter (a database error, so a 500, for /agent/escalations/3000000000 before)
+MAX_ID = 2**31 - 1
 
 
 def utc(dt: datetime) -> datetime:
