@@ -75,14 +75,18 @@ def _days(key: str) -> list[int]:
     return list(range(a, b + 1)) if a <= b else list(range(a, 7)) + list(range(0, b + 1))
 
 
-def when(moment: datetime, now: datetime) -> str:
-    """"today at 08:00", "tomorrow at 08:00" or "on Monday at 08:00", in the moment's own zone."""
+ENGLISH = ("today at {time}", "tomorrow at {time}", "on {day} at {time}",
+           ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
+
+
+def when(moment: datetime, now: datetime,
+         words: tuple[str, str, str, tuple[str, ...]] = ENGLISH) -> str:
+    """"today at 08:00", "tomorrow at 08:00" or "on Monday at 08:00", in the moment's own zone; `words`:
+    the three phrasings and the seven weekday names in the customer's language."""
+    today, tomorrow, on_day, weekdays = words
     local_now = now.astimezone(moment.tzinfo)
     days = (moment.date() - local_now.date()).days
-    at = moment.strftime("%H:%M")
-    zone = moment.tzname() or ""
-    if days == 0:
-        return f"today at {at} {zone}".strip()
-    if days == 1:
-        return f"tomorrow at {at} {zone}".strip()
-    return f"on {moment.strftime('%A')} at {at} {zone}".strip()
+    at = f"{moment.strftime('%H:%M')} {moment.tzname() or ''}".strip()
+    day = weekdays[moment.weekday()] if len(weekdays) == 7 else moment.strftime("%A")
+    phrase = today if days == 0 else tomorrow if days == 1 else on_day
+    return phrase.replace("{time}", at).replace("{day}", day)

@@ -191,6 +191,22 @@ class Handoff(Strict):
     rating_thanks: str = "Thank you for your feedback!"
     rating_comment_thanks: str = "Thanks for telling us. And from 1 (poor) to 5 (great), how did we do?"
     returned_text: str = "You're back with our assistant. Ask me anything, or ask for a person at any time."
+    # what the customer is told while a person is on the way (bot/pipeline/respond.py wait_text), each also
+    # in language.texts: "{lead}, {usual_wait} ({support hours})." or, outside the hours,
+    # "{lead}. {offline} {back} ({support hours}). {email_us}"
+    passing_on: str = "I'm passing you to a person from our support team; they'll reply here"
+    reviewing: str = "Thanks - a colleague will check the answer and reply here"
+    added_to_request: str = "Thanks, I've added this to your request. A person will reply here"
+    waiting_approval: str = "You'll get the answer here"
+    usual_wait: str = "usually within {minutes} minutes"
+    offline: str = "Our team is offline now"
+    back: str = "and back {when}"  # {when}: today / tomorrow / on_day
+    today: str = "today at {time}"
+    tomorrow: str = "tomorrow at {time}"
+    on_day: str = "on {day} at {time}"
+    weekdays: str = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"  # seven names, for {day}
+    email_us: str = "You can also e-mail us at {email}."
+    during_hours: str = "during support hours"  # when company.support_hours is not given
 
 
 class WorkerCfg(Strict):

@@ -13,7 +13,11 @@ from bot.settings_policy import Strict
 CODE = re.compile(r"[a-z]{2,3}")
 # the bot's own words a customer meets in a conversation, which `language.texts` may give per language
 TEXT_KEYS = ("clarify.prompt", "clarify.prompt_one", "clarify.something_else", "rephrase.prompt", "rephrase.off_topic",
-             "resolution.helped", "resolution.more_help", "resolution.helped_reply", "resolution.more_help_reply")
+             "resolution.helped", "resolution.more_help", "resolution.helped_reply", "resolution.more_help_reply",
+             "handoff.rating_prompt", "handoff.rating_thanks", "handoff.rating_comment_thanks", "handoff.returned_text",
+             "handoff.passing_on", "handoff.reviewing", "handoff.added_to_request", "handoff.waiting_approval",
+             "handoff.usual_wait", "handoff.offline", "handoff.back", "handoff.today", "handoff.tomorrow",
+             "handoff.on_day", "handoff.weekdays", "handoff.email_us", "handoff.during_hours")
 
 
 class LanguageCfg(Strict):

@@ -245,3 +245,37 @@ async def test_an_english_conversation_carries_no_language_tag_for_the_agents(de
     assert queued.language is None  # stored as "en" on the conversation, the shop's default: no tag
     [conv] = await rows(demo, m.Conversation)
     assert conv.language == "en"
+
+
+async def test_a_german_customer_waits_rates_and_is_handed_back_in_german(demo):
+    from bot.handoff.agents import add_agent
+
+    r = await say(demo, "Ich möchte bitte mit einem Mitarbeiter sprechen, nicht mit einem Bot.", "e1")
+    assert r.decision.route.value == "human"
+    told = demo.out.sent[-1].text
+    assert told.startswith(demo.settings.text("handoff.passing_on", "de"))
+    assert not told.startswith(demo.settings.language.unavailable["de"])  # said in German: no notice first
+    assert "passing you" not in told
+    added = await say(demo, "Es geht um die Sache von vorhin, mit dem Nachbarn und dem Zettel.", "e2")
+    assert added.decision.rule == "with_human"  # not a question the bot is sure of: added to the request, in German
+    assert demo.out.sent[-1].text.startswith(demo.settings.text("handoff.added_to_request", "de"))
+    agent = await add_agent(demo.sessions, "ann", "correct horse battery")
+    assert (await demo.handoff.claim(r.escalation_id, agent)).won
+    await demo.handoff.resolve(r.escalation_id, agent)
+    await demo.outbox.flush()
+    assert demo.out.sent[-1].text == demo.settings.text("handoff.rating_prompt", "de")
+    await say(demo, "5", "e3")
+    assert demo.out.sent[-1].text == demo.settings.text("handoff.rating_thanks", "de")
+
+
+def test_the_wait_outside_support_hours_is_said_in_the_customers_language():
+    from datetime import datetime, timezone
+
+    from bot.pipeline.respond import wait_text
+
+    s = load_settings(EXAMPLE_CONFIG)
+    saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=timezone.utc)
+    assert "ab Montag um 08:00" in wait_text(s, saturday_night, "handoff.passing_on", "de")
+    assert "de retour lundi à 08:00" in wait_text(s, saturday_night, "handoff.passing_on", "fr")
+    english = wait_text(s, saturday_night)
+    assert "back on Monday at 08:00" in english and english.startswith("I'm passing you")

@@ -254,6 +254,11 @@ class Handoff:
                       conversation_key=conv.thread_key, reply_to=conv.reply_to, buttons=buttons, sender=sender)
         return await queue_reply(s, conversation_id, reply, author, key, agent_id=agent_id)
 
+    async def _text(self, s: AsyncSession, key: str, conversation_id: int) -> str:
+        """One of the bot's texts (settings.text) in the conversation's language."""
+        language = await s.scalar(select(m.Conversation.language).where(m.Conversation.id == conversation_id))
+        return self.settings.text(key, language or "")
+
     async def _signature(self, s: AsyncSession, agent_id: int) -> str:
         """handoff.agent_prefix for this agent ("Ann (Northwind Goods): "), "" when it is off."""
         template = self.settings.handoff.agent_prefix
@@ -325,8 +330,8 @@ class Handoff:
             esc.status, esc.resolved_at = "resolved", utcnow()
             await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
                             .values(status="rating", resolved_by="agent"))
-            await self._send(s, esc.conversation_id, self.settings.handoff.rating_prompt, "bot",
-                             f"rating:{escalation_id}", None, RATING_BUTTONS)
+            await self._send(s, esc.conversation_id, await self._text(s, "handoff.rating_prompt", esc.conversation_id),
+                             "bot", f"rating:{escalation_id}", None, RATING_BUTTONS)
         self.outbox_wake.set()
         esc_now = await self.view(escalation_id)
         await self._tell("changed", lambda desk: desk.changed(esc_now, "resolved", None))
@@ -337,8 +342,8 @@ class Handoff:
             esc.status, esc.resolved_at = "returned", utcnow()
             await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
                             .values(status="bot"))
-            await self._send(s, esc.conversation_id, self.settings.handoff.returned_text, "bot",
-                             f"returned:{escalation_id}", None)
+            await self._send(s, esc.conversation_id, await self._text(s, "handoff.returned_text", esc.conversation_id),
+                             "bot", f"returned:{escalation_id}", None)
         self.outbox_wake.set()
         esc_now = await self.view(escalation_id)
         await self._tell("changed", lambda desk: desk.changed(esc_now, "returned", None))

@@ -171,7 +171,7 @@ class Orchestrator:
             out = self._outcome(choice, msg, await self.responder.respond(choice.decision, ctx), ctx)
             out.relayed = True
             return out
-        text = wait_text(self.settings, utcnow(), lead="Thanks, I've added this to your request. A person will reply here")
+        text = wait_text(self.settings, utcnow(), "handoff.added_to_request", self._said(conv))
         return Outcome(Decision(Route.HUMAN, "with_human", "waiting for an agent to take the conversation"),
                        choice.signals, classification=choice.classification, reply=self._reply(msg, text),
                        relayed=True, cost_usd=spend.cost_usd, guardrail_events=choice.events)
@@ -185,7 +185,8 @@ class Orchestrator:
         if rating is not None:
             comment = "\n".join(c for c in (earlier, comment) if c) or None
             return Outcome(Decision(Route.TEMPLATE, "feedback", f"rating {rating}/5"), Signals(),
-                           reply=self._reply(msg, self.settings.handoff.rating_thanks), feedback=rating,
+                           reply=self._reply(msg, self.settings.text("handoff.rating_thanks", self._said(conv))),
+                           feedback=rating,
                            feedback_comment=comment, conversation_status=ConversationStatus.CLOSED, record_decision=False,
                            set_pending=True)
         spend = Spend(customer=conv.customer_id)
@@ -200,8 +201,8 @@ class Orchestrator:
             return out
         noted = "\n".join(c for c in (earlier, msg.text.strip()) if c)
         return Outcome(Decision(Route.TEMPLATE, "rating_comment", "words after the rating question: a comment"),
-                       Signals(), reply=self._reply(msg, self.settings.handoff.rating_comment_thanks,
-                                                    ("1", "2", "3", "4", "5")),
+                       Signals(), reply=self._reply(msg, self.settings.text("handoff.rating_comment_thanks",
+                                                                            self._said(conv)), ("1", "2", "3", "4", "5")),
                        feedback_comment=noted[:2000], record_decision=False, set_pending=True,
                        pending={"kind": "rating", "comment": noted[:2000]})
 
@@ -301,6 +302,11 @@ class Orchestrator:
             msg.kind, (company.text_only, "unsupported_content"))
         text = render(text, {**self.settings.company_vars(), "customer_name": display_name(msg.customer_name) or "there"})
         return Outcome(Decision(Route.TEMPLATE, rule, f"{msg.kind} message"), Signals(), reply=self._reply(msg, text))
+
+    def _said(self, conv: ConversationRef) -> str:
+        """The conversation's language when the config gives the bot's texts in it, else "" (the default's)."""
+        lang = conv.language or ""
+        return lang if lang != self.settings.language.default and lang in self.settings.language.texts else ""
 
     @staticmethod
     def _reply(msg: InboundMessage, text: str, buttons: tuple[str, ...] = ()) -> Reply:

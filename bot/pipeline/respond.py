@@ -116,23 +116,29 @@ def render(template: str, values: dict[str, str]) -> str:
     return string.Formatter().vformat(template, (), _Placeholders(values))
 
 
-PASSING_ON = "I'm passing you to a person from our support team; they'll reply here"
-REVIEWING = "Thanks - a colleague will check the answer and reply here"
-WAITING_APPROVAL = "You'll get the answer here"
+def wait_text(settings: Settings, now: datetime, lead: str = "handoff.passing_on", language: str = "") -> str:
+    """What the customer is told while a person is on the way, in `language` when language.texts gives
+    the handoff texts in it: `lead` (a text key) and, within support hours, the usual wait; outside them,
+    when the team is back and the e-mail address."""
+    company = settings.company
 
+    def say(key: str, **values: object) -> str:
+        text = settings.text(f"handoff.{key}", language)
+        for name, value in values.items():
+            text = text.replace("{" + name + "}", str(value))
+        return text
 
-def wait_text(settings: Settings, now: datetime, lead: str = PASSING_ON) -> str:
-    """What the customer is told while a person is on the way: within support hours, the usual
-    wait; outside them, when the team is back and the e-mail address."""
-    company, wait, first = settings.company, settings.handoff.expected_wait_minutes, lead
+    first = settings.text(lead, language)
     schedule = company.hours.schedule() if company.hours else None
     if schedule is None or schedule.is_open(now):
-        return f"{first}, usually within {wait} minutes ({company.support_hours or 'during support hours'})."
+        usual = say("usual_wait", minutes=settings.handoff.expected_wait_minutes)
+        return f"{first}, {usual} ({company.support_hours or say('during_hours')})."
     back = schedule.next_open(now)
-    text = f"{first}. Our team is offline now" + (f" and back {hours.when(back, now)}" if back else "")
+    words = (say("today"), say("tomorrow"), say("on_day"), tuple(say("weekdays").split()))
+    text = f"{first}. {say('offline')}" + (f" {say('back', when=hours.when(back, now, words))}" if back else "")
     text += f" ({company.support_hours})." if company.support_hours else "."
     if company.support_email:
-        text += f" You can also e-mail us at {company.support_email}."
+        text += " " + say("email_us", email=company.support_email)
     return text
 
 
@@ -253,7 +259,7 @@ class Responder:
         """The response to an action's step: a question, a confirmation, a wait for an agent, or the call's reply."""
         if step.approval is not None:  # over its limit: an agent approves or denies, the customer is told so
             waits = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}")
-            text = f"{step.text} {wait_text(self.settings, utcnow(), lead=WAITING_APPROVAL)}".strip()
+            text = f"{step.text} {wait_text(self.settings, utcnow(), 'handoff.waiting_approval', self._said(ctx))}".strip()
             return Response(waits, text, pending=step.pending, escalate=Escalate(EscalationKind.APPROVAL, step.approval),
                             summary=agent_summary(ctx, self.settings.language.default))
         if step.gave_up:
@@ -333,7 +339,7 @@ class Responder:
             response.decision = held
             response.draft, response.escalate = text, Escalate(EscalationKind.REVIEW, why)
             response.summary = agent_summary(ctx, self.settings.language.default)
-            response.text, response.language = self._waiting_text(review=True), None
+            response.text, response.language = self._waiting_text(ctx, review=True), self._said(ctx) or None
         return response
 
     async def _degrade(self, decision: Decision, ctx: Context, why: str) -> Response:
@@ -354,13 +360,13 @@ class Responder:
     def _reviewed_rule(self, name: str) -> bool:
         return any(rule.review for rule in self.settings.policy.rules if rule.name == name)
 
-    def _waiting_text(self, review: bool = False) -> str:
-        return wait_text(self.settings, utcnow(), REVIEWING if review else PASSING_ON)
+    def _waiting_text(self, ctx: Context, review: bool = False) -> str:
+        return wait_text(self.settings, utcnow(), "handoff.reviewing" if review else "handoff.passing_on", self._said(ctx))
 
     async def _escalate(self, decision: Decision, ctx: Context) -> Response:
         kind = escalation_kind(decision, ctx.classification, ctx.signals, self.settings.policy.confidence_threshold)
-        return Response(decision, self._waiting_text(), escalate=Escalate(kind, decision.reason),
-                        summary=await self._summary(ctx))
+        return Response(decision, self._waiting_text(ctx), escalate=Escalate(kind, decision.reason),
+                        summary=await self._summary(ctx), language=self._said(ctx) or None)
 
     async def _summary(self, ctx: Context) -> str:
         """The cheap model's summary when one is configured, always followed by the classifier's view."""
