@@ -10,7 +10,7 @@ reply text with personal data redacted, to answer from. One action call per mess
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot.actions import form
 from bot.actions.runner import Actions, Step
@@ -20,8 +20,16 @@ from bot.messages import ActionRecord
 from bot.pipeline import guardrails
 from bot.settings import Settings
 
-if TYPE_CHECKING:
-    from bot.pipeline.respond import Context
+class CallContext(Protocol):
+    """What a tool call needs of the message being answered (bot/pipeline/respond.py Context has it)."""
+
+    text: str
+    redaction: guardrails.Redaction
+    message_id: int | None
+    channel: str
+    customer_id: str
+    key: str
+
 
 MAX_ARGUMENT = 200  # characters of one argument that are read
 
@@ -40,7 +48,7 @@ class ToolRunner:
     """Runs the model's tool calls for one message; afterwards `took_over` (a step that now talks to the
     customer) or `record` (the call made) say what happened."""
 
-    def __init__(self, settings: Settings, actions: Actions, ctx: "Context"):
+    def __init__(self, settings: Settings, actions: Actions, ctx: CallContext):
         self.settings, self.actions, self.ctx = settings, actions, ctx
         self.took_over: Step | None = None
         self.record: ActionRecord | None = None
