@@ -44,6 +44,7 @@ from bot.runtime.channel import ChannelContext, DeliveryError
 from bot.messages import InboundMessage, Reply
 from bot.settings import ConfigError
 from channels.slack_app import TIMEOUT, Payload, build_app
+from channels.slack_people import People
 from channels.slack_text import (BUTTONS, LIMIT, SECTION_LIMIT, button_blocks, escape,  # noqa: F401 - also
                                  plain_text, split_text)  # imported from here by the tests
 
@@ -93,6 +94,7 @@ class SlackChannel:
         self._sent: OrderedDict[str, dict[int, str]] = OrderedDict()  # idempotency key -> chunk -> ts
         self.desk: SlackDesk | None = None  # agents' channel: set by create() when handoff.slack_channel is
         self._tasks: set[asyncio.Task[None]] = set()  # button clicks being carried out after their ack
+        self.people = People(self.client)  # customers' profile names (users.info, cached)
 
     # --- ChannelRuntime -------------------------------------------------------------
     def mount(self, app: web.Application) -> None:
@@ -222,7 +224,7 @@ class SlackChannel:
         kind = "unsupported" if not text.strip() and event.get("files") else "text"
         msg = InboundMessage(channel=NAME, customer_id=f"{team}:{user}", text=text, conversation_key=key,
                              external_id=f"{chan}:{ts}", reply_to={"channel": chan, "thread_ts": reply_thread},
-                             kind=kind)
+                             kind=kind, customer_name=await self.people.name(user))
         event_id = body.get("event_id") or f"{chan}:{ts}"
         if await self.ctx.inbox.accept(msg, f"{team}:{event_id}") is None:
             log.info("slack: event %s:%s seen before: a redelivery, acknowledged again", team, event_id)
@@ -260,7 +262,8 @@ class SlackChannel:
         value = action.get("value") or (action.get("text") or {}).get("text", "")
         msg = InboundMessage(channel=NAME, customer_id=customer_id, text=value, conversation_key=key,
                              external_id=f"{chan}:{action.get('action_ts') or message_ts}",
-                             reply_to={"channel": chan, "thread_ts": thread_ts})
+                             reply_to={"channel": chan, "thread_ts": thread_ts},
+                             customer_name=await self.people.name(str(user.get("id") or "")))
         if await self.ctx.inbox.accept(msg, f"{team}:button:{chan}:{message_ts}") is None:
             log.info("slack: a second answer to message %s:%s: ignored", chan, message_ts)
             return

@@ -34,6 +34,7 @@ from bot.pipeline.guardrails import mask_for_agents
 from bot.handoff import approvals, notes, triage
 from bot.handoff.escalations import EscalationView, Handoff, HandoffError, agent_for_slack_user
 from bot.messages import EscalationKind, utcnow
+from channels.slack_people import profile_name
 from channels.slack_text import LIMIT, escape, split_text
 
 log = logging.getLogger("supportbot.slack.desk")
@@ -265,11 +266,7 @@ class SlackDesk:
         except Exception as e:  # noqa: BLE001 - no users:read scope, Slack down: the payload's name will do
             log.info("slack desk: users.info %s failed (%s)", user_id, type(e).__name__)
             return None
-        profile = user.get("profile") or {}
-        for found in (profile.get("display_name"), profile.get("real_name"), user.get("real_name"), user.get("name")):
-            if isinstance(found, str) and found:  # the first name the profile has (Slack's JSON, so checked)
-                return found
-        return None
+        return profile_name(user)
 
     async def press(self, action_id: str, value: str, user_id: str, user_name: str | None = None) -> None:
         """A button on a card: take, resolve, return to the bot, approve or deny a refund over the limit.

@@ -26,7 +26,7 @@ from tests.service_harness import running_service, wait_until
 from tests.fakes.doubles import Scripted
 
 SECRET = "s3cret"
-ORDER_REPLY = "Hi there, track your order at https://shop.test/orders."
+ORDER_REPLY = "Hi u1, track your order at https://shop.test/orders."  # the fake's U1 is named "u1" (users.info)
 
 
 
@@ -103,7 +103,7 @@ async def test_mention_in_a_channel_is_answered_in_its_thread(fake_slack, servic
     ev = fake_slack.app_mention_event("U2", "where is my order", channel="C1")
     assert (await deliver_event(service.events, ev, SECRET))[0] == 200
     [post] = await fake_slack.wait_for("chat.postMessage")
-    assert (post["channel"], post["thread_ts"], post["text"]) == ("C1", ev["event"]["ts"], ORDER_REPLY)
+    assert (post["channel"], post["thread_ts"], post["text"]) == ("C1", ev["event"]["ts"], ORDER_REPLY.replace("u1", "u2"))
     [event] = await rows(service, m.InboxEvent)
     assert event.payload["text"] == "where is my order"  # the leading <@UBOT> is gone
     assert event.payload["conversation_key"] == f"T1:C1:{ev['event']['ts']}"

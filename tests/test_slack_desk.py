@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+from sqlalchemy import select
 
 from bot.db import models as m
 from bot.db.migrate import upgrade
@@ -119,13 +120,15 @@ def buttons(message: dict) -> dict[str, str]:
 # --- the card ----------------------------------------------------------------------------------
 
 async def test_an_escalation_posts_a_card_with_its_fields_and_three_buttons(fake_slack, service):
+    fake_slack.add_user("U1", "tom.baker")
+    fake_slack.users["U1"]["profile"]["display_name"] = "Tom Baker"  # the customer's name, from users.info
     ts = await escalate(fake_slack, service)
     [card] = posts(fake_slack)
-    assert card["text"] == "Escalation #1 (urgent): T1:U1 on slack: Critical case: fraud report"
+    assert card["text"] == "Escalation #1 (urgent): Tom Baker on slack: Critical case: fraud report"
     header, fields, summary, status, actions = card["blocks"]
     assert header["text"]["text"] == "Escalation #1"
     text = [f["text"] for f in fields["fields"]]
-    assert text[:3] == ["*Customer*\nT1:U1", "*Channel*\nslack",
+    assert text[:3] == ["*Customer*\nTom Baker", "*Channel*\nslack",
                         "*Why*\nCritical case: fraud report (urgent priority)\ncritical: critical intent fraud_report"]
     assert text[3].startswith("*Age*\n") and " s (opened " in text[3]
     assert "Intent: fraud_report" in summary["text"]["text"]
@@ -260,7 +263,7 @@ async def test_queue_lists_open_escalations(fake_slack, service):
     await escalate(fake_slack, service)
     status, body = await slash(service, "queue")
     assert status == 200 and body["response_type"] == "ephemeral"
-    assert body["text"].startswith("*Open escalations: 1*\n• *#1* T1:U1 (slack): critical, critical intent")
+    assert body["text"].startswith("*Open escalations: 1*\n• *#1* u1 (slack): critical, critical intent")  # users.info
     assert "(waiting " in body["text"]
     assert "<#CAGENTS>" in (await slash(service, "queue", channel="D1"))[1]["text"]  # agents' channel only
     assert "Usage" in (await slash(service, ""))[1]["text"]
@@ -373,3 +376,14 @@ async def test_buttons_and_the_command_work_over_socket_mode(fake_slack, setting
                    "trigger_id": "1.2.fake"}
         ack = await fake_slack.wait_for_ack(await fake_slack.socket_send_event(command))
         assert "taken by ua" in ack["payload"]["text"] and ack["payload"]["response_type"] == "ephemeral"
+
+
+async def test_a_customer_without_a_readable_profile_is_shown_by_id_and_looked_up_once(fake_slack, service):
+    fake_slack.users.pop("UX", None)
+    assert (await deliver_event(service.events, fake_slack.message_event("X9", "hello there"), SECRET))[0] == 200
+    assert (await deliver_event(service.events, fake_slack.message_event("X9", "anyone?"), SECRET))[0] == 200
+    await wait_until(lambda: len(fake_slack.bot_messages("D1")) >= 2, timeout=10)
+    assert [c["user"] for c in fake_slack.calls_of("users.info")].count("X9") == 1  # user_not_found, remembered
+    async with service.app.sessions() as s:
+        (customer,) = (await s.scalars(select(m.Customer))).all()
+    assert (customer.external_id, customer.display_name) == ("T1:X9", None)
