@@ -36,9 +36,9 @@ async def test_a_form_resumes_after_kill9(env, tmp_path):  # noqa: F811
             await server.start()
             tg.push_update(tg.text_update(RETURN, "SW1A 1AA"))
             tg.push_update(tg.text_update(CANCEL, "yes"))
-            await wait_until(lambda: len(said_to(tg, RETURN)) >= 2 and len(said_to(tg, CANCEL)) >= 3, timeout=60)
-            assert "R-50118" in said_to(tg, RETURN)[-1]
-            assert "NW-51207 is cancelled" in said_to(tg, CANCEL)[-1]
+            # waited for by content: a reply sent just before the kill may come again (the documented window)
+            await wait_until(lambda: any("R-50118" in t for t in said_to(tg, RETURN))
+                             and any("NW-51207 is cancelled" in t for t in said_to(tg, CANCEL)), timeout=60)
             assert await server.stop() == 0
         finally:
             server.ensure_dead()
