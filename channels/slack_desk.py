@@ -122,7 +122,7 @@ def card_blocks(esc: EscalationView, now: datetime) -> list[Block]:
     buttons = {"open": ("sb_take", "sb_resolve", "sb_return"), "claimed": ("sb_resolve", "sb_return")}
     shown = buttons.get(esc.status, ())
     if shown and esc.reason_kind == EscalationKind.APPROVAL:  # a refund over the limit: decided on the card
-        shown = ("sb_approve", "sb_deny", *shown[:1])
+        shown = ("sb_approve", "sb_deny", *(("sb_take",) if esc.status == "open" else ()))
     if shown:
         labels = {"sb_take": ("Take", "primary"), "sb_resolve": ("Resolve", None),
                   "sb_return": ("Return to bot", None), "sb_approve": ("Approve", "primary"),

@@ -165,3 +165,15 @@ async def test_the_approval_is_kept_across_a_restart(app, settings, shop):  # no
         assert row.approved_by == agent
     finally:
         await cm.__aexit__(None, None, None)
+
+
+async def test_a_request_waiting_for_approval_is_not_dropped_by_resolve_or_return(app):  # noqa: F811
+    r = await _over_the_limit(app)
+    agent = await add_agent(app.sessions, "ann", "correct horse battery")
+    assert (await app.handoff.claim(r.escalation_id, agent)).won
+    for drop in (app.handoff.resolve, app.handoff.return_to_bot):
+        with pytest.raises(HandoffError, match="waits for Approve or Deny"):
+            await drop(r.escalation_id, agent)
+    assert (await _escalation(app, r.escalation_id)).status == "claimed"
+    await approvals.decide(app.handoff, r.escalation_id, agent, approve=False, note="you asked us to leave it")
+    assert (await _escalation(app, r.escalation_id)).review_outcome == "denied"

@@ -326,7 +326,7 @@ class Handoff:
     async def resolve(self, escalation_id: int, agent_id: int) -> None:
         """Done: the customer is thanked and asked for a 1-5 rating."""
         async with self.sessions.begin() as s:
-            esc = await self._held_by(s, escalation_id, agent_id)
+            esc = _decided(await self._held_by(s, escalation_id, agent_id))
             esc.status, esc.resolved_at = "resolved", utcnow()
             await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
                             .values(status="rating", resolved_by="agent"))
@@ -338,7 +338,7 @@ class Handoff:
 
     async def return_to_bot(self, escalation_id: int, agent_id: int) -> None:
         async with self.sessions.begin() as s:
-            esc = await self._held_by(s, escalation_id, agent_id)
+            esc = _decided(await self._held_by(s, escalation_id, agent_id))
             esc.status, esc.resolved_at = "returned", utcnow()
             await s.execute(update(m.Conversation).where(m.Conversation.id == esc.conversation_id)
                             .values(status="bot"))
@@ -368,6 +368,15 @@ class Handoff:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except asyncio.TimeoutError:
                 pass
+
+
+def _decided(esc: m.Escalation) -> m.Escalation:
+    """A write waiting for approval is never dropped by Resolve or Return to bot: Approve or Deny first
+    (Deny with a note when the customer no longer wants it)."""
+    if esc.reason_kind == "approval" and not esc.review_outcome:
+        raise HandoffError(f"escalation #{esc.id} waits for Approve or Deny; decide it first "
+                           "(Deny, with a note, if the customer no longer wants it)")
+    return esc
 
 
 async def agent_for_slack_user(sessions: async_sessionmaker[AsyncSession], slack_user_id: str, name: str) -> int:
