@@ -53,7 +53,6 @@ import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-import uuid  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -63,7 +62,6 @@ sys.path.insert(0, str(REPO))
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.db import models as m  # noqa: E402
-from bot.db.migrate import upgrade  # noqa: E402
 from tests.fakes.llm_servers import Behaviour, FakeLLMServer, U, ok, prompt_strings  # noqa: E402
 from tests.fakes.slack_api import FakeSlack  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
@@ -71,6 +69,7 @@ from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from bench.crash import Crash  # noqa: E402
 from bench.crash import report as crash_report  # noqa: E402
 from bench.load_drive import Replies, drive, figures, platform_env  # noqa: E402
+from bench.scratch_db import scratch_database  # noqa: E402
 from bench.serve_procs import EchoServers, Servers, write_config  # noqa: E402
 
 DATA = REPO / "bench" / "data" / "routing_eval.csv"
@@ -107,27 +106,10 @@ async def run(args: argparse.Namespace) -> dict:
 
 
 async def _in_db(args: argparse.Namespace, tmp: Path) -> dict:
-    if args.db == "sqlite":
-        if args.processes > 1:
-            raise SystemExit("SQLite is one process: use --db postgresql for --processes > 1")
-        db_url, drop = f"sqlite+aiosqlite:///{tmp / 'load.db'}", None
-    else:
-        from sqlalchemy.engine import make_url
-
-        from tests.conftest import _pg_admin
-
-        name = f"supportbot_load_{uuid.uuid4().hex[:10]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        db_url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-    try:
-        await asyncio.to_thread(upgrade, db_url)
+    if args.db == "sqlite" and args.processes > 1:
+        raise SystemExit("SQLite is one process: use --db postgresql for --processes > 1")
+    async with scratch_database(args.db, args.pg_url, tmp, "load") as db_url:
         return await _run(args, db_url, tmp)
-    finally:
-        if drop:
-            from tests.conftest import _pg_admin
-
-            await _pg_admin(drop)
 
 
 async def _run(args: argparse.Namespace, db_url: str, tmp: Path) -> dict:

@@ -20,8 +20,8 @@ import asyncio
 import json
 import os
 import sys
+import shutil
 import tempfile
-import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -33,10 +33,11 @@ from sqlalchemy import event, func, select  # noqa: E402
 from bot.app import App  # noqa: E402
 from bot.db import models as m  # noqa: E402
 from bot.db.engine import make_engine, session_factory  # noqa: E402
-from bot.db.migrate import upgrade  # noqa: E402
 from bot.messages import InboundMessage, Reply  # noqa: E402
 from tests.fakes.doubles import Scripted  # noqa: E402
 from tests.helpers import mini_settings  # noqa: E402
+
+from bench.scratch_db import scratch_database  # noqa: E402
 
 HOUR = 3600.0
 TEXTS = ("where is my order", "how do I return an item", "hello", "my card was charged twice", "what's the weather")
@@ -111,54 +112,40 @@ async def all_marked(sessions) -> None:  # noqa: ANN001
 
 async def run(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="sb-sqlcount-"))
-    drop = None
-    if args.db == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp / 'count.db'}"
-    else:
-        from sqlalchemy.engine import make_url
-
-        from tests.conftest import _pg_admin
-
-        name = f"supportbot_count_{uuid.uuid4().hex[:10]}"
-        await _pg_admin(f'CREATE DATABASE "{name}"')
-        url = make_url(args.pg_url).set(database=name).render_as_string(hide_password=False)
-        drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
     try:
-        await asyncio.to_thread(upgrade, url)
-        settings = mini_settings()
-        settings.database.url = url
-        watcher = make_engine(url)
-        async with App.open(settings, classifier=Scripted()) as app:
-            seen = Seen()
-            app.channels.register(seen)
-            app.worker.concurrency = 32
-            app.worker.outbox = app.outbox  # as serve wires it (an attribute the code before issue 16 ignores)
-            tally = Tally(app.engine)
-            stop = asyncio.Event()
-            tasks = [asyncio.create_task(app.worker.run(stop, idle=HOUR)),
-                     asyncio.create_task(app.outbox.run(stop, app.worker.replies_queued, idle=HOUR))]
-            await asyncio.sleep(0.5)  # their first pass (a claim each) is over before counting starts
-            result: dict[str, object] = {"db": args.db}
-            tally.on = True
-            await customer(app, seen, "solo", args.messages)
-            await all_marked(session_factory(watcher))
-            result["unloaded"] = tally.take(args.messages)
-            await asyncio.gather(*(customer(app, seen, f"c{i}", args.messages) for i in range(args.customers)))
-            await all_marked(session_factory(watcher))
-            result["loaded"] = tally.take(args.customers * args.messages)
-            tally.on = False
-            stop.set()
-            await asyncio.gather(*tasks)
-        await watcher.dispose()
-        return result
+        async with scratch_database(args.db, args.pg_url, tmp, "count") as url:
+            return await _count(args, url)
     finally:
-        if drop:
-            from tests.conftest import _pg_admin
-
-            await _pg_admin(drop)
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _count(args: argparse.Namespace, url: str) -> dict:
+    settings = mini_settings()
+    settings.database.url = url
+    watcher = make_engine(url)
+    async with App.open(settings, classifier=Scripted()) as app:
+        seen = Seen()
+        app.channels.register(seen)
+        app.worker.concurrency = 32
+        app.worker.outbox = app.outbox  # as serve wires it (an attribute the code before issue 16 ignores)
+        tally = Tally(app.engine)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(app.worker.run(stop, idle=HOUR)),
+                 asyncio.create_task(app.outbox.run(stop, app.worker.replies_queued, idle=HOUR))]
+        await asyncio.sleep(0.5)  # their first pass (a claim each) is over before counting starts
+        result: dict[str, object] = {"db": args.db}
+        tally.on = True
+        await customer(app, seen, "solo", args.messages)
+        await all_marked(session_factory(watcher))
+        result["unloaded"] = tally.take(args.messages)
+        await asyncio.gather(*(customer(app, seen, f"c{i}", args.messages) for i in range(args.customers)))
+        await all_marked(session_factory(watcher))
+        result["loaded"] = tally.take(args.customers * args.messages)
+        tally.on = False
+        stop.set()
+        await asyncio.gather(*tasks)
+    await watcher.dispose()
+    return result
 
 
 def main() -> None:
