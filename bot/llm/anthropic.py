@@ -8,26 +8,16 @@ from typing import Any
 
 import httpx
 
+from bot.llm.base import HTTPProvider
 from bot.llm.types import ChatTurn, LLMRequest, LLMResponse, ToolCall, Usage, alternating_turns, as_int, malformed, post_json
-from bot.settings import ModelEntry
 
 API_VERSION = "2023-06-01"
 
 
-class AnthropicProvider:
+class AnthropicProvider(HTTPProvider):
     provider = "anthropic"
     default_base_url = "https://api.anthropic.com"
     base_url_env = "ANTHROPIC_BASE_URL"
-
-    def __init__(self, name: str, entry: ModelEntry, client: httpx.AsyncClient, api_key: str, base_url: str):
-        self.name, self.entry, self.client = name, entry, client
-        self.model = entry.model or name
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self.label = f"anthropic {self.model}"
-
-    def __repr__(self) -> str:  # never the key
-        return f"AnthropicProvider({self.name!r}, base_url={self.base_url!r})"
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         # no JSON switch in this API: a schema becomes the one tool the model must call (its input is

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 
+from bot.llm.base import HTTPProvider
 from bot.llm.types import (
     ChatTurn, LLMRequest, LLMResponse, ProviderError, ToolCall, Usage, alternating_turns, as_int, malformed, post_json,
 )
-from bot.settings import ModelEntry
 
 _DELAY = re.compile(r"^\s*([0-9.]+)s\s*$")
 
@@ -37,20 +37,10 @@ def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class GeminiProvider:
+class GeminiProvider(HTTPProvider):
     provider = "gemini"
     default_base_url = "https://generativelanguage.googleapis.com"
     base_url_env = "GEMINI_BASE_URL"
-
-    def __init__(self, name: str, entry: ModelEntry, client: httpx.AsyncClient, api_key: str, base_url: str):
-        self.name, self.entry, self.client = name, entry, client
-        self.model = entry.model or name
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self.label = f"gemini {self.model}"
-
-    def __repr__(self) -> str:  # never the key
-        return f"GeminiProvider({self.name!r}, base_url={self.base_url!r})"
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         gen: dict[str, Any] = {"maxOutputTokens": req.max_tokens, "temperature": req.temperature}

@@ -13,24 +13,14 @@ from urllib.parse import urlparse
 
 import httpx
 
+from bot.llm.base import HTTPProvider
 from bot.llm.types import ChatTurn, LLMRequest, LLMResponse, ToolCall, Usage, as_int, malformed, post_json
-from bot.settings import ModelEntry
 
 
-class OpenAIProvider:
+class OpenAIProvider(HTTPProvider):
     provider = "openai"
     default_base_url = "https://api.openai.com/v1"
     base_url_env = "OPENAI_BASE_URL"
-
-    def __init__(self, name: str, entry: ModelEntry, client: httpx.AsyncClient, api_key: str, base_url: str):
-        self.name, self.entry, self.client = name, entry, client
-        self.model = entry.model or name
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
-        self.label = f"openai {self.model}"
-
-    def __repr__(self) -> str:  # never the key
-        return f"OpenAIProvider({self.name!r}, base_url={self.base_url!r})"
 
     def build_body(self, req: LLMRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": req.system}] if req.system else []
