@@ -18,6 +18,7 @@ from bot.classify.llm import LLMClassifier
 from bot.classify.protocol import Classifier
 from bot.db.engine import check_migrated, make_engine, session_factory
 from bot.db.store import Store
+from bot.handoff.assign import Assigner
 from bot.handoff.escalations import Handoff
 from bot.runtime.inbox import Inbox
 from bot.pipeline.knowledge import KnowledgeBase
@@ -79,6 +80,9 @@ class App:
             replies_queued = asyncio.Event()
             handoff = Handoff(settings, sessions, outbox_wake=replies_queued)
             handoff.actions = actions
+            assigner = Assigner(handoff)  # round robin and teams (bot/handoff/assign.py), in the escalation's transaction
+            store.on_escalation = assigner.on_escalation
+            handoff.freed.append(assigner.fill)
             yield cls(settings=settings, engine=engine, sessions=sessions, http=http, channels=channels,
                       inbox=inbox, store=store, orchestrator=orchestrator,
                       worker=Worker(inbox, orchestrator, replies_queued=replies_queued, handoff=handoff,

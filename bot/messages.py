@@ -85,6 +85,9 @@ class InboundMessage:
     text: str
     conversation_key: str = ""  # chat / thread identity on the channel; default: customer
     customer_name: str | None = None
+    # what else the channel tells of the customer (Telegram): None, it tells nothing; "", they have none
+    customer_last_name: str | None = None  # Telegram's last_name
+    customer_username: str | None = None  # Telegram's @username, without the @
     external_id: str | None = None  # platform event / message id
     received_at: datetime = field(default_factory=utcnow)
     reply_to: dict[str, Any] | None = None  # channel-specific delivery address (chat id, thread ts)

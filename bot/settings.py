@@ -21,7 +21,7 @@ from bot.settings_files import (  # re-exported: the rest of bot/ imports them f
     find_config as find_config, secret as secret, sqlite_relative_to as sqlite_relative_to,
 )
 from bot.settings_ladder import Clarify, Rephrase, ResolutionCfg
-from bot.settings_handoff import Handoff
+from bot.settings_handoff import Handoff, team_errors
 from bot.settings_language import LanguageCfg
 from bot.settings_limits import RateLimits
 from bot.settings_policy import SIGNAL_NAMES, DegradeTo, Policy, Rule, Strict, When  # noqa: F401 - re-exported
@@ -319,6 +319,9 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
                 raise ConfigError(path, f"language.labels.{code}.{name}", f"no intent named {name!r} in {intents_path.name}")
 
     _check_rule_intents(path, settings)
+    if found := team_errors(settings.handoff, settings.intents, (rule.name for rule in settings.policy.rules)):
+        (key, reason), *more = found
+        raise ConfigError(path, key, reason, more)
     if found := config_errors(settings.actions, settings.apps, settings.intents, settings.company_vars(), settings.path):
         (key, reason), *more = found
         raise ConfigError(path, key, reason, more)

@@ -7,9 +7,56 @@ bot/settings.py to keep both small.
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Iterable, Literal
 
+from pydantic import Field, field_validator
+
+from bot.messages import EscalationKind
 from bot.settings_policy import Strict
+
+TEAM_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+class Assignment(Strict):
+    """handoff.assignment: who gets a new escalation (bot/handoff/assign.py). manual: nobody, agents press
+    Take; round_robin: the available agent (of the escalation's team, when one matches) with the fewest
+    escalations in hand under max_per_agent, the one assigned least recently on a tie."""
+
+    mode: Literal["manual", "round_robin"] = "manual"
+    max_per_agent: int = Field(3, ge=1)  # escalations an agent holds at most before round robin skips them
+    # an agent going away hands back the escalations they hold and have not answered yet (to be assigned
+    # again, or taken); false: they keep them
+    release_on_away: bool = True
+
+
+class Team(Strict):
+    """handoff.teams.NAME: its agents (account names) and the escalations routed to it: by the escalation's
+    reason (its kind, `critical`, `approval`, ..., or the name of the policy rule that escalated, `large_sum`)
+    or the intent the classifier read."""
+
+    agents: list[str] = []
+    reasons: list[str] = []
+    intents: list[str] = []
+
+
+def team_errors(handoff: "Handoff", intents: Iterable[str], rules: Iterable[str]) -> list[tuple[str, str]]:
+    """(key, reason) for each team naming an intent, a reason or an agent that cannot be: checked at load,
+    once the intents and the rules are known."""
+    known_intents, kinds, rule_names = set(intents), {k.value for k in EscalationKind}, set(rules)
+    found = []
+    for name, team in handoff.teams.items():
+        for intent in team.intents:
+            if intent not in known_intents:
+                found.append((f"handoff.teams.{name}.intents", f"unknown intent {intent!r}"))
+        for reason in team.reasons:
+            if reason not in kinds and reason not in rule_names:
+                found.append((f"handoff.teams.{name}.reasons", f"{reason!r} is neither an escalation kind "
+                              f"({', '.join(sorted(kinds))}) nor a policy rule's name"))
+        for agent in team.agents:
+            if not agent.strip() or len(agent) > 100:
+                found.append((f"handoff.teams.{name}.agents", f"{agent!r} is not an agent account name"))
+    return found
 
 
 class Handoff(Strict):
@@ -19,6 +66,8 @@ class Handoff(Strict):
     canned_replies: dict[str, str] = {}  # title -> text, offered to agents in the console
     # what the customer sees before an agent's words, so a person's reply is not taken for the bot's
     agent_prefix: str = "{agent_name} ({company}): "
+    assignment: Assignment = Assignment()
+    teams: dict[str, Team] = {}  # name -> its agents and what is routed to it (bot/handoff/assign.py)
     show_payment_details_to_agents: bool = False  # True: web console and dashboard show IBANs, passwords unmasked
     rating_prompt: str = "Thanks for your patience! How did we do? Reply with a number from 1 (poor) to 5 (great)."
     rating_thanks: str = "Thank you for your feedback!"
@@ -40,3 +89,12 @@ class Handoff(Strict):
     weekdays: str = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"  # seven names, for {day}
     email_us: str = "You can also e-mail us at {email}."
     during_hours: str = "during support hours"  # when company.support_hours is not given
+
+    @field_validator("teams")
+    @classmethod
+    def _team_names(cls, teams: dict[str, Team]) -> dict[str, Team]:
+        for name in teams:
+            if not TEAM_NAME.fullmatch(name):
+                raise ValueError(f"team name {name!r}: lower case letters, digits, - and _ (at most 32), "
+                                 "starting with a letter")
+        return teams

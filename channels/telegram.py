@@ -211,7 +211,8 @@ class TelegramChannel:
         # in a group every member has a conversation of their own with the bot
         key = f"{chat.id}:{user.id}" if chat.type in GROUPS else str(chat.id)
         msg = InboundMessage(channel=NAME, customer_id=str(user.id), text=text, conversation_key=key,
-                             customer_name=user.first_name, external_id=f"{chat.id}:{message.message_id}",
+                             customer_name=user.first_name, customer_last_name=user.last_name or "",
+                             customer_username=user.username or "", external_id=f"{chat.id}:{message.message_id}",
                              reply_to=reply_to, kind=kind)
         event_id = await self.ctx.inbox.accept(msg, f"{self.bot.id}:{update.update_id}")
         if event_id is None or kind in ("edited", "unsupported"):
@@ -241,7 +242,8 @@ class TelegramChannel:
                 reply_to["message_thread_id"] = message.message_thread_id
         key = f"{chat.id}:{user.id}" if chat.type in GROUPS else str(chat.id)
         msg = InboundMessage(channel=NAME, customer_id=str(user.id), text=label, conversation_key=key,
-                             customer_name=user.first_name, external_id=f"cb:{query.id}", reply_to=reply_to,
+                             customer_name=user.first_name, customer_last_name=user.last_name or "",
+                             customer_username=user.username or "", external_id=f"cb:{query.id}", reply_to=reply_to,
                              kind="text")
         # one answer per message: a redelivered update, or a second press before the keyboard went
         event_id = await self.ctx.inbox.accept(msg, f"{self.bot.id}:button:{chat.id}:{message.message_id}")

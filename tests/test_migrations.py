@@ -53,7 +53,7 @@ def test_upgrade_is_idempotent(sqlite_url):
 def test_upgrade_names_the_revisions_it_applied(sqlite_url):
     assert upgrade(sqlite_url, "0007")[-2:] == ["0006_agent_sessions", "0007_web_visitor_digest"]
     assert upgrade(sqlite_url) == ["0008_outbox_locked_by", "0009_feedback_comment_only", "0010_action_calls",
-                                   "0011_languages", "0012_agent_notes"]
+                                   "0011_languages", "0012_agent_notes", "0013_assignment"]
     assert upgrade(sqlite_url) == []
 
 
@@ -66,7 +66,7 @@ def test_migrate_command_says_what_it_applied_or_that_it_was_up_to_date(tmp_path
     first = CliRunner().invoke(cli, ["migrate", "--url", url])
     assert first.exit_code == 0, first.output
     words = first.output.split()
-    assert words[0] == "applied" and "0001_initial_schema," in words and "0012_agent_notes" in words
+    assert words[0] == "applied" and "0001_initial_schema," in words and "0013_assignment" in words
     assert "already" not in first.output and f"up to date at {head_revision()}" in " ".join(words)
     again = CliRunner().invoke(cli, ["migrate", "--url", url])
     assert again.exit_code == 0, again.output

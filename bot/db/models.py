@@ -74,6 +74,8 @@ class Customer(Base):
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))  # Telegram's last_name (migration 0013)
+    username: Mapped[str | None] = mapped_column(String(255))  # Telegram's @username, without the @
     unreachable: Mapped[bool] = mapped_column(Boolean, default=False)  # e.g. the bot was blocked
     created_at: Mapped[datetime] = ts()
 
@@ -85,6 +87,8 @@ class Agent(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     slack_user_id: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    available: Mapped[bool] = mapped_column(Boolean, default=False)  # set by the agent: may be assigned (else away)
+    last_assigned_at: Mapped[datetime | None] = ts(nullable=True)  # round robin's tie-break (bot/handoff/assign.py)
     created_at: Mapped[datetime] = ts()
 
 
@@ -188,6 +192,8 @@ class Escalation(Base):
     draft: Mapped[str | None] = mapped_column(Text)  # a generated answer held for review
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | claimed | resolved | returned
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    team: Mapped[str | None] = mapped_column(String(64))  # a handoff.teams name: routed or handed to that team
+    assigned_by: Mapped[str | None] = mapped_column(String(16))  # how the holder got it: take | auto | transfer
     created_at: Mapped[datetime] = ts()
     claimed_at: Mapped[datetime | None] = ts(nullable=True)
     first_response_at: Mapped[datetime | None] = ts(nullable=True)

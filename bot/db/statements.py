@@ -27,7 +27,8 @@ MESSAGE_OF_EVENT = select(MESSAGES.c.id, MESSAGES.c.conversation_id).where(
 CONVERSATION_BY_ID = select(CONVERSATIONS.c.id, CONVERSATIONS.c.customer_id, CONVERSATIONS.c.status,
                             CONVERSATIONS.c.pending, CONVERSATIONS.c.language).where(
     CONVERSATIONS.c.id == bindparam("conversation_id"))
-CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.display_name, CUSTOMERS.c.unreachable).where(
+CUSTOMER = select(CUSTOMERS.c.id, CUSTOMERS.c.display_name, CUSTOMERS.c.last_name, CUSTOMERS.c.username,
+                  CUSTOMERS.c.unreachable).where(
     CUSTOMERS.c.channel == bindparam("channel"), CUSTOMERS.c.external_id == bindparam("external_id"))
 
 

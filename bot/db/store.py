@@ -22,7 +22,7 @@ from __future__ import annotations
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -156,9 +156,15 @@ async def queue_reply(s: AsyncSession, conversation_id: int, reply: Reply, autho
     return message_id
 
 
+# called with a new escalation's id, in the transaction that creates it, after the conversation's update
+# (bot/handoff/assign.py Assigner.on_escalation: its team and round robin)
+EscalationHook = Callable[[AsyncSession, int, Outcome], Awaitable[None]]
+
+
 class Store:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self.sessions = sessions
+        self.on_escalation: EscalationHook | None = None
 
     async def start(self, msg: InboundMessage, event_id: int | None,
                     history: HistoryQuery | None = None) -> Started:
@@ -207,7 +213,9 @@ class Store:
         row = (await s.execute(q.CUSTOMER, key)).first()
         if row is None:
             new_id: int | None = await s.scalar(q.new_customer(s.get_bind().dialect.name), dict(
-                key, display_name=msg.customer_name, unreachable=False, created_at=utcnow()))
+                key, display_name=msg.customer_name, last_name=msg.customer_last_name or None,
+                username=msg.customer_username or None,
+                unreachable=False, created_at=utcnow()))
             if new_id is not None:
                 return new_id
             row = (await s.execute(q.CUSTOMER, key)).first()  # another worker created them a moment ago
@@ -216,6 +224,9 @@ class Store:
         changes: dict[str, object] = {}
         if msg.customer_name and row.display_name != msg.customer_name:
             changes["display_name"] = msg.customer_name
+        for column, value in (("last_name", msg.customer_last_name), ("username", msg.customer_username)):
+            if value is not None and getattr(row, column) != (value or None):  # "": the channel says there is none
+                changes[column] = value or None
         if row.unreachable:  # they wrote again (e.g. unblocked the bot): reachable once more
             changes["unreachable"] = False
         if changes:
@@ -309,6 +320,8 @@ class Store:
                 if out.conversation_status == "closed":
                     values["ended_at"] = utcnow()
             await s.execute(q.UPDATE_CONVERSATION, {"conversation_id": conv.id, **values})
+            if opened and escalation_id is not None and values.get("status") == "waiting" and self.on_escalation:
+                await self.on_escalation(s, escalation_id, out)
             if event_id is not None:
                 marked = (await s.execute(q.EVENT_DONE, {"event_id": event_id, "now": utcnow()})).first()
                 if marked is None:  # another worker finished it first (this one's lease had run out)

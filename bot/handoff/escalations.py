@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Awaitable, Callable, Protocol
 
-from sqlalchemy import Row, Update, bindparam, select, update
+from sqlalchemy import Update, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import models as m
 from bot.db.engine import rows_affected
-from bot.db.models import DeskRef, DeskRefs
+from bot.db.models import DeskRef
 from bot.db.store import queue_reply
+from bot.handoff.view import OPEN_VIEW, QUEUE_VIEW, VIEW, EscalationView, customer_label
+from bot.handoff.view import view_of as _view
 from bot.pipeline.guardrails import mask_for_agents
 from bot.pipeline.respond import render
 from bot.messages import Reply, utcnow
@@ -31,70 +33,22 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.actions.runner import Actions
 
+__all__ = ["AgentDesk", "Claim", "EscalationView", "Handoff", "HandoffError", "customer_label"]
 log = logging.getLogger("supportbot.handoff")
 RATING_BUTTONS = ("1", "2", "3", "4", "5")
 
 
-@dataclass(frozen=True)
-class EscalationView:
-    """What a desk shows about one escalation."""
-
-    id: int
-    conversation_id: int
-    status: str
-    reason_kind: str
-    reason: str
-    summary: str | None
-    draft: str | None
-    channel: str
-    customer: str
-    agent_id: int | None
-    agent_name: str | None
-    created_at: datetime
-    claimed_at: datetime | None
-    desk_refs: DeskRefs
-    customer_name: str | None = None  # the name the channel gave (None: a visitor or user without one)
-    language: str | None = None  # the language the customer writes in (bot/language.py), None: not told
-
-
-# what a desk shows, in one statement built once (it runs for every customer message relayed to agents)
-E = m.Escalation
-_VIEW_BASE = (select(E.id, E.conversation_id, E.status, E.reason_kind, E.reason, E.summary, E.draft, E.agent_id,
-                     E.created_at, E.claimed_at, E.desk_refs, m.Conversation.channel, m.Customer.display_name,
-                     m.Customer.external_id, m.Agent.name.label("agent_name"), m.Conversation.language)
-              .join(m.Conversation, m.Conversation.id == E.conversation_id)
-              .join(m.Customer, m.Customer.id == m.Conversation.customer_id)
-              .outerjoin(m.Agent, m.Agent.id == E.agent_id))
-VIEW = _VIEW_BASE.where(E.id == bindparam("escalation_id"))
-QUEUE_VIEW = _VIEW_BASE.where(E.status.in_(("open", "claimed"))).order_by(E.id)
-OPEN_VIEW = (_VIEW_BASE.where(E.conversation_id == bindparam("conversation_id"), E.status.in_(("open", "claimed")))
-             .order_by(E.id.desc()).limit(1))  # the conversation's escalation in progress
-
-
-def customer_label(channel: str, display_name: str | None, external_id: str) -> str:
-    """Who agents see: the customer's name, else the channel's id for them; a browser visitor has no
-    name, and its id (a digest of the browser's secret, see channels/web.py) is cut to "web visitor 3f9a01"."""
-    if display_name:
-        return display_name
-    return f"web visitor {external_id[:6]}" if channel == "web" else external_id
-
-
-def _view(row: Row[*tuple[object, ...]], default_language: str) -> EscalationView:  # a row of _VIEW_BASE
-    """The row as a desk shows it; the customer's language only when it is not the default one (an English
-    conversation of an English shop needs no tag)."""
-    return EscalationView(row.id, row.conversation_id, row.status, row.reason_kind, row.reason, row.summary,
-                          row.draft, row.channel, customer_label(row.channel, row.display_name, row.external_id),
-                          row.agent_id, row.agent_name, row.created_at, row.claimed_at, dict(row.desk_refs or {}),
-                          row.display_name or None, row.language if row.language != default_language else None)
-
-ESCALATIONS = m.table(E)
+ESCALATIONS = m.table(m.Escalation)
 
 
 def _reserve_statement(again: bool) -> Update:
+    """The first announcement also of an escalation round robin gave an agent at once (bot/handoff/assign.py);
+    announced again only while nobody holds it."""
     due = (ESCALATIONS.c.announced_at < bindparam("cutoff", type_=ESCALATIONS.c.announced_at.type) if again
            else ESCALATIONS.c.announced_at.is_(None))
+    status = ESCALATIONS.c.status == "open" if again else ESCALATIONS.c.status.in_(("open", "claimed"))
     return (update(ESCALATIONS)
-            .where(ESCALATIONS.c.id == bindparam("escalation_id"), due, ESCALATIONS.c.status == "open")
+            .where(ESCALATIONS.c.id == bindparam("escalation_id"), due, status)
             .values(announced_at=bindparam("now", type_=ESCALATIONS.c.announced_at.type),
                     announce_count=ESCALATIONS.c.announce_count + 1))
 
@@ -140,6 +94,8 @@ class Handoff:
         self.outbox_wake = outbox_wake or asyncio.Event()
         self.desks: list[AgentDesk] = []
         self.actions: "Actions | None" = None  # what an agent's Approve runs (bot/handoff/approvals.py)
+        # run when an agent's place frees (Resolve, Return to bot): bot/handoff/assign.py gives out what waits
+        self.freed: list[Callable[[], Awaitable[object]]] = []
 
     def add_desk(self, desk: AgentDesk) -> None:
         self.desks.append(desk)
@@ -217,7 +173,7 @@ class Handoff:
         async with self.sessions.begin() as s:
             won = await s.execute(update(m.Escalation)
                                   .where(m.Escalation.id == escalation_id, m.Escalation.status == "open")
-                                  .values(status="claimed", agent_id=agent_id, claimed_at=utcnow()))
+                                  .values(status="claimed", agent_id=agent_id, claimed_at=utcnow(), assigned_by="take"))
             row = (await s.execute(select(m.Escalation.status, m.Escalation.agent_id, m.Escalation.conversation_id)
                                    .where(m.Escalation.id == escalation_id))).first()
             if row is None:
@@ -335,6 +291,7 @@ class Handoff:
         self.outbox_wake.set()
         esc_now = await self.view(escalation_id)
         await self._tell("changed", lambda desk: desk.changed(esc_now, "resolved", None))
+        await self._freed()
 
     async def return_to_bot(self, escalation_id: int, agent_id: int) -> None:
         async with self.sessions.begin() as s:
@@ -347,6 +304,14 @@ class Handoff:
         self.outbox_wake.set()
         esc_now = await self.view(escalation_id)
         await self._tell("changed", lambda desk: desk.changed(esc_now, "returned", None))
+        await self._freed()
+
+    async def _freed(self) -> None:
+        for hook in self.freed:
+            try:
+                await hook()
+            except Exception:  # the SLA loop and the next change try again
+                log.exception("handoff: giving out waiting escalations failed")
 
     # --- SLA --------------------------------------------------------------------------
     async def due(self) -> list[tuple[int, bool]]:
@@ -354,8 +319,8 @@ class Handoff:
         cutoff = utcnow() - timedelta(seconds=self.settings.handoff.sla_seconds)
         async with self.sessions() as s:
             rows = (await s.execute(select(m.Escalation.id, m.Escalation.announced_at).where(
-                m.Escalation.status == "open",
-                (m.Escalation.announced_at.is_(None)) | (m.Escalation.announced_at < cutoff))
+                (m.Escalation.announced_at.is_(None) & m.Escalation.status.in_(("open", "claimed")))
+                | ((m.Escalation.status == "open") & (m.Escalation.announced_at < cutoff)))
                 .order_by(m.Escalation.id))).all()
         return [(i, at is not None) for i, at in rows]
 
@@ -364,6 +329,7 @@ class Handoff:
         while not stop.is_set():
             for escalation_id, again in await self.due():
                 await self.announce(escalation_id, again=again)
+            await self._freed()  # places freed in another process, or by an approval
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except asyncio.TimeoutError:
