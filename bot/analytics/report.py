@@ -110,12 +110,18 @@ def _usd(v: float | None) -> str:
     return "-" if v is None else f"${v:,.4f}"
 
 
+def _table(title: str, *columns: str, names: tuple[str, ...] | None = None, show_header: bool = True) -> Table:
+    """A report table: the `names` columns (default: the first) left-aligned, the figures right-aligned."""
+    t = Table(title=title, show_header=show_header)
+    for c in columns:
+        t.add_column(c, justify="left" if c in (names or columns[:1]) else "right")
+    return t
+
+
 def render_table(report: Report, console: Console) -> None:
     p, conv, esc = report["period"], report["conversations"], report["escalations"]
     period = f"{p['since'] or 'start'} .. {p['until'] or 'now'}" + (f", channel {p['channel']}" if p["channel"] else "")
-    head = Table(title=f"supportbot report ({period})", show_header=False)
-    head.add_column("figure")
-    head.add_column("value", justify="right")
+    head = _table(f"supportbot report ({period})", "figure", "value", show_header=False)
     head.add_row("conversations", str(conv["total"]))
     head.add_row("containment rate (no human)", _pct(conv["containment_rate"]))
     res = report["resolution"]
@@ -140,30 +146,23 @@ def render_table(report: Report, console: Console) -> None:
     head.add_row("escalations / SLA breached", f"{esc['total']} / {esc['sla_breached']} (SLA {esc['sla_seconds']:g}s)")
     console.print(head)
 
-    t = Table(title=f"resolution by status ({window} window)")
-    t.add_column("status")
-    t.add_column("conversations", justify="right")
+    t = _table(f"resolution by status ({window} window)", "status", "conversations")
     for status, n in res["by_status"].items():
         t.add_row(status, str(n))
     console.print(t)
 
-    t = Table(title="escalations by reason")
-    for c in ("reason", "count", "share", "per conversation"):
-        t.add_column(c, justify="left" if c == "reason" else "right")
+    t = _table("escalations by reason", "reason", "count", "share", "per conversation")
     for reason, d in esc["by_reason"].items():
         t.add_row(reason, str(d["count"]), _pct(d["share"]), _pct(d["rate"]))
     console.print(t)
 
-    t = Table(title="route mix (messages)")
-    for c in ("route", "messages", "share", "degraded"):
-        t.add_column(c, justify="left" if c == "route" else "right")
+    t = _table("route mix (messages)", "route", "messages", "share", "degraded")
     for route, mix in report["route_mix"].items():
         t.add_row(route, str(mix["messages"]), _pct(mix["share"]), str(mix["degraded"]))
     console.print(t)
 
-    t = Table(title=f"cost by model and tier (total {_usd(report['cost']['total_usd'])})")
-    for c in ("tier", "model", "calls", "ok", "failures", "blocked", "tokens in", "tokens out", "cost"):
-        t.add_column(c, justify="left" if c in ("tier", "model") else "right")
+    t = _table(f"cost by model and tier (total {_usd(report['cost']['total_usd'])})", "tier", "model", "calls",
+               "ok", "failures", "blocked", "tokens in", "tokens out", "cost", names=("tier", "model"))
     for m in report["cost"]["by_model"]:
         t.add_row(m["tier"], m["model"], str(m["calls"]), str(m["ok"]), str(m["failures"]), str(m["blocked"]),
                   f"{m['tokens_in']:,}", f"{m['tokens_out']:,}", _usd(m["cost_usd"]))
@@ -171,35 +170,28 @@ def render_table(report: Report, console: Console) -> None:
         t.add_row("-", "no LLM calls in this period", *["-"] * 7)
     console.print(t)
 
-    t = Table(title="latency (ms)")
-    for c in ("stage", "count", "p50", "p95", "p99"):
-        t.add_column(c, justify="left" if c == "stage" else "right")
+    t = _table("latency (ms)", "stage", "count", "p50", "p95", "p99")
     for stage, lat in report["latency_ms"].items():
         t.add_row(stage, str(lat["count"]), _num(lat["p50"]), _num(lat["p95"]), _num(lat["p99"]))
     console.print(t)
 
     if report["guardrails"]:
-        t = Table(title="guardrail events")
-        t.add_column("kind")
-        t.add_column("events", justify="right")
+        t = _table("guardrail events", "kind", "events")
         for kind, n in report["guardrails"].items():
             t.add_row(kind, str(n))
         console.print(t)
 
     if report["actions"]["by_action"]:
-        t = Table(title="actions (calls to the shop's API)")
-        for c in ("action", "calls", "ok", "not found", "rejected", "failed", "approved", "mean ms",
-                  "resolved conversations"):
-            t.add_column(c, justify="left" if c == "action" else "right")
+        t = _table("actions (calls to the shop's API)", "action", "calls", "ok", "not found", "rejected", "failed",
+                   "approved", "mean ms", "resolved conversations")
         for a in report["actions"]["by_action"]:
             t.add_row(a["action"], str(a["calls"]), str(a["ok"]), str(a["not_found"]), str(a["rejected"]),
                       str(a["failed"]), str(a["approved"]), _num(a["mean_latency_ms"], 0),
                       str(a["conversations_resolved"]))
         console.print(t)
 
-    t = Table(title="top unhandled / out-of-scope messages")
-    for c in ("count", "message", "intent", "route"):
-        t.add_column(c, justify="right" if c == "count" else "left")
+    t = _table("top unhandled / out-of-scope messages", "count", "message", "intent", "route",
+               names=("message", "intent", "route"))
     for u in report["unhandled"]:
         t.add_row(str(u["count"]), Text(u["text"]), u["intent"] or "-", u["route"] or "-")  # text, not markup
     console.print(t)
