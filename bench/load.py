@@ -38,27 +38,23 @@ bench/sql_count.py.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import csv
+import json
+import logging
 import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import csv  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import shutil  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import bench.one_core  # noqa: E402,F401 - one thread per BLAS pool, before numpy loads
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.db import models as m  # noqa: E402

@@ -51,28 +51,24 @@ as an analyst would.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import csv
+import hashlib
+import json
 import os
-
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-os.environ.setdefault("MKL_NUM_THREADS", "1")
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import csv  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import bench.one_core  # noqa: E402,F401 - one thread per BLAS pool, before numpy loads
 from bot.app import App  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.messages import OUT_OF_SCOPE, InboundMessage, Reply, Route  # noqa: E402
