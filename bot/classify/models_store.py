@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.classify import OOS_THRESHOLD_BY_KIND
-from bot.classify.local import DEFAULT_MAX_CHARS, META_FILE, LocalClassifier
+from bot.classify.base import DEFAULT_MAX_CHARS, META_FILE
+from bot.classify.local import LocalClassifier
 
 if TYPE_CHECKING:
     from bot.classify.protocol import Classifier

@@ -1,7 +1,9 @@
 """The interface of a local intent classifier: what the cascade, eval, replay and training use.
 
 Both kinds satisfy it, the tf-idf `LocalClassifier` (bot/classify/local.py) and the
-`EmbeddingsClassifier` (bot/classify/embeddings.py); a new kind is one module whose class does.
+`EmbeddingsClassifier` (bot/classify/embeddings.py); a new kind is one module whose class does,
+most simply by subclassing `TrainedClassifier` (bot/classify/base.py: classify, save, the
+properties), which both kinds do.
 """
 
 from __future__ import annotations

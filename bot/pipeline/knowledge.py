@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from bot.classify.local import sparse_features
+from bot.classify.base import sparse_features
 from bot.settings import ConfigError
 
 INTENT_BONUS = 0.35
