@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import string
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from jinja2 import Environment, TemplateSyntaxError
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +21,16 @@ from bot.settings_policy import Strict
 
 IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _JINJA = Environment()  # syntax only; bot/actions/reply.py renders in a sandbox
+
+
+def templates(*fields: str) -> Any:
+    """A validator of `fields`, each a Jinja2 template that must parse (or None): a template that does not
+    is a config error naming the key, not a reply that fails. Used as `_parses = templates("ok", ...)`."""
+
+    def parses(cls: type, v: str | None) -> str | None:
+        return _template(v) if v is not None else None
+
+    return field_validator(*fields)(classmethod(parses))
 
 
 class Param(Strict):
@@ -86,11 +96,7 @@ class Replies(Strict):
     failed: str = ("Sorry, I can't reach our order system right now, so nothing has been changed. "
                    "Please try again in a few minutes, or ask for a person.")
 
-
-    @field_validator("ok", "not_found", "rejected", "failed")
-    @classmethod
-    def _parses(cls, v: str) -> str:
-        return _template(v)
+    _parses = templates("ok", "not_found", "rejected", "failed")
 
 
 class Approval(Strict):
@@ -106,10 +112,7 @@ class Approval(Strict):
     denied: str = ("A colleague looked at your request and couldn't approve it{% if note %}: {{ note }}{% endif %}. "
                    "Nothing has been changed. Reply here if you'd like to talk it through.")
 
-    @field_validator("amount", "reason", "waiting", "denied")
-    @classmethod
-    def _parses(cls, v: str) -> str:
-        return _template(v)
+    _parses = templates("amount", "reason", "waiting", "denied")
 
 
 class Action(Strict):
@@ -131,10 +134,7 @@ class Action(Strict):
     cancel_reply: str = "No problem, I've left it. Anything else I can help with?"
     max_asks: int = Field(2, ge=1, le=5)  # a value asked for this many times and not given: a person takes over
 
-    @field_validator("confirm")
-    @classmethod
-    def _confirm_parses(cls, v: str | None) -> str | None:
-        return _template(v) if v is not None else None
+    _confirm_parses = templates("confirm")
 
     @field_validator("params")
     @classmethod
