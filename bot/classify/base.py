@@ -5,7 +5,7 @@ A new kind is one module whose class subclasses `TrainedClassifier` (which satis
 and `_probabilities` (one message's). Here: the TF-IDF feature recipe and its fast per-message scoring (`tfidf_union`,
 `sparse_features`, `softmax`), one message's probabilities to a Classification with the
 out-of-scope rule (`TrainedClassifier.classify`), the training data's hash and metadata, and the files of a
-model folder: saving, reading back (`read_meta`, `read_joblib`) and the cache `load_or_train` fills
+model folder: saving, reading back (`read_meta`, `read_joblib`, `check_intents`, `with_calibration`) and the cache `load_or_train` fills
 (`cached`).
 """
 
@@ -29,7 +29,7 @@ import sklearn
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import FeatureUnion
 
-from bot.classify.calibration import Calibrator
+from bot.classify.calibration import Calibrator, load_calibrator
 from bot.messages import OUT_OF_SCOPE, Classification
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,12 @@ def read_joblib(path: Path, unpack: Callable[[Any], T]) -> T:
         raise ValueError(f"{path}: unreadable model: {type(e).__name__}: {e}") from e
 
 
+def check_intents(directory: Path, classes: Sequence[Any], intents: Sequence[str] | None) -> None:
+    """ValueError when a loaded model's classes are not the intents its meta.json names (None: not checked)."""
+    if intents is not None and sorted(str(c) for c in classes) != sorted(intents):
+        raise ValueError(f"{directory}: the model's intents do not match {META_FILE}")
+
+
 class TrainedClassifier:
     """A trained model's classes, thresholds and calibrator, the interface's properties, classify
     (with the out-of-scope rule) and save; `MODEL_FILE` holds what `_model_parts` returns."""
@@ -228,6 +234,12 @@ class TrainedClassifier:
 
 
 C = TypeVar("C", bound=TrainedClassifier)
+
+
+def with_calibration(clf: C, directory: Path) -> C:
+    """A loaded model with the calibration.json saved beside it, when there is one."""
+    clf.calibrator = load_calibrator(directory)
+    return clf
 
 
 def cached(final: Path, load: Callable[[Path], C], train: Callable[[], C]) -> C:

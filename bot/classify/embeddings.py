@@ -191,8 +191,6 @@ class EmbeddingsClassifier(TrainedClassifier):
              max_chars: int = DEFAULT_MAX_CHARS, encoder: Encoder | None = None) -> EmbeddingsClassifier:
         """Load a saved model; ValueError when unusable, ExtraMissing when the encoder is not installed
         (and none is given): better at start-up than at the first customer message."""
-        from bot.classify.calibration import load_calibrator
-
         d = Path(directory)
         if encoder is None:
             model_path()
@@ -200,12 +198,9 @@ class EmbeddingsClassifier(TrainedClassifier):
         if not isinstance(meta, dict) or meta.get("kind") != KIND or not meta.get("version"):
             raise ValueError(f"{d / META_FILE}: not an embeddings model")
         head, union, gate_head = base.read_joblib(d / HEAD_FILE, lambda p: (p["head"], p["union"], p.get("gate_head")))
-        if sorted(str(c) for c in head.classes_) != sorted(meta.get("intents") or []):
-            raise ValueError(f"{d}: the model's intents do not match {META_FILE}")
-        clf = cls(head, union, meta, gate_head=gate_head, encoder=encoder, oos_threshold=oos_threshold,
-                  max_chars=max_chars)
-        clf.calibrator = load_calibrator(d)
-        return clf
+        base.check_intents(d, head.classes_, meta.get("intents") or [])
+        return base.with_calibration(cls(head, union, meta, gate_head=gate_head, encoder=encoder,
+                                         oos_threshold=oos_threshold, max_chars=max_chars), d)
 
     @classmethod
     def load_or_train(cls, texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,

@@ -135,14 +135,8 @@ class LocalClassifier(TrainedClassifier):
         pipeline = base.read_joblib(d / MODEL_FILE, lambda p: p)
         if not hasattr(pipeline, "predict_proba") or not hasattr(pipeline, "classes_"):
             raise ValueError(f"{d / MODEL_FILE}: not a trained classifier")
-        classes = sorted(str(c) for c in pipeline.classes_)
-        if meta.get("intents") is not None and classes != sorted(meta["intents"]):
-            raise ValueError(f"{d}: the model's intents do not match {META_FILE}")
-        clf = cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars)
-        from bot.classify.calibration import load_calibrator  # optional calibration.json next to the model
-
-        clf.calibrator = load_calibrator(d)
-        return clf
+        base.check_intents(d, pipeline.classes_, meta.get("intents"))
+        return base.with_calibration(cls(pipeline, meta, oos_threshold=oos_threshold, max_chars=max_chars), d)
 
     @classmethod
     def load_or_train(cls, texts: Sequence[str], labels: Sequence[str], cache_dir: str | Path,
