@@ -33,6 +33,7 @@ from bot.messages import EscalationKind, utcnow
 from bot.settings import Settings
 from bot.web.auth import AGENT, Agent, Form, read_form, require_agent
 from bot.web.keys import SERVICE
+from bot.web.console_assign import Assignment, parse_to
 from bot.web.console_customer import customer_history
 from bot.web.console_search import Filters, Search, filter_options, filters
 from bot.web.console_view import MAX_ID, Mask, agents_mask, fill_canned, history, note_row, page, status_text
@@ -135,6 +136,7 @@ class Console:
     def __init__(self, core: Core) -> None:
         self.core = core
         self.desk = WebDesk()
+        self.assignment = Assignment(core.handoff)  # available / away, the hand-over (bot/web/console_assign.py)
         self.assets = {name: STATIC.joinpath(name).read_text(encoding="utf-8") for name in ASSETS}
 
     @property
@@ -162,12 +164,15 @@ class Console:
                 continue
             clock = triage.sla_clock(v.created_at, now, sla) if v.status == "open" else None
             rank = triage.priority(v.reason_kind)
+            label = status_text(v.status, v.agent_name) + (" (assigned)" if v.assigned_by == "auto" else
+                                                           " (handed over)" if v.assigned_by == "transfer" else "")
             rows.append({"id": v.id, "url": f"/agent/escalations/{v.id}", "customer": v.customer, "channel": v.channel,
                          "language": v.language or "",
                          "reason_kind": v.reason_kind, "reason": self._cut(self.mask(v.reason)),
                          "headline": triage.headline(v.reason_kind, self.mask(v.reason)), "priority": rank,
                          "priority_label": triage.PRIORITY_LABEL[rank], "status": v.status, "owner": v.agent_name,
-                         "status_label": status_text(v.status, v.agent_name), "age": _age(v.created_at),
+                         "status_label": label + (f" · team {v.team}" if v.team else ""), "team": v.team or "",
+                         "age": _age(v.created_at),
                          "created_at": _utc(v.created_at).isoformat(), "review": bool(v.draft),
                          "sla": triage.clock_text(clock) if clock else "", "overdue": bool(clock and clock.overdue)})
         return rows
@@ -177,19 +182,20 @@ class Console:
         return reason if len(reason) <= 200 else reason[:199] + "…"
 
     async def queue_page(self, request: web.Request) -> web.Response:
-        chosen, views = filters(request.query), await self.core.handoff.queue()
+        chosen, views = filters(request.query, self.core.settings), await self.core.handoff.queue()
         empty = "Nothing matches these filters." if chosen else "Nothing waiting."
         return page("console/queue.html", request[AGENT], data={"page": "queue", "filters": chosen.query,
                                                                  "empty": empty},
                     title="Escalations", rows=await self.queue_rows(chosen, request[AGENT]["id"], views), empty=empty,
-                    options=filter_options(views, chosen))
+                    options=filter_options(views, chosen, self.core.settings),
+                    me=await self.assignment.header(request[AGENT], request.path_qs))
 
     async def queue_json(self, request: web.Request) -> web.Response:
-        rows = await self.queue_rows(filters(request.query), request[AGENT]["id"])
+        rows = await self.queue_rows(filters(request.query, self.core.settings), request[AGENT]["id"])
         return web.json_response(rows, headers={"Cache-Control": "no-store"})
 
     async def queue_events(self, request: web.Request) -> web.StreamResponse:
-        chosen, agent_id = filters(request.query), request[AGENT]["id"]  # a bad filter: 400 before the stream
+        chosen, agent_id = filters(request.query, self.core.settings), request[AGENT]["id"]  # a bad filter: 400 before the stream
         resp = await _sse(request)
         queue = self.desk.listen(None)
         try:
@@ -240,7 +246,9 @@ class Console:
                     mine=mine, reason=self.mask(v.reason), summary=self.mask(v.summary or ""), since=_at(v.created_at),
                     age=_age(v.created_at), guess=guess, top=top, decision=decision, review=self._review(v, esc, guess),
                     intents=list(self.core.settings.intents), headline=triage.headline(v.reason_kind, self.mask(v.reason)),
-                    canned=self._canned(v, agent), approval=self._approval(v, esc), who=who)
+                    canned=self._canned(v, agent), approval=self._approval(v, esc), who=who,
+                    me=await self.assignment.header(agent, f"/agent/escalations/{v.id}"),
+                    transfer=await self.assignment.transfer_options(v, agent))
 
     def _canned(self, v: EscalationView, agent: Agent) -> list[tuple[str, str]]:
         """handoff.canned_replies, their placeholders filled for this conversation."""
@@ -313,6 +321,9 @@ class Console:
                     text = fill_canned(chosen, await handoff.view(escalation_id), request[AGENT]["name"],
                                        self.core.settings)
                 await handoff.agent_reply(escalation_id, agent_id, text)
+            elif action == "transfer":  # to a colleague or a team (bot/handoff/assign.py)
+                to_agent, to_team = parse_to(form.get("to"))
+                await self.assignment.assigner.transfer(escalation_id, agent_id, to_agent, to_team)
             elif action == "note":  # any agent, whoever holds it: agents only, never the customer
                 await notes.add_note(handoff, escalation_id, agent_id, _field(form, "note"))
             elif action == "resolve":
@@ -354,5 +365,6 @@ def mount(app: web.Application) -> None:
     add_get("/agent/static/{name}", require_agent(console.asset))
     add_get(r"/agent/escalations/{id:\d+}", require_agent(console.conversation_page))
     add_get(r"/agent/escalations/{id:\d+}/events", require_agent(console.conversation_events))
-    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|note|resolve|return|review|approve|deny}",
+    add_post("/agent/availability", require_agent(console.assignment.availability))
+    add_post(r"/agent/escalations/{id:\d+}/{action:take|reply|note|transfer|resolve|return|review|approve|deny}",
              require_agent(console.act))

@@ -2,8 +2,8 @@
 earlier conversations with the escalations in each (the outcome, the agent, any CSAT rating and comment
 from `feedback`), and their ratings in all.
 
-What a channel tells is what customers.display_name holds: the Telegram first name, the Slack display
-name, nothing for a browser visitor (who is "web visitor 3f9a01": the secret visitor id is never stored,
+What a channel tells is what customers.display_name holds (the Telegram first name, with last_name and
+username beside it, the Slack display name) and nothing for a browser visitor (who is "web visitor 3f9a01": the secret visitor id is never stored,
 and its digest is shown cut to six characters only). The platform's own id of a Telegram or Slack user
 is shown as the channel gave it; it is no secret, and agents need it to find the user there. Bounded:
 the last CONVERSATIONS conversations are listed, with the number of all of them.
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db import models as m
 from bot.handoff import triage
 from bot.handoff.escalations import EscalationView
+from bot.handoff.view import full_name
 from bot.web.console_view import Mask, at
 
 CONVERSATIONS = 20
@@ -96,7 +97,8 @@ async def customer_history(s: AsyncSession, v: EscalationView, mask: Mask) -> di
                      "opening": _cut(mask(opening.get(c.id, ""))), "escalations": escs,
                      "ratings": feedback(c.id, None)})
     scores = [r for r in all_ratings if r is not None]
-    return {"label": v.customer, "name": customer.display_name or None, "channel": customer.channel,
+    return {"label": v.customer, "name": full_name(customer.display_name, customer.last_name),
+            "username": customer.username, "channel": customer.channel,
             "platform_id": _platform_id(customer.channel, customer.external_id), "since": at(customer.created_at),
             "conversations": rows, "total": total, "more": total > len(rows),
             "csat": f"{sum(scores) / len(scores):.1f} / 5 from {len(scores)} rating{'s' if len(scores) != 1 else ''}"

@@ -1,4 +1,4 @@
-"""The console queue's filters (channel, reason kind, mine / unassigned) and the search over conversations
+"""The console queue's filters (channel, reason kind, team, mine / unassigned) and the search over conversations
 (customer name, message text, an order number as written, an escalation number) at /agent/search.
 
 Both are bounded: a filter value outside its list, a query shorter than MIN_QUERY or longer than
@@ -41,9 +41,12 @@ class Filters:
     channel: str = ""
     kind: str = ""
     who: str = ""  # mine | unassigned | "" (everyone)
+    team: str = ""  # a handoff.teams name: routed or handed to that team
 
     def keep(self, v: EscalationView, agent_id: int | None) -> bool:
         if self.channel and v.channel != self.channel or self.kind and v.reason_kind != self.kind:
+            return False
+        if self.team and v.team != self.team:
             return False
         if self.who == "mine":
             return v.status == "claimed" and v.agent_id == agent_id
@@ -52,29 +55,35 @@ class Filters:
     @property
     def query(self) -> str:
         """The filters as a query string ("" when none), for links and the live update."""
-        chosen = {k: v for k, v in (("channel", self.channel), ("kind", self.kind), ("who", self.who)) if v}
+        chosen = {k: v for k, v in (("channel", self.channel), ("kind", self.kind), ("team", self.team),
+                                    ("who", self.who)) if v}
         return urlencode(chosen)
 
     def __bool__(self) -> bool:
-        return bool(self.channel or self.kind or self.who)
+        return bool(self.channel or self.kind or self.who or self.team)
 
 
-def filters(query: Mapping[str, str]) -> Filters:
-    """The queue's filters from /agent?channel=&kind=&who=; a value outside its list is a 400."""
-    channel, kind, who = (query.get(k, "").strip() for k in ("channel", "kind", "who"))
+def filters(query: Mapping[str, str], settings: Settings | None = None) -> Filters:
+    """The queue's filters from /agent?channel=&kind=&team=&who=; a value outside its list (a team not in
+    handoff.teams) is a 400."""
+    channel, kind, who, team = (query.get(k, "").strip() for k in ("channel", "kind", "who", "team"))
+    teams = list(settings.handoff.teams) if settings is not None else []
+    if team and team not in teams:
+        raise web.HTTPBadRequest(text=f"team: one of {', '.join(teams)}" if teams else "team: no teams are configured")
     if channel and not _CHANNEL.fullmatch(channel):
         raise web.HTTPBadRequest(text="channel: a channel name (lower case letters, digits, - and _)")
     if kind and kind not in KINDS:
         raise web.HTTPBadRequest(text=f"kind: one of {', '.join(KINDS)}")
     if who and who not in WHO:
         raise web.HTTPBadRequest(text=f"who: one of {', '.join(WHO)}")
-    return Filters(channel, kind, who)
+    return Filters(channel, kind, who, team)
 
 
-def filter_options(views: list[EscalationView], chosen: Filters) -> dict[str, Any]:
-    """What the queue's filter form offers: the usual channels and any other in the queue, every kind."""
+def filter_options(views: list[EscalationView], chosen: Filters, settings: Settings | None = None) -> dict[str, Any]:
+    """What the queue's filter form offers: the usual channels and any other in the queue, every kind, the teams."""
     channels = sorted({*CHANNELS, *(v.channel for v in views), *([chosen.channel] if chosen.channel else [])})
-    return {"channels": channels, "kinds": KINDS, "who": WHO, "chosen": chosen}
+    teams = list(settings.handoff.teams) if settings is not None else []
+    return {"channels": channels, "kinds": KINDS, "who": WHO, "teams": teams, "chosen": chosen}
 
 
 def _like(text: str) -> str:
@@ -96,6 +105,7 @@ def _base() -> Select[*tuple[Any, ...]]:
     E = m.Escalation
     latest = select(E.conversation_id, func.max(E.id).label("escalation_id")).group_by(E.conversation_id).subquery()
     return (select(m.Conversation.id, m.Conversation.channel, m.Customer.display_name, m.Customer.external_id,
+                   m.Customer.last_name, m.Customer.username,
                    E.id.label("escalation_id"), E.status, E.reason_kind, E.reason, E.created_at, m.Agent.name)
             .join(latest, latest.c.conversation_id == m.Conversation.id)
             .join(E, E.id == latest.c.escalation_id)
@@ -148,7 +158,8 @@ class Search:
     def _row(self, row: Any, match: str, snippet: str) -> dict[str, Any]:
         reason = agents_mask(self.settings)(row.reason)
         return {"id": row.escalation_id, "url": f"/agent/escalations/{row.escalation_id}",
-                "customer": customer_label(row.channel, row.display_name, row.external_id), "channel": row.channel,
+                "customer": customer_label(row.channel, row.display_name, row.external_id, row.last_name, row.username),
+                "channel": row.channel,
                 "status": status_text(row.status, row.name), "headline": triage.headline(row.reason_kind, reason),
                 "since": at(row.created_at), "match": match, "snippet": snippet}
 

@@ -53,6 +53,14 @@ def status_text(status: str, owner: str | None) -> str:
     return f"claimed by {owner}" if status == "claimed" else status
 
 
+def safe_next(value: object) -> str:
+    """Where a form sends the agent back: a console path of this site, else the queue."""
+    if (isinstance(value, str) and value.startswith("/agent") and len(value) <= 500 and "//" not in value
+            and "\\" not in value and value.isprintable()):
+        return value
+    return "/agent"
+
+
 def shown(text: str) -> str:
     return text
 
