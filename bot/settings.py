@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from bot.classify import OOS_THRESHOLD_BY_KIND, OOS_THRESHOLD_WITH_CLASS
 from bot.messages import OUT_OF_SCOPE
 from bot.settings_actions import Action, MountedApp, config_errors
+from bot.settings_actions_language import ActionsFile, read_actions_files
 from bot.settings_files import (  # re-exported: the rest of bot/ imports them from here
     REPO_EXAMPLE as REPO_EXAMPLE, ConfigError as ConfigError, Env as Env, _read_yaml as _read_yaml,
     find_config as find_config, secret as secret, sqlite_relative_to as sqlite_relative_to,
@@ -215,6 +216,7 @@ class Settings(Strict):
     intents: dict[str, Intent] = {}
     answers: dict[str, str] = {}
     translations: dict[str, dict[str, str]] = {}  # language -> intent -> canned answer (language.answers)
+    action_words: dict[str, ActionsFile] = {}  # language -> the actions' words in it (language.actions)
 
     @model_validator(mode="after")
     def _tiers_name_catalog_models(self) -> "Settings":
@@ -325,6 +327,8 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
     if found := config_errors(settings.actions, settings.apps, settings.intents, settings.company_vars(), settings.path):
         (key, reason), *more = found
         raise ConfigError(path, key, reason, more)
+    settings.action_words = read_actions_files(((code, settings.path(file)) for code, file in
+                                                settings.language.actions.items()), settings.actions)
     _check_placeholders(answers_path, settings)
     return settings
 

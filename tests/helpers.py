@@ -32,7 +32,8 @@ def demo_config_copy(folder: Path, cache_dir: Path, tweak=None) -> Path:  # noqa
     cfg["intents_file"] = str(demo.parent / cfg.get("intents_file", "intents.yaml"))
     cfg["answers_file"] = str(demo.parent / cfg.get("answers_file", "answers.yaml"))
     language = cfg.get("language", {})
-    cfg["language"] = {**language, "answers": {k: str(demo.parent / v) for k, v in language.get("answers", {}).items()}}
+    cfg["language"] = {**language, **{key: {k: str(demo.parent / v) for k, v in language.get(key, {}).items()}
+                                      for key in ("answers", "actions")}}
     knowledge = cfg.get("knowledge", {})
     cfg["knowledge"] = {**knowledge, "path": str(demo.parent / knowledge.get("path", "kb"))}
     cfg["classifier"] = {**cfg.get("classifier", {}), "cache_dir": str(cache_dir)}

@@ -197,8 +197,8 @@ def test_a_bad_action_names_the_file_key_and_reason(tmp_path, patch, key):
     import yaml
 
     src = yaml.safe_load(open(ROOT_CONFIG, encoding="utf-8"))
-    for name in ("intents.yaml", "answers.yaml", "answers.de.yaml", "answers.fr.yaml", "out_of_scope.yaml", "shop_api.py",
-                 "shop_orders.json"):
+    for name in ("intents.yaml", "answers.yaml", "answers.de.yaml", "answers.fr.yaml", "actions.de.yaml", "actions.fr.yaml",
+                 "out_of_scope.yaml", "shop_api.py", "shop_orders.json"):
         (tmp_path / name).write_bytes(open(f"examples/{name}", "rb").read())
     (tmp_path / "kb").mkdir()
     src["actions"]["order_status"].update(patch)

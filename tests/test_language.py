@@ -92,9 +92,15 @@ async def test_a_german_conversation_is_answered_in_german_from_the_canned_answe
 
 
 async def test_a_reply_the_bot_has_only_in_english_says_so_in_the_customers_language(demo):
-    await say(demo, "Bonjour, où en est ma commande ? Je l'attends depuis lundi.", "e1")  # asks for the number in English
+    del demo.settings.action_words["fr"]  # the action's question only in English (the demo ships it in French)
+    await say(demo, "Bonjour, où en est ma commande ? Je l'attends depuis lundi.", "e1")
     sent = demo.out.sent[-1].text
-    assert sent.startswith(demo.settings.language.unavailable["fr"])
+    assert sent == f"{demo.settings.language.unavailable['fr']}\n\n{demo.settings.actions['order_status'].params['order_number'].ask}"
+
+
+async def test_the_action_asks_in_french_with_the_french_file(demo):
+    await say(demo, "Bonjour, où en est ma commande ? Je l'attends depuis lundi.", "e1")
+    assert demo.out.sent[-1].text == demo.settings.action_words["fr"].actions["order_status"].params["order_number"].ask
 
 
 async def test_a_french_message_is_routed_by_a_language_in_rule_and_the_agent_sees_the_language(

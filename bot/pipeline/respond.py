@@ -132,11 +132,11 @@ def wait_text(settings: Settings, now: datetime, lead: str = "handoff.passing_on
     schedule = company.hours.schedule() if company.hours else None
     if schedule is None or schedule.is_open(now):
         usual = say("usual_wait", minutes=settings.handoff.expected_wait_minutes)
-        return f"{first}, {usual} ({company.support_hours or say('during_hours')})."
+        return f"{first}, {usual} ({settings.text('company.support_hours', language) or say('during_hours')})."
     back = schedule.next_open(now)
     words = (say("today"), say("tomorrow"), say("on_day"), tuple(say("weekdays").split()))
     text = f"{first}. {say('offline')}" + (f" {say('back', when=hours.when(back, now, words))}" if back else "")
-    text += f" ({company.support_hours})." if company.support_hours else "."
+    text += f" ({settings.text('company.support_hours', language)})." if company.support_hours else "."
     if company.support_email:
         text += " " + say("email_us", email=company.support_email)
     return text
@@ -186,8 +186,10 @@ class Responder:
         self.router = router
         self.actions = actions
 
-    def _values(self, ctx: Context) -> dict[str, str]:
-        return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there"}
+    def _values(self, ctx: Context, language: str = "") -> dict[str, str]:
+        """The placeholders of a text in `language` ("" the default): {support_hours} as language.texts gives it."""
+        return {**self.settings.company_vars(), "customer_name": display_name(ctx.customer_name) or "there",
+                "support_hours": self.settings.text("company.support_hours", language)}
 
     def _foreign(self, ctx: Context) -> bool:
         return bool(ctx.language) and ctx.language != self.settings.language.default
@@ -213,7 +215,8 @@ class Responder:
             translated = self.settings.answers_in(ctx.language).get(intent) if self._foreign(ctx) else None
             answer = translated or self.settings.answers.get(intent)
             if answer:
-                return Response(decision, render(answer, self._values(ctx)), language=ctx.language if translated else None)
+                said = ctx.language if translated else ""
+                return Response(decision, render(answer, self._values(ctx, said)), language=said or None)
             return await self._degrade(decision, ctx, "no canned answer for this intent")
         if route is Route.KNOWLEDGE:
             if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
@@ -240,7 +243,7 @@ class Responder:
         off_topic = ctx.classification.intent == OUT_OF_SCOPE and not ctx.signals.gibberish
         said = self._said(ctx)
         text = cfg.text("rephrase.off_topic" if off_topic else "rephrase.prompt", said)
-        return Response(decision, render(text, self._values(ctx)), pending={"kind": "rephrase"},
+        return Response(decision, render(text, self._values(ctx, said)), pending={"kind": "rephrase"},
                         language=said or None)
 
     async def _action(self, decision: Decision, ctx: Context) -> Response:
@@ -252,7 +255,7 @@ class Responder:
                                        intent=ctx.classification.intent, original=ctx.form_text,
                                        message_id=ctx.message_id, channel=ctx.channel,
                                        customer_id=ctx.customer_id, key=ctx.key, confirmed=ctx.form_confirmed,
-                                       looked_up=ctx.form_lookup)
+                                       looked_up=ctx.form_lookup, language=ctx.language if self._foreign(ctx) else "")
         return await self._stepped(decision, ctx, step)
 
     async def _stepped(self, decision: Decision, ctx: Context, step: Step) -> Response:
@@ -261,14 +264,16 @@ class Responder:
             waits = Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}")
             text = f"{step.text} {wait_text(self.settings, utcnow(), 'handoff.waiting_approval', self._said(ctx))}".strip()
             return Response(waits, text, pending=step.pending, escalate=Escalate(EscalationKind.APPROVAL, step.approval),
-                            summary=agent_summary(ctx, self.settings.language.default))
+                            summary=agent_summary(ctx, self.settings.language.default),
+                            language=step.language if step.language == self._said(ctx) else None)
         if step.gave_up:
             return await self._escalate(Decision(Route.HUMAN, decision.rule, f"{decision.reason}; {step.note}",
                                                  degraded_from=Route.ACTION), ctx)
         # asking for a value is the bot asking, not answering (route clarify: not an answer in history or resolution)
         said = Decision(Route.CLARIFY if step.pending else decision.route, decision.rule,
                         f"{decision.reason}; {step.note}", decision.degraded_from)
-        return Response(said, step.text, buttons=step.buttons, pending=step.pending, action_call=step.record)
+        return Response(said, step.text, buttons=step.buttons, pending=step.pending, action_call=step.record,
+                        language=step.language)
 
     def _tier(self, route: Route) -> str:
         return "strong" if route is Route.STRONG_LLM else "cheap"
