@@ -21,7 +21,7 @@ async def test_each_model_once_with_what_came_back(llm_server, http_client):
     assert mini.ok and mini.structured == "yes" and mini.tiers == ("cheap",)
     assert mini.input_tokens and mini.output_tokens and mini.cost_usd and mini.cost_usd > 0 and mini.latency_ms
     assert not checks["claude-small"].ok and checks["claude-small"].detail == "no key: $TEST_ANTHROPIC_KEY is not set"
-    assert checks["gem-flash"].ok and checks["gem-flash"].structured == "no: plain text"
+    assert checks["gem-flash"].ok and checks["gem-flash"].structured == "plain text: confidence from the cascade"
     big = checks["oa-big"]
     assert not big.ok and "401" in big.detail and ENV["TEST_OPENAI_KEY"] not in big.detail
     table = render(list(checks.values()))

@@ -3,7 +3,8 @@
 For each model of the catalog (in the tiers first, then the rest): whether its key is set, whether
 it answered, the latency, the tokens and what the call cost at the catalog's prices, and whether
 the structured output the entry asks for (`structured_output`) worked: the JSON object came back
-("yes"), the model answered in plain text ("no: plain text"), or the API refused the schema
+("yes"), the model answered in plain text ("plain text: confidence from the cascade", as its answers
+will be), or the API refused the schema
 ("refused": the entry wants `structured_output: json` or `none`). The provider is called directly:
 no budget is spent and no model_calls row written, so a check never shows up in the reports.
 """
@@ -40,7 +41,8 @@ class ModelCheck:
     input_tokens: int | None = None
     output_tokens: int | None = None
     cost_usd: float | None = None
-    structured: str | None = None  # "yes", "no: plain text", "refused: ...", "off (structured_output: none)"
+    # "yes", "plain text: confidence from the cascade", "refused: ...", "off (structured_output: none)"
+    structured: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__, tiers=list(self.tiers))
@@ -82,7 +84,7 @@ async def check_model(settings: Settings, name: str, client: httpx.AsyncClient,
     if entry.structured_output == "none":
         structured = "off (structured_output: none)"
     else:
-        structured = "yes" if parse_structured(resp.text)[2] else "no: plain text"
+        structured = "yes" if parse_structured(resp.text)[2] else "plain text: confidence from the cascade"
     return ModelCheck(name, tiers, label, True, "answered", resp.latency_ms, resp.usage.input_tokens,
                       resp.usage.output_tokens, cost_usd(entry, resp.usage), structured)
 
