@@ -168,3 +168,30 @@ def test_anger_by_meaning_does_not_outweigh_a_sure_thank_you():
     assert detect(polite, cls("greeting", 0.99), s, anger=0.95).emotion_label == "neutral"
     assert detect(polite, cls("greeting", 0.6), s, anger=0.95).emotion_label == "anger"
     assert detect("hello?? this is useless, absolutely useless", cls("greeting", 0.99), s, anger=0.95).emotion_label == "anger"
+
+
+def test_the_same_failure_again_is_chasing_at_any_length():
+    """The usual fix was tried and failed: a person, not the canned answer a second time."""
+    for text in ("the second replacement has turned up cracked as well",
+                 "wrong colour twice now. seriously?",
+                 "the new one you sent is broken too",
+                 "you keep giving me the same link",
+                 "another week, like the last three times"):
+        s = detect(text, cls("damaged_item", 0.95), S)
+        assert s.chasing and "chasing" in s.names(), text
+
+
+def test_a_second_item_or_a_late_question_is_not_the_same_failure_again():
+    for text in ("the lamp shade is dented and the box was crushed too",
+                 "is it too late to return a rug I bought five weeks ago?",
+                 "can I order a second one of the oak chairs?",
+                 "reset link never came, checked spam too"):
+        assert not detect(text, cls("damaged_item", 0.95), S).chasing, text
+
+
+def test_strong_feelings_in_german_and_french():
+    assert emotion("Das ist eine Frechheit, ich bin stinksauer")[1] == "anger"
+    assert emotion("Je suis furieux, c'est inadmissible")[1] == "anger"
+    assert emotion("J'en peux plus, je suis à bout")[1] == "distress"
+    assert emotion("Haben Sie Sauerteigbrot-Körbe?") == (0.0, "neutral")
+    assert emotion("Où est ma commande ?") == (0.0, "neutral")

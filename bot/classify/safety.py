@@ -39,12 +39,12 @@ from bot.classify.safety_cues import (  # the concept words and cues
     NEGATORS, SURPRISE, family,
 )
 from bot.classify.safety_cues_defr import ACCOUNT_DE_FR, CUES_DE_FR, MONEY_DE_FR  # the German and French words
-from bot.classify.safety_money import money_frame  # the money frames
+from bot.classify.safety_money import money_dispute, money_frame  # the money frames
 
 CATEGORIES = (
     "injury", "burn", "electric_shock", "fire", "child_or_pet", "allergic_reaction", "food_poisoning",
     "legal_threat", "fraud", "unauthorized_charge", "account_takeover", "bereavement",
-    "financial_hardship", "large_overcharge", "distress", "self_harm",
+    "financial_hardship", "large_overcharge", "money_dispute", "distress", "self_harm",
 )
 LABELS = {
     "injury": "injury", "burn": "burn", "electric_shock": "electric shock", "fire": "fire or smoke",
@@ -52,7 +52,8 @@ LABELS = {
     "food_poisoning": "food poisoning", "legal_threat": "legal threat", "fraud": "fraud",
     "unauthorized_charge": "unauthorised charge", "account_takeover": "account takeover",
     "bereavement": "bereavement", "financial_hardship": "financial hardship",
-    "large_overcharge": "large overcharge or short refund", "distress": "distress", "self_harm": "self-harm risk",
+    "large_overcharge": "large overcharge or short refund",
+    "money_dispute": "money dispute (an amount other than agreed, a promised refund missing)", "distress": "distress", "self_harm": "self-harm risk",
 }
 
 
@@ -103,7 +104,7 @@ def load_routine() -> tuple[str, ...]:
 PRIORITY = {  # when two categories are equally strong, the first here names the hit
     c: i for i, c in enumerate((
         "self_harm", "electric_shock", "fire", "food_poisoning", "child_or_pet", "allergic_reaction", "burn",
-        "injury", "account_takeover", "fraud", "unauthorized_charge", "large_overcharge", "legal_threat",
+        "injury", "account_takeover", "fraud", "unauthorized_charge", "large_overcharge", "money_dispute", "legal_threat",
         "bereavement", "financial_hardship", "distress"))
 }
 MODEL_MIN = 0.85  # the word model's probability needed to confirm weak cues
@@ -198,6 +199,8 @@ class SafetyDetector:
         money = money_frame(masked)
         if money:
             add("large_overcharge", 1.0, money[1])
+        elif dispute := money_dispute(masked):
+            add("money_dispute", 1.0, dispute[1])
         self._context(masked, scores)
         hits = {c: s for c, s in scores.items() if s >= 1.0}
         note = ""

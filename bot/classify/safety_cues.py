@@ -106,7 +106,7 @@ class Cue:
 
 
 CUE_FAMILY = {"legal_threat": "legal", "fraud": "account", "unauthorized_charge": "money",
-              "account_takeover": "account", "large_overcharge": "money", "financial_hardship": "life",
+              "account_takeover": "account", "large_overcharge": "money", "money_dispute": "money", "financial_hardship": "life",
               "bereavement": "life", "distress": "life", "self_harm": "life"}  # the rest: harm
 
 
@@ -160,7 +160,16 @@ CUES: tuple[Cue, ...] = (
         r"{smoulder}", r"charred", r"blackened", r"(?:started|began|starting|beginning|begun) to (?:smoke|smoulder|melt|burn)",
         r"(?:smoke|fire) alarms? (?:went|go|goes|going) off", r"fumes", r"(?:went|go|goes) (?:pop|bang)",
         r"glowing (?:red|orange|hot)", r"embers", r"{blow} out",
-        r"(?:started|began|starting) (?:burning|to burn)"),
+        r"(?:started|began|starting) (?:burning|to burn)", r"smells? like (?:burning|smoke|burnt)"),
+    # electrical warning signs and fumes, weak alone ("the lamp crackles"), a case together ("crackles when I plug it
+    # in and the lights flicker"); a fuel heater in a tent with a headache is carbon monoxide
+    cue("fire", 0.55, r"crackl\w*", r"(?:all the lights|(?:lights?|power|electrics?) in the (?:house|room|flat|kitchen|home|building|hall|lounge|bedroom))\b(?: \w+){0,2}? "
+        r"(?:flicker\w*|go off|goes off|went off|go out|went out|cut out|trip\w*|dim\w*)",
+        r"(?:trips?|tripped|tripping|blows?|blew|blowing) (?:the |our |a )?(?:electrics|fuse|fuses|power|breaker|circuit)",
+        r"(?:heater|stove|burner|generator|bbq|barbecue)\b(?: \w+){0,2}? (?:inside|in) (?:the |a |our |my )?(?:tent|caravan|awning|garage|camper)",
+        r"(?:headaches?|dizz\w*|drowsy|nause\w*)\b[^.?!]{0,60}\b(?:heater|stove|burner|generator|bbq|barbecue|fumes)",
+        r"(?:heater|stove|burner|generator|bbq|barbecue)\b[^?!]{0,80}\b(?:headaches?|dizz\w*|drowsy|nause\w*)"),
+    cue("allergic_reaction", 0.55, r"tight chest", r"chest (?:feels |is |gets |went |goes )?tight", r"wheez\w*", r"asthma\w*"),
     # ------------------------------------------------------------------ burns
     cue("burn", 1.0, r"{scald}", r"burns? (?:on|to|all over|down) " + POSS, r"burn marks?",
         r"(?:first|second|third)[- ]degree", r"{burn} " + POSS + r" " + W + r"{0,1}" + BODY,
@@ -245,7 +254,12 @@ CUES: tuple[Cue, ...] = (
         r"asked (?:me )?for my (?:pin|password|bank|card|security|login)",
         r"(?:someone|somebody|a stranger|someone else) (?:is|has been|was|keeps|is still) using my (?:card|paypal|account|details|bank|identity|name)",
         r"(?:looks?|seems?|seemed|looked) (?:fake|dodgy|suspicious|like a scam|like phishing)", r"suspicious (?:text|email|call|message|link|sms)",
-        r"is (?:this|that|it) (?:email|text|message|call|link) (?:real|genuine|legit|from you)", r"(?:order|orders) (?:on my account )?(?:i|that i) (?:never|didn't|did not) (?:place|make|order)"),
+        r"is (?:this|that|it) (?:email|text|message|call|link) (?:real|genuine|legit|from you)", r"(?:order|orders) (?:on my account )?(?:i|that i) (?:never|didn't|did not) (?:place|make|order)",
+        # orders or parcels the customer knows nothing of ("delivery notifications for stuff i haven't bought",
+        # "30 orders that nobody in our office placed", "an order going to Lyon. I've never been to Lyon")
+        r"(?:stuff|things|items|orders?|parcels?|packages?|deliveries|notifications?)\b[^.?!]{0,40}\b(?:i|we) (?:haven't|have not|never|didn't|did not) (?:bought|ordered|placed|made|asked for)",
+        r"orders? (?:that |which )?(?:nobody|no one|no-one)\b[^.?!]{0,25}\b(?:placed|ordered|made)",
+        r"(?:order|delivery|parcel|address)\b[^?!]{0,80}\bi've never (?:been|lived) (?:to|in|at)"),
     # ------------------------------------------------------------------ unauthorised charge
     cue("unauthorized_charge", 1.0,
         r"(?:didn't|did not|never) authori[sz]\w*", r"(?:not|un)authori[sz]ed", r"who authori[sz]ed", r"without (?:my )?(?:permission|consent|asking|authori[sz]ation)",

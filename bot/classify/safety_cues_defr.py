@@ -70,3 +70,23 @@ WANTS_HUMAN_DE_FR = (
     "parler à une personne", "avec une personne", "un conseiller", "une conseillère", "un humain", "vrai humain", "parler à quelqu'un", "appelez-moi",
     "pas un robot",
 )
+
+# strong feelings in German and French, for bot/pipeline/signals.py's emotion lexicon (word -> intensity, label;
+# matched as the start of a word, like the English ones; WHOLE_WORD_DE_FR only as whole words: "sauer" is
+# also the start of "Sauerteig", "nul" of "nulle part")
+EMOTION_DE_FR: dict[str, tuple[float, str]] = {
+    "stinksauer": (0.9, "anger"), "wütend": (0.85, "anger"), "frechheit": (0.85, "anger"), "unverschämt": (0.85, "anger"),
+    "skandal": (0.8, "anger"), "inakzeptabel": (0.8, "anger"), "verärgert": (0.75, "anger"), "sauer": (0.7, "anger"),
+    "die nase voll": (0.8, "frustration"), "es reicht": (0.75, "frustration"), "reicht mir": (0.75, "frustration"),
+    "zum dritten mal": (0.7, "frustration"), "zum vierten mal": (0.75, "frustration"),
+    "zum wiederholten mal": (0.7, "frustration"), "keiner meldet sich": (0.6, "frustration"),
+    "niemand meldet sich": (0.6, "frustration"), "enttäuscht": (0.6, "frustration"), "bin am ende": (0.8, "distress"),
+    "echt am ende": (0.8, "distress"), "völlig am ende": (0.8, "distress"), "total am ende": (0.8, "distress"),
+    "furieux": (0.9, "anger"), "furieuse": (0.9, "anger"), "inadmissible": (0.85, "anger"), "inacceptable": (0.8, "anger"),
+    "scandaleu": (0.85, "anger"), "honteu": (0.8, "anger"), "en colère": (0.8, "anger"), "ras-le-bol": (0.8, "frustration"),
+    "ras le bol": (0.8, "frustration"), "j'en ai marre": (0.8, "frustration"), "marre": (0.7, "frustration"),
+    "troisième fois": (0.7, "frustration"), "quatrième fois": (0.75, "frustration"),
+    "personne ne me répond": (0.6, "frustration"), "déçu": (0.6, "frustration"), "nul": (0.6, "anger"),
+    "à bout": (0.8, "distress"), "j'en peux plus": (0.85, "distress"),
+}
+WHOLE_WORD_DE_FR = frozenset({"sauer", "nul", "marre"})

@@ -13,7 +13,7 @@ from bot.history import History, history_from  # noqa: F401 - history_from is al
 from bot.messages import Classification, Signals
 from bot.settings import Settings
 from bot.classify.safety_model import MEANING_MIN_WORDS
-from bot.classify.safety_cues_defr import WANTS_HUMAN_DE_FR
+from bot.classify.safety_cues_defr import EMOTION_DE_FR, WANTS_HUMAN_DE_FR, WHOLE_WORD_DE_FR
 from bot.classify.safety_money import largest_sum
 
 # word -> (intensity 0..1, label). Stems match by prefix ("furious" matches "furiously").
@@ -52,7 +52,8 @@ LEXICON: dict[str, tuple[float, str]] = {
     "what a joke": (0.8, "anger"), "thanks a lot for nothing": (0.85, "anger"),
 }
 # stems of 3 letters or fewer match whole words only ("mad" is not "made"); longer ones match by prefix
-WHOLE_WORD = frozenset(w for w in LEXICON if len(w) <= 3)
+LEXICON.update(EMOTION_DE_FR)
+WHOLE_WORD = frozenset(w for w in LEXICON if len(w) <= 3) | WHOLE_WORD_DE_FR
 # Words that make a message critical whatever intent the classifier picked (a safety net).
 CRITICAL_PHRASES = (
     "solicitor", "lawyer", "attorney", "sue you", "suing", "legal action", "take you to court", "small claims",
@@ -108,6 +109,21 @@ CHASING = re.compile(
     r"|still (?:haven't|hasn't|have not|has not|not|no sign|waiting)|never (?:heard back|replied|got back|called back)"
     r"|chased|chasing|(?:nobody|no one|no-one) (?:has |have )?(?:replied|answered|got back|called|can find|could find|knows)"
     r"|your colleague|the agent (?:said|told)|last time i (?:called|contacted|wrote|chatted))\b")
+# ...and, at any length, the same failure again ("the second replacement has arrived broken as well", "wrong
+# twice now", "third wrong size in a row") or the same reply again ("you keep giving me the same link", "like the
+# last three times"): a story is not needed when the message says the usual fix was already tried
+_FAILED = (r"(?:broken|broke|damaged|wrong|faulty|cracked|chipped|dented|scratched|missing|late|leaking|leaks|torn|ripped|"
+           r"stuck|defective|not (?:arrived|turned up|come)|never (?:arrived|came|turned up)|doesn'?t work|not working|stopped working)")
+REPEATED = re.compile(
+    r"\b" + _FAILED + r"\b[^.?!,]{0,20}\b(?:again|twice|(?:three|four|five|3|4|5) times(?= now| in a row| already)|in a row)\b"
+    r"|\b(?:second|third|fourth|2nd|3rd|4th)\b[^.?!]{0,25}\b" + _FAILED + r"\b[^.?!]{0,25}\b(?:in a row|again|as well|too)\b"
+    r"|\b(?:the|this|my|your) (?:replacement|exchange|new one|second one|resent one)\b[^.?!]{0,30}\b" + _FAILED
+    + r"\b[^.?!]{0,15}\b(?:too|as well|again)\b"
+    r"|\b(?:the|this|my|your) (?:second|third|fourth|2nd|3rd|4th|another) (?:replacement|one|exchange)\b[^.?!]{0,30}\b" + _FAILED + r"\b"
+    r"|\bsame (?:crack|fault|problem|issue|damage|defect)\b[^.?!]{0,20}\bsame (?:spot|place|side|corner|leg)\b"
+    r"|\b(?:keep|kept) (?:giving|sending|telling) (?:me )?(?:the same|to)\b"
+    r"|\bsame (?:copy-paste|copy and paste|automated|canned|standard) (?:answer|reply|response|email|e-mail|message)"
+    r"|\blike the last (?:two|three|four|few|\d) times\b")
 WORD = re.compile(r"[a-z']+")
 CLAUSE_SPLIT = re.compile(r"[.;:!?]+|,\s*(?:and|but|then|so)\b|\b(?:and then|but then|and now|and also)\b", re.I)
 
@@ -272,7 +288,7 @@ def detect(text: str, classification: Classification | None, settings: Settings,
         gibberish=gibberish(text, vocabulary),
         needs_human=bool(classification and classification.needs_human),
         urgent=any(u in lowered for u in URGENT),
-        chasing=bool(CHASING.search(lowered)) and len(WORD.findall(lowered)) >= STORY_WORDS,
+        chasing=(bool(CHASING.search(lowered)) and len(WORD.findall(lowered)) >= STORY_WORDS) or bool(REPEATED.search(lowered)),
         complexity=complexity(text, classification,
                               complex_p if cfg.complex_by_meaning and complex_p >= cfg.complex_by_meaning else 0.0),
         injection=injection,
