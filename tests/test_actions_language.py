@@ -189,3 +189,21 @@ def test_the_wait_names_the_support_hours_in_the_customers_language():
     saturday_night = datetime(2026, 12, 5, 22, 0, tzinfo=timezone.utc)  # closed: back on Monday, the hours too
     assert "(du lundi au vendredi de 8 h à 20 h" in wait_text(s, saturday_night, "handoff.passing_on", "fr")
     assert f"({s.company.support_hours})" in wait_text(s, tuesday_noon)  # English as configured
+
+
+async def test_an_agents_approve_and_deny_reach_a_french_customer_in_french(app):  # noqa: F811
+    from bot.handoff import approvals
+    from bot.handoff.agents import add_agent
+
+    agent = await add_agent(app.sessions, "ann", "correct horse battery")
+    for approve in (False, True):
+        await say(app, "/new")
+        await say(app, "Je voudrais un remboursement pour ma commande NW-50118.")
+        await say(app, "SW1A 1AA")
+        waits = await say(app, "Oui, rembourser")
+        assert waits.escalation_id is not None
+        told = await approvals.decide(app.handoff, waits.escalation_id, agent, approve=approve, note="déjà remboursé")
+        if approve:
+            assert told.startswith("C'est fait : 212,50 € pour la commande NW-50118"), told
+        else:
+            assert told.startswith("Un collègue a examiné votre remboursement") and "déjà remboursé" in told, told

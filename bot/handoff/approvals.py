@@ -54,7 +54,8 @@ async def decide(handoff: Handoff, escalation_id: int, agent_id: int, approve: b
         if actions is None:
             raise HandoffError("actions are not available in this process")
         step = await actions.execute(waiting.action, waiting.values, waiting.looked_up, channel=conv.channel,
-                                     customer_id=customer.external_id, key=f"approval:{escalation_id}")
+                                     customer_id=customer.external_id, key=f"approval:{escalation_id}",
+                                     language=conv.language or "")
         record, text = step.record, step.text
         if record is not None:
             metrics.observe_action_call(record.action, record.status, record.latency_ms)
@@ -63,6 +64,8 @@ async def decide(handoff: Handoff, escalation_id: int, agent_id: int, approve: b
                 s.add(_row(record, conv.id, message_id, agent_id))
             raise HandoffError(f"the shop's API failed ({record.error}); nothing was done. Press Approve again, "
                                "or write to the customer")
+    elif actions is not None:  # the denial in the customer's language (language.actions)
+        text = actions.denied(waiting, note or "", conv.language or "")
     else:
         text = render_reply(action.approval.denied if action.approval else "", None, waiting.values,
                             **seen, note=(note or "").strip()[:500]) or action.cancel_reply
