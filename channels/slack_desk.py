@@ -54,7 +54,11 @@ NOTES = {"claimed": "{agent} took this escalation. Replies in this thread go to 
          "returned": "{agent} returned the conversation to the bot.",
          "reviewed": "{agent} reviewed the draft: {by}.",
          "approved": "{agent} approved it; the customer was told, and the conversation is back with the bot.",
-         "denied": "{agent} denied it; the customer was told, and the conversation is back with the bot."}
+         "denied": "{agent} denied it; the customer was told, and the conversation is back with the bot.",
+         # assignment (bot/handoff/assign.py)
+         "assigned": "Round robin gave this escalation to {agent}. Replies in this thread go to the customer.",
+         "transferred": "{by} handed this conversation over.",
+         "released": "{by} went away before answering; the escalation is open again."}
 
 
 def age(since: datetime, now: datetime) -> str:

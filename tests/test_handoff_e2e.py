@@ -67,7 +67,8 @@ async def test_a_telegram_customer_is_helped_by_an_agent_in_slack(fake_telegram,
         await wait_until(lambda: slack.bot_messages(AGENTS), timeout=5)
         [card] = slack.bot_messages(AGENTS)
         ts = card["ts"]
-        assert card["text"].startswith("Escalation #1 (high): Alice on telegram: Angry customer")
+        # the name and @username Telegram gives (the fake's user is "alice")
+        assert card["text"].startswith("Escalation #1 (high): Alice (@alice) on telegram: Angry customer")
         assert [e["action_id"] for e in card["blocks"][-1]["elements"]] == ["sb_take", "sb_resolve", "sb_return"]
         [esc] = await wait_until(lambda: rows(svc, m.Escalation, m.Escalation.desk_refs.is_not(None)), timeout=5)
         assert (esc.status, esc.reason_kind) == ("open", "signal")

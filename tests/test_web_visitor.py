@@ -63,9 +63,11 @@ async def test_migration_0007_replaces_stored_visitor_ids_by_their_digest(empty_
     await asyncio.to_thread(upgrade, empty_db_url, "0006")
     try:
         async with async_sessionmaker(engine)() as s, s.begin():  # rows as the page's posts were stored before
-            s.add_all([m.Customer(id=1, channel="web", external_id=visitor),
-                       m.Customer(id=2, channel="telegram", external_id="42")])
-            await s.flush()
+            # Core, naming the columns: the model has columns added by later revisions (0013: last_name, username)
+            await s.execute(m.Customer.__table__.insert(), [
+                dict(id=1, channel="web", external_id=visitor, unreachable=False, created_at=datetime.now(timezone.utc)),
+                dict(id=2, channel="telegram", external_id="42", unreachable=False,
+                     created_at=datetime.now(timezone.utc))])
             # Core, naming the columns: the model has columns added by later revisions (0011: language)
             now = datetime.now(timezone.utc)
             await s.execute(m.Conversation.__table__.insert(), [

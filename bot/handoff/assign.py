@@ -154,7 +154,8 @@ class Assigner:
                 raise HandoffError(f"no active agent #{agent_id}")
             if not available and self.config.release_on_away:
                 released = await self._release(s, agent_id)
-        await self._told(released, "released")
+            name = await s.scalar(select(m.Agent.name).where(m.Agent.id == agent_id))
+        await self._told(released, "released", name)
         await self.fill()
         return released
 
