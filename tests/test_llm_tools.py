@@ -9,6 +9,8 @@ call's arguments pass the parameter's pattern like the customer's own words."""
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from pathlib import Path
 
@@ -107,6 +109,19 @@ async def test_the_last_round_offers_no_tools_so_the_model_must_answer(llm_serve
 @pytest.fixture
 async def tool_app(db_url, llm_server, monkeypatch):  # noqa: F811
     """The mini app (everything to the cheap model) with the demo's order actions and order API."""
+    async with _tool_app(db_url, llm_server, monkeypatch) as a:
+        yield a
+
+
+@pytest.fixture
+async def tool_app_languages(db_url, llm_server, monkeypatch):  # noqa: F811
+    """The same with the demo's languages: detection, and the actions' German and French words."""
+    async with _tool_app(db_url, llm_server, monkeypatch, languages=True) as a:
+        yield a
+
+
+@contextlib.asynccontextmanager
+async def _tool_app(db_url, llm_server, monkeypatch, languages: bool = False):  # noqa: ANN001, ANN202
     monkeypatch.setenv("TEST_KEY_SMALL", KEYS["openai"])
     monkeypatch.setenv("TEST_KEY_BIG", KEYS["anthropic"])
     demo = load_settings(ROOT / "examples" / "supportbot.yaml")
@@ -116,6 +131,8 @@ async def tool_app(db_url, llm_server, monkeypatch):  # noqa: F811
     settings.models["big"].base_url = llm_server.url
     settings.llm.max_retries = 0
     settings.actions = {k: demo.actions[k] for k in ("order_status", "cancel_order")}
+    if languages:
+        settings.language, settings.action_words = demo.language, demo.action_words
     settings.apps = [MountedApp(path="/demo-shop", file=str(ROOT / "examples" / "shop_api.py"))]
     async with apps.served_alone(settings) as shop, App.open(settings, classifier=Scripted()) as a:
         a.actions.self_url = shop
@@ -161,4 +178,13 @@ async def test_a_tool_argument_that_is_no_order_number_is_asked_for_again(tool_a
     llm_server.script("small", _verdict(), calls_tool("order_status", {"order_number": "my last one", "postcode": "x"}))
     r = await say(tool_app, "where's my last parcel", "e1")
     assert r.decision.route.value == "clarify" and "order number" in tool_app.out.sent[-1].text
+    assert await _calls(tool_app) == []
+
+
+async def test_a_write_the_model_asks_for_is_confirmed_in_the_customers_language(tool_app_languages, llm_server):
+    tool_app = tool_app_languages
+    llm_server.script("small", _verdict(), calls_tool("cancel_order", {"order_number": "NW-51207", "postcode": "75011"}))
+    r = await say(tool_app, "Bonjour, pouvez-vous annuler ma commande NW-51207 s'il vous plaît ? Code postal 75011", "e1")
+    assert r.decision.route.value == "clarify" and "asked to confirm" in r.decision.reason
+    assert "Annuler la commande NW-51207 ?" in tool_app.out.sent[-1].text, tool_app.out.sent[-1].text
     assert await _calls(tool_app) == []

@@ -29,6 +29,7 @@ class CallContext(Protocol):
     channel: str
     customer_id: str
     key: str
+    language: str  # the customer's language ("" or language.default: the default's)
 
 
 MAX_ARGUMENT = 200  # characters of one argument that are read
@@ -74,7 +75,8 @@ class ToolRunner:
         ctx = self.ctx
         step = await self.actions.step(call.name, "", known=self.values(call.name, call.arguments), intent=action.intents[0],
                                        original=ctx.text, message_id=ctx.message_id, channel=ctx.channel,
-                                       customer_id=ctx.customer_id, key=ctx.key)
+                                       customer_id=ctx.customer_id, key=ctx.key,
+                                       language=ctx.language if ctx.language != self.settings.language.default else "")
         self.calls.append(f"{call.name}: {step.note}")
         if step.pending is not None or step.approval is not None or step.gave_up:
             self.took_over = step  # the bot asks the customer (a value, a yes) or an agent: the model is done
