@@ -7,19 +7,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-import yaml
 
 from bot.classify.safety import CATEGORIES, SafetyDetector, SafetyHit
 from bot.classify.safety_money import money_frame
 from bot.classify.safety_cues import forms
+from tests.harness.safety import routine_examples
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def routine_examples() -> list[str]:
-    """The shop's routine intent examples (critical intents left out): the negatives build() takes."""
-    raw = yaml.safe_load((ROOT / "examples" / "intents.yaml").read_text(encoding="utf-8"))["intents"]
-    return [str(e) for cfg in raw.values() if not cfg.get("critical") for e in cfg.get("examples", [])]
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +323,10 @@ def test_one_warning_sign_is_a_concern_for_a_message_the_bot_cannot_place(frames
 
 def test_a_lighting_mode_is_not_a_warning_sign(frames_only):
     assert frames_only.check("does the flicker mode on the fairy lights have a timer?", weak=True) is None
+
+
+def test_someone_who_has_passed_is_bereavement_and_a_passed_test_is_not(frames_only):
+    hit = frames_only.check("my grandad had the account and he's passed now, can we use the voucher on it?")
+    assert hit is not None and hit.category == "bereavement", hit
+    for text in ("she's passed her driving test so the lamp is a present", "he's passed the order number on to me"):
+        assert frames_only.check(text) is None, text

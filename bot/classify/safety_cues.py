@@ -299,7 +299,7 @@ CUES: tuple[Cue, ...] = (
         r"{pass} away", r"late (?:" + FAMILY + r")", r"funeral", r"bereave\w*", r"condolences", r"death in the family",
         r"(?:after|since|following) (?:his|her|their|the) death", r"(?:lost|losing|lose) (?:my|our|his|her) " + FAMILY,
         r"(?:for|at|after) the wake", r"in memory of", r"memorial", r"{die} (?:in|last|recently|suddenly|this)"
-        r"(?! (?:minutes?|seconds?|hours?))", r"(?:he|she) (?:died|passed)", r"widow\w*", r"rest in peace",
+        r"(?! (?:minutes?|seconds?|hours?))", r"(?:he|she) (?:died|passed)", r"(?:he|she)(?:'s| has) passed(?: on| now| away)?(?=[.,!?;]|$| and| last| recently| in| on)", r"widow\w*", r"rest in peace",
         r"(?:my|our) (?:\w+ )?(?:passed|died) (?:away|last|recently|suddenly|in|on)", r"{sort} out (?:my|her|his) \w+'s affairs",
         r"'s affairs", r"\w+(?:'s)? estate\b", r"executor", r"probate", r"stillb\w+", r"miscarr\w+", r"no longer with us",
         r"(?:isn't|is not|aren't) with us (?:any ?more)", r"deceased", r"next of kin", r"lost the baby",
