@@ -67,7 +67,7 @@ class App:
                     classifier = await asyncio.to_thread(build_classifier, settings, model_dir)
             finally:
                 built = await readers
-            kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
+            kb = KnowledgeBase.of(settings)
             router = LLMRouter(settings, http, sessions)  # one per process: breaker state lives here
             remote = _build_llm_classifier(settings, router)
             cascade = Cascade(classifier, remote, settings.policy.confidence_threshold)

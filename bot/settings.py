@@ -84,6 +84,7 @@ class Knowledge(Strict):
     path: str = "kb"
     top_k: int = Field(3, ge=1)
     min_score: float = Field(0.15, ge=0, le=1)
+    more: str = "More in our help centre"  # before the article's title and link (a language.texts key)
 
 
 class Classifier(Strict):

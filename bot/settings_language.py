@@ -17,7 +17,8 @@ TEXT_KEYS = ("clarify.prompt", "clarify.prompt_one", "clarify.something_else", "
              "handoff.rating_prompt", "handoff.rating_thanks", "handoff.rating_comment_thanks", "handoff.returned_text",
              "handoff.passing_on", "handoff.reviewing", "handoff.added_to_request", "handoff.waiting_approval",
              "handoff.usual_wait", "handoff.offline", "handoff.back", "handoff.today", "handoff.tomorrow",
-             "handoff.on_day", "handoff.weekdays", "handoff.email_us", "handoff.during_hours", "company.support_hours")
+             "handoff.on_day", "handoff.weekdays", "handoff.email_us", "handoff.during_hours", "company.support_hours",
+             "knowledge.more")
 
 
 class LanguageCfg(Strict):

@@ -214,7 +214,7 @@ def eval_cmd(
 
     async def go() -> None:
         if not with_llm:  # as live handling with no LLM key: the same Decider, no cascade stage, no LLM routes
-            kb = KnowledgeBase.load(settings.path(settings.knowledge.path), set(settings.intents))
+            kb = KnowledgeBase.of(settings)
             decider = make_decider(settings, Cascade(clf, None, settings.policy.confidence_threshold), kb)
             holder.append(await ev.evaluate(rows, settings, clf, decider))
             return
@@ -281,7 +281,7 @@ def replay(
                                                            candidate.signals.repeat_window_hours)
         finally:
             await engine.dispose()
-        kb = KnowledgeBase.load(candidate.path(candidate.knowledge.path), set(candidate.intents))
+        kb = KnowledgeBase.of(candidate)
         holder.append((await rp.replay(items, earlier, candidate, clf, kb), skipped))
 
     _run(go())

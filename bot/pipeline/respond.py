@@ -220,7 +220,10 @@ class Responder:
             return await self._degrade(decision, ctx, "no canned answer for this intent")
         if route is Route.KNOWLEDGE:
             if ctx.hits and ctx.hits[0].score >= self.settings.knowledge.min_score:
-                return Response(decision, render(answer_from(ctx.hits[0]), self._values(ctx)))
+                hit = ctx.hits[0]
+                said = ctx.language if self._foreign(ctx) and hit.article.in_language(ctx.language) else ""
+                text = answer_from(hit, self.settings.text("knowledge.more", said), said)
+                return Response(decision, render(text, self._values(ctx, said)), language=said or None)
             return await self._degrade(decision, ctx, "no knowledge-base article matches well enough")
         if route is Route.CLARIFY:
             return self._clarify(decision, ctx)
