@@ -26,6 +26,7 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import yaml
@@ -98,14 +99,21 @@ class KnowledgeBase:
     def __init__(self, articles: list[Article]):
         self.articles = articles
         self._vectorizer: TfidfVectorizer | None = None
+        self._translated: tuple[Callable[[str], tuple[np.ndarray, np.ndarray]], np.ndarray, np.ndarray] | None = None
+        # ^ the translations' (features, terms x translations, the article each translates)
         if articles:
             self._vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english",
                                                strip_accents="unicode")
-            docs = [" ".join(f"{x.title} {x.title} {x.body}" for x in (a, *(t for _, t in a.translations)))
-                    for a in articles]
+            docs = [f"{a.title} {a.title} {a.body}" for a in articles]
             # (terms x articles), dense: a query's few terms pick rows, one small product scores all
             self._by_term = np.ascontiguousarray(self._vectorizer.fit_transform(docs).T.toarray())
             self._features = sparse_features(self._vectorizer)
+        # the translations have an index of their own, so the default language's scores stay as they are
+        owned = [(i, t) for i, a in enumerate(articles) for _, t in a.translations]
+        if owned:
+            words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, strip_accents="unicode")
+            matrix = words.fit_transform([f"{t.title} {t.title} {t.body}" for _, t in owned]).T.toarray()
+            self._translated = (sparse_features(words), np.ascontiguousarray(matrix), np.array([i for i, _ in owned]))
 
     @classmethod
     def of(cls, settings: Settings) -> "KnowledgeBase":
@@ -141,6 +149,11 @@ class KnowledgeBase:
             return []
         cols, vals = self._features(text)
         sims = vals @ self._by_term[cols] if len(cols) else np.zeros(len(self.articles))
+        if self._translated is not None:  # an article scores as well as its best translation
+            features, by_term, owner = self._translated
+            tcols, tvals = features(text)
+            if len(tcols):
+                np.maximum.at(sims, owner, tvals @ by_term[tcols])
         hits = []
         for article, sim in zip(self.articles, sims):
             score = float(sim) + (INTENT_BONUS if intent and intent in article.intents else 0.0)
