@@ -11,30 +11,8 @@ from bot.handoff.agents import add_agent
 from bot.db import models as m
 from bot.handoff.escalations import HandoffError
 from bot.messages import utcnow
-from tests.test_pipeline import app, rows, say  # noqa: F401 - the app fixture (mini config, scripted classifier)
-
-
-class Desk:
-    """Records what agents would see."""
-
-    name = "test-desk"
-
-    def __init__(self):
-        self.events: list[tuple] = []
-        self.open = True  # an agent has it on screen
-
-    def listening(self, conversation_id):  # noqa: ANN001, ANN201
-        return self.open
-
-    async def announce(self, esc, again):  # noqa: ANN001
-        self.events.append(("announce", esc.id, again))
-        return {"card": f"c{esc.id}"}
-
-    async def customer_said(self, esc, text):  # noqa: ANN001
-        self.events.append(("customer_said", esc.id, text))
-
-    async def changed(self, esc, event, by=None):  # noqa: ANN001
-        self.events.append((event, esc.id, by))
+from tests.fakes.doubles import Desk
+from tests.harness.pipeline import app, rows, say  # noqa: F401 - the app fixture (mini config, scripted classifier)
 
 
 @pytest.fixture

@@ -27,8 +27,8 @@ from bot.runtime.inbox import ClaimedEvent
 from bot.runtime.outbox import Outbox
 from bot.runtime.worker import Worker
 from tests.service_harness import wait_until
-from tests.test_lease_recovery import aware, event, row
-from tests.test_pipeline import app  # noqa: F401 - the app fixture
+from tests.harness.queues import aware, event, row
+from tests.harness.pipeline import app  # noqa: F401 - the app fixture
 
 HOUR = 3600.0
 

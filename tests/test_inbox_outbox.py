@@ -7,12 +7,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.runtime.channel import ChannelRegistry, DeliveryError
+from bot.runtime.channel import DeliveryError
 from bot.db.engine import make_engine, session_factory
 from bot.db.models import Conversation, Customer, InboxEvent, OutboxMessage
 from bot.runtime.inbox import Inbox, from_payload
-from bot.messages import InboundMessage, Reply, utcnow
+from bot.messages import InboundMessage, utcnow
 from bot.runtime.outbox import Outbox
+from tests.fakes.doubles import Recorder
+from tests.harness.queues import _queue_many, _registry
 
 
 @pytest.fixture
@@ -80,20 +82,6 @@ async def test_failed_event_retries_then_parks(sessions):
     assert await inbox.backlog() == 0
 
 
-class Recorder:
-    name = "test"
-
-    def __init__(self, failures: list[DeliveryError] | None = None):
-        self.failures = list(failures or [])
-        self.sent: list[tuple[Reply, str]] = []
-
-    async def deliver(self, reply: Reply, key: str) -> str | None:
-        if self.failures:
-            raise self.failures.pop(0)
-        self.sent.append((reply, key))
-        return f"ext-{len(self.sent)}"
-
-
 async def _queue(sessions, text="hello") -> int:  # noqa: ANN001
     async with sessions.begin() as s:
         cust = Customer(channel="test", external_id="c1")
@@ -112,12 +100,6 @@ async def _queue(sessions, text="hello") -> int:  # noqa: ANN001
 async def _row(sessions, row_id):  # noqa: ANN001
     async with sessions() as s:
         return await s.get(OutboxMessage, row_id)
-
-
-def _registry(channel) -> ChannelRegistry:  # noqa: ANN001
-    reg = ChannelRegistry()
-    reg.register(channel)
-    return reg
 
 
 async def test_outbox_delivers_once(sessions):
@@ -195,26 +177,6 @@ async def test_claim_many_takes_at_most_limit_and_one_event_per_conversation(ses
     assert [e.id for e in rest] == [ids["B"][0], ids["C"][0], ids["D"][0]]  # oldest first; A2, B2 wait
     assert all(e.locked_by == "w2" and e.attempts == 1 for e in rest)
     assert await inbox.claim_many("w3", 10) == []
-
-
-async def _queue_many(sessions, rows: list[tuple[str, str]]) -> dict[str, int]:  # noqa: ANN001
-    """(thread, text) rows queued in this order, one conversation per thread; text -> row id."""
-    out, convs = {}, {}
-    async with sessions.begin() as s:
-        cust = Customer(channel="test", external_id="c1")
-        s.add(cust)
-        await s.flush()
-        for thread, text in rows:
-            if thread not in convs:
-                convs[thread] = Conversation(customer_id=cust.id, channel="test", thread_key=thread)
-                s.add(convs[thread])
-                await s.flush()
-            row = OutboxMessage(idempotency_key=f"k-{text}", channel="test", conversation_id=convs[thread].id,
-                                text=text, recipient={"customer_id": "c1", "conversation_key": thread})
-            s.add(row)
-            await s.flush()
-            out[text] = row.id
-    return out
 
 
 async def test_outbox_keeps_each_conversations_order_while_sending_others_alongside(sessions):

@@ -18,7 +18,7 @@ from tests.conftest import EXAMPLE_CONFIG
 from tests.fakes.doubles import Collect
 from tests.fakes.llm_servers import llm_server  # noqa: F401 - fixture
 from tests.helpers import demo_config_copy
-from tests.test_pipeline import rows, say
+from tests.harness.pipeline import rows, say
 
 
 def test_the_detector_tells_the_shops_languages_apart_and_keeps_quiet_on_scraps():
@@ -132,7 +132,8 @@ async def test_a_french_message_is_routed_by_a_language_in_rule_and_the_agent_se
 
 async def test_a_model_is_told_to_answer_in_the_customers_language(db_url, llm_server, monkeypatch):  # noqa: F811
     from bot.settings_language import LanguageCfg
-    from tests.test_pipeline_llm import answer, llm_app, ok, verdict
+    from tests.fakes.llm_servers import ok
+    from tests.harness.llm_app import answer, llm_app, verdict
 
     def german(settings):  # noqa: ANN001, ANN202
         settings.language = LanguageCfg(default="en", detect=["en", "de"], unavailable={"de": "NUR AUF ENGLISCH:"})

@@ -14,7 +14,7 @@ lease end, a row's status) and assert on what is stored.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -27,7 +27,8 @@ from bot.runtime.worker import Worker, worker_identity
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.fakes.doubles import Collect, Scripted
-from tests.test_pipeline import app  # noqa: F401 - the app fixture
+from tests.harness.queues import aware, event, row
+from tests.harness.pipeline import app  # noqa: F401 - the app fixture
 
 HOUR = 3600.0
 
@@ -35,20 +36,6 @@ HOUR = 3600.0
 def message(thread: str, text: str = "where is my order") -> InboundMessage:
     return InboundMessage(channel="test", customer_id=f"c-{thread}", conversation_key=thread, text=text,
                           customer_name="Ann")
-
-
-def aware(when: datetime) -> datetime:
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)  # SQLite gives naive UTC back
-
-
-async def event(app: App, event_id: int) -> m.InboxEvent:
-    async with app.sessions() as s:
-        return await s.get(m.InboxEvent, event_id)
-
-
-async def row(app: App, row_id: int) -> m.OutboxMessage:
-    async with app.sessions() as s:
-        return await s.get(m.OutboxMessage, row_id)
 
 
 async def queue_reply(app: App, key: str) -> int:

@@ -20,7 +20,7 @@ from bot.db import models as m
 from tests.fakes.llm_servers import KEYS, Behaviour, FakeLLMServer, rate_limited
 from tests.helpers import mini_settings
 from tests.fakes.doubles import Collect, Scripted
-from tests.test_pipeline import rows, say
+from tests.harness.pipeline import rows, say
 
 MESSAGES = {
     "weather": "what's the weather",  # out of scope: cascade asks the cheap LLM, then a cheap-LLM answer

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from bot.db import models as m
 from tests.fakes.llm_servers import llm_server, ok  # noqa: F401 - fixture
-from tests.test_pipeline import rows, say
-from tests.test_pipeline_llm import app, verdict  # noqa: F401 - fixture
+from tests.harness.pipeline import rows, say
+from tests.harness.llm_app import app, verdict  # noqa: F401 - fixture
 
 
 async def test_a_plain_text_answer_is_sent_with_the_cascades_confidence(app):  # noqa: F811

@@ -19,8 +19,8 @@ from bot.settings import Cap
 from bot.web.metrics_route import ENV, GAUGES, refresh_seconds
 from tests.fakes.llm_servers import llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
-from tests.test_pipeline import say
-from tests.test_pipeline_llm import answer, app as llm_app, verdict  # noqa: F401 - fixture
+from tests.harness.pipeline import say
+from tests.harness.llm_app import answer, app as llm_app, verdict  # noqa: F401 - fixture
 from tests.web_harness import serving
 
 

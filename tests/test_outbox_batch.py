@@ -13,7 +13,8 @@ from sqlalchemy import event, select
 from bot.db.engine import make_engine, session_factory
 from bot.db.models import OutboxMessage
 from bot.runtime.outbox import Outbox
-from tests.test_inbox_outbox import Recorder, _queue_many, _registry
+from tests.fakes.doubles import Recorder
+from tests.harness.queues import _queue_many, _registry
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from channels.slack_desk import SlackDesk
 from bot.app import App
 from tests.fakes.llm_servers import KEYS, llm_server, ok  # noqa: F401 - fixture
 from tests.helpers import mini_settings
-from tests.test_handoff import Desk
+from tests.fakes.doubles import Desk
 from tests.fakes.doubles import Collect, Scripted
-from tests.test_pipeline import app, rows, say  # noqa: F401 - the app fixture
-from tests.test_pipeline_llm import answer, verdict
+from tests.harness.pipeline import app, rows, say  # noqa: F401 - the app fixture
+from tests.harness.llm_app import answer, verdict
 
 CARD = "4242 4242 4242 4242"
 IBAN = "DE89 3704 0044 0532 0130 00"

@@ -6,41 +6,12 @@ test_classifier.py and end to end in test_chat_cli.py), so each case picks its c
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import func, select
 
-from bot.app import App
 from bot.runtime.channel import ChannelRegistry
 from bot.db import models as m
-from bot.messages import InboundMessage
-from tests.fakes.doubles import Collect, Scripted
-from tests.helpers import mini_settings
-
-
-@pytest.fixture
-async def app(db_url, monkeypatch):
-    monkeypatch.delenv("TEST_KEY_SMALL", raising=False)
-    monkeypatch.delenv("TEST_KEY_BIG", raising=False)
-    settings = mini_settings()
-    settings.database.url = db_url
-    async with App.open(settings, classifier=Scripted()) as a:
-        a.out = Collect()
-        a.channels.register(a.out)
-        yield a
-
-
-async def say(app, text: str, event: str, customer: str = "c1", thread: str = "t1"):  # noqa: ANN001, ANN201
-    msg = InboundMessage(channel="test", customer_id=customer, text=text, conversation_key=thread,
-                         customer_name="Ann")
-    event_id = await app.inbox.accept(msg, event)
-    results = await app.worker.drain()
-    await app.outbox.flush()
-    return results.get(event_id) if event_id else None
-
-
-async def rows(app, model, *where):  # noqa: ANN001, ANN201
-    async with app.sessions() as s:
-        return (await s.scalars(select(model).where(*where).order_by(model.id))).all()
+from tests.fakes.doubles import Collect
+from tests.harness.pipeline import app, rows, say  # noqa: F401 - app is a fixture
 
 
 async def test_canned_answer_end_to_end(app):
