@@ -11,7 +11,7 @@ from bot.db import models as m
 from bot.handoff.agents import add_agent
 from tests.fakes.slack_api import FakeSlack, deliver_event, fake_slack  # noqa: F401 - fixture
 from tests.service_harness import running_service, wait_until
-from tests.test_agent_console import PASSWORD, Customer, csrf_in, escalation_of, jar_session, log_in, post
+from tests.harness.console import PASSWORD, Customer, csrf_in, escalation_of, jar_session, log_in, post
 
 SECRET = "approval-signing-secret"
 AGENTS = "CAGENTS"

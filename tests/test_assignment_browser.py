@@ -15,7 +15,7 @@ from tests.browser import launch, needs_chromium
 from tests.fakes.doubles import Scripted
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
-from tests.test_agent_console import PASSWORD, Customer, jar_session, log_in, page_csrf, post
+from tests.harness.console import PASSWORD, Customer, jar_session, log_in, page_csrf, post
 
 
 @pytest.fixture

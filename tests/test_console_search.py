@@ -21,9 +21,9 @@ from bot.messages import utcnow
 from bot.web.console import Console
 from bot.web.console_search import RESULTS, Filters, Search, filters
 from tests.browser import launch, needs_chromium
-from tests.test_agent_console import (PASSWORD, Customer, escalation_of, jar_session, log_in,  # noqa: F401
-                                      service)
-from tests.test_pipeline import app, say  # noqa: F401 - the app fixture (both engines)
+from tests.harness.console import (PASSWORD, Customer, escalation_of, jar_session, log_in,  # noqa: F401
+                                   service)
+from tests.harness.pipeline import app, say  # noqa: F401 - the app fixture (both engines)
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 

@@ -10,8 +10,8 @@ from bot.db import models as m
 from bot.handoff.agents import add_agent
 from bot.pipeline.guardrails import mask_for_agents
 from bot.web.console_customer import _platform_id, customer_history
-from tests.test_agent_console import PASSWORD, Customer, escalation_of, jar_session, log_in, service  # noqa: F401
-from tests.test_pipeline import app, say  # noqa: F401 - the app fixture (both engines)
+from tests.harness.console import PASSWORD, Customer, escalation_of, jar_session, log_in, service  # noqa: F401
+from tests.harness.pipeline import app, say  # noqa: F401 - the app fixture (both engines)
 
 IBAN = "DE89 3704 0044 0532 0130 00"
 

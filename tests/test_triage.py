@@ -15,8 +15,8 @@ from bot.handoff.agents import add_agent
 from bot.messages import utcnow
 from bot.web.console import Console
 from tests.browser import launch, needs_chromium
-from tests.test_agent_console import PASSWORD, Customer, escalation_of, jar_session, service  # noqa: F401 - fixture
-from tests.test_pipeline import app, say  # noqa: F401 - the app fixture (mini config, scripted classifier)
+from tests.harness.console import PASSWORD, Customer, escalation_of, jar_session, service  # noqa: F401 - fixture
+from tests.harness.pipeline import app, say  # noqa: F401 - the app fixture (mini config, scripted classifier)
 
 
 # reasons as the decision path writes them (from a demo session)

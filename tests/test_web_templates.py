@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from bot.handoff.agents import add_agent
 from bot.db import models as m
 from bot.web.render import ENV
-from tests.test_agent_console import PASSWORD, Customer, escalation_of, jar_session, log_in, page_csrf, post, start
+from tests.harness.console import PASSWORD, Customer, escalation_of, jar_session, log_in, page_csrf, post, start
 
 SCRIPT, IMG = "<script>alert(1)</script>", '"><img src=x onerror=alert(1)>'
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(1)&gt;"  # SCRIPT + IMG
