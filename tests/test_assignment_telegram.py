@@ -10,8 +10,8 @@ from bot.db import models as m
 from bot.handoff.agents import add_agent
 from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 - fixture
 from tests.service_harness import wait_until
-from tests.test_agent_console import PASSWORD, jar_session, log_in
-from tests.test_telegram import serving, settings  # noqa: F401 - fixture
+from tests.harness.console import PASSWORD, jar_session, log_in
+from tests.harness.telegram import serving, settings  # noqa: F401 - fixture
 
 
 async def customer(svc) -> m.Customer | None:  # noqa: ANN001

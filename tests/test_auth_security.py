@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import aiohttp
@@ -26,24 +25,7 @@ from bot.db import models as m
 from bot.messages import utcnow
 from bot.web.auth import _safe_next
 from tests.conftest import EXAMPLE_CONFIG, ROOT
-from tests.helpers import mini_settings
-from tests.web_harness import serving
-
-PASSWORD = "correct horse battery"
-
-
-def jar() -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # unsafe: keep cookies of 127.0.0.1
-
-
-@asynccontextmanager
-async def web_app(db_url: str, add: bool = True):  # noqa: ANN201
-    settings = mini_settings()
-    settings.database.url = db_url
-    async with serving(settings) as svc:
-        if add:
-            await add_agent(svc.app.sessions, "ann", PASSWORD)
-        yield svc
+from tests.harness.web_auth import PASSWORD, jar, log_in, session_cookie, web_app
 
 
 @pytest.fixture
@@ -57,21 +39,6 @@ def admin(db_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProce
            "SUPPORTBOT_DATABASE_URL": db_url}
     return subprocess.run([sys.executable, "-m", "bot.cli.main", "agent", *args], input=stdin, capture_output=True,
                           text=True, env=env, cwd=ROOT, timeout=120)
-
-
-async def log_in(http: aiohttp.ClientSession, url: str, name: str = "ann", password: str = PASSWORD,
-                 next_: str = "/agent") -> aiohttp.ClientResponse:
-    async with http.get(f"{url}/agent/login") as r:
-        token = re.search(r'name="csrf" value="([^"]+)"', await r.text()).group(1)
-    async with http.post(f"{url}/agent/login", allow_redirects=False,
-                         data={"name": name, "password": password, "csrf": token, "next": next_}) as r:
-        await r.read()
-        return r
-
-
-def session_cookie(http: aiohttp.ClientSession) -> str:
-    [value] = [c.value for c in http.cookie_jar if c.key == "sb_session"]
-    return value
 
 
 async def status_with(url: str, cookie: str, method: str = "GET", path: str = "/agent") -> int:

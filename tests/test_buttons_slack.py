@@ -10,7 +10,7 @@ from bot.db import models as m
 from bot.messages import Reply
 from tests.fakes.slack_api import FakeSlack, deliver_event, fake_slack  # noqa: F401 - a fixture
 from tests.service_harness import wait_until
-from tests.test_slack import ORDER_REPLY, SECRET, count, rows, service, settings  # noqa: F401 - fixtures
+from tests.harness.slack import ORDER_REPLY, SECRET, count, rows, service, settings  # noqa: F401 - fixtures
 
 LABELS = ("Order status", "Returns", "Something else")
 LONG = "I would like to talk about something else than any of these, " * 3  # over Slack's 75 for a button

@@ -12,8 +12,8 @@ from bot.messages import Reply
 from channels.telegram import GONE, NOT_YOURS, PRESS, inline_keyboard
 from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 - fixture
 from tests.service_harness import wait_until
-from tests.test_telegram import (GROUP, HOOK_URL, ORDER_REPLY, SECRET, count, fail_first_store, rows, serving,
-                                 settings, telegram, to_chat)  # noqa: F401 - settings is a fixture
+from tests.harness.telegram import (GROUP, HOOK_URL, ORDER_REPLY, SECRET, count, fail_first_store, rows, serving,
+                                    settings, telegram, to_chat)  # noqa: F401 - settings is a fixture
 
 LABELS = ("Order status", "Returns", "Something else")
 

@@ -19,7 +19,7 @@ from bot.messages import Reply
 from channels.web import public_id
 from tests.browser import launch, needs_chromium
 from tests.service_harness import running_service, wait_until
-from tests.test_web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
+from tests.harness.web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
 
 LABELS = ("Order status", "Returns", "Something else")
 ORDER_REPLY = "Hi there, track your order at https://shop.test/orders."

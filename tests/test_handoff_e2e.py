@@ -24,7 +24,7 @@ from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 -
 from tests.helpers import mini_settings
 from tests.service_harness import running_service, wait_until
 from tests.fakes.doubles import Scripted
-from tests.test_slack import SECRET, rows
+from tests.harness.slack import SECRET, rows
 
 AGENTS = "CAGENTS"
 CHAT = 4242  # the customer's private chat with the bot on Telegram

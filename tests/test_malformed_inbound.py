@@ -27,7 +27,7 @@ from tests.fakes.slack_api import FakeSlack
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
-from tests.test_auth_security import jar, log_in, session_cookie, web_app
+from tests.harness.web_auth import jar, log_in, session_cookie, web_app
 from tests.fakes.doubles import Scripted
 
 TG_SECRET = "malformed-webhook-secret"

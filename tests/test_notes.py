@@ -17,13 +17,13 @@ from bot.handoff.escalations import HandoffError
 from tests.browser import launch, needs_chromium
 from tests.fakes.slack_api import deliver_event, fake_slack  # noqa: F401 - fixture
 from tests.service_harness import wait_until
-from tests.test_agent_console import (PASSWORD, Customer, csrf_in, escalation_of, jar_session, log_in, post,
-                                      service)  # noqa: F401 - fixture
-from tests.test_pipeline import app, say  # noqa: F401 - the app fixture (both engines)
-from tests.test_slack import SECRET, rows
-from tests.test_slack_desk import AGENTS, click, ephemerals, escalate, migrated, posts, settings, slack_only  # noqa: F401
-from tests.test_slack_desk import service as slack_service  # noqa: F401 - fixture
-from tests.test_slack_desk import slack_of, thread_message
+from tests.harness.console import (PASSWORD, Customer, csrf_in, escalation_of, jar_session, log_in, post,
+                                   service)  # noqa: F401 - fixture
+from tests.harness.pipeline import app, say  # noqa: F401 - the app fixture (both engines)
+from tests.harness.slack import SECRET, rows
+from tests.harness.slack_desk import AGENTS, click, ephemerals, escalate, migrated, posts, settings, slack_only  # noqa: F401
+from tests.harness.slack_desk import service as slack_service  # noqa: F401 - fixture
+from tests.harness.slack_desk import slack_of, thread_message
 
 
 async def count(app, model) -> int:  # noqa: ANN001

@@ -13,7 +13,6 @@ import time
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
 
 from bot.runtime.channel import ChannelContext, DeliveryError
 from bot.db import models as m
@@ -21,41 +20,9 @@ from bot.messages import Reply
 from bot.settings import ConfigError
 from channels.slack import LIMIT, SlackChannel, create, escape, plain_text, split_text
 from tests.fakes.slack_api import FakeSlack, deliver_event, fake_slack, sign  # noqa: F401 - a fixture
-from tests.helpers import mini_settings
+from tests.harness.slack import ORDER_REPLY, SECRET, count, http_env, rows, service, settings  # noqa: F401 - fixtures
 from tests.service_harness import running_service, wait_until
 from tests.fakes.doubles import Scripted
-
-SECRET = "s3cret"
-ORDER_REPLY = "Hi u1, track your order at https://shop.test/orders."  # the fake's U1 is named "u1" (users.info)
-
-
-
-@pytest.fixture
-def settings(sqlite_db):
-    s = mini_settings()
-    s.database.url = sqlite_db
-    return s
-
-
-def http_env(fake: FakeSlack) -> dict:
-    return {"SLACK_BOT_TOKEN": fake.bot_token, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url}
-
-
-@pytest.fixture
-async def service(fake_slack, settings):
-    async with running_service(settings, http_env(fake_slack), classifier=Scripted()) as svc:
-        svc.events = svc.url + "/slack/events"
-        yield svc
-
-
-async def count(svc, model, *where) -> int:  # noqa: ANN001
-    async with svc.app.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model).where(*where))
-
-
-async def rows(svc, model, *where) -> list:  # noqa: ANN001
-    async with svc.app.sessions() as s:
-        return (await s.scalars(select(model).where(*where).order_by(model.id))).all()
 
 
 async def post_raw(url: str, body: bytes, *, secret: str = SECRET, timestamp: int | None = None) -> int:

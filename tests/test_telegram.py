@@ -13,12 +13,10 @@ import os
 import subprocess
 import sys
 import tomllib
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
 
 from bot.runtime.channel import ChannelContext, DeliveryError, load_plugin, plugin_names
 from bot.db import models as m
@@ -26,14 +24,9 @@ from bot.messages import Reply
 from bot.settings import ConfigError
 from channels.telegram import LIMIT, TelegramChannel, create, split_text
 from tests.fakes.telegram_api import FakeTelegram, fake_telegram  # noqa: F401 - fixture
-from tests.helpers import mini_settings
-from tests.service_harness import running_service, wait_until
-from tests.fakes.doubles import Scripted
-
-ORDER_REPLY = "Hi Alice, track your order at https://shop.test/orders."
-HOOK_URL = "https://bot.example.test/telegram/webhook"
-SECRET = "s3cret-Token_1"
-GROUP = -1001234
+from tests.harness.telegram import (GROUP, HOOK_URL, ORDER_REPLY, SECRET, count, fail_first_store, rows, serving,
+                                    settings, telegram, to_chat)  # noqa: F401 - settings is a fixture
+from tests.service_harness import wait_until
 
 
 def test_registered_as_a_channel_plugin():
@@ -52,55 +45,6 @@ def test_serve_without_a_telegram_token_does_not_import_aiogram(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     assert out.stdout.strip() == "False"
-
-
-@pytest.fixture
-def settings(sqlite_db):
-    s = mini_settings()
-    s.database.url = sqlite_db
-    return s
-
-
-@asynccontextmanager
-async def serving(settings, tg: FakeTelegram, mode: str = "polling", **env: str):  # noqa: ANN001, ANN201
-    """serve() with the Telegram channel on, once it has told the fake how it takes updates."""
-    env = {"TELEGRAM_BOT_TOKEN": tg.token, "TELEGRAM_API_URL": tg.base_url, "TELEGRAM_MODE": mode, **env}
-    async with running_service(settings, env, classifier=Scripted()) as svc:
-        await tg.wait_for("deleteWebhook" if mode == "polling" else "setWebhook", timeout=10)
-        svc.hook = f"{svc.url}/telegram/webhook"
-        yield svc
-
-
-def telegram(svc) -> TelegramChannel:  # noqa: ANN001
-    return next(rt for rt in svc.runtimes if rt.name == "telegram")
-
-
-async def rows(svc, model, *where):  # noqa: ANN001, ANN201
-    async with svc.app.sessions() as s:
-        return (await s.scalars(select(model).where(*where).order_by(model.id))).all()
-
-
-async def count(svc, model) -> int:  # noqa: ANN001
-    async with svc.app.sessions() as s:
-        return await s.scalar(select(func.count()).select_from(model))
-
-
-def to_chat(tg: FakeTelegram, chat_id: int) -> list[dict]:
-    return [p for p in tg.sent_messages() if p["chat_id"] == chat_id]
-
-
-def fail_first_store(svc) -> list:  # noqa: ANN001
-    """Make the inbox fail once (a database hiccup); returns the list of failures seen."""
-    real, failures = svc.app.inbox.accept, []
-
-    async def accept(msg, external_id):  # noqa: ANN001, ANN202
-        if not failures:
-            failures.append(external_id)
-            raise ConnectionError("database unavailable")
-        return await real(msg, external_id)
-
-    svc.app.inbox.accept = accept
-    return failures
 
 
 # --- polling ------------------------------------------------------------------------------------

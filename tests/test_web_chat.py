@@ -5,44 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 
-import aiohttp
 import pytest
 from sqlalchemy import func, select
 
 from bot.db.models import InboxEvent
-from tests.helpers import mini_settings
-from tests.service_harness import running_service
-from tests.fakes.doubles import Scripted
+from tests.harness.web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
 from tests.browser import launch, needs_chromium
-
-
-
-@pytest.fixture
-async def service(sqlite_db):
-    settings = mini_settings()
-    settings.database.url = sqlite_db
-    async with running_service(settings, {}, classifier=Scripted()) as svc:
-        async with aiohttp.ClientSession() as http:
-            svc.http = http
-            yield svc
-
-
-def ident() -> str:
-    return uuid.uuid4().hex
-
-
-async def read_reply(resp: aiohttp.ClientResponse) -> dict:
-    """The next `reply` event from an SSE stream."""
-    event = None
-    async for raw in resp.content:
-        line = raw.decode().rstrip("\n")
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: ") and event == "reply":
-            return json.loads(line[6:])
-    raise AssertionError("stream ended without a reply")
 
 
 async def test_message_in_reply_out_over_sse(service):

@@ -19,7 +19,7 @@ from bot.db.migrate import upgrade
 from bot.handoff.escalations import customer_label
 from channels.web import public_id
 from tests.service_harness import wait_until
-from tests.test_web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
+from tests.harness.web_chat import ident, read_reply, service  # noqa: F401 - service is a fixture
 
 
 async def history(svc, visitor: str) -> list[dict]:  # noqa: ANN001
