@@ -9,7 +9,7 @@ import sqlite3
 
 from tests.fakes.telegram_api import FakeTelegram
 from tests.service_harness import wait_until
-from tests.test_crash_recovery import Server, env  # noqa: F401 - the serve process harness, its env fixture
+from tests.harness.servers import Server, env  # noqa: F401 - the serve process harness, its env fixture
 
 RETURN, CANCEL = 7301, 7302
 

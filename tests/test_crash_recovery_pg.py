@@ -28,7 +28,7 @@ from tests.conftest import ROOT
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import demo_config_copy
 from tests.service_harness import wait_until
-from tests.test_crash_recovery import TEXTS, Server
+from tests.harness.servers import TEXTS, Server
 
 N = 24
 FIRST_CHAT = 9000

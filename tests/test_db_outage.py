@@ -21,7 +21,7 @@ from tests.conftest import EXAMPLE_CONFIG, ROOT
 from tests.fakes.tcp_proxy import TcpProxy
 from tests.fakes.telegram_api import FakeTelegram
 from tests.service_harness import wait_until
-from tests.test_crash_recovery import Server
+from tests.harness.servers import Server
 
 SECRET = "outage-test-secret"
 

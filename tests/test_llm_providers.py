@@ -7,36 +7,11 @@ import socket
 import httpx
 import pytest
 
-from bot.llm.anthropic import AnthropicProvider
 from bot.llm.gemini import GeminiProvider
 from bot.llm.openai import OpenAIProvider
 from bot.llm.types import ChatTurn, LLMRequest, ProviderError, Usage, parse_json_object, parse_retry_after
-from bot.settings import ModelEntry
 from tests.fakes.llm_servers import DEEP, KEYS, U, http_client, llm_server, ok, rate_limited  # noqa: F401
-
-TIMEOUT = httpx.Timeout(5.0, connect=2.0)
-REQ = LLMRequest(
-    system="You are Acme support.",
-    messages=[ChatTurn("user", "hi"), ChatTurn("assistant", "Hello!"), ChatTurn("user", "Where is my order?"),
-              ChatTurn("user", "It is late.")],
-    max_tokens=300, temperature=0.1,
-)
-
-
-def entry(provider: str, model: str) -> ModelEntry:
-    return ModelEntry(provider=provider, model=model, api_key_env="X", input_per_mtok=1, output_per_mtok=2)
-
-
-def make(kind: str, srv, client, key: str | None = None):
-    if kind == "openai":
-        return OpenAIProvider("oa", entry("openai", "gpt-t"), client, key or KEYS["openai"], srv.url + "/v1")
-    if kind == "anthropic":
-        return AnthropicProvider("cl", entry("anthropic", "claude-t"), client, key or KEYS["anthropic"], srv.url)
-    return GeminiProvider("gm", entry("gemini", "gemini-t"), client, key or KEYS["gemini"], srv.url)
-
-
-MODEL = {"openai": "gpt-t", "anthropic": "claude-t", "gemini": "gemini-t"}
-PROVIDERS = ["openai", "anthropic", "gemini"]
+from tests.harness.llm_providers import MODEL, PROVIDERS, REQ, TIMEOUT, entry, make
 
 
 async def test_openai_wire_and_usage(llm_server, http_client):

@@ -15,20 +15,12 @@ from bot.db.models import GuardrailEvent, ModelCall
 from bot.llm.breaker import CircuitBreaker
 from bot.llm.pricing import check_catalog, cost_usd, counterfactual_usd
 from bot.llm.router import PROVIDERS, LLMRouter
-from bot.llm.types import ChatTurn, LLMRequest, Spend, TierUnavailable, Usage
+from bot.llm.types import Spend, TierUnavailable, Usage
 from bot.settings import ConfigError, ModelEntry
 from tests.fakes.llm_servers import (  # noqa: F401
     ENV, FakeClock, RecordingSleep, U, db_sessions, http_client, llm_server, llm_settings, ok, rate_limited,
 )
-
-REQ = LLMRequest(system="You are Acme support.", messages=[ChatTurn("user", "Where is my order?")], max_tokens=200)
-
-
-def make_router(srv, client, sessions, *, env=ENV, clock=None, sleep=None, budget_clock=None, **kw):
-    settings = llm_settings(srv.url, **kw)
-    budget = BudgetGuard(settings.budgets, sessions, budget_clock) if budget_clock else None
-    return LLMRouter(settings, client, sessions, clock=clock or FakeClock(), sleep=sleep or RecordingSleep(),
-                     rng=lambda: 0.5, env=dict(env), budget=budget)
+from tests.harness.llm_router import REQ, make_router
 
 
 async def rows(sessions) -> list[ModelCall]:

@@ -13,7 +13,7 @@ from bot.llm.answer import ANSWER_SCHEMA, parse_structured
 from bot.llm.gemini import gemini_schema
 from bot.llm.types import ProviderError
 from tests.fakes.llm_servers import gemini_schema_problem, http_client, llm_server, ok  # noqa: F401
-from tests.test_llm_providers import MODEL, PROVIDERS, REQ, TIMEOUT, make
+from tests.harness.llm_providers import MODEL, PROVIDERS, REQ, TIMEOUT, make
 
 ANSWER = json.dumps({"answer": "It ships today.", "confidence": 0.93})
 ASKED = replace(REQ, json_output=True, schema=ANSWER_SCHEMA)

@@ -19,10 +19,10 @@ from tests.fakes.llm_servers import (  # noqa: F401 - fixtures
 )
 from tests.helpers import mini_settings
 from tests.service_harness import running_service
-from tests.test_llm_router import REQ, make_router
+from tests.harness.llm_router import REQ, make_router
 from tests.fakes.doubles import Scripted
-from tests.test_pipeline import rows, say
-from tests.test_pipeline_llm import llm_app
+from tests.harness.pipeline import rows, say
+from tests.harness.llm_app import llm_app
 
 COMPLEX = ("how do I return this, and what is the difference between a return and an exchange, "
            "which is better for me?")  # the mini policy sends it to the strong tier

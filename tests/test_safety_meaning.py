@@ -11,7 +11,7 @@ import pytest
 from bot.classify import safety_model
 from bot.classify.safety import MEANING_STRONG, MEANING_WEAK, SafetyDetector, load_examples, load_routine
 from bot.classify.safety_model import MeaningModel, Reading, encoder_or_none
-from tests.test_safety import routine_examples
+from tests.harness.safety import routine_examples
 
 
 
