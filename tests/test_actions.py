@@ -11,54 +11,14 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from bot.actions import form
 from bot.analytics import figures
-from bot.app import App
-from bot.db import models as m
 from bot.settings import ConfigError, load_settings
-from bot.web import apps
-from tests.fakes.doubles import Collect
+from tests.harness.shop import _opened, app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
 from tests.helpers import say
 
 ROOT_CONFIG = "examples/supportbot.yaml"
-
-
-@pytest.fixture
-def settings(db_url, demo_settings_factory, monkeypatch):
-    for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "DEEPSEEK_API_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    return demo_settings_factory(db_url)
-
-
-async def _opened(settings, shop_url: str):  # noqa: ANN001, ANN202
-    cm = App.open(settings)
-    a = await cm.__aenter__()
-    a.actions.self_url = shop_url
-    a.out = Collect()
-    a.out.name = "console"
-    a.channels.register(a.out)
-    a.n = 0
-    return cm, a
-
-
-@pytest.fixture
-async def shop(settings):
-    async with apps.served_alone(settings) as url:
-        yield url
-
-
-@pytest.fixture
-async def app(settings, shop):
-    cm, a = await _opened(settings, shop)
-    yield a
-    await cm.__aexit__(None, None, None)
-
-
-async def calls(app):  # noqa: ANN001, ANN201
-    async with app.sessions() as s:
-        return (await s.scalars(select(m.ActionCall).order_by(m.ActionCall.id))).all()
 
 
 async def test_order_status_with_the_number_in_the_message_asks_the_postcode_then_answers(app):

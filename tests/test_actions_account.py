@@ -5,7 +5,7 @@ reason when the order has shipped; a stranger's e-mail and postcode learn nothin
 from __future__ import annotations
 
 from tests.helpers import say
-from tests.test_actions import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
+from tests.harness.shop import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
 
 
 async def test_the_address_of_an_unshipped_order_is_changed_after_a_yes(app):  # noqa: F811

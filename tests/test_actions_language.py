@@ -14,7 +14,7 @@ from bot.actions.reply import Formats, render_reply
 from bot.settings import ConfigError, load_settings
 from tests.conftest import EXAMPLE_CONFIG
 from tests.helpers import demo_config_copy, say
-from tests.test_actions import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
+from tests.harness.shop import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
 
 GERMAN_DAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
 

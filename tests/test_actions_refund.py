@@ -15,7 +15,7 @@ from bot.handoff import approvals
 from bot.handoff.agents import add_agent
 from bot.handoff.escalations import HandoffError
 from bot.web import dashboard
-from tests.test_actions import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
+from tests.harness.shop import app, calls, settings, shop  # noqa: F401 - the demo app and its shop API
 from tests.helpers import say
 
 
@@ -152,7 +152,7 @@ async def test_a_refund_naming_a_large_sum_goes_to_a_person_at_once(app):  # noq
 
 
 async def test_the_approval_is_kept_across_a_restart(app, settings, shop):  # noqa: F811
-    from tests.test_actions import _opened
+    from tests.harness.shop import _opened
 
     r = await _over_the_limit(app)
     cm, again = await _opened(settings, shop)
