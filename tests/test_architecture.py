@@ -3,6 +3,9 @@
 Reads every module of bot/ and channels/ with ast (nothing is imported), takes each import of a
 bot.* or channels.* module, at the top or inside a function (TYPE_CHECKING blocks too), and checks
 the graph. A new module needs a place in LAYERS: the test names it until it has one.
+
+The tests too: no test module imports another (tests.test_*); what several share lives in
+tests/harness/, tests/fakes/ and the other shared modules beside them.
 """
 
 from __future__ import annotations
@@ -177,3 +180,54 @@ def test_the_check_sees_function_level_imports():
     """The graph is not only top-level imports: a known import inside a function is in it."""
     assert "bot.classify.embeddings" in GRAPH["bot.quality.training"]  # imported inside train_command's helpers
     assert "channels.slack_desk" in GRAPH["channels.slack"]  # imported inside a method
+
+
+TESTS = ROOT / "tests"
+# Test modules that still import another test module, each with its reason. Keep this list empty.
+TEST_IMPORTS_ALLOWED: dict[str, str] = {
+    "test_llm_tools.py": "was being edited by another engineer when the harness moved (issue 15): its `say` "
+                         "is tests.harness.pipeline's",
+}
+
+
+
+def _test_modules_imported(source: str) -> list[tuple[str, int]]:
+    """(tests.test_* module, line) for every import of one in the source, at the top or inside a function."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from inside tests/
+                base = "tests" + (f".{base}" if base else "")
+            # `from tests.test_x import y` imports tests.test_x; `from tests import test_x` imports it by name
+            names = [base] if base.startswith("tests.test_") else [f"{base}.{a.name}" for a in node.names]
+        else:
+            continue
+        found += [(name, node.lineno) for name in names if name.startswith("tests.test_")]
+    return found
+
+
+def _imported_by(path: Path) -> list[tuple[str, int]]:
+    return _test_modules_imported(path.read_text(encoding="utf-8"))
+
+
+def test_no_test_module_imports_another():
+    bad = [f"  tests/{path.name}:{line}: imports {name}" for path in sorted(TESTS.glob("test_*.py"))
+           if path.name not in TEST_IMPORTS_ALLOWED for name, line in _imported_by(path)]
+    assert not bad, ("a test module imports another test module: move what they share into tests/harness/ "
+                     "(or tests/fakes/ for a double) and import it from there:\n" + "\n".join(bad))
+
+
+def test_allowed_test_imports_are_still_needed():
+    stale = [name for name in TEST_IMPORTS_ALLOWED if not _imported_by(TESTS / name)]
+    assert not stale, f"no longer import a test module, take them out of TEST_IMPORTS_ALLOWED: {stale}"
+
+
+def test_the_test_check_sees_every_form_of_import():
+    source = ("import tests.test_a\nfrom tests.test_b import x\nfrom tests import test_c\nfrom .test_d import y\n"
+              "from . import test_e\nfrom tests.harness.pipeline import say\nfrom tests import helpers\n"
+              "import tests.fakes.doubles\ndef f():\n    from tests.test_f import z\n")
+    assert sorted(name for name, _ in _test_modules_imported(source)) == [
+        "tests.test_a", "tests.test_b", "tests.test_c", "tests.test_d", "tests.test_e", "tests.test_f"]
