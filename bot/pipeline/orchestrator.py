@@ -152,6 +152,9 @@ class Orchestrator:
         picked = Classification(intent=f.intent, confidence=1.0, top=((f.intent, 1.0),), stage="form",
                                 model_version=f"action {f.action}")
         choice = await self._choose(conv, msg, message_id, past, msg.text, Ladder(), picked, spend)
+        # a value (an address, a name, a postcode) says nothing of the customer's language: "Keizersgracht 1,
+        # Amsterdam" read as German and turned an English conversation German; the conversation's language stands
+        choice.detected, choice.language = None, conv.language or self.settings.language.default
         if choice.decision.route is Route.HUMAN and (choice.signals.critical or choice.signals.safety):
             return await self._answer(conv, msg, message_id, past, decided=(choice, spend))
         choice.decision = Decision(Route.ACTION, "action_form", "the customer said yes" if f.confirmed else
