@@ -118,6 +118,21 @@ async def test_browser_take_reply_live_message_resolve(service, tmp_path):
                 await page.wait_for_load_state("load")
                 await page.select_option("#canned", "Card blocked")
                 await expect(page.locator("#reply-text")).to_have_value(CANNED["Card blocked"])
+                # "/" in the reply box searches the canned replies by title and text; Enter puts one in place
+                box, suggest = page.locator("#reply-text"), page.locator("#canned-suggest")
+                await box.fill("")
+                await box.press_sequentially("Hi! /nothing like it")
+                await expect(suggest).to_be_hidden()  # no reply matches
+                await box.fill("")
+                await box.press_sequentially("Hi! /new one")  # words of the text, not the title
+                await expect(suggest.locator("li")).to_have_text(["Card blocked"])
+                await box.press("Escape")
+                await expect(suggest).to_be_hidden()
+                await box.press_sequentially(" i")  # typing on reopens it: "/new one i"
+                await expect(suggest.locator("li.active")).to_have_text("Card blocked")
+                await box.press("Enter")
+                await expect(box).to_have_value("Hi! " + CANNED["Card blocked"])  # the "/words" replaced
+                await expect(suggest).to_be_hidden()
                 await page.fill("#reply-text", "Hello, I'm Ann. I've blocked the card; a new one is on its way.")
                 await page.click("#send")
                 await customer.hears("I've blocked the card")

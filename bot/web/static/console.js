@@ -16,6 +16,53 @@
     if (chosen && chosen.dataset.text) { reply.value = chosen.dataset.text; reply.focus(); }
   });
 
+  // "/" in the reply box searches the canned replies by title and text: arrows pick, Enter or Tab puts the
+  // reply in place of the "/words", Escape closes. The picker above still works without a keyboard.
+  if (canned && reply) {
+    const replies = [...canned.options].filter(o => o.dataset.text).map(o => ({ title: o.value, text: o.dataset.text }));
+    const list = el("ul", "canned-suggest");
+    list.id = "canned-suggest"; list.setAttribute("role", "listbox"); list.hidden = true;
+    reply.after(list);
+    let shown = [], at = 0;
+    const token = () => {  // the "/words" just before the cursor, at the start or after a space
+      const before = reply.value.slice(0, reply.selectionStart);
+      const m = before.match(/(?:^|\s)\/([^\s/][^/]*|)$/);
+      return m ? { query: m[1].toLowerCase(), start: before.length - m[1].length - 1 } : null;
+    };
+    const close = () => { list.hidden = true; shown = []; };
+    const put = choice => {
+      const t = token();
+      if (!t) return close();
+      const end = reply.selectionStart;
+      reply.value = reply.value.slice(0, t.start) + choice.text + reply.value.slice(end);
+      reply.selectionStart = reply.selectionEnd = t.start + choice.text.length;
+      close(); reply.focus();
+    };
+    const draw = () => {
+      list.replaceChildren(...shown.map((r, i) => {
+        const item = el("li", i === at ? "active" : "", r.title);
+        item.setAttribute("role", "option"); item.setAttribute("aria-selected", String(i === at));
+        item.addEventListener("mousedown", e => { e.preventDefault(); put(r); });
+        return item;
+      }));
+      list.hidden = shown.length === 0;
+    };
+    reply.addEventListener("input", () => {
+      const t = token();
+      if (!t) return close();
+      shown = replies.filter(r => (r.title + " " + r.text).toLowerCase().includes(t.query)).slice(0, 8);
+      at = 0; draw();
+    });
+    reply.addEventListener("keydown", e => {
+      if (list.hidden) return;
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        at = (at + (e.key === "ArrowDown" ? 1 : shown.length - 1)) % shown.length; draw(); e.preventDefault();
+      } else if (e.key === "Enter" || e.key === "Tab") { put(shown[at]); e.preventDefault(); }
+      else if (e.key === "Escape") { close(); e.preventDefault(); }
+    });
+    reply.addEventListener("blur", close);
+  }
+
   if (page.page === "escalation") {
     const log = document.getElementById("log"), status = document.getElementById("status");
     let last = Number(page.after || 0);
