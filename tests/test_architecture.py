@@ -184,10 +184,7 @@ def test_the_check_sees_function_level_imports():
 
 TESTS = ROOT / "tests"
 # Test modules that still import another test module, each with its reason. Keep this list empty.
-TEST_IMPORTS_ALLOWED: dict[str, str] = {
-    "test_llm_tools.py": "was being edited by another engineer when the harness moved (issue 15): its `say` "
-                         "is tests.harness.pipeline's",
-}
+TEST_IMPORTS_ALLOWED: dict[str, str] = {}
 
 
 

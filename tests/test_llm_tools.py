@@ -30,7 +30,7 @@ from tests.fakes.llm_servers import (  # noqa: F401 - fixtures
     ENV, KEYS, RecordingSleep, calls_tool, db_sessions, http_client, llm_server, llm_settings, ok,
 )
 from tests.helpers import mini_settings
-from tests.test_pipeline import say
+from tests.harness.pipeline import say
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOKUP = ToolSpec("order_status", "Look up an order", {
