@@ -11,6 +11,7 @@ model folder: saving, reading back (`read_meta`, `read_joblib`, `check_intents`,
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import json
 import logging
@@ -152,7 +153,7 @@ def check_intents(directory: Path, classes: Sequence[Any], intents: Sequence[str
         raise ValueError(f"{directory}: the model's intents do not match {META_FILE}")
 
 
-class TrainedClassifier:
+class TrainedClassifier(abc.ABC):
     """A trained model's classes, thresholds and calibrator, the interface's properties, classify
     (with the out-of-scope rule) and save; `MODEL_FILE` holds what `_model_parts` returns."""
 
@@ -178,13 +179,13 @@ class TrainedClassifier:
     def intents(self) -> list[str]:
         return list(self._classes)
 
+    @abc.abstractmethod
     def _probabilities(self, text: str) -> npt.NDArray[np.float64]:
         """One message's (already cut to max_chars) raw probabilities, a column per class."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _model_parts(self) -> object:
         """What MODEL_FILE holds (joblib)."""
-        raise NotImplementedError
 
     def _labelled(self, probs: np.ndarray) -> tuple[list[str], np.ndarray]:
         """predict_proba's answer: the class labels and the probabilities, calibrated when fitted."""
