@@ -35,11 +35,11 @@ from typing import Iterable, Sequence
 
 from bot.classify.safety_model import MEANING_MIN_WORDS, Encoder, MeaningModel, WordModel, train_words
 from bot.classify.safety_cues import (  # the concept words and cues
-    BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, DEVICE_SWELLING, FIGURATIVE, FOOD, HEAT, MONEY_VERB,
+    BODY, CHILD_CTX, CHILD_HARM, CLAUSE_BREAK, CONTACT, COSMETIC, CUES, DEVICE, DEVICE_SWELLING, FIGURATIVE, FOOD, HEAT,
     NEGATORS, SURPRISE, family,
 )
-from bot.classify.safety_cues_defr import ACCOUNT_DE_FR, CUES_DE_FR, MONEY_DE_FR  # the German and French words
-from bot.classify.safety_money import money_dispute, money_frame  # the money frames
+from bot.classify.safety_cues_defr import ACCOUNT_DE_FR, CUES_DE_FR  # the German and French words
+from bot.classify.safety_money import money_dispute, money_frame, money_verb  # the money frames
 
 CATEGORIES = (
     "injury", "burn", "electric_shock", "fire", "child_or_pet", "allergic_reaction", "food_poisoning",
@@ -268,7 +268,7 @@ class SafetyDetector:
         if 0 < scores.get("food_poisoning", 0) < 1.0 and FOOD.search(t) and scores.get("food_poisoning", 0) >= 0.55 \
                 and re.search(r"\b(?:sick|ill|poorly|unwell|vomit\w*|stomach|cramps|rancid)\b", t):
             scores["food_poisoning"] += 0.5
-        if "unauthorized_charge" in scores and not MONEY_VERB.search(t) and not MONEY_DE_FR.search(t):
+        if "unauthorized_charge" in scores and not money_verb(t):
             scores["unauthorized_charge"] = 0.5
         if "account_takeover" in scores and not re.search(r"\b(?:account|acount|accout|acct|password|login|log ?in|logged|email|e-mail|details"
                                                           r"|device|profile|username|sign(?:ed)? in|two[- ]factor|2fa|code)\b", t) \

@@ -89,10 +89,10 @@ def money_frame(text: str) -> tuple[float, str] | None:
     m = TIMES_PRICE.search(t)
     if m:
         n = NUMBER_WORDS.get(m.group("n")) or int(m.group("n")) if m.group("n").isdigit() else NUMBER_WORDS.get(m.group("n"), 0)
-        if n >= 3 and _money_verb(t):
+        if n >= 3 and money_verb(t):
             return 1.0, m.group(0)
     amounts = _amounts(t)
-    if len(amounts) >= 2 and _money_verb(t) and not (PRICE_LIST.search(t) and not CONTRAST.search(t)):
+    if len(amounts) >= 2 and money_verb(t) and not (PRICE_LIST.search(t) and not CONTRAST.search(t)):
         hi, lo = max(amounts), min(amounts)
         if lo >= 1 and hi / lo >= 2.9:
             return min(1.0, 0.75 + 0.05 * math.log10(hi / lo) * 5), f"{_fmt(hi)} against {_fmt(lo)}"
@@ -100,7 +100,7 @@ def money_frame(text: str) -> tuple[float, str] | None:
     if short:
         return short
     m = TOO_OFTEN.search(t)
-    if m and _money_verb(t):
+    if m and money_verb(t):
         return 0.8, m.group(0)
     m = CHARGED_N_TIMES.search(t)
     if m:
@@ -132,7 +132,7 @@ def largest_sum(text: str) -> float:
     return max(out)
 
 
-def _money_verb(t: str) -> bool:
+def money_verb(t: str) -> bool:
     """The message speaks of paying or being charged, in English, German or French."""
     return bool(MONEY_VERB.search(t) or MONEY_DE_FR.search(t))
 
